@@ -1,0 +1,51 @@
+"""Settings: one place that reads the environment, so no module reads os.environ on its own.
+
+Precedence: explicit argument (CLI flag) > environment variable > config file > default.
+The config file is TOML at $CIRCUIT_ATLAS_CONFIG or ~/.config/circuit-atlas/config.toml, with the
+same names as the variables below in lower case without the prefix, e.g. `store = "bolt://..."`.
+"""
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_STORE = "./atlas.db"
+
+
+def _config_file() -> dict:
+    path = Path(os.environ.get("CIRCUIT_ATLAS_CONFIG", Path.home() / ".config/circuit-atlas/config.toml"))
+    if path.is_file():
+        with path.open("rb") as f:
+            return tomllib.load(f)
+    return {}
+
+
+def _get(name: str, default: str | None = None) -> str | None:
+    """CIRCUIT_ATLAS_<NAME> or NEO4J_<...> from the environment, else the config file, else default."""
+    for var in (f"CIRCUIT_ATLAS_{name.upper()}", name.upper()):
+        if var in os.environ:
+            return os.environ[var]
+    return _config_file().get(name.lower(), default)
+
+
+@dataclass(frozen=True)
+class Settings:
+    store: str            # a path (embedded store) or bolt:// / neo4j:// URI
+    neo4j_user: str
+    neo4j_password: str
+    neo4j_database: str | None
+    redis_url: str        # Celery broker and result backend
+    artifacts: Path       # where traced graphs are persisted before ingest
+
+    @classmethod
+    def load(cls, store: str | None = None) -> "Settings":
+        return cls(
+            store=store or _get("store") or DEFAULT_STORE,
+            neo4j_user=_get("neo4j_user", "neo4j"),
+            neo4j_password=_get("neo4j_password", ""),
+            neo4j_database=_get("neo4j_database"),
+            redis_url=_get("redis_url", "redis://127.0.0.1:6379/0"),
+            artifacts=Path(_get("artifacts", "./atlas-artifacts")),
+        )

@@ -1,0 +1,1 @@
+"""Named, parameterised, documented Cypher queries across the graph corpus."""

@@ -1,0 +1,1 @@
+"""Attribution graphs for Hugging Face `transformers` models with per-layer or cross-layer transcoders."""

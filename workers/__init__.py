@@ -1,0 +1,1 @@
+"""Celery workers for bulk tracing jobs: trace queue -> artifact -> ingest queue -> store."""
