@@ -355,45 +355,44 @@ def _lookup(ids: list[str], index: dict, end: str) -> np.ndarray:
 
 
 def _resolve_collisions(src, dst, src_ids, dst_ids, collisions, nodes) -> None:
-    """Attribute every link naming a colliding "0_{l}_{p}" id to the feature or to the error node.
+    """Attribute every link naming a colliding "0_{l}_{p}" id to its feature or to its error node.
 
-    Evidence, in order: (1) errors have no incoming edges, so a target is the feature; (2) circuit-
-    tracer writes links sorted by (target, source) in node order, so a source lies between the
-    known sources before and after it for the same target (two links from the id to one target:
-    the first is the feature's); (3) an error at layer l only reaches layers > l. Links still
-    undecided go to the error node (as in the viewer, whose id map keeps the last node) and are
-    counted in a warning.
+    Evidence, strongest first: (1) errors have no incoming edges, so as a target the id is the
+    feature; (2) one target with links from both: circuit-tracer writes links sorted by (target,
+    source) in node order, and the feature comes first; (3) a single link: in that order its source
+    lies between the known sources before and after it for the same target; (4) an error at layer l
+    only reaches layers > l. Links that stay undecided (only in files not in circuit-tracer's order)
+    go to the error node, or feature first when both are present, with a warning; none is dropped.
     """
     for k in np.flatnonzero(dst == -2):
         dst[k] = collisions[dst_ids[k]][0]
     ordered = _is_ct_ordered(src, dst)
+    groups = defaultdict(list)           # (target, colliding id) -> positions in the links
+    for k in np.flatnonzero(src == -2).tolist():
+        groups[int(dst[k]), src_ids[k]].append(k)
     undecided = 0
-    by_target = defaultdict(list)
-    for k in range(len(src)):
-        by_target[int(dst[k])].append(k)
-    for t, ks in by_target.items():
-        seen_ambiguous = defaultdict(int)
-        for j, k in enumerate(ks):
-            if src[k] != -2:
-                continue
-            feat, err = collisions[src_ids[k]]
-            candidates = [feat, err]
-            if ordered:
-                before = max((src[q] for q in ks[:j] if src[q] >= 0), default=-1)
-                after = min((src[q] for q in ks[j + 1:] if src[q] >= 0), default=len(nodes))
-                candidates = [c for c in candidates if before < c < after]
-                twice = sum(src_ids[q] == src_ids[k] for q in ks) == 2
-                if twice and len(candidates) == 2:
-                    candidates = [candidates[seen_ambiguous[src_ids[k]]]]
-                seen_ambiguous[src_ids[k]] += 1
-            if len(candidates) == 2 and nodes[t].kind != "logit" and nodes[t].layer <= nodes[err].layer:
-                candidates = [feat]
-            if len(candidates) != 1:
-                candidates, undecided = [err], undecided + 1
-            src[k] = candidates[0]
+    for (t, fid), ks in groups.items():
+        feat, err = collisions[fid]
+        if len(ks) > 2:
+            raise _Problem(f"{len(ks)} links {fid} -> {nodes[t].node_id}, at most 2 can be told apart")
+        if len(ks) == 2:
+            src[ks[0]], src[ks[1]] = feat, err
+            undecided += 0 if ordered else 2
+            continue
+        k = ks[0]
+        candidates = [feat, err]
+        if ordered:
+            same = np.flatnonzero((dst == t) & (src >= 0))
+            before = src[same[same < k]].max(initial=-1)
+            after = src[same[same > k]].min(initial=len(nodes))
+            candidates = [c for c in candidates if before < c < after] or candidates
+        if len(candidates) == 2 and nodes[t].layer <= nodes[err].layer:
+            candidates = [feat]
+        undecided += len(candidates) == 2
+        src[k] = candidates[-1]
     if undecided:
-        warnings.warn(f"{undecided} links from colliding node ids could not be attributed with "
-                      "certainty; they were given to the error node", stacklevel=3)
+        warnings.warn(f"{undecided} links from colliding node ids could not be attributed with certainty "
+                      "(links not in circuit-tracer's order)", stacklevel=3)
 
 
 def _is_ct_ordered(src: np.ndarray, dst: np.ndarray) -> bool:
