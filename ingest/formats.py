@@ -510,6 +510,11 @@ def file_node_ids(graph: Graph) -> list[str]:
 
 
 def _node_to_json(graph: Graph, n: Node, file_id: str) -> dict:
+    expected = {"feature": f"{n.layer}_{n.feature}_{n.pos}", "error": f"{n.layer}_-1_{n.pos}",
+                "embedding": f"E_{n.token_id}_{n.pos}", "logit": f"{graph.n_layers + 1}_{n.token_id}_{n.pos}"}
+    if n.node_id != expected.get(n.kind):
+        raise ValueError(f"node {n.node_id!r}: a {n.kind} node's id must be {expected.get(n.kind)!r} "
+                         "(see circuit_atlas.graph); it could not be read back")
     legacy_error = file_id != n.node_id
     if n.kind == "feature":
         raw = graph.extra.get("feature_encoding") == "raw"
