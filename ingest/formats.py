@@ -198,10 +198,10 @@ def _node_from_json(i: int, n: schema.Node, tokens: list[str]) -> tuple[Node, st
     kind = schema.FEATURE_TYPES.get(n.feature_type)
     if kind is None:
         raise bad(f"unknown feature_type {n.feature_type!r} (known: {', '.join(schema.FEATURE_TYPES)})")
-    parts = n.node_id.split("_")
-    if len(parts) != 3 or not all(_is_int(p) for p in parts[1:]) or not (_is_int(parts[0]) or parts[0] == "E"):
+    m = _NODE_ID.fullmatch(n.node_id)
+    if m is None:
         raise bad("node_id is not '<layer>_<index>_<position>'")
-    head, middle, pos = parts[0], int(parts[1]), int(parts[2])
+    head, middle, pos = m[1], int(m[2]), int(m[3])
     layer = str(n.layer)
     if pos != n.ctx_idx:
         raise bad(f"ctx_idx {n.ctx_idx} disagrees with the node_id's position {pos}")
@@ -253,8 +253,11 @@ def _node_from_json(i: int, n: schema.Node, tokens: list[str]) -> tuple[Node, st
     return node, style
 
 
+_NODE_ID = re.compile(r"(E|\d+)_(-?\d+)_(\d+)")
+
+
 def _is_int(s: str) -> bool:
-    return bool(re.fullmatch(r"-?\d+", s))
+    return s.isdigit() or (s[:1] == "-" and s[1:].isdigit())
 
 
 def cantor(layer: int, index: int) -> int:
