@@ -428,7 +428,7 @@ def _unmodelled_metadata(meta: dict) -> dict:
 
 # ------------------------------------------------------------------------------- scan / model names
 
-_TRANSCODER_HINT = re.compile(r"/|transcoder|clt|plt|scope", re.I)
+_TRANSCODER_HINT = re.compile(r"transcoder|clt|plt|scope", re.I)   # "google/gemma-2-2b" is a model
 # transcoder repo or circuit-tracer shorthand -> model id (Neuronpedia's spelling)
 _MODEL_PATTERNS = [
     (re.compile(r"^gemma$"), "gemma-2-2b"),                 # circuit-tracer's --transcoder_set gemma

@@ -158,7 +158,7 @@ def test_graph_built_in_memory_writes_the_viewer_field_set(tmp_path):
              Node("0_0_1", "feature", 0, 1, feature=0, activation=1.5, influence=0.75, label="greeting"),
              Node("1_-1_1", "error", 1, 1, influence=0.125),
              Node("3_9_1", "logit", 2, 1, token_id=9, token=" there", logit_prob=0.75)]
-    g = Graph(prompt="<bos> hi", prompt_tokens=["<bos>", " hi"], model="tiny-llama", transcoder_set="me/tiny-clt",
+    g = Graph(prompt="<bos> hi", prompt_tokens=["<bos>", " hi"], model="org/tiny-llama", transcoder_set="me/tiny-clt",
               n_layers=2, nodes=nodes, edge_source=[0, 1, 2, 3, 1], edge_target=[2, 2, 4, 4, 4],
               edge_weight=[0.5, -1.25, 2.0, 0.25, 0.0625], slug="hi", node_threshold=0.8,
               edge_threshold=0.98, generator={"name": "circuit-atlas", "generation_settings": {"max_n_logits": 1}})
@@ -191,6 +191,7 @@ def test_graph_built_in_memory_writes_the_viewer_field_set(tmp_path):
     ("mwhanna/gemma-scope-2-1b-pt", "", "gemma-3-1b"),
     (None, "mntss/transcoder-Llama-3.2-1B", "llama3.2-1b"),
     ("someone/mystery-transcoders", "", "someone/mystery-transcoders"),
+    ("google/gemma-2-2b", "mntss/clt-gemma-2-2b-2.5M", "google/gemma-2-2b"),
 ])
 def test_model_from_scan(scan, transcoders, model):
     assert model_from_scan(scan, transcoders) == model
@@ -232,6 +233,12 @@ def test_pt_is_the_full_graph_behind_the_oracle_json(slug):
         masks["edge_mask"][full.edge_target, full.edge_source]
     ids = [n.node_id for n in full.nodes]
     assert {(ids[s], ids[t]) for s, t in zip(full.edge_source[keep], full.edge_target[keep])} == set(pruned_edges)
+
+
+def test_pt_graph_writes_as_json(tmp_path):
+    full = read_graph_file(ORACLE / "clt-tl-p0-max32.pt", tokenizer=TOKENIZER / "tokenizer.json")
+    assert full.prompt_tokens == load_json(ORACLE / "clt-tl-p0-max32.json")["metadata"]["prompt_tokens"]
+    assert_same_graph(read_graph_file(write_graph_json(full, tmp_path / "full.json")), full)
 
 
 def test_pt_tokenizer_must_be_available():
