@@ -186,8 +186,11 @@ def _validation_message(e: ValidationError) -> str:
         problem = f"missing required field '{loc}'"
     else:
         problem = f"{loc}: {err['msg']} (got {err['input']!r:.60})"
-    more = e.error_count() - 1
-    return problem + (f" (and {more} more problem{'s' * (more > 1)})" if more else "")
+    return problem + _more(e.error_count() - 1, "problem")
+
+
+def _more(n: int, what: str) -> str:
+    return f" (and {n} more {what}{'s' * (n > 1)})" if n > 0 else ""
 
 
 def _node_from_json(i: int, n: schema.Node, tokens: list[str]) -> tuple[Node, str]:
@@ -326,8 +329,8 @@ def _link_columns(links) -> tuple[list, list, np.ndarray]:
         finite = np.isfinite(weights.astype(np.float32))
     if not finite.all():
         k = int(np.flatnonzero(~finite)[0])
-        raise _Problem(f"link {k} ({src[k]} -> {dst[k]}) has a non-finite weight {w[k]} "
-                       f"({int((~finite).sum())} such links)")
+        raise _Problem(f"link {k} ({src[k]} -> {dst[k]}) has a non-finite weight {w[k]}"
+                       + _more(int((~finite).sum()) - 1, "such link"))
     return src, dst, weights.astype(np.float32)
 
 
@@ -352,8 +355,8 @@ def _lookup(ids: list[str], index: dict, end: str) -> np.ndarray:
     out = np.array([index.get(x, -1) for x in ids], dtype=np.int64)
     if (out == -1).any():
         k = int(np.flatnonzero(out == -1)[0])
-        n_bad = int((out == -1).sum())
-        raise _Problem(f"link {k}: {end} {ids[k]!r} is not a node of this graph ({n_bad} such links)")
+        raise _Problem(f"link {k}: {end} {ids[k]!r} is not a node of this graph"
+                       + _more(int((out == -1).sum()) - 1, "such link"))
     return out
 
 
