@@ -79,7 +79,7 @@ def read_graph_file(path, *, max_bytes: int = DEFAULT_MAX_BYTES, tokenizer=None)
         if name.endswith((".pt", ".pt.gz")):
             from ingest import pt
             return pt.graph_from_pt(data, tokenizer=tokenizer)
-        return graph_from_json(_loads(data))
+        return _graph_from_json(_loads(data))
     except _Problem as e:
         raise GraphFileError(f"{path}: {e}") from None
     except OSError as e:
@@ -118,8 +118,15 @@ def _loads(data: bytes):
         raise _Problem(f"{what}: {e.msg} at line {e.lineno} column {e.colno}") from None
 
 
-def graph_from_json(data) -> Graph:
-    """A parsed JSON graph (dict) -> Graph. Raises _Problem (a ValueError) on bad content."""
+def graph_from_json(data, source: str = "<json>") -> Graph:
+    """A graph JSON document already parsed (a dict) -> Graph; errors name `source`."""
+    try:
+        return _graph_from_json(data)
+    except _Problem as e:
+        raise GraphFileError(f"{source}: {e}") from None
+
+
+def _graph_from_json(data) -> Graph:
     if not isinstance(data, dict) or not {"nodes", "links"} <= data.keys():
         found = ", ".join(map(str, list(data)[:6])) if isinstance(data, dict) else type(data).__name__
         raise _Problem("not an attribution graph: expected a JSON object with 'metadata', 'nodes' "
@@ -154,7 +161,7 @@ def graph_from_json(data) -> Graph:
     _check_no_duplicate_links(src, dst, nodes)
 
     transcoder_set = (meta.info.transcoder_set if meta.info and meta.info.transcoder_set is not None
-                      else _transcoder_set_from_scan(meta.scan))
+                      else transcoder_set_from_scan(meta.scan))
     generator = dict(meta.info.generator or {}) if meta.info else {}
     if meta.generation_settings is not None:
         generator["generation_settings"] = meta.generation_settings
@@ -191,6 +198,9 @@ def _validation_message(e: ValidationError) -> str:
 
 def _more(n: int, what: str) -> str:
     return f" (and {n} more {what}{'s' * (n > 1)})" if n > 0 else ""
+
+
+_NODE_ID = re.compile(r"(E|\d+)_(-?\d+)_(\d+)")   # layer_index_pos, E_token_pos, layer_token_pos
 
 
 def _node_from_json(i: int, n: schema.Node, tokens: list[str]) -> tuple[Node, str]:
@@ -254,9 +264,6 @@ def _node_from_json(i: int, n: schema.Node, tokens: list[str]) -> tuple[Node, st
         node = Node(n.node_id, kind, layer_i, pos, feature=middle, activation=n.activation,
                     influence=n.influence, label=label)
     return node, style
-
-
-_NODE_ID = re.compile(r"(E|\d+)_(-?\d+)_(\d+)")
 
 
 def _is_int(s: str) -> bool:
@@ -448,7 +455,8 @@ def _looks_like_transcoders(scan: str | None) -> bool:
     return bool(scan) and (scan in ("gemma", "llama") or bool(_TRANSCODER_HINT.search(scan)))
 
 
-def _transcoder_set_from_scan(scan: str | None) -> str:
+def transcoder_set_from_scan(scan: str | None) -> str:
+    """`scan` when it names transcoders (not a model), else ""."""
     return scan if _looks_like_transcoders(scan) else ""
 
 
@@ -556,7 +564,7 @@ def _metadata_to_json(graph: Graph) -> dict:
     }
     info = kept.pop("info", None)
     generator = {k: v for k, v in graph.generator.items() if k != "generation_settings"}
-    if info is not None or generator or graph.transcoder_set != _transcoder_set_from_scan(scan):
+    if info is not None or generator or graph.transcoder_set != transcoder_set_from_scan(scan):
         info = dict(info or {})
         info["transcoder_set"] = graph.transcoder_set
         if generator:
@@ -601,6 +609,3 @@ def _update_viewer_index(index_path: Path, metadata: dict) -> None:
     index["graphs"] = [g for g in index["graphs"] if g.get("slug") != entry["slug"]] + [entry]
     index_path.write_text(json.dumps(index, indent=2, ensure_ascii=False))
 
-
-__all__ = ["GraphFileError", "DEFAULT_MAX_BYTES", "read_graph_file", "graph_from_json", "write_graph_json",
-           "graph_to_json", "file_node_ids", "model_from_scan", "cantor"]

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from circuit_atlas.graph import EMBEDDING_LAYER, Graph, Node
-from ingest.formats import _Problem, _transcoder_set_from_scan, model_from_scan
+from ingest.formats import _Problem, transcoder_set_from_scan, model_from_scan
 
 _STUB_MODULES = ("circuit_tracer", "transformer_lens", "nnsight", "transformers")
 _SAFE_GLOBALS = {
@@ -126,7 +126,7 @@ def graph_from_pt(data: bytes, tokenizer=None) -> Graph:
     if isinstance(scan, (list, tuple)):  # per-layer transcoder list ("custom" scan)
         transcoder_set, model = ",".join(map(str, scan)), str(_cfg(cfg, "model_name", ""))
     else:
-        transcoder_set = _transcoder_set_from_scan(scan)
+        transcoder_set = transcoder_set_from_scan(scan)
         model = model_from_scan(scan, transcoder_set) if scan else str(_cfg(cfg, "model_name", ""))
     return Graph(
         prompt=d["input_string"], prompt_tokens=prompt_tokens, model=model, transcoder_set=transcoder_set,
