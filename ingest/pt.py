@@ -143,12 +143,14 @@ def _numpy(x, dtype) -> np.ndarray:
     return np.asarray(x, dtype=dtype)
 
 
-def _cfg(cfg, key, default=None):
-    if isinstance(cfg, dict):
-        return cfg.get(key, default)
-    if default is None and not hasattr(cfg, key):
-        raise _Problem(f"cfg has no '{key}'")
-    return getattr(cfg, key, default)
+_REQUIRED = object()
+
+
+def _cfg(cfg, key, default=_REQUIRED):
+    value = cfg.get(key, default) if isinstance(cfg, dict) else getattr(cfg, key, default)
+    if value is _REQUIRED:
+        raise _Problem(f"not a circuit-tracer graph file: its cfg has no '{key}'")
+    return value
 
 
 def _plain(cfg) -> dict:

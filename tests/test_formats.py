@@ -241,6 +241,21 @@ def test_pt_graph_writes_as_json(tmp_path):
     assert_same_graph(read_graph_file(write_graph_json(full, tmp_path / "full.json")), full)
 
 
+def test_pt_of_older_circuit_tracer(tmp_path):
+    """circuit-tracer < 0.4 saved `logit_tokens` (ids, no text) and no vocab_size; the tokenizer spells them."""
+    import torch
+    from ingest.pt import load_pt
+    d = load_pt((ORACLE / "clt-tl-p0-max32.pt").read_bytes())
+    d["logit_tokens"] = torch.tensor([t.args[1] for t in d.pop("logit_targets")])
+    d["cfg"] = {"n_layers": d["cfg"].n_layers, "tokenizer_name": str(TOKENIZER)}
+    del d["vocab_size"]
+    torch.save(d, tmp_path / "old.pt")
+    old = read_graph_file(tmp_path / "old.pt")
+    new = read_graph_file(ORACLE / "clt-tl-p0-max32.pt", tokenizer=TOKENIZER)
+    assert_same_graph(old, new)
+    assert [n.token for n in old.nodes if n.kind == "logit"][:3] == ["ask", "stand", "just"]
+
+
 def test_pt_tokenizer_must_be_available():
     with pytest.raises(GraphFileError, match=r"clt-tl-p0-max32\.pt: cannot spell the prompt tokens.*tokenizer="):
         read_graph_file(ORACLE / "clt-tl-p0-max32.pt", tokenizer="/nonexistent/tokenizer")
