@@ -368,3 +368,11 @@ def test_size_cap(tmp_path):
 def test_missing_file(tmp_path):
     with pytest.raises(GraphFileError, match=r"nope\.json: cannot read: No such file"):
         read_graph_file(tmp_path / "nope.json")
+
+
+def test_standard_library_json_fallback(tmp_path, monkeypatch):
+    import ingest.formats
+    path = FIXTURES / "real" / "son-clt-hp.json.gz"
+    expected = read_graph_file(path)
+    monkeypatch.setattr(ingest.formats, "orjson", None)
+    assert_same_graph(read_graph_file(write_graph_json(read_graph_file(path), tmp_path / "x.json")), expected)
