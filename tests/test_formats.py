@@ -261,6 +261,21 @@ def test_pt_tokenizer_must_be_available():
         read_graph_file(ORACLE / "clt-tl-p0-max32.pt", tokenizer="/nonexistent/tokenizer")
 
 
+def test_pt_damaged_or_inconsistent(tmp_path):
+    import torch
+    from ingest.pt import load_pt
+    blob = (ORACLE / "clt-tl-p0-max32.pt").read_bytes()
+    (tmp_path / "cut.pt").write_bytes(blob[: len(blob) // 2])
+    with pytest.raises(GraphFileError, match=r"cut\.pt: not a readable torch file"):
+        read_graph_file(tmp_path / "cut.pt", tokenizer=TOKENIZER)
+    d = load_pt(blob)
+    d["selected_features"] = d["selected_features"][:-1]
+    d["cfg"] = {"n_layers": 2}
+    torch.save(d, tmp_path / "odd.pt")
+    with pytest.raises(GraphFileError, match=r"odd\.pt: adjacency_matrix is \(69, 69\), expected \(68, 68\)"):
+        read_graph_file(tmp_path / "odd.pt", tokenizer=TOKENIZER)
+
+
 def test_pt_refuses_foreign_code(tmp_path):
     import torch
     path = tmp_path / "evil.pt"
