@@ -271,6 +271,7 @@ def test_pt_damaged_or_inconsistent(tmp_path):
     d = load_pt(blob)
     d["selected_features"] = d["selected_features"][:-1]
     d["cfg"] = {"n_layers": 2}
+    d["logit_tokens"] = torch.tensor([t.args[1] for t in d.pop("logit_targets")])
     torch.save(d, tmp_path / "odd.pt")
     with pytest.raises(GraphFileError, match=r"odd\.pt: adjacency_matrix is \(69, 69\), expected \(68, 68\)"):
         read_graph_file(tmp_path / "odd.pt", tokenizer=TOKENIZER)
