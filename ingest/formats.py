@@ -498,13 +498,12 @@ def graph_to_json(graph: Graph) -> dict:
         raise ValueError("graph has non-finite edge weights; they cannot be written as JSON")
     ids = file_node_ids(graph)
     nodes = [_node_to_json(graph, n, fid) for n, fid in zip(graph.nodes, ids)]
+    logit_ids = [n.node_id for n in graph.nodes if n.kind == "logit"]
     target = graph.extra.get("target_logit")
-    logits = [d for n, d in zip(graph.nodes, nodes) if n.kind == "logit"]
-    if logits and not any(n.node_id == target for n in graph.nodes if n.kind == "logit"):
-        target = None
+    if target not in logit_ids:   # circuit-tracer's target is the first (most probable) logit
+        target = logit_ids[0] if logit_ids else None
     for n, d in zip(graph.nodes, nodes):
-        if n.kind == "logit":
-            d["is_target_logit"] = n.node_id == target if target else d is logits[0]
+        d["is_target_logit"] = n.kind == "logit" and n.node_id == target
     links = [{"source": s, "target": t, "weight": w} for s, t, w in zip(
         [ids[i] for i in graph.edge_source.tolist()], [ids[i] for i in graph.edge_target.tolist()],
         graph.edge_weight.tolist())]
@@ -532,7 +531,8 @@ def _node_to_json(graph: Graph, n: Node, file_id: str) -> dict:
     legacy_error = file_id != n.node_id
     if n.kind == "feature":
         raw = graph.extra.get("feature_encoding") == "raw"
-        feature, layer, js = n.feature if raw else cantor(n.layer, n.feature), str(n.layer), f"{n.layer}_{n.feature}-0"
+        feature = n.feature if raw else cantor(n.layer, n.feature)
+        layer, js = str(n.layer), f"{n.layer}_{n.feature}-0"
     elif n.kind == "error":
         feature, layer = -1, str(n.layer)
         js = f"{n.layer}_{n.pos}-0" if legacy_error else f"{n.layer}_-1-{n.pos}"

@@ -261,6 +261,22 @@ def test_pt_tokenizer_must_be_available():
         read_graph_file(ORACLE / "clt-tl-p0-max32.pt", tokenizer="/nonexistent/tokenizer")
 
 
+def test_pt_damaged_or_inconsistent(tmp_path):
+    import torch
+    from ingest.pt import load_pt
+    blob = (ORACLE / "clt-tl-p0-max32.pt").read_bytes()
+    (tmp_path / "cut.pt").write_bytes(blob[: len(blob) // 2])
+    with pytest.raises(GraphFileError, match=r"cut\.pt: not a readable torch file"):
+        read_graph_file(tmp_path / "cut.pt", tokenizer=TOKENIZER)
+    d = load_pt(blob)
+    d["selected_features"] = d["selected_features"][:-1]
+    d["cfg"] = {"n_layers": 2}
+    d["logit_tokens"] = torch.tensor([t.args[1] for t in d.pop("logit_targets")])
+    torch.save(d, tmp_path / "odd.pt")
+    with pytest.raises(GraphFileError, match=r"odd\.pt: adjacency_matrix is \(69, 69\), expected \(68, 68\)"):
+        read_graph_file(tmp_path / "odd.pt", tokenizer=TOKENIZER)
+
+
 def test_pt_refuses_foreign_code(tmp_path):
     import torch
     path = tmp_path / "evil.pt"
@@ -368,3 +384,11 @@ def test_size_cap(tmp_path):
 def test_missing_file(tmp_path):
     with pytest.raises(GraphFileError, match=r"nope\.json: cannot read: No such file"):
         read_graph_file(tmp_path / "nope.json")
+
+
+def test_standard_library_json_fallback(tmp_path, monkeypatch):
+    import ingest.formats
+    path = FIXTURES / "real" / "son-clt-hp.json.gz"
+    expected = read_graph_file(path)
+    monkeypatch.setattr(ingest.formats, "orjson", None)
+    assert_same_graph(read_graph_file(write_graph_json(read_graph_file(path), tmp_path / "x.json")), expected)
