@@ -108,14 +108,20 @@ MERGE (a)-[e:EFFECT]->(b)
 ON CREATE SET e.weight = $weight
 """)
 
-MERGE_TAGS = statement("merge_tags", "Tag graphs; tags only accumulate (re-ingesting with new tags adds them).", """
+MERGE_TAGS = statement("merge_tags", "Create the tags $rows (unique ids) not seen before.", """
 UNWIND $rows AS r
 MERGE (t:Tag {id: r.id})
 ON CREATE SET t.key = r.key, t.value = r.value
-WITH t, r
+""")
+
+LINK_TAGS = statement("link_tags", "Tag graphs; tags only accumulate (re-ingesting with new tags adds them).", """
+UNWIND $rows AS r
 MATCH (g:Graph {id: r.gid})
+MATCH (t:Tag {id: r.id})
 MERGE (g)-[:TAGGED]->(t)
 """)
+# Two statements, not one: on the embedded engine, MERGE of a node and a relationship to it in one
+# UNWIND linked rows to the wrong Tag (a graph got "lang=en" twice instead of "set=s").
 
 # --- reading a graph back ---------------------------------------------------------------------
 
