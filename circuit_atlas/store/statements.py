@@ -103,7 +103,8 @@ CREATE (a)-[:EFFECT {weight: r.weight}]->(b)
 """)
 
 MERGE_EFFECT_NAIVE = statement("merge_effect_naive", "One edge per statement: the baseline bench/ingest.py measures against.", """
-MATCH (a:Node {uid: $src}), (b:Node {uid: $dst})
+MATCH (a:Node {uid: $src})
+MATCH (b:Node {uid: $dst})
 MERGE (a)-[e:EFFECT]->(b)
 ON CREATE SET e.weight = $weight
 """)
