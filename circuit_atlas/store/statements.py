@@ -6,6 +6,7 @@ at the bottom also collects other areas' statements so one linter test can check
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
@@ -36,7 +37,8 @@ def register_statements(provider: Callable[[], Iterable[Statement]]) -> None:
 
 def all_statements() -> list[Statement]:
     """Every statement the project can send: the store's (schema included), the registered
-    providers', and each `queries/**/*.cypher` file of the repository."""
+    providers', and each `queries/**/*.cypher` file of the repository (one statement per file; a
+    line `// backends: embedded` restricts a file to the listed backends, e.g. Kùzu-only syntax)."""
     from circuit_atlas.store import schema
 
     out = list(_REGISTRY.values())
@@ -47,7 +49,10 @@ def all_statements() -> list[Statement]:
         out += list(provider())
     root = Path(__file__).resolve().parents[2]
     for path in sorted((root / "queries").rglob("*.cypher")):
-        out.append(Statement(f"file:{path.relative_to(root)}", path.read_text(), f"library query {path.name}"))
+        text = path.read_text()
+        marker = re.search(r"^//\s*backends:\s*(.+)$", text, re.MULTILINE)
+        backends = tuple(b.strip() for b in marker.group(1).split(",")) if marker else ("embedded", "neo4j")
+        out.append(Statement(f"file:{path.relative_to(root)}", text, f"library query {path.name}", backends))
     return out
 
 
