@@ -26,11 +26,12 @@ if not __package__:   # run as a file, bench/ is sys.path[0] and this file would
 from circuit_atlas.store import open_store
 from circuit_atlas.store import statements as st
 from circuit_atlas.synthetic import synthetic_graph
+from ingest import IngestOptions
 
 GEMMA = Path(__file__).resolve().parents[2] / "shared/fixtures/real-graphs/gemma-2-2b-clt-hp"
 
 
-def bulk(uri: str, graphs, batch_edges: int, engine: str) -> tuple[int, float]:
+def bulk(uri: str, graphs, batch_edges: int, engine: str) -> tuple[int, float, float]:
     """Store `graphs` (an iterable) in batches; returns (edges, wall and CPU seconds spent storing)."""
     edges, seconds, cpu, batch = 0, 0.0, 0.0, []
 
@@ -83,7 +84,7 @@ def main() -> None:
     p.add_argument("--synthetic", type=int, default=1000, help="number of synthetic graphs (10k edges each)")
     p.add_argument("--naive-sample", type=int, default=2, help="graphs loaded by the naive loader")
     p.add_argument("--naive-edges", type=int, default=2000, help="edges per naive graph (the rate is per edge)")
-    p.add_argument("--batch-edges", type=int, default=2_000_000, help="edges per transaction (ingest's default)")
+    p.add_argument("--batch-edges", type=int, default=IngestOptions.batch_edges, help="edges per transaction")
     p.add_argument("--engine", default="kuzu", help="embedded engine: kuzu or real_ladybug")
     args = p.parse_args()
     print(f"load average at start: {' '.join(f'{x:.1f}' for x in __import__('os').getloadavg())} "
