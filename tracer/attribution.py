@@ -194,34 +194,33 @@ def _rows(fm: FrozenModel, sources: Sources, layers: torch.Tensor, positions: to
     """Attribution rows (B, n_cols) of B targets: seeds (B, D) read at (layer, position); layer L = logits."""
     L = len(fm.arch.layers)
     P, D = fm.resid0.shape
-    B = len(seeds)
+    B, device = len(seeds), seeds.device
     batch = torch.arange(B)
-    rows = torch.zeros(B, sources.n_cols + 1, device=seeds.device)  # last column collects padding
+    columns = torch.zeros(sources.n_cols + 1, B, device=device)  # transposed rows; the last one takes padding
     n_active = sources.n_cols - L * P - P
 
-    g_r = torch.zeros(B, P, D, device=seeds.device)                 # gradient at r_{l+1}
+    g_r = torch.zeros(B, P, D, device=device)                    # gradient at r_{l+1}
     is_logit = layers == L
     if is_logit.any():
-        g_final = torch.zeros(B, P, D, device=seeds.device)
+        g_final = torch.zeros(B, P, D, device=device)
         g_final[batch[is_logit], positions[is_logit]] = seeds[is_logit]
         g_r = fm.final_T(g_final)
     for l in range(min(int(layers.max()), L - 1), -1, -1):
         g_o = fm.write_T(l, g_r)                                   # (B, P, D) gradient where layer l writes
         if sources.cols[l].numel():
-            effects = torch.bmm(g_o.transpose(0, 1), sources.vectors[l].transpose(1, 2))  # (P, B, n_max)
-            rows.index_add_(1, sources.cols[l].flatten(), effects.transpose(0, 1).flatten(1))
+            effects = torch.bmm(sources.vectors[l], g_o.permute(1, 2, 0))  # (P, n_max, B)
+            columns.index_add_(0, sources.cols[l].flatten(), effects.flatten(0, 1))
         error_cols = slice(n_active + l * P, n_active + (l + 1) * P)
-        rows[:, error_cols] = torch.einsum("bpd,pd->bp", g_o, sources.errors[l])
-        g_x = torch.zeros(B, P, D, device=seeds.device)            # gradient where layer l's features read
+        columns[error_cols] = torch.einsum("bpd,pd->pb", g_o, sources.errors[l])
         here = layers == l
+        g_x = torch.zeros(B, P, D, device=device)                  # gradient where layer l's features read
         g_x[batch[here], positions[here]] = seeds[here]
         if fm.tc.W_skip is not None:
-            g_x = g_x + fm.skip_T(l, g_o)
-        g_m = g_r + fm.read_T(l, g_x)
-        g_r = fm.attn_block_T(l, g_m)                              # now the gradient at r_l
+            g_x += fm.skip_T(l, g_o)
+        g_r = fm.attn_block_T(l, g_r + fm.read_T(l, g_x))          # through m_l to r_l
     token_cols = slice(n_active + L * P, n_active + L * P + P)
-    rows[:, token_cols] = torch.einsum("bpd,pd->bp", g_r, sources.tokens)
-    return rows[:, :-1]
+    columns[token_cols] = torch.einsum("bpd,pd->pb", g_r, sources.tokens)
+    return columns[:-1].T
 
 
 def _targets(model: ReplacementModel, logits: torch.Tensor, config: TraceConfig):
