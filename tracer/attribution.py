@@ -39,7 +39,7 @@ class Attribution:
     active_features: torch.Tensor    # (n_active, 3) (layer, pos, feature), sorted
     activations: torch.Tensor        # (n_active,)
     selected: torch.Tensor           # (n_selected,) indices into active_features that are nodes
-    adjacency: torch.Tensor          # (N, N) rows = targets, columns = sources
+    adjacency: torch.Tensor          # (N, N) rows = targets, columns = sources (on the model's device)
     logit_ids: torch.Tensor          # (n_logits,)
     logit_probs: torch.Tensor        # (n_logits,)
     n_layers: int
@@ -67,6 +67,7 @@ def attribute(model: ReplacementModel, input_ids: torch.Tensor, config: TraceCon
     L, P = model.n_layers, len(input_ids)
     active, activations, encoders, sources = _nodes(fm)
     n_active, n_cols = len(active), sources.n_cols
+    active_cpu = active.cpu()
 
     # Phase 2: targets
     logit_ids, logit_probs, logit_vecs = _targets(model, fm.logits[-1], config)
@@ -91,8 +92,8 @@ def attribute(model: ReplacementModel, input_ids: torch.Tensor, config: TraceCon
     for start in range(0, n_logits, config.batch_size):
         batch = slice(start, min(start + config.batch_size, n_logits))
         seeds = logit_vecs[batch]
-        rows[logit_slot[batch]] = _rows(fm, sources, torch.full((len(seeds),), L), torch.full((len(seeds),), P - 1),
-                                        seeds)
+        n = len(seeds)
+        rows[logit_slot[batch]] = _rows(fm, sources, torch.full((n,), L), torch.full((n,), P - 1), seeds)
         row_to_node[logit_slot[batch]] = n_cols + torch.arange(batch.start, batch.stop)
         bar.update(1)
 
@@ -103,13 +104,14 @@ def attribute(model: ReplacementModel, input_ids: torch.Tensor, config: TraceCon
         if not limited:
             pending = torch.arange(n_active)
         else:
-            influence = _partial_influence(rows[:next_row], logit_probs, row_to_node[:next_row], n_cols)
+            influence = _partial_influence(rows[:next_row], logit_probs, row_to_node[:next_row].to(rows.device),
+                                           n_cols)
             ranking = torch.argsort(influence[:n_active], descending=True).cpu()
             queue_size = min(config.update_interval * config.batch_size, max_features - n_visited)
             pending = ranking[~visited[ranking]][:queue_size]
         for start in range(0, len(pending), config.batch_size):
             batch = pending[start:start + config.batch_size]
-            batch_rows = _rows(fm, sources, active[batch, 0], active[batch, 1], encoders[batch])
+            batch_rows = _rows(fm, sources, active_cpu[batch, 0], active_cpu[batch, 1], encoders[batch])
             if limited:
                 rows[next_row:next_row + len(batch)] = batch_rows
                 row_to_node[next_row:next_row + len(batch)] = batch
@@ -125,7 +127,8 @@ def attribute(model: ReplacementModel, input_ids: torch.Tensor, config: TraceCon
     selected = torch.where(visited)[0]
     if limited:
         adjacency = _assemble(rows, row_to_node, selected, n_active, n_cols, n_logits)
-    return Attribution(input_ids, active, activations, selected, adjacency, logit_ids, logit_probs, L)
+    return Attribution(input_ids.cpu(), active_cpu, activations.cpu(), selected, adjacency, logit_ids.cpu(),
+                       logit_probs.cpu(), L)
 
 
 def _nodes(fm: FrozenModel):
@@ -195,7 +198,8 @@ def _rows(fm: FrozenModel, sources: Sources, layers: torch.Tensor, positions: to
     L = len(fm.arch.layers)
     P, D = fm.resid0.shape
     B, device = len(seeds), seeds.device
-    batch = torch.arange(B)
+    batch = torch.arange(B, device=device)
+    layers, positions = layers.to(device), positions.to(device)
     columns = torch.zeros(sources.n_cols + 1, B, device=device)  # transposed rows; the last one takes padding
     n_active = sources.n_cols - L * P - P
 
