@@ -194,36 +194,44 @@ def _pad_by_position(col, pos, vec, P, pad_col):
 
 def _rows(fm: FrozenModel, sources: Sources, layers: torch.Tensor, positions: torch.Tensor,
           seeds: torch.Tensor) -> torch.Tensor:
-    """Attribution rows (B, n_cols) of B targets: seeds (B, D) read at (layer, position); layer L = logits."""
-    L = len(fm.arch.layers)
-    P, D = fm.resid0.shape
+    """Attribution rows (B, n_cols) of B targets: seeds (B, D) read at (layer, position); layer L = logits.
+
+    Only the layers at or below the highest target and the positions up to the last target are visited:
+    nothing above a target and, attention being causal, nothing after it has a direct effect on it.
+    """
+    L, (P, D) = len(fm.arch.layers), fm.resid0.shape
     B, device = len(seeds), seeds.device
     batch = torch.arange(B, device=device)
     layers, positions = layers.to(device), positions.to(device)
+    n = int(positions.max()) + 1                                   # positions 0 .. n-1 matter
+    fm = fm.prefix(n)
     columns = torch.zeros(sources.n_cols + 1, B, device=device)  # transposed rows; the last one takes padding
     n_active = sources.n_cols - L * P - P
 
-    g_r = torch.zeros(B, P, D, device=device)                    # gradient at r_{l+1}
+    g_r = torch.zeros(B, n, D, device=device)                    # gradient at r_{l+1}
+    g_r_is_zero = True
     is_logit = layers == L
     if is_logit.any():
-        g_final = torch.zeros(B, P, D, device=device)
+        g_final = torch.zeros(B, n, D, device=device)
         g_final[batch[is_logit], positions[is_logit]] = seeds[is_logit]
-        g_r = fm.final_T(g_final)
+        g_r, g_r_is_zero = fm.final_T(g_final), False
     for l in range(min(int(layers.max()), L - 1), -1, -1):
-        g_o = fm.write_T(l, g_r)                                   # (B, P, D) gradient where layer l writes
-        if sources.cols[l].numel():
-            effects = torch.bmm(sources.vectors[l], g_o.permute(1, 2, 0))  # (P, n_max, B)
-            columns.index_add_(0, sources.cols[l].flatten(), effects.flatten(0, 1))
-        error_cols = slice(n_active + l * P, n_active + (l + 1) * P)
-        columns[error_cols] = torch.einsum("bpd,pd->pb", g_o, sources.errors[l])
+        g_x = torch.zeros(B, n, D, device=device)                  # gradient where layer l's features read
         here = layers == l
-        g_x = torch.zeros(B, P, D, device=device)                  # gradient where layer l's features read
         g_x[batch[here], positions[here]] = seeds[here]
-        if fm.tc.W_skip is not None:
-            g_x += fm.skip_T(l, g_o)
+        if not g_r_is_zero:
+            g_o = fm.write_T(l, g_r)                               # (B, n, D) gradient where layer l writes
+            if sources.cols[l].numel():
+                effects = torch.bmm(sources.vectors[l][:n], g_o.permute(1, 2, 0))  # (n, n_max, B)
+                columns.index_add_(0, sources.cols[l][:n].flatten(), effects.flatten(0, 1))
+            error_start = n_active + l * P
+            columns[error_start:error_start + n] = torch.einsum("bpd,pd->pb", g_o, sources.errors[l][:n])
+            if fm.tc.W_skip is not None:
+                g_x += fm.skip_T(l, g_o)
         g_r = fm.attn_block_T(l, g_r + fm.read_T(l, g_x))          # through m_l to r_l
-    token_cols = slice(n_active + L * P, n_active + L * P + P)
-    columns[token_cols] = torch.einsum("bpd,pd->pb", g_r, sources.tokens)
+        g_r_is_zero = False
+    token_start = n_active + L * P
+    columns[token_start:token_start + n] = torch.einsum("bpd,pd->pb", g_r, sources.tokens[:n])
     return columns[:-1].T
 
 

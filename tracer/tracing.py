@@ -68,7 +68,9 @@ def to_graph(model: ReplacementModel, prompt, attribution: Attribution, pruned: 
 
     # as circuit-tracer's JSON: kept edges between kept nodes; kept nodes that have such an edge,
     # plus every embedding and logit node
-    targets, sources = torch.nonzero(edge_mask & node_mask[:, None] & node_mask[None, :], as_tuple=True)
+    targets, sources = torch.nonzero(edge_mask, as_tuple=True)
+    between_kept = node_mask[targets] & node_mask[sources]
+    targets, sources = targets[between_kept], sources[between_kept]
     weights = adjacency[targets, sources]
     connected = torch.zeros_like(node_mask)
     connected[targets] = True
