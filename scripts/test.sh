@@ -12,6 +12,6 @@ if ! command -v redis-server >/dev/null; then
 fi
 if command -v npm >/dev/null && [ ! -d tools/cypher-lint/node_modules ] && [ -f tools/cypher-lint/package.json ]; then
     echo "[test] installing Neo4j's Cypher linter (npm)"
-    (cd tools/cypher-lint && npm ci --silent --no-audit --no-fund 2>/dev/null || npm install --silent --no-audit --no-fund)
+    npm ci --prefix tools/cypher-lint --silent --no-audit --no-fund
 fi
 exec .venv/bin/python -m pytest -q -ra "$@"
