@@ -220,6 +220,12 @@ class Jobs:
             raise JobNotFound(job_id)
         return JobSpec(**json.loads(raw))
 
+    def file(self, job_id: str) -> str:
+        path = self.r.hget(f"ca:job:{job_id}", "file")
+        if path is None:
+            raise JobNotFound(job_id)
+        return path
+
     def item(self, job_id: str, index: int) -> Item:
         raw = self.r.hget(f"ca:job:{job_id}:items", index)
         if raw is None:
@@ -278,7 +284,7 @@ def full_options(options: dict, path) -> dict:
 
     try:
         return dataclasses.asdict(tracer.TraceConfig(**options))
-    except TypeError as e:
+    except (TypeError, ValueError) as e:
         names = ", ".join(f.name for f in dataclasses.fields(tracer.TraceConfig))
         raise JobFileError(f"{path}: bad tracing options {options}: {e}; known options: {names}") from None
 

@@ -26,7 +26,7 @@ import redis
 from celery import Task
 
 from workers.app import app, config, settings
-from workers.jobs import CANCELLED, DONE, FAILED, SKIPPED, TERMINAL, Jobs
+from workers.jobs import CANCELLED, DONE, FAILED, SKIPPED, TERMINAL, JobNotFound, Jobs
 
 
 class PoisonPrompt(RuntimeError):
@@ -65,8 +65,10 @@ class JobTask(Task):
     def on_failure(self, exc, task_id, args, kwargs, einfo) -> None:
         job_id, index = args[0], args[1]
         jobs = _jobs()
-        item = jobs.item(job_id, index)
-        where = f"{Path(jobs.r.hget(f'ca:job:{job_id}', 'file') or '?').name} line {item.line}"
+        try:
+            where = f"{Path(jobs.file(job_id)).name} line {jobs.item(job_id, index).line}"
+        except JobNotFound:  # the job was deleted from redis: nothing to record
+            return
         jobs.finish(job_id, index, FAILED, error=f"{where}: {type(exc).__name__}: {exc}")
 
 
@@ -161,6 +163,6 @@ def _write_artifact(graph, path: Path) -> None:
     from ingest.formats import write_graph_json
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.json")
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp")
     write_graph_json(graph, tmp)
     os.replace(tmp, path)
