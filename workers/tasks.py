@@ -16,6 +16,7 @@ too long for the model, a malformed graph) fails that item alone, with its error
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import time
@@ -26,6 +27,7 @@ import redis
 from celery import Task
 
 from workers.app import app, config, settings
+from workers.config import SERVER_SCHEMES
 from workers.jobs import CANCELLED, DONE, FAILED, SKIPPED, TERMINAL, JobNotFound, Jobs
 
 
@@ -148,10 +150,28 @@ def load_model(model_ref: str, transcoders_ref: str):
     return tracer.load(model_ref, transcoders_ref, device=config.device)
 
 
+@contextlib.contextmanager
 def open_store_for_writes():
+    """The store to write one graph into.
+
+    Embedded: opened for each graph and closed after it, so that its one file lock is free for CLI
+    queries between writes (about 0.1 s per graph, on the ingest worker only). Neo4j: one driver per
+    process, kept open.
+    """
+    if settings.store.startswith(SERVER_SCHEMES):
+        yield _server_store()
+    else:
+        from circuit_atlas.store import open_store
+
+        with open_store(settings.store, read_only=False) as store:
+            yield store
+
+
+@functools.cache
+def _server_store():
     from circuit_atlas.store import open_store
 
-    return open_store(settings.store, read_only=False)
+    return open_store(settings.store, read_only=False).__enter__()
 
 
 def artifact_path(key: str) -> Path:

@@ -179,10 +179,11 @@ def start(ctx, n_trace, n_ingest, loglevel) -> None:
 
     Example: circuit-atlas workers start --trace 2 --ingest 1
     """
+    from workers.config import SERVER_SCHEMES
     from workers.local import run_workers
 
     settings = ctx.obj
-    embedded = not settings.store.startswith(("bolt://", "neo4j://", "bolt+s://", "neo4j+s://"))
+    embedded = not settings.store.startswith(SERVER_SCHEMES)
     if embedded and n_ingest > 1:
         raise click.ClickException(f"the embedded store {settings.store} admits one writer: use --ingest 1, "
                                    f"or a Neo4j store (--store bolt://...) for several ingest workers")
