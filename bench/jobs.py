@@ -18,11 +18,12 @@ from pathlib import Path
 
 from workers.testing import LocalStack
 
-WORDS = ["the", "cat", "dog", "sat", "on", "a", "mat", "and", "ran", "home", "big", "red", "old", "tree"]
+WORDS = ["the", "cat", "dog", "sat", "on", "a", "mat", "and", "bird", "fish", "big", "red", "old", "tree"]
 
 
-def prompts(n: int, offset: int) -> list[str]:
-    return [" ".join(WORDS[(i * 7 + j * 3 + offset) % len(WORDS)] for j in range(8)) + f" {i + offset}"
+def prompts(n: int, offset: int, length: int = 16) -> list[str]:
+    """n prompts of `length` words plus a number spelled digit by digit, so their tokens differ."""
+    return [" ".join(WORDS[(i * 7 + j * 3) % len(WORDS)] for j in range(length)) + " " + " ".join(str(i + offset))
             for i in range(n)]
 
 

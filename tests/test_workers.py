@@ -12,12 +12,12 @@ from workers.testing import REDIS_SERVER, LocalStack
 
 needs_redis = pytest.mark.skipif(REDIS_SERVER is None,
                                  reason="redis-server not installed (apt-get install -y redis-server)")
-WORDS = ["the", "cat", "dog", "sat", "on", "a", "mat", "and", "ran", "home", "big", "red"]
+WORDS = ["the", "cat", "dog", "sat", "on", "a", "mat", "and", "bird", "fish", "big", "red"]  # in the tiny vocab
 
 
 def prompts(n: int, offset: int = 0) -> list[str]:
-    """n distinct short prompts."""
-    return [" ".join(WORDS[(i * 7 + j * 5 + offset) % len(WORDS)] for j in range(4)) + f" {i + offset}"
+    """n short prompts with distinct tokens (the number is spelled digit by digit: "1 0 7")."""
+    return [" ".join(WORDS[(i * 7 + j * 5) % len(WORDS)] for j in range(4)) + " " + " ".join(str(i + offset))
             for i in range(n)]
 
 
