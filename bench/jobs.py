@@ -5,7 +5,7 @@ Targets: 2 workers >= 1.7x one worker on 2 cores; overhead <= 5%. Each run gets 
 store and artifact directory (workers/testing.py), and warms its workers up (model load) on other
 prompts before the timed job. Needs redis-server.
 
-    PYTHONPATH=$PWD python bench/jobs.py [--prompts 40] [--workers 1 2]
+    PYTHONPATH=$PWD python bench/jobs.py [--prompts 40] [--workers 1 2] [--layers 2 --d-model 64 --features 256]
 """
 from __future__ import annotations
 
@@ -34,13 +34,13 @@ def write_job(path: Path, model: tuple[str, str], texts: list[str], options: dic
     return path
 
 
-def run(root: Path, model, n_workers: int, n_prompts: int, options: dict) -> dict:
+def run(root: Path, model, n_workers: int, n_prompts: int, options: dict, words: int) -> dict:
     stack = LocalStack(root, visibility_timeout=3600)
     try:
         stack.start_workers(n_trace=n_workers)
-        warm = stack.submit(write_job(root / "warmup.jsonl", model, prompts(3 * n_workers, 10_000), options))
+        warm = stack.submit(write_job(root / "warmup.jsonl", model, prompts(3 * n_workers, 10_000, words), options))
         stack.wait(warm, timeout=600)
-        job_id = stack.submit(write_job(root / "job.jsonl", model, prompts(n_prompts, 0), options))
+        job_id = stack.submit(write_job(root / "job.jsonl", model, prompts(n_prompts, 0, words), options))
         st = stack.wait(job_id, timeout=3600)
         assert st.counts == {"done": n_prompts}, (st.counts, st.errors)
         wall = st.finished - st.created
@@ -58,19 +58,29 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--prompts", type=int, default=40)
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
-    ap.add_argument("--model-kwargs", default='{}', help="JSON kwargs for tracer.testing.build_tiny_model")
+    ap.add_argument("--layers", type=int, default=2)
+    ap.add_argument("--d-model", type=int, default=64)
+    ap.add_argument("--features", type=int, default=256, help="transcoder features per layer")
+    ap.add_argument("--words", type=int, default=30, help="words per prompt (the tiny model attends over 64)")
     ap.add_argument("--options", default='{"max_n_logits": 5}', help="JSON tracing options")
     args = ap.parse_args()
 
-    from tracer.testing import build_tiny_model
+    from tracer.testing import DEFAULT_HOOKS, build_model, build_transcoders
 
     with tempfile.TemporaryDirectory(prefix="bench-jobs-") as tmp:
         tmp = Path(tmp)
-        model = tuple(str(p) for p in build_tiny_model(tmp / "model", **json.loads(args.model_kwargs)))
+        # a model where one trace takes ~0.5 s on one thread, so that queue overhead is measurable
+        hooks = DEFAULT_HOOKS.get("llama", ("mlp.hook_in", "mlp.hook_out"))
+        net = build_model(tmp / "model", "llama", 0, n_layers=args.layers, d_model=args.d_model)
+        build_transcoders(tmp / "transcoders", net, "plt", 0, d_transcoder=args.features,
+                          input_hook=hooks[0], output_hook=hooks[1])
+        model = (str(tmp / "model"), str(tmp / "transcoders"))
+        print(f"[bench] model: {args.layers} layers, d_model {args.d_model}, {args.features} features/layer; "
+              f"prompts of {args.words} words", flush=True)
         results = []
         for k in args.workers:
             t0 = time.time()
-            results.append(run(tmp / f"run{k}", model, k, args.prompts, json.loads(args.options)))
+            results.append(run(tmp / f"run{k}", model, k, args.prompts, json.loads(args.options), args.words))
             print(f"[bench] {k} trace worker(s) done in {time.time() - t0:.0f}s", flush=True)
 
     print(f"\n{'workers':>7} {'prompts':>7} {'wall s':>8} {'graphs/h':>9} {'trace s':>8} {'wall/task s':>11} {'overhead':>9}")
