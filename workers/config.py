@@ -11,7 +11,6 @@ from circuit_atlas.settings import Settings, _get
 
 TRACE_QUEUE = "trace"
 INGEST_QUEUE = "ingest"
-SERVER_SCHEMES = ("bolt://", "bolt+s://", "bolt+ssc://", "neo4j://", "neo4j+s://", "neo4j+ssc://")
 
 
 @dataclass(frozen=True)

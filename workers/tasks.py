@@ -27,7 +27,6 @@ import redis
 from celery import Task
 
 from workers.app import app, config, settings
-from workers.config import SERVER_SCHEMES
 from workers.jobs import CANCELLED, DONE, FAILED, SKIPPED, TERMINAL, JobNotFound, Jobs
 
 
@@ -44,11 +43,8 @@ def _transient_errors() -> tuple[type[BaseException], ...]:
         errors += [neo.ServiceUnavailable, neo.SessionExpired, neo.TransientError]
     except ImportError:  # the neo4j driver is optional for embedded-only installs
         pass
-    try:
-        from circuit_atlas.store import StoreUnavailable
-        errors.append(StoreUnavailable)
-    except ImportError:
-        pass
+    from circuit_atlas.store import StoreLockedError  # a query held the embedded store past its lock timeout
+    errors.append(StoreLockedError)
     return tuple(errors)
 
 
@@ -161,11 +157,11 @@ def open_store_for_writes():
     queries between writes (about 0.1 s per graph, on the ingest worker only). Neo4j: one driver per
     process, kept open.
     """
-    if settings.store.startswith(SERVER_SCHEMES):
+    from circuit_atlas.store import is_neo4j_uri, open_store
+
+    if is_neo4j_uri(settings.store):
         yield _server_store()
     else:
-        from circuit_atlas.store import open_store
-
         with open_store(settings.store, read_only=False) as store:
             yield store
 

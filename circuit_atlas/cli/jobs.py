@@ -179,11 +179,11 @@ def start(ctx, n_trace, n_ingest, loglevel) -> None:
 
     Example: circuit-atlas workers start --trace 2 --ingest 1
     """
-    from workers.config import SERVER_SCHEMES
+    from circuit_atlas.store import is_neo4j_uri
     from workers.local import run_workers
 
     settings = ctx.obj
-    embedded = not settings.store.startswith(SERVER_SCHEMES)
+    embedded = not is_neo4j_uri(settings.store)
     if embedded and n_ingest > 1:
         raise click.ClickException(f"the embedded store {settings.store} admits one writer: use --ingest 1, "
                                    f"or a Neo4j store (--store bolt://...) for several ingest workers")
