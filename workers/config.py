@@ -22,6 +22,7 @@ class WorkerConfig:
     trace_time_limit: int = 3600      # s a single trace may run before its process is killed and it fails
     max_deliveries: int = 3           # a prompt whose worker died this often fails (poison) instead of looping
     max_retries: int = 10             # retries with exponential backoff for transient errors (broker, store)
+    ingest_batch: int = 32            # graphs stored per store transaction when the ingest queue backs up
 
     @classmethod
     def load(cls) -> "WorkerConfig":

@@ -14,6 +14,7 @@ workers. Layout (all keys under "ca:"):
     ca:job:<id>:graph       hash  index -> graph id in the store
     ca:job:<id>:done        zset  index -> time it was stored (graphs per hour)
     ca:traced               hash  trace key -> graph id, for every graph the workers stored
+    ca:ingest:pending       set   "<job id>:<index>" traced and not yet stored (ingest batches take from it)
 
 Terminal states (done, skipped, failed, cancelled) are final: a redelivered task that finds its
 item terminal returns at once. Only `retry-failed` moves failed items back to queued.
@@ -38,6 +39,7 @@ QUEUED, TRACING, TRACED = "queued", "tracing", "traced"
 DONE, SKIPPED, FAILED, CANCELLED = "done", "skipped", "failed", "cancelled"
 TERMINAL = (DONE, SKIPPED, FAILED, CANCELLED)
 REGISTRY = "ca:traced"
+INGEST_PENDING = "ca:ingest:pending"
 
 
 class JobNotFound(KeyError):
@@ -248,6 +250,17 @@ class Jobs:
         if trace_s is not None:
             self.r.hset(f"ca:job:{job_id}:trace_s", index, trace_s)
         self._advance(keys=[f"ca:job:{job_id}:state"], args=[index, TRACED])
+        self.r.sadd(INGEST_PENDING, f"{job_id}:{index}")
+
+    def claim_ingest(self, n: int) -> list[tuple[str, int]]:
+        """Take up to n traced items for an ingest batch (each is taken by one batch at most)."""
+        if n <= 0:
+            return []
+        members = self.r.spop(INGEST_PENDING, n) or []
+        return [(m.rsplit(":", 1)[0], int(m.rsplit(":", 1)[1])) for m in members]
+
+    def unclaim_ingest(self, job_id: str, index: int) -> None:
+        self.r.srem(INGEST_PENDING, f"{job_id}:{index}")
 
     def finish(self, job_id: str, index: int, state: str, *, error: str = "", graph_id: str = "") -> bool:
         """Move an item to a terminal state (once; False if it already was)."""

@@ -103,30 +103,67 @@ def trace_prompt(self, job_id: str, index: int) -> str:
         trace_s = time.perf_counter() - t0
         graph.tags.update(item.tags)
         _write_artifact(graph, path)
-    jobs.traced(job_id, index, trace_s)
+    jobs.traced(job_id, index, trace_s)           # also offers it to a running ingest batch
     ingest_graph.apply_async((job_id, index))
     return "traced" if trace_s is not None else "artifact found"
 
 
 @app.task(name="workers.ingest", base=JobTask, bind=True)
 def ingest_graph(self, job_id: str, index: int) -> str:
-    """Store the traced graph of one job item; returns its graph id."""
+    """Store the traced graph of one job item, with up to `ingest_batch - 1` other traced items.
+
+    Every traced item has its own ingest message (the reliable path); the batch is opportunistic: the
+    other items are claimed from the set of traced-but-not-ingested items, stored in one transaction,
+    and their own messages then find them done. A batch that fails falls back to this item alone, so
+    one bad graph fails only its own item.
+    """
+    jobs = _jobs()
+    own = None if jobs.state(job_id, index) in TERMINAL else _ingest_source(jobs, job_id, index)
+    if own is not None:
+        batch = [own]
+        for other in jobs.claim_ingest(config.ingest_batch - 1):
+            if other != (job_id, index):
+                try:
+                    source = _ingest_source(jobs, *other)
+                except Exception:  # noqa: BLE001 — its own message will ingest it, or fail it with the error
+                    continue
+                if source is not None:
+                    batch.append(source)
+        try:
+            _store_batch(jobs, batch)
+        except TRANSIENT:
+            raise
+        except Exception:
+            if len(batch) == 1:
+                raise
+            _store_batch(jobs, [own])   # one bad graph in a batch fails only its own item
+    jobs.unclaim_ingest(job_id, index)
+    return jobs.r.hget(f"ca:job:{job_id}:graph", index) or "not stored"
+
+
+def _ingest_source(jobs: Jobs, job_id: str, index: int):
+    """(job id, index, trace key, graph) to store, or None if the item is finished or stored already."""
     from ingest.formats import read_graph_file
 
-    jobs = _jobs()
-    item = jobs.item(job_id, index)
     if jobs.state(job_id, index) in TERMINAL:
-        return "already finished"
+        return None
+    item = jobs.item(job_id, index)
     graph_id = jobs.stored_graph(item.key)
-    if graph_id is None:
-        graph = read_graph_file(artifact_path(item.key))
-        graph.tags.update(item.tags)
-        with open_store_for_writes() as store:
-            store.add_graph(graph)      # atomic; False when this content id is stored already
-        graph_id = graph.id
-        jobs.register_graph(item.key, graph_id)
-    jobs.finish(job_id, index, DONE, graph_id=graph_id)
-    return graph_id
+    if graph_id is not None:
+        jobs.finish(job_id, index, DONE, graph_id=graph_id)
+        return None
+    graph = read_graph_file(artifact_path(item.key))
+    graph.tags.update(item.tags)
+    return job_id, index, item.key, graph
+
+
+def _store_batch(jobs: Jobs, batch: list) -> None:
+    """add_graphs in one transaction, then record every item as done (registry first: idempotent)."""
+    with open_store_for_writes() as store:
+        store.add_graphs([graph for *_, graph in batch])   # False for content stored already
+    for job_id, index, key, graph in batch:
+        jobs.register_graph(key, graph.id)
+        jobs.finish(job_id, index, DONE, graph_id=graph.id)
 
 
 # -- per-process resources --
