@@ -5,7 +5,7 @@ Targets: 2 workers >= 1.7x one worker on 2 cores; overhead <= 5%. Each run gets 
 store and artifact directory (workers/testing.py), and warms its workers up (model load) on other
 prompts before the timed job. Needs redis-server.
 
-    PYTHONPATH=$PWD python bench/jobs.py [--prompts 40] [--workers 1 2] [--layers 2 --d-model 64 --features 256]
+    PYTHONPATH=$PWD python bench/jobs.py [--prompts 60] [--workers 1 2] [--layers 2 --d-model 64 --features 256]
 """
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ def run(root: Path, model, n_workers: int, n_prompts: int, options: dict, words:
         job_id = stack.submit(write_job(root / "job.jsonl", model, prompts(n_prompts, 0, words), options))
         st = stack.wait(job_id, timeout=3600)
         assert st.counts == {"done": n_prompts}, (st.counts, st.errors)
-        wall = st.finished - st.created
+        wall = st.finished - st.started                   # first trace began -> last graph stored
         trace_s = stack.jobs.trace_seconds(job_id)
         per_task = wall * n_workers / n_prompts           # wall seconds one worker spent per task
         mean_trace = statistics.mean(trace_s)
@@ -56,7 +56,7 @@ def run(root: Path, model, n_workers: int, n_prompts: int, options: dict, words:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--prompts", type=int, default=40)
+    ap.add_argument("--prompts", type=int, default=60)
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--layers", type=int, default=2)
     ap.add_argument("--d-model", type=int, default=64)

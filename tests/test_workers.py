@@ -194,17 +194,21 @@ def test_malformed_row_and_overlong_prompt_fail_alone(stack, tiny_model, tmp_pat
     rows = [{"prompt": p} for p in texts[:3]] + ['{"prompt": "unterminated'] + \
            [{"prompt": too_long}] + [{"prompt": p} for p in texts[3:]]
     job = write_job(tmp_path / "job.jsonl", tiny_model, rows)
-    stack.start_workers(n_trace=1)
     job_id = stack.submit(job)
+    # a prompt whose trace already killed its worker 3 times (what worker deaths leave behind)
+    stack.jobs.r.hset(f"ca:job:{job_id}:attempts", 0, 3)
+    stack.start_workers(n_trace=1)
     st = stack.wait(job_id)
-    assert st.counts == {"done": 6, "failed": 2}
+    assert st.counts == {"done": 5, "failed": 3}
     out = stack.cli("jobs", "status", job_id).stdout
-    assert "done 6, failed 2" in out
+    assert "done 5, failed 3" in out
+    assert "job.jsonl line 2: PoisonPrompt: its worker died 3 times while tracing it" in out
     assert "job.jsonl line 5: not valid JSON" in out
     assert "job.jsonl line 6: PromptTooLong" in out
 
-    # only the traceable failure is retried; it fails again, alone, with the same error
-    assert stack.cli("jobs", "retry-failed", job_id).stdout.strip() == f"requeued 1 failed prompts of job {job_id}"
+    # traceable failures are retried (the poison one succeeds now that its count is reset); the
+    # over-long prompt fails again, alone, with the same error; the malformed row is not retried
+    assert stack.cli("jobs", "retry-failed", job_id).stdout.strip() == f"requeued 2 failed prompts of job {job_id}"
     st = stack.wait(job_id)
     assert st.counts == {"done": 6, "failed": 2}
     assert [e.split(":")[0] for e in st.errors] == ["job.jsonl line 5", "job.jsonl line 6"]

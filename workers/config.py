@@ -17,7 +17,8 @@ INGEST_QUEUE = "ingest"
 class WorkerConfig:
     device: str = "cpu"               # torch device for tracing ("cuda", "cuda:1", ...)
     torch_threads: int = 1            # intra-op threads per trace process; 1 lets N processes share N cores
-    visibility_timeout: int = 7200    # s before an unacked task of a dead worker is redelivered; > longest trace
+    visibility_timeout: int = 7200    # s before an unacked task of a dead worker is redelivered; > prefetch x longest trace
+    prefetch: int = 2                 # messages a worker holds: the next trace starts without a broker round trip
     restore_interval: int = 10        # s between sweeps that redeliver such tasks
     trace_time_limit: int = 3600      # s a single trace may run before its process is killed and it fails
     max_deliveries: int = 3           # a prompt whose worker died this often fails (poison) instead of looping
@@ -54,7 +55,7 @@ def celery_config(settings: Settings, cfg: WorkerConfig) -> dict:
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,               # a killed pool process requeues its task
         "task_acks_on_failure_or_timeout": True,          # a task that raised is done (its error is recorded)
-        "worker_prefetch_multiplier": 1,                  # long tasks: reserve one at a time
+        "worker_prefetch_multiplier": cfg.prefetch,       # 2: one running + one ready (1 for very long traces)
         "task_ignore_result": True,                       # job state lives in redis hashes, not results
         "task_time_limit": cfg.trace_time_limit,
         "task_publish_retry": True,

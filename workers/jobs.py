@@ -119,6 +119,7 @@ class Jobs:
     """Job state for one redis; the CLI, the tasks and the tests all go through it."""
 
     def __init__(self, redis_url: str):
+        self.url = redis_url
         self.r = connect(redis_url)
         self._finish = self.r.register_script(_FINISH)
         self._advance = self.r.register_script(_ADVANCE)
@@ -127,8 +128,6 @@ class Jobs:
 
     def submit(self, path: str | Path, overrides: dict | None = None) -> str:
         """Record a job and queue a trace task per prompt that is not traced yet; returns its id."""
-        from workers.tasks import trace_prompt  # the Celery app, only when sending
-
         spec, rows = read_job_file(path, overrides)
         spec = dataclasses.replace(spec, options=full_options(spec.options, path))
         job_id = uuid.uuid4().hex[:12]
@@ -157,9 +156,7 @@ class Jobs:
                 pipe.hset(f"{job}:{suffix}", mapping=mapping)
         pipe.zadd("ca:jobs", {job_id: now})
         pipe.execute()
-        for i, state in states.items():
-            if state == QUEUED:
-                trace_prompt.apply_async((job_id, i))
+        self._queue_traces(job_id, [i for i, state in states.items() if state == QUEUED])
         return job_id
 
     def status(self, job_id: str, now: float | None = None) -> JobStatus:
@@ -195,8 +192,6 @@ class Jobs:
 
     def retry_failed(self, job_id: str) -> int:
         """Queue failed prompts again (not malformed rows: fix the file and submit it again)."""
-        from workers.tasks import trace_prompt
-
         self._require(job_id)
         job = f"ca:job:{job_id}"
         retried = []
@@ -210,8 +205,7 @@ class Jobs:
             pipe.hset(f"{job}:state", i, QUEUED).hdel(f"{job}:error", i).hdel(f"{job}:attempts", i)
         pipe.hincrby(job, "pending", len(retried)).hdel(job, "finished").hset(job, "cancelled", 0)
         pipe.execute()
-        for i in retried:
-            trace_prompt.apply_async((job_id, i))
+        self._queue_traces(job_id, retried)
         return len(retried)
 
     # -- the tasks' side --
@@ -237,20 +231,32 @@ class Jobs:
     def state(self, job_id: str, index: int) -> str | None:
         return self.r.hget(f"ca:job:{job_id}:state", index)
 
-    def cancelled(self, job_id: str) -> bool:
-        return self.r.hget(f"ca:job:{job_id}", "cancelled") == "1"
+    def look(self, job_id: str, index: int) -> tuple[Item, str | None, bool, str | None]:
+        """(item, its state, job cancelled?, graph id stored under its key) in two round trips."""
+        job = f"ca:job:{job_id}"
+        raw, state, cancelled = (self.r.pipeline().hget(f"{job}:items", index).hget(f"{job}:state", index)
+                                 .hget(job, "cancelled").execute())
+        if raw is None:
+            raise JobNotFound(job_id)
+        item = Item(index=index, **json.loads(raw))
+        return item, state, cancelled == "1", self.stored_graph(item.key) if item.key else None
 
     def begin_trace(self, job_id: str, index: int) -> int:
         """Mark an item as tracing; returns how many times its trace task has been delivered."""
-        self.r.hsetnx(f"ca:job:{job_id}", "started", time.time())
-        self._advance(keys=[f"ca:job:{job_id}:state"], args=[index, TRACING])
-        return self.r.hincrby(f"ca:job:{job_id}:attempts", index, 1)
+        pipe = self.r.pipeline()
+        pipe.hsetnx(f"ca:job:{job_id}", "started", time.time())
+        self._advance(keys=[f"ca:job:{job_id}:state"], args=[index, TRACING], client=pipe)
+        pipe.hincrby(f"ca:job:{job_id}:attempts", index, 1)
+        return pipe.execute()[-1]
 
     def traced(self, job_id: str, index: int, trace_s: float | None) -> None:
+        """Mark an item traced (its artifact is written) and offer it to a running ingest batch."""
+        pipe = self.r.pipeline()
         if trace_s is not None:
-            self.r.hset(f"ca:job:{job_id}:trace_s", index, trace_s)
-        self._advance(keys=[f"ca:job:{job_id}:state"], args=[index, TRACED])
-        self.r.sadd(INGEST_PENDING, f"{job_id}:{index}")
+            pipe.hset(f"ca:job:{job_id}:trace_s", index, trace_s)
+        self._advance(keys=[f"ca:job:{job_id}:state"], args=[index, TRACED], client=pipe)
+        pipe.sadd(INGEST_PENDING, f"{job_id}:{index}")
+        pipe.execute()
 
     def claim_ingest(self, n: int) -> list[tuple[str, int]]:
         """Take up to n traced items for an ingest batch (each is taken by one batch at most)."""
@@ -279,6 +285,14 @@ class Jobs:
         self.r.hset(REGISTRY, key, graph_id)
 
     # -- helpers --
+
+    def _queue_traces(self, job_id: str, indices: list[int]) -> None:
+        """One trace message per item, over one broker connection (this redis, whatever the env says)."""
+        from workers.tasks import trace_prompt  # the Celery app, only when sending
+
+        with trace_prompt.app.connection_for_write(self.url) as conn:
+            for i in indices:
+                trace_prompt.apply_async((job_id, i), connection=conn)
 
     def _registry_lookup(self, keys: list[str]) -> dict[str, str]:
         if not keys:

@@ -26,6 +26,7 @@ import kombu.exceptions
 import redis
 from celery import Task
 
+from tracer.errors import TracerError  # light: the tracer imports torch on first use
 from workers.app import app, config, settings
 from workers.jobs import CANCELLED, DONE, FAILED, SKIPPED, TERMINAL, JobNotFound, Jobs
 
@@ -70,17 +71,16 @@ class JobTask(Task):
         jobs.finish(job_id, index, FAILED, error=f"{where}: {type(exc).__name__}: {exc}")
 
 
-@app.task(name="workers.trace", base=JobTask, bind=True)
+@app.task(name="workers.trace", base=JobTask, bind=True, throws=(TracerError, PoisonPrompt))
 def trace_prompt(self, job_id: str, index: int) -> str:
     """Trace one prompt of a job and persist its graph; returns what happened."""
     jobs = _jobs()
-    item = jobs.item(job_id, index)
-    if jobs.state(job_id, index) in TERMINAL:
+    item, state, cancelled, graph_id = jobs.look(job_id, index)
+    if state in TERMINAL:
         return "already finished"
-    if jobs.cancelled(job_id):
+    if cancelled:
         jobs.finish(job_id, index, CANCELLED)
         return "cancelled"
-    graph_id = jobs.stored_graph(item.key)
     if graph_id:
         jobs.finish(job_id, index, SKIPPED, graph_id=graph_id)
         return "already stored"
@@ -103,7 +103,7 @@ def trace_prompt(self, job_id: str, index: int) -> str:
         trace_s = time.perf_counter() - t0
         graph.tags.update(item.tags)
         _write_artifact(graph, path)
-    jobs.traced(job_id, index, trace_s)           # also offers it to a running ingest batch
+    jobs.traced(job_id, index, trace_s)
     ingest_graph.apply_async((job_id, index))
     return "traced" if trace_s is not None else "artifact found"
 
@@ -118,7 +118,7 @@ def ingest_graph(self, job_id: str, index: int) -> str:
     one bad graph fails only its own item.
     """
     jobs = _jobs()
-    own = None if jobs.state(job_id, index) in TERMINAL else _ingest_source(jobs, job_id, index)
+    own = _ingest_source(jobs, job_id, index)
     if own is not None:
         batch = [own]
         for other in jobs.claim_ingest(config.ingest_batch - 1):
@@ -145,10 +145,9 @@ def _ingest_source(jobs: Jobs, job_id: str, index: int):
     """(job id, index, trace key, graph) to store, or None if the item is finished or stored already."""
     from ingest.formats import read_graph_file
 
-    if jobs.state(job_id, index) in TERMINAL:
+    item, state, _, graph_id = jobs.look(job_id, index)
+    if state in TERMINAL:
         return None
-    item = jobs.item(job_id, index)
-    graph_id = jobs.stored_graph(item.key)
     if graph_id is not None:
         jobs.finish(job_id, index, DONE, graph_id=graph_id)
         return None
