@@ -10,8 +10,14 @@ import pytest
 from workers.jobfile import JobFileError, JobSpec, read_job_file, trace_key
 from workers.testing import REDIS_SERVER, LocalStack
 
-needs_redis = pytest.mark.skipif(REDIS_SERVER is None,
-                                 reason="redis-server not installed (apt-get install -y redis-server)")
+
+def needs_redis(test):
+    """A test on the real stack: redis-server plus worker processes (marked redis and slow)."""
+    skip = pytest.mark.skipif(REDIS_SERVER is None,
+                              reason="redis-server not installed (apt-get install -y redis-server)")
+    return pytest.mark.redis(pytest.mark.slow(skip(test)))
+
+
 WORDS = ["the", "cat", "dog", "sat", "on", "a", "mat", "and", "bird", "fish", "big", "red"]  # in the tiny vocab
 
 
