@@ -30,7 +30,7 @@ class ManifestError(ValueError):
 
 @dataclass
 class IngestOptions:
-    batch_edges: int = 2_000_000     # a batch (one transaction, one store open) closes past this many edges ...
+    batch_edges: int = 4_000_000     # a batch (one transaction, one store open) closes past this many edges ...
     batch_graphs: int = 500          # ... or this many graphs: bounds memory and the work a crash loses
     progress: bool = True            # tqdm bar on stderr
     lock_timeout_s: float = 60.0     # embedded: wait this long for another process holding the store

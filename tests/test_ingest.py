@@ -116,8 +116,9 @@ KILL_SCRIPT = """
 import sys, time
 from circuit_atlas.store import open_store
 from circuit_atlas.synthetic import synthetic_graph
+small = synthetic_graph(1, n_nodes=100, n_edges=500)      # the batch holds two graphs: both or neither
 graph = synthetic_graph(12345, n_nodes=4000, n_edges=int(sys.argv[2]), n_feature_ids=50_000)
-print(graph.id, flush=True)
+print(graph.id, small.id, flush=True)
 import kuzu
 execute = kuzu.Connection.execute
 def announced(self, query, *args, **kw):      # say where the writer is, so the test kills it there
@@ -129,7 +130,7 @@ def announced(self, query, *args, **kw):      # say where the writer is, so the 
 kuzu.Connection.execute = announced
 with open_store(sys.argv[1]) as store:
     print("writing", flush=True)
-    store.add_graph(graph)
+    store.add_graphs([small, graph])
 print("done", flush=True)
 """
 
@@ -144,7 +145,7 @@ def test_kill_9_mid_graph_leaves_no_trace(tmp_path, cli_env, where):
     n_edges = 300_000 if where == "pause-before-commit" else 1_500_000
     proc = subprocess.Popen([sys.executable, "-c", KILL_SCRIPT, uri, str(n_edges), where], stdout=subprocess.PIPE,
                             text=True, env=cli_env, cwd=REPO)
-    gid = proc.stdout.readline().strip()
+    gid, small_gid = proc.stdout.readline().split()
     assert proc.stdout.readline().strip() == "writing"
     if where == "pause-before-commit":
         assert proc.stdout.readline().strip() == "paused"
@@ -155,12 +156,13 @@ def test_kill_9_mid_graph_leaves_no_trace(tmp_path, cli_env, where):
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     with open_store(uri) as store:
-        assert not store.has_graph(gid)
-        assert store.query("MATCH (n:Node) WHERE n.gid = $gid RETURN count(*) AS n", {"gid": gid}) == [{"n": 0}]
+        assert not store.has_graph(gid) and not store.has_graph(small_gid)
+        assert store.query("MATCH (n:Node) WHERE n.gid IN $gids RETURN count(*) AS n", {"gids": [gid, small_gid]}) \
+            == [{"n": 0}]
         assert counts(store) == before
     rerun = subprocess.run([sys.executable, "-c", KILL_SCRIPT, uri, str(n_edges), "run"], capture_output=True,
                            text=True, env=cli_env, cwd=REPO, timeout=300)
-    assert rerun.stdout.split() == [gid, "writing", "done"], rerun.stderr
+    assert rerun.stdout.split() == [gid, small_gid, "writing", "done"], rerun.stderr
     with open_store(uri, read_only=True) as store:
-        assert store.has_graph(gid)
-        assert counts(store)["graphs"] == before["graphs"] + 1
+        assert store.has_graph(gid) and store.has_graph(small_gid)
+        assert counts(store)["graphs"] == before["graphs"] + 2

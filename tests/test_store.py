@@ -60,10 +60,12 @@ def test_adding_again_adds_nothing_but_merges_new_tags(store_uri):
         again = small(7, tags={"lang": "en", "concept": "capital"})
         assert again.id == graph.id
         assert store.add_graph(again) is False
-        assert store.add_graphs([small(8), small(8)]) == [True, False]   # a repeat within one batch
+        repeat = [small(8, tags={"a": "1"}), small(8, tags={"b": "2"})]  # the same graph twice in a batch
+        assert store.add_graphs(repeat) == [True, False]
         after = counts(store)
+        assert store.get_graph(repeat[0].id).tags == {"a": "1", "b": "2"}
     assert after["edges"] == before["edges"] + small(8).n_edges
-    assert after["graphs"] == 2 and after["tags"] == 2
+    assert after["graphs"] == 2 and after["tags"] == 4
     with open_store(store_uri, read_only=True) as store:
         assert store.get_graph(graph.id).tags == {"lang": "en", "concept": "capital"}
 

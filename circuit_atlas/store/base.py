@@ -61,8 +61,8 @@ class Store:
                 new.setdefault(g.id, g)
         if new:
             self._backend.write_graphs(list(new.values()))
-        old_tags = [row for g in graphs if g.id in present for row in tag_rows(g)]
-        write_tags(self._backend.run, old_tags)
+        # tags of graphs stored before, or repeated in this batch, are merged into the stored graph
+        write_tags(self._backend.run, [row for g in graphs if new.get(g.id) is not g for row in tag_rows(g)])
         stored_now = set(new)
         result = []
         for g in graphs:

@@ -18,18 +18,17 @@ from __future__ import annotations
 
 import importlib
 import importlib.util  # noqa: F401  kuzu uses importlib.util in COPY FROM $param without importing it
-import os
 import threading
 import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+from circuit_atlas.graph import Graph
 from circuit_atlas.store import schema
 from circuit_atlas.store import statements as st
 from circuit_atlas.store.errors import (CypherError, QueryTimeoutError, ReadOnlyQueryError, StoreError,
                                         StoreLockedError, TooManyRowsError)
-from circuit_atlas.graph import Graph
 from circuit_atlas.store.rows import graph_rows
 
 ENGINES = ("kuzu", "real_ladybug")
@@ -38,8 +37,13 @@ ENGINES = ("kuzu", "real_ladybug")
 @dataclass
 class EmbeddedOptions:
     lock_timeout_s: float = 30.0      # how long an open waits for another process to release the database
-    engine: str = os.environ.get("CIRCUIT_ATLAS_EMBEDDED_ENGINE", "kuzu")  # see the module docstring
+    engine: str | None = None         # kuzu | real_ladybug; None: Settings.embedded_engine (default kuzu)
     bulk: bool = True                 # COPY from Arrow; False = the UNWIND statement path (tests)
+
+    def __post_init__(self) -> None:
+        if self.engine is None:
+            from circuit_atlas.settings import Settings
+            self.engine = Settings.load().embedded_engine
 
 
 def engine_module(name: str):
@@ -55,35 +59,34 @@ class _Shared:
 
 
 def _open_database(path: Path, read_only: bool, opts: EmbeddedOptions):
+    """The shared Database for `path`, opening it (with retry while another process holds the lock)."""
     db_mod = engine_module(opts.engine)
     key = str(path.resolve())
-    with _Shared.lock:
-        if key in _Shared.open:
-            entry = _Shared.open[key]
-            if entry[1] and not read_only:
-                raise StoreLockedError(f"{path} is open read-only in this process; close that store "
-                                       "before opening it read-write")
-            entry[2] += 1
-            return entry[0], key
-        if read_only and not path.exists():
-            raise StoreError(f"no store at {path}; create it by ingesting graphs: circuit-atlas ingest FILES")
-        deadline, delay = time.monotonic() + opts.lock_timeout_s, 0.05
-        while True:
+    if read_only and not path.exists():
+        raise StoreError(f"no store at {path}; create it by ingesting graphs: circuit-atlas ingest FILES")
+    deadline, delay = time.monotonic() + opts.lock_timeout_s, 0.05
+    while True:
+        with _Shared.lock:
+            if key in _Shared.open:
+                entry = _Shared.open[key]
+                if entry[1] and not read_only:
+                    raise StoreLockedError(f"{path} is open read-only in this process; close that store "
+                                           "before opening it read-write")
+                entry[2] += 1
+                return entry[0], key
             try:
                 db = db_mod.Database(str(path), read_only=read_only)
-                break
+                _Shared.open[key] = [db, read_only, 1]
+                return db, key
             except RuntimeError as e:
                 if "lock" not in str(e).lower():
                     raise StoreError(f"cannot open store {path}: {e}") from None
-                if time.monotonic() >= deadline:
-                    raise StoreLockedError(
-                        f"{path} is locked by another process (an ingest or worker writing, or a query "
-                        f"reading) and stayed locked for {opts.lock_timeout_s:.0f}s; retry when it finishes "
-                        "or raise the lock timeout") from None
-                time.sleep(delay)
-                delay = min(delay * 2, 1.0)
-        _Shared.open[key] = [db, read_only, 1]
-        return db, key
+        if time.monotonic() >= deadline:
+            raise StoreLockedError(
+                f"{path} is locked by another process (an ingest or worker writing, or a query reading) and "
+                f"stayed locked for {opts.lock_timeout_s:g}s; retry when it finishes or raise the lock timeout")
+        time.sleep(delay)                     # outside the lock: other paths and threads carry on
+        delay = min(delay * 2, 1.0)
 
 
 def _release_database(key: str) -> None:
