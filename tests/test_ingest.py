@@ -166,3 +166,12 @@ def test_kill_9_mid_graph_leaves_no_trace(tmp_path, cli_env, where):
     with open_store(uri, read_only=True) as store:
         assert store.has_graph(gid) and store.has_graph(small_gid)
         assert counts(store)["graphs"] == before["graphs"] + 2
+
+
+def test_manifest_and_tag_errors_name_the_problem(tmp_path, graph_dir, cli_env):
+    (tmp_path / "m.csv").write_text("path,lang\nx.json,fr\n")
+    result = ingest_cli(str(tmp_path / "atlas.db"), str(graph_dir), "--manifest", str(tmp_path / "m.csv"), env=cli_env)
+    assert result.returncode == 1 and f"{tmp_path / 'm.csv'}:2: no 'file' value" in result.stderr
+    result = ingest_cli(str(tmp_path / "atlas.db"), str(graph_dir), "--tag", "novalue", env=cli_env)
+    assert result.returncode == 2 and "expected key=value" in result.stderr
+    assert not (tmp_path / "atlas.db").exists()          # nothing was opened, let alone written

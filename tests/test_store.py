@@ -1,16 +1,17 @@
 """The store contract on every backend: counts, idempotency, round trips, read-only queries, locking."""
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
 
-import numpy as np
 import pytest
 
 from circuit_atlas.store import (CypherError, GraphNotFoundError, QueryTimeoutError, ReadOnlyQueryError, StoreError,
                                  StoreLockedError, TooManyRowsError, open_store)
 from circuit_atlas.synthetic import synthetic_graph
+from tests.conftest import REPO
 
 COUNTS = {
     "graphs": "MATCH (g:Graph) RETURN count(*) AS n",
@@ -187,16 +188,17 @@ def test_parameters_and_bad_cypher(store_uri):
         rows = store.query("MATCH (n:Node) WHERE n.gid = $gid AND n.layer IN $layers RETURN count(*) AS n",
                            {"gid": graph.id, "layers": [0, 1]})
         assert rows == [{"n": sum(1 for n in graph.nodes if n.layer in (0, 1))}]
+        assert store.query("MATCH (g:Graph) RETURN count(*) AS n", {"unused": 1}) == [{"n": 1}]  # as on Neo4j
         with pytest.raises(CypherError, match="Invalid input"):
             store.query("MATCH (n:Node RETURN n")
 
 
 def _hold_store(uri: str, seconds: float) -> subprocess.Popen:
+    """Another process that holds the store read-write for `seconds`."""
     code = ("import sys, time; from circuit_atlas.store import open_store\n"
             "with open_store(sys.argv[1]):\n    print('held', flush=True); time.sleep(float(sys.argv[2]))\n")
-    from tests.conftest import REPO
     proc = subprocess.Popen([sys.executable, "-c", code, uri, str(seconds)], stdout=subprocess.PIPE, text=True,
-                            cwd=REPO, env={**__import__("os").environ, "PYTHONPATH": str(REPO)})
+                            cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
     assert proc.stdout.readline().strip() == "held"
     return proc
 
@@ -230,7 +232,8 @@ def test_same_process_opens_share_one_database(tmp_path):
         writer.add_graph(small(1))
         with open_store(uri, read_only=True) as reader:
             assert reader.query(COUNTS["graphs"]) == [{"n": 1}]
-        other = subprocess.run([sys.executable, "-c", "import kuzu, sys; kuzu.Database(sys.argv[1], read_only=True)",
+        engine = writer._backend.opts.engine
+        other = subprocess.run([sys.executable, "-c", f"import {engine}, sys; {engine}.Database(sys.argv[1], read_only=True)",
                                 uri], capture_output=True, text=True)
         assert other.returncode != 0 and "lock" in other.stderr   # still locked against other processes
         assert writer.add_graph(small(2)) is True

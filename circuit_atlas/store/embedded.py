@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util  # noqa: F401  kuzu uses importlib.util in COPY FROM $param without importing it
+import re
 import threading
 import time
 import warnings
@@ -79,9 +80,17 @@ def _open_database(path: Path, read_only: bool, opts: EmbeddedOptions):
                 _Shared.open[key] = [db, read_only, 1]
                 return db, key
             except RuntimeError as e:
-                if "lock" not in str(e).lower():
-                    raise StoreError(f"cannot open store {path}: {e}") from None
+                problem = str(e)
+        # Transient while another process holds the lock, or has just written and not yet checkpointed
+        # (a read-only open cannot replay its log): wait. Anything else is a real error.
+        unreplayed = "replay" in problem and "read-only" in problem
+        if "lock" not in problem.lower() and not unreplayed:
+            raise StoreError(f"cannot open store {path}: {problem}")
         if time.monotonic() >= deadline:
+            if unreplayed:
+                raise StoreError(f"{path} holds an unfinished write (a writer still closing, or one that crashed) "
+                                 "that only a read-write open can recover: open it read-write once, e.g. "
+                                 "circuit-atlas ingest, or open_store(path)")
             raise StoreLockedError(
                 f"{path} is locked by another process (an ingest or worker writing, or a query reading) and "
                 f"stayed locked for {opts.lock_timeout_s:g}s; retry when it finishes or raise the lock timeout")
@@ -96,6 +105,12 @@ def _release_database(key: str) -> None:
         if entry[2] == 0:
             del _Shared.open[key]
             entry[0].close()
+
+
+def _used(cypher: str, params: dict | None) -> dict:
+    """Only the parameters the query mentions: the engine rejects extra ones, Neo4j ignores them."""
+    named = set(re.findall(r"\$(\w+)", cypher))
+    return {k: v for k, v in (params or {}).items() if k in named}
 
 
 def _rollback(conn) -> None:
@@ -134,7 +149,7 @@ class EmbeddedBackend:
 
     def run(self, cypher: str, params: dict | None = None) -> list[dict]:
         try:
-            return self._rows(self._conn.execute(cypher, params or {}))
+            return self._rows(self._conn.execute(cypher, _used(cypher, params)))
         except RuntimeError as e:
             raise _map_error(e, cypher) from None
 
@@ -146,7 +161,7 @@ class EmbeddedBackend:
             with warnings.catch_warnings():   # prepare() is what refuses a second, smuggled statement
                 warnings.simplefilter("ignore", DeprecationWarning)
                 prepared = conn.prepare(cypher)
-                result = conn.execute(prepared, params or {})
+                result = conn.execute(prepared, _used(cypher, params))
             names, rows = result.get_column_names(), []
             while result.has_next():
                 if len(rows) == max_rows:
