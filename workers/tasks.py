@@ -95,11 +95,8 @@ def trace_prompt(self, job_id: str, index: int) -> str:
 
         spec = jobs.spec(job_id)
         model = load_model(spec.model, spec.transcoders)
-        trace = tracer.trace
-        if not callable(trace):  # the lazy attribute can be shadowed by the submodule tracer/trace.py
-            trace = trace.trace
         t0 = time.perf_counter()
-        graph = trace(model, item.prompt, tracer.TraceConfig(**spec.options))
+        graph = tracer.trace(model, item.prompt, tracer.TraceConfig(**spec.options))
         trace_s = time.perf_counter() - t0
         graph.tags.update(item.tags)
         _write_artifact(graph, path)
