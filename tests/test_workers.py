@@ -160,7 +160,8 @@ def test_sigkill_trace_and_ingest_workers_mid_job(stack, tiny_model, tmp_path):
     job = write_job(tmp_path / "job.jsonl", tiny_model, [{"prompt": p} for p in texts])
     stack.start_workers(n_trace=2)
     job_id = stack.submit(job)
-    stack.wait(job_id, until=lambda st: st.counts.get("done", 0) >= 8)
+    st = stack.wait(job_id, until=lambda st: st.counts.get("done", 0) >= 1)
+    assert st.pending >= 20, st.counts                 # the kills below land mid-job
     stack.kill_worker("trace1")
     stack.kill_worker("ingest1")
     _kill_pool_process(stack.workers["trace2"].pid)  # the worker survives; reject_on_worker_lost requeues
@@ -184,7 +185,8 @@ def test_redis_restart_mid_job_loses_nothing(stack, tiny_model, tmp_path):
     job = write_job(tmp_path / "job.jsonl", tiny_model, [{"prompt": p} for p in texts])
     stack.start_workers(n_trace=2)
     job_id = stack.submit(job)
-    stack.wait(job_id, until=lambda st: st.counts.get("done", 0) >= 8)
+    st = stack.wait(job_id, until=lambda st: st.counts.get("done", 0) >= 1)
+    assert st.pending >= 20, st.counts                 # the restart lands mid-job
     stack.redis.stop()
     stack.redis.start()                                # same port, same AOF
     st = stack.wait(job_id)
