@@ -5,7 +5,7 @@ Targets: 2 workers >= 1.7x one worker on 2 cores; overhead <= 5%. Each run gets 
 store and artifact directory (workers/testing.py), and warms its workers up (model load) on other
 prompts before the timed job. Needs redis-server.
 
-    PYTHONPATH=$PWD python bench/jobs.py [--prompts 60] [--workers 1 2] [--layers 2 --d-model 64 --features 256]
+    PYTHONPATH=$PWD python bench/jobs.py [--prompts 60] [--workers 1 2] [--layers 2 --d-model 64 --features 384]
 """
 from __future__ import annotations
 
@@ -60,7 +60,7 @@ def main() -> None:
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--layers", type=int, default=2)
     ap.add_argument("--d-model", type=int, default=64)
-    ap.add_argument("--features", type=int, default=256, help="transcoder features per layer")
+    ap.add_argument("--features", type=int, default=384, help="transcoder features per layer")
     ap.add_argument("--words", type=int, default=30, help="words per prompt (the tiny model attends over 64)")
     ap.add_argument("--options", default='{"max_n_logits": 5}', help="JSON tracing options")
     args = ap.parse_args()
