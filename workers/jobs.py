@@ -228,9 +228,6 @@ class Jobs:
             raise JobNotFound(job_id)
         return Item(index=index, **json.loads(raw))
 
-    def state(self, job_id: str, index: int) -> str | None:
-        return self.r.hget(f"ca:job:{job_id}:state", index)
-
     def look(self, job_id: str, index: int) -> tuple[Item, str | None, bool, str | None]:
         """(item, its state, job cancelled?, graph id stored under its key) in two round trips."""
         job = f"ca:job:{job_id}"

@@ -7,7 +7,7 @@ timeout), so both tasks are idempotent and check before they work:
     3. the artifact <artifacts>/graphs/<key>.json exists -> do not trace again, queue its ingest
     4. trace, write the artifact atomically, then queue the ingest
 The artifact is written before the ingest is queued, so a failed or killed ingest never costs a
-trace; the store's add_graph is atomic and keyed by the graph's content id, so a repeated ingest
+trace; the store's add_graphs is atomic and keyed by the graph's content id, so a repeated ingest
 stores nothing twice.
 
 Errors: broker and store outages are retried with exponential backoff; anything else (a prompt
@@ -37,16 +37,12 @@ class PoisonPrompt(RuntimeError):
 
 def _transient_errors() -> tuple[type[BaseException], ...]:
     """Errors that mean "try again later": the broker or the store is (re)starting or busy."""
-    errors: list[type[BaseException]] = [redis.ConnectionError, redis.TimeoutError,
-                                         kombu.exceptions.OperationalError]
-    try:
-        import neo4j.exceptions as neo
-        errors += [neo.ServiceUnavailable, neo.SessionExpired, neo.TransientError]
-    except ImportError:  # the neo4j driver is optional for embedded-only installs
-        pass
+    import neo4j.exceptions as neo
+
     from circuit_atlas.store import StoreLockedError  # a query held the embedded store past its lock timeout
-    errors.append(StoreLockedError)
-    return tuple(errors)
+
+    return (redis.ConnectionError, redis.TimeoutError, kombu.exceptions.OperationalError,
+            neo.ServiceUnavailable, neo.SessionExpired, neo.TransientError, StoreLockedError)
 
 
 TRANSIENT = _transient_errors()
@@ -93,7 +89,7 @@ def trace_prompt(self, job_id: str, index: int) -> str:
                                f"(out of memory? raise CIRCUIT_ATLAS_MAX_DELIVERIES to try again)")
         import tracer
 
-        spec = jobs.spec(job_id)
+        spec = _spec(job_id)
         model = load_model(spec.model, spec.transcoders)
         t0 = time.perf_counter()
         graph = tracer.trace(model, item.prompt, tracer.TraceConfig(**spec.options))
@@ -167,6 +163,11 @@ def _store_batch(jobs: Jobs, batch: list) -> None:
 @functools.cache
 def _jobs() -> Jobs:
     return Jobs(settings.redis_url)
+
+
+@functools.lru_cache(maxsize=256)
+def _spec(job_id: str):
+    return _jobs().spec(job_id)     # a job's spec never changes
 
 
 @functools.lru_cache(maxsize=1)
