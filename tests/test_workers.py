@@ -225,3 +225,16 @@ def test_malformed_row_and_overlong_prompt_fail_alone(stack, tiny_model, tmp_pat
     assert missing.returncode == 1 and "no job 'nope'" in missing.stderr
     stack.stop_workers()
     assert_complete_and_unique(stack, job_id, texts)
+
+
+@needs_redis
+def test_cancel_drops_queued_prompts(stack, tiny_model, tmp_path):
+    job = write_job(tmp_path / "job.jsonl", tiny_model, [{"prompt": p} for p in prompts(5, offset=400)])
+    job_id = stack.submit(job)                          # no workers: everything stays queued
+    assert stack.cli("jobs", "cancel", job_id).stdout.strip() == f"cancelled 5 queued prompts of job {job_id}"
+    st = stack.jobs.status(job_id)
+    assert st.counts == {"cancelled": 5} and st.state == "cancelled" and st.finished
+    assert "cancelled 5" in stack.cli("jobs", "status", job_id).stdout
+    stack.start_workers(n_trace=1, n_ingest=0)          # the queued messages find their items cancelled
+    stack.wait(job_id, until=lambda st: stack.jobs.r.llen("trace") == 0, timeout=120)
+    assert stack.jobs.trace_seconds(job_id) == [] and not stack.artifacts.exists()

@@ -132,11 +132,11 @@ class Jobs:
         spec = dataclasses.replace(spec, options=full_options(spec.options, path))
         job_id = uuid.uuid4().hex[:12]
         now = time.time()
+        keys = [None if row.error else trace_key(spec, row.prompt) for row in rows]
+        stored = self._registry_lookup([k for k in keys if k])
         items, states, errors, graphs, first_line = {}, {}, {}, {}, {}
-        stored = self._registry_lookup([trace_key(spec, r.prompt) for r in rows if r.prompt is not None])
-        for i, row in enumerate(rows):
-            items[i] = _item_json(spec, row)
-            key = json.loads(items[i]).get("key")
+        for i, (row, key) in enumerate(zip(rows, keys)):
+            items[i] = _item_json(spec, row, key)
             if row.error:
                 states[i], errors[i] = FAILED, row.error
             elif key in stored:
@@ -313,11 +313,11 @@ def full_options(options: dict, path) -> dict:
         raise JobFileError(f"{path}: bad tracing options {options}: {e}; known options: {names}") from None
 
 
-def _item_json(spec: JobSpec, row: Row) -> str:
+def _item_json(spec: JobSpec, row: Row, key: str | None) -> str:
     if row.error:
         return json.dumps({"line": row.line, "prompt": None, "tags": {}, "key": None, "error": row.error})
-    return json.dumps({"line": row.line, "prompt": row.prompt, "tags": {**spec.tags, **row.tags},
-                       "key": trace_key(spec, row.prompt)}, ensure_ascii=False)
+    return json.dumps({"line": row.line, "prompt": row.prompt, "tags": {**spec.tags, **row.tags}, "key": key},
+                      ensure_ascii=False)
 
 
 def _float(value) -> float | None:

@@ -1,6 +1,8 @@
 """`circuit-atlas jobs ...` (bulk tracing jobs) and `circuit-atlas workers start` (run the workers)."""
 from __future__ import annotations
 
+import functools
+import json
 import time
 
 import click
@@ -14,6 +16,26 @@ def _jobs(ctx: click.Context):
     return Jobs(ctx.obj.redis_url)
 
 
+def _one_line_errors(command):
+    """Job, job-file and redis errors as one line (click's "Error: ...") instead of a traceback."""
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        import redis
+
+        from workers.jobfile import JobFileError
+        from workers.jobs import JobNotFound
+
+        try:
+            return command(*args, **kwargs)
+        except (JobFileError, JobNotFound) as e:
+            raise click.ClickException(str(e)) from None
+        except redis.ConnectionError as e:
+            url = click.get_current_context().obj.redis_url
+            raise click.ClickException(f"cannot reach redis at {url} ({e}); start redis-server "
+                                       "or set CIRCUIT_ATLAS_REDIS_URL") from None
+    return wrapper
+
+
 def _key_values(pairs: tuple[str, ...], what: str) -> dict:
     out = {}
     for pair in pairs:
@@ -21,7 +43,6 @@ def _key_values(pairs: tuple[str, ...], what: str) -> dict:
         if not sep or not key:
             raise click.BadParameter(f"{pair!r} is not KEY=VALUE", param_hint=what)
         try:
-            import json
             out[key] = json.loads(value)   # numbers, booleans, lists (target_tokens)
         except ValueError:
             out[key] = value
@@ -44,6 +65,7 @@ def jobs() -> None:
               help="A tracer.TraceConfig option, e.g. --option max_n_logits=5. Repeatable.")
 @click.option("--tag", "tags", multiple=True, metavar="KEY=VALUE", help="A tag for every prompt. Repeatable.")
 @click.pass_context
+@_one_line_errors
 def submit(ctx, file, model, transcoders, options, tags) -> None:
     """Queue a job of prompts from FILE (.jsonl or .csv); prints the job id.
 
@@ -51,36 +73,26 @@ def submit(ctx, file, model, transcoders, options, tags) -> None:
 
     Example: circuit-atlas jobs submit prompts.jsonl --option max_n_logits=5
     """
-    from workers.jobfile import JobFileError
-
     overrides = {"model": model, "transcoders": transcoders,
                  "options": _key_values(options, "--option"),
                  "tags": {k: str(v) for k, v in _key_values(tags, "--tag").items()}}
-    try:
-        job_id = _jobs(ctx).submit(file, overrides)
-    except JobFileError as e:
-        raise click.ClickException(str(e)) from None
-    click.echo(job_id)
+    click.echo(_jobs(ctx).submit(file, overrides))
 
 
 @jobs.command()
 @click.argument("job_id")
 @click.option("--watch", is_flag=True, help="Show a live progress bar until the job finishes.")
 @click.pass_context
+@_one_line_errors
 def status(ctx, job_id, watch) -> None:
     """Counts, graphs per hour, ETA and errors of job JOB_ID.
 
     Example: circuit-atlas jobs status 3f2a9c1e0b7d --watch
     """
-    from workers.jobs import JobNotFound
-
     jobs_ = _jobs(ctx)
-    try:
-        st = jobs_.status(job_id)
-        if watch:
-            st = _watch(jobs_, st)
-    except JobNotFound as e:
-        raise click.ClickException(str(e)) from None
+    st = jobs_.status(job_id)
+    if watch:
+        st = _watch(jobs_, st)
     click.echo(format_status(st))
 
 
@@ -99,6 +111,7 @@ def _watch(jobs_, st):
 
 @jobs.command("list")
 @click.pass_context
+@_one_line_errors
 def list_(ctx) -> None:
     """All jobs, oldest first: id, state, counts, file."""
     for st in _jobs(ctx).list():
@@ -109,28 +122,20 @@ def list_(ctx) -> None:
 @jobs.command()
 @click.argument("job_id")
 @click.pass_context
+@_one_line_errors
 def cancel(ctx, job_id) -> None:
     """Cancel job JOB_ID: queued prompts are dropped; running traces finish and are stored."""
-    from workers.jobs import JobNotFound
-
-    try:
-        n = _jobs(ctx).cancel(job_id)
-    except JobNotFound as e:
-        raise click.ClickException(str(e)) from None
+    n = _jobs(ctx).cancel(job_id)
     click.echo(f"cancelled {n} queued prompts of job {job_id}")
 
 
 @jobs.command("retry-failed")
 @click.argument("job_id")
 @click.pass_context
+@_one_line_errors
 def retry_failed(ctx, job_id) -> None:
     """Queue the failed prompts of job JOB_ID again (malformed rows stay failed: fix and resubmit)."""
-    from workers.jobs import JobNotFound
-
-    try:
-        n = _jobs(ctx).retry_failed(job_id)
-    except JobNotFound as e:
-        raise click.ClickException(str(e)) from None
+    n = _jobs(ctx).retry_failed(job_id)
     click.echo(f"requeued {n} failed prompts of job {job_id}")
 
 
