@@ -236,5 +236,6 @@ def test_cancel_drops_queued_prompts(stack, tiny_model, tmp_path):
     assert st.counts == {"cancelled": 5} and st.state == "cancelled" and st.finished
     assert "cancelled 5" in stack.cli("jobs", "status", job_id).stdout
     stack.start_workers(n_trace=1, n_ingest=0)          # the queued messages find their items cancelled
-    stack.wait(job_id, until=lambda st: stack.jobs.r.llen("trace") == 0, timeout=120)
+    broker_empty = lambda st: stack.jobs.r.llen("trace") == 0 and stack.jobs.r.hlen("unacked") == 0  # noqa: E731
+    stack.wait(job_id, until=broker_empty, timeout=120)
     assert stack.jobs.trace_seconds(job_id) == [] and not stack.artifacts.exists()
