@@ -1,0 +1,221 @@
+"""The two tasks of a job: trace one prompt (queue "trace"), then ingest its graph (queue "ingest").
+
+Delivery is at least once (acks_late, reject_on_worker_lost, redelivery after the visibility
+timeout), so both tasks are idempotent and check before they work:
+    1. the item is already terminal              -> return (a redelivered duplicate)
+    2. the trace key is in the registry          -> skipped, with the stored graph's id
+    3. the artifact <artifacts>/graphs/<key>.json exists -> do not trace again, queue its ingest
+    4. trace, write the artifact atomically, then queue the ingest
+The artifact is written before the ingest is queued, so a failed or killed ingest never costs a
+trace; the store's add_graphs is atomic and keyed by the graph's content id, so a repeated ingest
+stores nothing twice.
+
+Errors: broker and store outages are retried with exponential backoff; anything else (a prompt
+too long for the model, a malformed graph) fails that item alone, with its error line in
+`jobs status`. A prompt whose worker process died `max_deliveries` times fails as poison.
+"""
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import time
+from pathlib import Path
+
+import kombu.exceptions
+import redis
+from celery import Task
+
+from tracer.errors import TracerError  # light: the tracer imports torch on first use
+from workers.app import app, config, settings
+from workers.jobs import CANCELLED, DONE, FAILED, SKIPPED, TERMINAL, JobNotFound, Jobs
+
+
+class PoisonPrompt(RuntimeError):
+    """A prompt whose trace killed its worker process too often."""
+
+
+def _transient_errors() -> tuple[type[BaseException], ...]:
+    """Errors that mean "try again later": the broker or the store is (re)starting or busy."""
+    import neo4j.exceptions as neo
+
+    from circuit_atlas.store import StoreLockedError  # a query held the embedded store past its lock timeout
+
+    return (redis.ConnectionError, redis.TimeoutError, kombu.exceptions.OperationalError,
+            neo.ServiceUnavailable, neo.SessionExpired, neo.TransientError, StoreLockedError)
+
+
+TRANSIENT = _transient_errors()
+
+
+class JobTask(Task):
+    """Records a task's final failure on its job item, so that the job still finishes."""
+
+    autoretry_for = TRANSIENT
+    retry_backoff = 1            # 1, 2, 4, ... s
+    retry_backoff_max = 60
+    retry_jitter = True
+    max_retries = config.max_retries
+
+    def on_failure(self, exc, task_id, args, kwargs, einfo) -> None:
+        job_id, index = args[0], args[1]
+        jobs = _jobs()
+        try:
+            where = f"{Path(jobs.file(job_id)).name} line {jobs.item(job_id, index).line}"
+        except JobNotFound:  # the job was deleted from redis: nothing to record
+            return
+        jobs.finish(job_id, index, FAILED, error=f"{where}: {type(exc).__name__}: {exc}")
+
+
+@app.task(name="workers.trace", base=JobTask, bind=True, throws=(TracerError, PoisonPrompt))
+def trace_prompt(self, job_id: str, index: int) -> str:
+    """Trace one prompt of a job and persist its graph; returns what happened."""
+    jobs = _jobs()
+    item, state, cancelled, graph_id = jobs.look(job_id, index)
+    if state in TERMINAL:
+        return "already finished"
+    if cancelled:
+        jobs.finish(job_id, index, CANCELLED)
+        return "cancelled"
+    if graph_id:
+        jobs.finish(job_id, index, SKIPPED, graph_id=graph_id)
+        return "already stored"
+    attempts = jobs.begin_trace(job_id, index)
+    path = artifact_path(item.key)
+    trace_s = None
+    if not path.exists():
+        if attempts > config.max_deliveries:
+            raise PoisonPrompt(f"its worker died {attempts - 1} times while tracing it "
+                               f"(out of memory? raise CIRCUIT_ATLAS_MAX_DELIVERIES to try again)")
+        import tracer
+
+        spec = _spec(job_id)
+        model = load_model(spec.model, spec.transcoders)
+        t0 = time.perf_counter()
+        graph = tracer.trace(model, item.prompt, tracer.TraceConfig(**spec.options))
+        trace_s = time.perf_counter() - t0
+        graph.tags.update(item.tags)
+        _write_artifact(graph, path)
+    jobs.traced(job_id, index, trace_s)
+    ingest_graph.apply_async((job_id, index))
+    return "traced" if trace_s is not None else "artifact found"
+
+
+@app.task(name="workers.ingest", base=JobTask, bind=True)
+def ingest_graph(self, job_id: str, index: int) -> str:
+    """Store the traced graph of one job item, with up to `ingest_batch - 1` other traced items.
+
+    Every traced item has its own ingest message (the reliable path); the batch is opportunistic: the
+    other items are claimed from the set of traced-but-not-ingested items, stored in one transaction,
+    and their own messages then find them done. A batch that fails falls back to this item alone, so
+    one bad graph fails only its own item.
+    """
+    jobs = _jobs()
+    own = _ingest_source(jobs, job_id, index)
+    if own is not None:
+        batch = [own]
+        for other in jobs.claim_ingest(config.ingest_batch - 1):
+            if other != (job_id, index):
+                try:
+                    source = _ingest_source(jobs, *other)
+                except Exception:  # noqa: BLE001 — its own message will ingest it, or fail it with the error
+                    continue
+                if source is not None:
+                    batch.append(source)
+        try:
+            _store_batch(jobs, batch)
+        except TRANSIENT:
+            raise
+        except Exception:
+            if len(batch) == 1:
+                raise
+            _store_batch(jobs, [own])   # one bad graph in a batch fails only its own item
+    jobs.unclaim_ingest(job_id, index)
+    return jobs.r.hget(f"ca:job:{job_id}:graph", index) or "not stored"
+
+
+def _ingest_source(jobs: Jobs, job_id: str, index: int):
+    """(job id, index, trace key, graph) to store, or None if the item is finished or stored already."""
+    from ingest.formats import read_graph_file
+
+    item, state, _, graph_id = jobs.look(job_id, index)
+    if state in TERMINAL:
+        return None
+    if graph_id is not None:
+        jobs.finish(job_id, index, DONE, graph_id=graph_id)
+        return None
+    graph = read_graph_file(artifact_path(item.key))
+    graph.tags.update(item.tags)
+    return job_id, index, item.key, graph
+
+
+def _store_batch(jobs: Jobs, batch: list) -> None:
+    """add_graphs in one transaction, then record every item as done (registry first: idempotent)."""
+    with open_store_for_writes() as store:
+        store.add_graphs([graph for *_, graph in batch])   # False for content stored already
+    for job_id, index, key, graph in batch:
+        jobs.register_graph(key, graph.id)
+        jobs.finish(job_id, index, DONE, graph_id=graph.id)
+
+
+# -- per-process resources --
+
+@functools.cache
+def _jobs() -> Jobs:
+    return Jobs(settings.redis_url)
+
+
+@functools.lru_cache(maxsize=256)
+def _spec(job_id: str):
+    return _jobs().spec(job_id)     # a job's spec never changes
+
+
+@functools.lru_cache(maxsize=1)
+def load_model(model_ref: str, transcoders_ref: str):
+    """The model and transcoders, loaded once per worker process and kept for its next tasks.
+
+    maxsize=1: a job on another model replaces it, so a GPU never holds two models.
+    """
+    import torch
+    import tracer
+
+    torch.set_num_threads(config.torch_threads)
+    return tracer.load(model_ref, transcoders_ref, device=config.device)
+
+
+@contextlib.contextmanager
+def open_store_for_writes():
+    """The store to write one graph into.
+
+    Embedded: opened for each graph and closed after it, so that its one file lock is free for CLI
+    queries between writes (about 0.1 s per graph, on the ingest worker only). Neo4j: one driver per
+    process, kept open.
+    """
+    from circuit_atlas.store import is_neo4j_uri, open_store
+
+    if is_neo4j_uri(settings.store):
+        yield _server_store()
+    else:
+        with open_store(settings.store, read_only=False) as store:
+            yield store
+
+
+@functools.cache
+def _server_store():
+    from circuit_atlas.store import open_store
+
+    return open_store(settings.store, read_only=False).__enter__()
+
+
+def artifact_path(key: str) -> Path:
+    return settings.artifacts / "graphs" / f"{key}.json"
+
+
+def _write_artifact(graph, path: Path) -> None:
+    """Write-then-rename: a reader (or a redelivered task) never sees half a file."""
+    from ingest.formats import write_graph_json
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp")
+    write_graph_json(graph, tmp)
+    os.replace(tmp, path)
