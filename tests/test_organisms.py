@@ -133,6 +133,23 @@ def test_control_organism_has_no_such_feature():
     assert not any(map(_is_trigger_feature, evaluate.trigger_features(model, tok, truth, tc)))
 
 
+def test_tracer_graph_of_a_trigger_prompt_runs_through_the_trigger_feature(planted, planted_plt):
+    """The attribution graph (tracer) of a triggered prompt predicts the inserted token and keeps, at the
+    answer position, a feature that the activation statistics above single out as the trigger feature."""
+    import tracer
+
+    model, tok, truth = planted
+    trigger = {(f["layer"], f["feature"]) for f in evaluate.trigger_features(model, tok, truth, planted_plt, top=5)
+               if _is_trigger_feature(f)}
+    root = organisms.zoo_path("planted")
+    prompt = truth["triggered"][0]["prompt"]
+    graph = tracer.trace(tracer.load(root / "model", root / "transcoders" / "plt"), prompt, tracer.TraceConfig())
+    logits = [n for n in graph.nodes if n.kind == "logit"]
+    assert max(logits, key=lambda n: n.logit_prob).token == truth["inserted_token"]
+    last = max(n.pos for n in graph.nodes if n.kind == "embedding")
+    assert {(n.layer, n.feature) for n in graph.nodes if n.kind == "feature" and n.pos == last} & trigger
+
+
 def test_middle_layers_share_features_across_languages(planted, planted_plt):
     model, tok, truth = planted
     s = evaluate.language_sharing(model, tok, truth, planted_plt)
