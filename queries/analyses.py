@@ -24,7 +24,7 @@ def search_graphs(store, text: str, tags: list, limit: int) -> list[dict]:
     """
     if not tags:  # the embedded engine cannot type an empty list parameter
         return run(store, "_graphs-by-text", text=text, limit=limit)
-    return run(store, "_graphs-by-text-and-tags", text=text, tags=tags, limit=limit)
+    return run(store, "_graphs-by-text-and-tags", text=text, tags=sorted(set(tags)), limit=limit)
 
 
 @analysis("common-paths")
@@ -90,6 +90,9 @@ def _distribution(values: list[float]) -> dict:
             "max": values[-1], "quartiles": quartiles}
 
 
+UNCHANGED = 1e-5  # relative change below float32 summation noise: not reported as a change
+
+
 @analysis("graph-diff")
 def graph_diff(store, a: str, b: str, limit: int) -> list[dict]:
     """What is in one graph (or tag set) and not the other: features, nodes and edges, with weight changes.
@@ -128,7 +131,7 @@ def graph_diff(store, a: str, b: str, limit: int) -> list[dict]:
         in_a, in_b = key in values["a"], key in values["b"]
         va, vb = values["a"].get(key), values["b"].get(key)
         change = (vb or 0.0) - (va or 0.0)
-        if in_a and in_b and change == 0.0:
+        if in_a and in_b and abs(change) <= UNCHANGED * max(abs(va), abs(vb)):
             continue
         status = "both" if in_a and in_b else ("only_a" if in_a else "only_b")
         rows.append({"item": key[0], "key": key[1], "status": status, "a": va, "b": vb, "change": change})

@@ -5,8 +5,9 @@ Proposal, in phases:
   2. profiles     each candidate's signed input and output edge profile, summed over all graphs:
                   one sparse row over partners (a feature by key, an embedding or logit by token,
                   an error node by layer), "in:" and "out:" partners kept apart
-  3. similarity   cosine of profiles (same role) blended with the Jaccard overlap of the graphs the
-                  two features occur in (co-occurrence): role_weight * cos + (1 - role_weight) * jaccard
+  3. similarity   cosine of profiles (same role), damped by how rarely the two features occur in the
+                  same graphs: max(cos, 0) * jaccard(graph sets) ** cooccurrence. Features that never
+                  meet score 0; a mostly-shared graph set keeps the role similarity nearly whole
   4. communities  Louvain (networkx, fixed seed) on the graph of pairs with similarity >= min_similarity
   5. scores       coherence = mean pairwise similarity of members; n_graphs = graphs holding any
                   member; influence = summed importance (1 - cumulative influence) of members over graphs
@@ -31,9 +32,9 @@ class SupernodeOptions:
     min_graphs: int = 3            # a feature must recur in this many graphs to be a candidate
     max_features: int = 2000       # candidates kept (most recurrent first); bounds the similarity matrix
     min_weight: float = 0.5        # edges weaker than this |weight| do not enter the profiles
-    role_weight: float = 0.7       # share of profile cosine (vs. co-occurrence Jaccard) in similarity
-    min_similarity: float = 0.4    # pairs below this are not linked for community detection
-    resolution: float = 1.0        # Louvain resolution: higher gives smaller groups
+    cooccurrence: float = 0.3      # similarity = cos(profiles) * jaccard(graph sets) ** this; 0 ignores co-occurrence
+    min_similarity: float = 0.6    # pairs below this are not linked for community detection
+    resolution: float = 2.0        # Louvain resolution: higher gives smaller groups
     min_size: int = 2              # smaller communities are not proposed
     seed: int = 0                  # Louvain is randomised; fixed for reproducible proposals
 
@@ -75,7 +76,7 @@ def load_corpus(store, options: SupernodeOptions) -> Corpus:
 
 
 def similarity(corpus: Corpus, options: SupernodeOptions) -> np.ndarray:
-    """Phase 3: (F, F) blended role/co-occurrence similarity of the candidates, zero diagonal."""
+    """Phase 3: (F, F) role similarity damped by co-occurrence, zero diagonal."""
     from scipy import sparse
 
     index = {k: i for i, k in enumerate(corpus.keys)}
@@ -95,7 +96,7 @@ def similarity(corpus: Corpus, options: SupernodeOptions) -> np.ndarray:
     inter = (b @ b.T).toarray()
     sizes = np.asarray(b.sum(axis=1)).ravel()
     jaccard = inter / np.maximum(sizes[:, None] + sizes[None, :] - inter, 1.0)
-    sim = options.role_weight * cos + (1.0 - options.role_weight) * jaccard
+    sim = np.clip(cos, 0.0, None) * jaccard ** options.cooccurrence
     np.fill_diagonal(sim, 0.0)
     return sim
 
@@ -171,16 +172,16 @@ def propose_supernodes(store, min_graphs: int, max_features: int, min_weight: fl
                        resolution: float, dry_run: bool) -> list[dict]:
     """Group features that play the same role across graphs into supernodes, score them and store them.
 
-    Similar signed input/output edge profiles (cosine) blended with co-occurrence (Jaccard of graph
-    sets), then Louvain community detection; see queries/supernodes.py for the phases. Replaces
+    Similar signed input/output edge profiles (cosine) damped by rare co-occurrence (Jaccard of
+    graph sets), then Louvain community detection; see queries/supernodes.py for the phases. Replaces
     the previous proposal unless dry_run.
 
     Parameters:
       $min_graphs: int = 3     a feature must recur in this many graphs to be a candidate
       $max_features: int = 2000 at most this many candidates, most recurrent first
       $min_weight: float = 0.5 edges weaker than this |weight| do not enter the profiles
-      $min_similarity: float = 0.4 pairs less similar than this are not linked
-      $resolution: float = 1.0 Louvain resolution (higher: smaller groups)
+      $min_similarity: float = 0.6 pairs less similar than this are not linked
+      $resolution: float = 2.0 Louvain resolution (higher: smaller groups)
       $dry_run: bool = false   only return the proposals, store nothing
     Example row:
       {"id": "auto/5f2c9a1b3d4e", "name": "layers 0-1 · embedding:<bos> → logit: cold", "source": "proposed", "gid": "", "coherence": 0.62, "n_graphs": 41, "influence": 18.3, "n_members": 4, "members": ["mntss/clt-gemma-2-2b-2.5M/0/18753"]}
@@ -195,18 +196,22 @@ def propose_supernodes(store, min_graphs: int, max_features: int, min_weight: fl
 
 def manual_supernodes(graph) -> list[dict]:
     """The Neuronpedia supernodes of one graph (its `extra["qParams"]["supernodes"]`) as rows, unscored."""
+    from ingest.formats import file_node_ids
+
     specs = (graph.extra.get("qParams") or {}).get("supernodes") or []
-    by_id = {n.node_id: n for n in graph.nodes}
+    by_id = {n.node_id: n for n in graph.nodes}                       # our ids, and the ids the file used
+    by_id.update({fid: n for fid, n in zip(file_node_ids(graph), graph.nodes)})
     out = []
     for i, spec in enumerate(specs):
         if not spec or not isinstance(spec, list):
             continue
-        label, node_ids = str(spec[0]), [s for s in spec[1:] if s in by_id]
-        members = sorted({graph.feature_key(by_id[s]) for s in node_ids if graph.feature_key(by_id[s])})
-        importance = sum(1.0 - by_id[s].influence for s in node_ids if by_id[s].influence is not None)
+        label = str(spec[0])
+        nodes = [by_id[s] for s in spec[1:] if s in by_id]
+        members = sorted({graph.feature_key(n) for n in nodes if graph.feature_key(n)})
+        importance = sum(1.0 - n.influence for n in nodes if n.influence is not None)
         out.append({"id": f"np/{graph.id}/{i}", "name": label, "source": "neuronpedia", "gid": graph.id,
                     "coherence": None, "n_graphs": 1, "influence": importance,
-                    "n_members": len(members), "members": members, "node_ids": node_ids})
+                    "n_members": len(members), "members": members, "node_ids": [n.node_id for n in nodes]})
     return out
 
 
