@@ -79,7 +79,7 @@ def read_graph_file(path, *, max_bytes: int = DEFAULT_MAX_BYTES, tokenizer=None)
         if name.endswith((".pt", ".pt.gz")):
             from ingest import pt
             return pt.graph_from_pt(data, tokenizer=tokenizer)
-        return graph_from_json(_loads(data))
+        return _graph_from_json(_loads(data))
     except _Problem as e:
         raise GraphFileError(f"{path}: {e}") from None
     except OSError as e:
@@ -118,8 +118,15 @@ def _loads(data: bytes):
         raise _Problem(f"{what}: {e.msg} at line {e.lineno} column {e.colno}") from None
 
 
-def graph_from_json(data) -> Graph:
-    """A parsed JSON graph (dict) -> Graph. Raises _Problem (a ValueError) on bad content."""
+def graph_from_json(data, source: str = "<json>") -> Graph:
+    """A graph JSON document already parsed (a dict) -> Graph; errors name `source`."""
+    try:
+        return _graph_from_json(data)
+    except _Problem as e:
+        raise GraphFileError(f"{source}: {e}") from None
+
+
+def _graph_from_json(data) -> Graph:
     if not isinstance(data, dict) or not {"nodes", "links"} <= data.keys():
         found = ", ".join(map(str, list(data)[:6])) if isinstance(data, dict) else type(data).__name__
         raise _Problem("not an attribution graph: expected a JSON object with 'metadata', 'nodes' "
@@ -154,7 +161,7 @@ def graph_from_json(data) -> Graph:
     _check_no_duplicate_links(src, dst, nodes)
 
     transcoder_set = (meta.info.transcoder_set if meta.info and meta.info.transcoder_set is not None
-                      else _transcoder_set_from_scan(meta.scan))
+                      else transcoder_set_from_scan(meta.scan))
     generator = dict(meta.info.generator or {}) if meta.info else {}
     if meta.generation_settings is not None:
         generator["generation_settings"] = meta.generation_settings
@@ -186,8 +193,14 @@ def _validation_message(e: ValidationError) -> str:
         problem = f"missing required field '{loc}'"
     else:
         problem = f"{loc}: {err['msg']} (got {err['input']!r:.60})"
-    more = e.error_count() - 1
-    return problem + (f" (and {more} more problem{'s' * (more > 1)})" if more else "")
+    return problem + _more(e.error_count() - 1, "problem")
+
+
+def _more(n: int, what: str) -> str:
+    return f" (and {n} more {what}{'s' * (n > 1)})" if n > 0 else ""
+
+
+_NODE_ID = re.compile(r"(E|\d+)_(-?\d+)_(\d+)")   # layer_index_pos, E_token_pos, layer_token_pos
 
 
 def _node_from_json(i: int, n: schema.Node, tokens: list[str]) -> tuple[Node, str]:
@@ -198,10 +211,10 @@ def _node_from_json(i: int, n: schema.Node, tokens: list[str]) -> tuple[Node, st
     kind = schema.FEATURE_TYPES.get(n.feature_type)
     if kind is None:
         raise bad(f"unknown feature_type {n.feature_type!r} (known: {', '.join(schema.FEATURE_TYPES)})")
-    parts = n.node_id.split("_")
-    if len(parts) != 3 or not all(_is_int(p) for p in parts[1:]) or not (_is_int(parts[0]) or parts[0] == "E"):
+    m = _NODE_ID.fullmatch(n.node_id)
+    if m is None:
         raise bad("node_id is not '<layer>_<index>_<position>'")
-    head, middle, pos = parts[0], int(parts[1]), int(parts[2])
+    head, middle, pos = m[1], int(m[2]), int(m[3])
     layer = str(n.layer)
     if pos != n.ctx_idx:
         raise bad(f"ctx_idx {n.ctx_idx} disagrees with the node_id's position {pos}")
@@ -254,7 +267,7 @@ def _node_from_json(i: int, n: schema.Node, tokens: list[str]) -> tuple[Node, st
 
 
 def _is_int(s: str) -> bool:
-    return bool(re.fullmatch(r"-?\d+", s))
+    return s.isdigit() or (s[:1] == "-" and s[1:].isdigit())
 
 
 def cantor(layer: int, index: int) -> int:
@@ -323,8 +336,8 @@ def _link_columns(links) -> tuple[list, list, np.ndarray]:
         finite = np.isfinite(weights.astype(np.float32))
     if not finite.all():
         k = int(np.flatnonzero(~finite)[0])
-        raise _Problem(f"link {k} ({src[k]} -> {dst[k]}) has a non-finite weight {w[k]} "
-                       f"({int((~finite).sum())} such links)")
+        raise _Problem(f"link {k} ({src[k]} -> {dst[k]}) has a non-finite weight {w[k]}"
+                       + _more(int((~finite).sum()) - 1, "such link"))
     return src, dst, weights.astype(np.float32)
 
 
@@ -349,51 +362,50 @@ def _lookup(ids: list[str], index: dict, end: str) -> np.ndarray:
     out = np.array([index.get(x, -1) for x in ids], dtype=np.int64)
     if (out == -1).any():
         k = int(np.flatnonzero(out == -1)[0])
-        n_bad = int((out == -1).sum())
-        raise _Problem(f"link {k}: {end} {ids[k]!r} is not a node of this graph ({n_bad} such links)")
+        raise _Problem(f"link {k}: {end} {ids[k]!r} is not a node of this graph"
+                       + _more(int((out == -1).sum()) - 1, "such link"))
     return out
 
 
 def _resolve_collisions(src, dst, src_ids, dst_ids, collisions, nodes) -> None:
-    """Attribute every link naming a colliding "0_{l}_{p}" id to the feature or to the error node.
+    """Attribute every link naming a colliding "0_{l}_{p}" id to its feature or to its error node.
 
-    Evidence, in order: (1) errors have no incoming edges, so a target is the feature; (2) circuit-
-    tracer writes links sorted by (target, source) in node order, so a source lies between the
-    known sources before and after it for the same target (two links from the id to one target:
-    the first is the feature's); (3) an error at layer l only reaches layers > l. Links still
-    undecided go to the error node (as in the viewer, whose id map keeps the last node) and are
-    counted in a warning.
+    Evidence, strongest first: (1) errors have no incoming edges, so as a target the id is the
+    feature; (2) one target with links from both: circuit-tracer writes links sorted by (target,
+    source) in node order, and the feature comes first; (3) a single link: in that order its source
+    lies between the known sources before and after it for the same target; (4) an error at layer l
+    only reaches layers > l. Links that stay undecided (only in files not in circuit-tracer's order)
+    go to the error node, or feature first when both are present, with a warning; none is dropped.
     """
     for k in np.flatnonzero(dst == -2):
         dst[k] = collisions[dst_ids[k]][0]
     ordered = _is_ct_ordered(src, dst)
+    groups = defaultdict(list)           # (target, colliding id) -> positions in the links
+    for k in np.flatnonzero(src == -2).tolist():
+        groups[int(dst[k]), src_ids[k]].append(k)
     undecided = 0
-    by_target = defaultdict(list)
-    for k in range(len(src)):
-        by_target[int(dst[k])].append(k)
-    for t, ks in by_target.items():
-        seen_ambiguous = defaultdict(int)
-        for j, k in enumerate(ks):
-            if src[k] != -2:
-                continue
-            feat, err = collisions[src_ids[k]]
-            candidates = [feat, err]
-            if ordered:
-                before = max((src[q] for q in ks[:j] if src[q] >= 0), default=-1)
-                after = min((src[q] for q in ks[j + 1:] if src[q] >= 0), default=len(nodes))
-                candidates = [c for c in candidates if before < c < after]
-                twice = sum(src_ids[q] == src_ids[k] for q in ks) == 2
-                if twice and len(candidates) == 2:
-                    candidates = [candidates[seen_ambiguous[src_ids[k]]]]
-                seen_ambiguous[src_ids[k]] += 1
-            if len(candidates) == 2 and nodes[t].kind != "logit" and nodes[t].layer <= nodes[err].layer:
-                candidates = [feat]
-            if len(candidates) != 1:
-                candidates, undecided = [err], undecided + 1
-            src[k] = candidates[0]
+    for (t, fid), ks in groups.items():
+        feat, err = collisions[fid]
+        if len(ks) > 2:
+            raise _Problem(f"{len(ks)} links {fid} -> {nodes[t].node_id}, at most 2 can be told apart")
+        if len(ks) == 2:
+            src[ks[0]], src[ks[1]] = feat, err
+            undecided += 0 if ordered else 2
+            continue
+        k = ks[0]
+        candidates = [feat, err]
+        if ordered:
+            same = np.flatnonzero((dst == t) & (src >= 0))
+            before = src[same[same < k]].max(initial=-1)
+            after = src[same[same > k]].min(initial=len(nodes))
+            candidates = [c for c in candidates if before < c < after] or candidates
+        if len(candidates) == 2 and nodes[t].layer <= nodes[err].layer:
+            candidates = [feat]
+        undecided += len(candidates) == 2
+        src[k] = candidates[-1]
     if undecided:
-        warnings.warn(f"{undecided} links from colliding node ids could not be attributed with "
-                      "certainty; they were given to the error node", stacklevel=3)
+        warnings.warn(f"{undecided} links from colliding node ids could not be attributed with certainty "
+                      "(links not in circuit-tracer's order)", stacklevel=3)
 
 
 def _is_ct_ordered(src: np.ndarray, dst: np.ndarray) -> bool:
@@ -426,7 +438,7 @@ def _unmodelled_metadata(meta: dict) -> dict:
 
 # ------------------------------------------------------------------------------- scan / model names
 
-_TRANSCODER_HINT = re.compile(r"/|transcoder|clt|plt|scope", re.I)
+_TRANSCODER_HINT = re.compile(r"transcoder|clt|plt|scope", re.I)   # "google/gemma-2-2b" is a model
 # transcoder repo or circuit-tracer shorthand -> model id (Neuronpedia's spelling)
 _MODEL_PATTERNS = [
     (re.compile(r"^gemma$"), "gemma-2-2b"),                 # circuit-tracer's --transcoder_set gemma
@@ -443,7 +455,8 @@ def _looks_like_transcoders(scan: str | None) -> bool:
     return bool(scan) and (scan in ("gemma", "llama") or bool(_TRANSCODER_HINT.search(scan)))
 
 
-def _transcoder_set_from_scan(scan: str | None) -> str:
+def transcoder_set_from_scan(scan: str | None) -> str:
+    """`scan` when it names transcoders (not a model), else ""."""
     return scan if _looks_like_transcoders(scan) else ""
 
 
@@ -485,13 +498,12 @@ def graph_to_json(graph: Graph) -> dict:
         raise ValueError("graph has non-finite edge weights; they cannot be written as JSON")
     ids = file_node_ids(graph)
     nodes = [_node_to_json(graph, n, fid) for n, fid in zip(graph.nodes, ids)]
+    logit_ids = [n.node_id for n in graph.nodes if n.kind == "logit"]
     target = graph.extra.get("target_logit")
-    logits = [d for n, d in zip(graph.nodes, nodes) if n.kind == "logit"]
-    if logits and not any(n.node_id == target for n in graph.nodes if n.kind == "logit"):
-        target = None
+    if target not in logit_ids:   # circuit-tracer's target is the first (most probable) logit
+        target = logit_ids[0] if logit_ids else None
     for n, d in zip(graph.nodes, nodes):
-        if n.kind == "logit":
-            d["is_target_logit"] = n.node_id == target if target else d is logits[0]
+        d["is_target_logit"] = n.kind == "logit" and n.node_id == target
     links = [{"source": s, "target": t, "weight": w} for s, t, w in zip(
         [ids[i] for i in graph.edge_source.tolist()], [ids[i] for i in graph.edge_target.tolist()],
         graph.edge_weight.tolist())]
@@ -511,10 +523,16 @@ def file_node_ids(graph: Graph) -> list[str]:
 
 
 def _node_to_json(graph: Graph, n: Node, file_id: str) -> dict:
+    expected = {"feature": f"{n.layer}_{n.feature}_{n.pos}", "error": f"{n.layer}_-1_{n.pos}",
+                "embedding": f"E_{n.token_id}_{n.pos}", "logit": f"{graph.n_layers + 1}_{n.token_id}_{n.pos}"}
+    if n.node_id != expected.get(n.kind):
+        raise ValueError(f"node {n.node_id!r}: a {n.kind} node's id must be {expected.get(n.kind)!r} "
+                         "(see circuit_atlas.graph); it could not be read back")
     legacy_error = file_id != n.node_id
     if n.kind == "feature":
         raw = graph.extra.get("feature_encoding") == "raw"
-        feature, layer, js = n.feature if raw else cantor(n.layer, n.feature), str(n.layer), f"{n.layer}_{n.feature}-0"
+        feature = n.feature if raw else cantor(n.layer, n.feature)
+        layer, js = str(n.layer), f"{n.layer}_{n.feature}-0"
     elif n.kind == "error":
         feature, layer = -1, str(n.layer)
         js = f"{n.layer}_{n.pos}-0" if legacy_error else f"{n.layer}_-1-{n.pos}"
@@ -546,7 +564,7 @@ def _metadata_to_json(graph: Graph) -> dict:
     }
     info = kept.pop("info", None)
     generator = {k: v for k, v in graph.generator.items() if k != "generation_settings"}
-    if info is not None or generator or graph.transcoder_set != _transcoder_set_from_scan(scan):
+    if info is not None or generator or graph.transcoder_set != transcoder_set_from_scan(scan):
         info = dict(info or {})
         info["transcoder_set"] = graph.transcoder_set
         if generator:
@@ -591,6 +609,3 @@ def _update_viewer_index(index_path: Path, metadata: dict) -> None:
     index["graphs"] = [g for g in index["graphs"] if g.get("slug") != entry["slug"]] + [entry]
     index_path.write_text(json.dumps(index, indent=2, ensure_ascii=False))
 
-
-__all__ = ["GraphFileError", "DEFAULT_MAX_BYTES", "read_graph_file", "graph_from_json", "write_graph_json",
-           "graph_to_json", "file_node_ids", "model_from_scan", "cantor"]
