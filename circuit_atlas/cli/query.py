@@ -1,49 +1,15 @@
 """`circuit-atlas query` (the named query library), `circuit-atlas plot multilingual`, `circuit-atlas supernodes`."""
 from __future__ import annotations
 
-import csv
-import io
 import json
-import sys
 
 import click
 
 from circuit_atlas.cli import main
-
-FORMATS = ["table", "json", "csv"]
-
-
-def _render(rows: list[dict], fmt: str) -> str:
-    """Rows as an aligned text table, JSON lines of one array, or CSV (nested values as JSON)."""
-    if fmt == "json":
-        return json.dumps(rows, indent=2, ensure_ascii=False, default=str)
-    columns = list(dict.fromkeys(k for r in rows for k in r))
-    cell = lambda v: "" if v is None else (json.dumps(v, ensure_ascii=False) if isinstance(v, (list, dict))
-                                           else f"{v:.4g}" if isinstance(v, float) and fmt == "table" else str(v))
-    if fmt == "csv":
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(columns)
-        writer.writerows([[cell(r.get(c)) for c in columns] for r in rows])
-        return out.getvalue().rstrip("\n")
-    if not rows:
-        return "(no rows)"
-    table = [columns] + [[cell(r.get(c)) for c in columns] for r in rows]
-    table = [[v if len(v) <= 60 else v[:57] + "..." for v in line] for line in table]
-    widths = [max(len(line[i]) for line in table) for i in range(len(columns))]
-    lines = ["  ".join(v.ljust(w) for v, w in zip(line, widths)).rstrip() for line in table]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
-
+from circuit_atlas.cli.output import emit, output_options, parse_param
 
 def _parse_params(pairs: tuple[str, ...]) -> dict:
-    params = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise click.BadParameter(f"{pair!r}: write --param name=value", param_hint="--param")
-        params[key.strip()] = value
-    return params
+    return dict(parse_param(p) for p in pairs)
 
 
 def _list_queries() -> str:
@@ -61,7 +27,7 @@ def _list_queries() -> str:
 @main.command()
 @click.argument("name", required=False)
 @click.option("--param", "-p", "params", multiple=True, metavar="K=V", help="A query parameter; repeatable.")
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+@output_options
 @click.option("--list", "list_", is_flag=True, help="List the named queries with what each answers and its parameters.")
 @click.option("--describe", is_flag=True, help="Print the query's documentation (and Cypher) instead of running it.")
 @click.pass_obj
@@ -87,15 +53,20 @@ def query(settings, name, params, fmt, list_, describe):
         rows = _run(settings.store, name, _parse_params(params), writes=q.writes)
     except QueryError as e:
         raise click.ClickException(str(e)) from None
-    click.echo(_render(rows, fmt))
+    emit(rows, fmt)
 
 
 def _run(uri: str, name: str, params: dict, writes: bool = False) -> list[dict]:
     import queries
-    from circuit_atlas.store import open_store
+    from circuit_atlas.store import StoreError, open_store
 
-    with open_store(uri, read_only=not writes) as store:
-        return queries.run(store, name, params)
+    try:
+        with open_store(uri, read_only=not writes) as store:
+            return queries.run(store, name, params)
+    except StoreError as e:
+        if "Supernode" in str(e) and "not exist" in str(e):
+            raise click.ClickException(f"no supernodes in {uri} yet: run `circuit-atlas supernodes propose`") from None
+        raise click.ClickException(str(e).splitlines()[0]) from None
 
 
 @main.group()
@@ -141,7 +112,7 @@ def supernodes():
 @supernodes.command("propose")
 @click.option("--param", "-p", "params", multiple=True, metavar="K=V",
               help="A parameter of the propose-supernodes query (see `query propose-supernodes --describe`).")
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+@output_options
 @click.pass_obj
 def supernodes_propose(settings, params, fmt):
     """Group features that play the same role across graphs; store them as (:Supernode).
@@ -155,7 +126,7 @@ def supernodes_propose(settings, params, fmt):
         rows = _run(settings.store, "propose-supernodes", _parse_params(params), writes=True)
     except QueryError as e:
         raise click.ClickException(str(e)) from None
-    click.echo(_render([{k: v for k, v in r.items() if k != "members"} for r in rows], fmt))
+    emit([{k: v for k, v in r.items() if k != "members"} for r in rows], fmt)
 
 
 @supernodes.command("import")
