@@ -62,8 +62,7 @@ def search_features(graphs, text):
         for n, k in features(g):
             if text.lower() in (n.label or "").lower():
                 gids[k].add(g.id)
-    # n_graphs counts every graph the feature occurs in, once any of its labels matches
-    return {k: len({g.id for g in graphs for _, kk in features(g) if kk == k}) for k in gids}
+    return {k: len(v) for k, v in gids.items()}   # graphs in which a label of the feature matched
 
 
 def search_graphs(graphs, text, tags):

@@ -11,8 +11,10 @@
 //   {"fkey": "mntss/clt-gemma-2-2b-2.5M/1/57794", "layer": 1, "label": "", "importance": 301.2, "best_influence": 0.02, "n_graphs": 57}
 MATCH (n:Node)
 WHERE n.fkey IS NOT NULL AND n.influence IS NOT NULL
-WITH n.fkey AS fkey, sum(1.0 - n.influence) AS importance, min(n.influence) AS best_influence, count(DISTINCT n.gid) AS n_graphs
+WITH n.fkey AS fkey, n.gid AS gid, sum(1.0 - n.influence) AS importance, min(n.influence) AS best
+WITH fkey, sum(importance) AS importance, min(best) AS best_influence, count(*) AS n_graphs
+ORDER BY importance DESC, fkey
+LIMIT $limit
 MATCH (f:Feature {key: fkey})
 RETURN fkey, f.layer AS layer, f.label AS label, importance, best_influence, n_graphs
 ORDER BY importance DESC, fkey
-LIMIT $limit

@@ -12,7 +12,8 @@ MATCH (n:Node)-[e:EFFECT]-(:Node)
 WHERE n.fkey IS NOT NULL
 WITH n.fkey AS fkey, n.gid AS gid, sum(abs(e.weight)) AS w, count(*) AS edges
 WITH fkey, sum(w) AS total_abs_weight, count(*) AS n_graphs, sum(edges) AS n_edges
+ORDER BY total_abs_weight DESC, fkey
+LIMIT $limit
 MATCH (f:Feature {key: fkey})
 RETURN fkey, f.layer AS layer, f.label AS label, total_abs_weight, n_graphs, n_edges
 ORDER BY total_abs_weight DESC, fkey
-LIMIT $limit

@@ -16,8 +16,9 @@ MATCH (g)-[:HAS_NODE]->(n:Node)
 WHERE n.fkey IS NOT NULL
 WITH n.fkey AS fkey, l.value AS lang, avg(n.activation) AS activation, min(n.influence) AS influence, count(DISTINCT g.id) AS n_graphs
 WITH fkey, collect({lang: lang, n_graphs: n_graphs, activation: activation, influence: influence}) AS per_lang
-WHERE size(per_lang) >= $k
+WITH fkey, per_lang, size(per_lang) AS n_langs
+WHERE n_langs >= $k
 MATCH (f:Feature {key: fkey})
-RETURN fkey, f.layer AS layer, f.label AS label, size(per_lang) AS n_langs, per_lang
+RETURN fkey, f.layer AS layer, f.label AS label, n_langs, per_lang
 ORDER BY n_langs DESC, layer, fkey
 LIMIT $limit
