@@ -38,6 +38,7 @@ class Settings:
     neo4j_database: str | None
     redis_url: str        # Celery broker and result backend
     artifacts: Path       # where traced graphs are persisted before ingest
+    embedded_engine: str = "kuzu"   # kuzu | real_ladybug: the embedded store's engine (docs/store.md)
 
     @classmethod
     def load(cls, store: str | None = None) -> "Settings":
@@ -48,4 +49,5 @@ class Settings:
             neo4j_database=_get("neo4j_database"),
             redis_url=_get("redis_url", "redis://127.0.0.1:6379/0"),
             artifacts=Path(_get("artifacts", "./atlas-artifacts")),
+            embedded_engine=_get("embedded_engine", "kuzu"),
         )

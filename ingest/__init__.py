@@ -30,7 +30,7 @@ class ManifestError(ValueError):
 
 @dataclass
 class IngestOptions:
-    batch_edges: int = 2_000_000     # a batch (one transaction, one store open) closes past this many edges ...
+    batch_edges: int = 4_000_000     # a batch (one transaction, one store open) closes past this many edges ...
     batch_graphs: int = 500          # ... or this many graphs: bounds memory and the work a crash loses
     progress: bool = True            # tqdm bar on stderr
     lock_timeout_s: float = 60.0     # embedded: wait this long for another process holding the store
@@ -137,6 +137,7 @@ def ingest_paths(store_uri: str, paths, tags: dict[str, str] | None = None, mani
         bar.set_postfix(new=report.new, present=report.present, failed=len(report.failed))
     if batch:
         _store_batch(store_uri, batch, report, opts, log)
+    bar.set_postfix(new=report.new, present=report.present, failed=len(report.failed))
     bar.close()
     report.seconds = time.perf_counter() - start
     return report

@@ -18,18 +18,18 @@ from __future__ import annotations
 
 import importlib
 import importlib.util  # noqa: F401  kuzu uses importlib.util in COPY FROM $param without importing it
-import os
+import re
 import threading
 import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+from circuit_atlas.graph import Graph
 from circuit_atlas.store import schema
 from circuit_atlas.store import statements as st
 from circuit_atlas.store.errors import (CypherError, QueryTimeoutError, ReadOnlyQueryError, StoreError,
                                         StoreLockedError, TooManyRowsError)
-from circuit_atlas.graph import Graph
 from circuit_atlas.store.rows import graph_rows
 
 ENGINES = ("kuzu", "real_ladybug")
@@ -38,8 +38,13 @@ ENGINES = ("kuzu", "real_ladybug")
 @dataclass
 class EmbeddedOptions:
     lock_timeout_s: float = 30.0      # how long an open waits for another process to release the database
-    engine: str = os.environ.get("CIRCUIT_ATLAS_EMBEDDED_ENGINE", "kuzu")  # see the module docstring
+    engine: str | None = None         # kuzu | real_ladybug; None: Settings.embedded_engine (default kuzu)
     bulk: bool = True                 # COPY from Arrow; False = the UNWIND statement path (tests)
+
+    def __post_init__(self) -> None:
+        if self.engine is None:
+            from circuit_atlas.settings import Settings
+            self.engine = Settings.load().embedded_engine
 
 
 def engine_module(name: str):
@@ -55,35 +60,42 @@ class _Shared:
 
 
 def _open_database(path: Path, read_only: bool, opts: EmbeddedOptions):
+    """The shared Database for `path`, opening it (with retry while another process holds the lock)."""
     db_mod = engine_module(opts.engine)
     key = str(path.resolve())
-    with _Shared.lock:
-        if key in _Shared.open:
-            entry = _Shared.open[key]
-            if entry[1] and not read_only:
-                raise StoreLockedError(f"{path} is open read-only in this process; close that store "
-                                       "before opening it read-write")
-            entry[2] += 1
-            return entry[0], key
-        if read_only and not path.exists():
-            raise StoreError(f"no store at {path}; create it by ingesting graphs: circuit-atlas ingest FILES")
-        deadline, delay = time.monotonic() + opts.lock_timeout_s, 0.05
-        while True:
+    if read_only and not path.exists():
+        raise StoreError(f"no store at {path}; create it by ingesting graphs: circuit-atlas ingest FILES")
+    deadline, delay = time.monotonic() + opts.lock_timeout_s, 0.05
+    while True:
+        with _Shared.lock:
+            if key in _Shared.open:
+                entry = _Shared.open[key]
+                if entry[1] and not read_only:
+                    raise StoreLockedError(f"{path} is open read-only in this process; close that store "
+                                           "before opening it read-write")
+                entry[2] += 1
+                return entry[0], key
             try:
                 db = db_mod.Database(str(path), read_only=read_only)
-                break
+                _Shared.open[key] = [db, read_only, 1]
+                return db, key
             except RuntimeError as e:
-                if "lock" not in str(e).lower():
-                    raise StoreError(f"cannot open store {path}: {e}") from None
-                if time.monotonic() >= deadline:
-                    raise StoreLockedError(
-                        f"{path} is locked by another process (an ingest or worker writing, or a query "
-                        f"reading) and stayed locked for {opts.lock_timeout_s:.0f}s; retry when it finishes "
-                        "or raise the lock timeout") from None
-                time.sleep(delay)
-                delay = min(delay * 2, 1.0)
-        _Shared.open[key] = [db, read_only, 1]
-        return db, key
+                problem = str(e)
+        # Transient while another process holds the lock, or has just written and not yet checkpointed
+        # (a read-only open cannot replay its log): wait. Anything else is a real error.
+        unreplayed = "replay" in problem and "read-only" in problem
+        if "lock" not in problem.lower() and not unreplayed:
+            raise StoreError(f"cannot open store {path}: {problem}")
+        if time.monotonic() >= deadline:
+            if unreplayed:
+                raise StoreError(f"{path} holds an unfinished write (a writer still closing, or one that crashed) "
+                                 "that only a read-write open can recover: open it read-write once, e.g. "
+                                 "circuit-atlas ingest, or open_store(path)")
+            raise StoreLockedError(
+                f"{path} is locked by another process (an ingest or worker writing, or a query reading) and "
+                f"stayed locked for {opts.lock_timeout_s:g}s; retry when it finishes or raise the lock timeout")
+        time.sleep(delay)                     # outside the lock: other paths and threads carry on
+        delay = min(delay * 2, 1.0)
 
 
 def _release_database(key: str) -> None:
@@ -93,6 +105,19 @@ def _release_database(key: str) -> None:
         if entry[2] == 0:
             del _Shared.open[key]
             entry[0].close()
+
+
+def _used(cypher: str, params: dict | None) -> dict:
+    """Only the parameters the query mentions: the engine rejects extra ones, Neo4j ignores them."""
+    named = set(re.findall(r"\$(\w+)", cypher))
+    return {k: v for k, v in (params or {}).items() if k in named}
+
+
+def _rollback(conn) -> None:
+    try:
+        conn.execute("ROLLBACK")
+    except RuntimeError:                      # no transaction left: it failed, or the query ended it
+        pass
 
 
 def _map_error(e: Exception, cypher: str) -> StoreError:
@@ -124,7 +149,7 @@ class EmbeddedBackend:
 
     def run(self, cypher: str, params: dict | None = None) -> list[dict]:
         try:
-            return self._rows(self._conn.execute(cypher, params or {}))
+            return self._rows(self._conn.execute(cypher, _used(cypher, params)))
         except RuntimeError as e:
             raise _map_error(e, cypher) from None
 
@@ -136,7 +161,7 @@ class EmbeddedBackend:
             with warnings.catch_warnings():   # prepare() is what refuses a second, smuggled statement
                 warnings.simplefilter("ignore", DeprecationWarning)
                 prepared = conn.prepare(cypher)
-                result = conn.execute(prepared, params or {})
+                result = conn.execute(prepared, _used(cypher, params))
             names, rows = result.get_column_names(), []
             while result.has_next():
                 if len(rows) == max_rows:
@@ -147,15 +172,12 @@ class EmbeddedBackend:
         except RuntimeError as e:
             raise _map_error(e, cypher) from None
         finally:
-            try:
-                conn.execute("ROLLBACK")
-            except RuntimeError:
-                pass                          # the statement was COMMIT/ROLLBACK itself
+            _rollback(conn)                   # nothing to undo: the transaction is read-only
             conn.close()
 
     def write_graphs(self, graphs: list[Graph]) -> None:
         """All `graphs` in one transaction: a crash or error leaves none of them."""
-        from circuit_atlas.store.base import write_with_statements
+        from circuit_atlas.store.base import write_tags, write_with_statements
 
         rows = graph_rows(graphs)
         conn = self._conn
@@ -170,13 +192,12 @@ class EmbeddedBackend:
                                     ("EFFECT", rows.effects)]:
                     if data.num_rows:
                         conn.execute(f"COPY {table} FROM $data", {"data": data})
-                if rows.tags:
-                    conn.execute(st.MERGE_TAGS, {"rows": rows.tags})
+                write_tags(conn.execute, rows.tags)
             else:
                 write_with_statements(lambda c, p: conn.execute(c, p), rows)
             conn.execute("COMMIT")
         except BaseException as e:
-            conn.execute("ROLLBACK")
+            _rollback(conn)                   # a failed COPY has rolled back the transaction itself
             if isinstance(e, RuntimeError):
                 raise _map_error(e, "COPY / bulk insert") from None
             raise

@@ -50,6 +50,7 @@ class Neo4jBackend:
 
         s = settings or Settings.load(store=uri)
         self._neo4j = neo4j
+        self._read_only = read_only
         self._database = s.neo4j_database
         try:
             self._driver = neo4j.GraphDatabase.driver(uri, auth=(s.neo4j_user, s.neo4j_password))
@@ -66,9 +67,10 @@ class Neo4jBackend:
         return self._driver.session(database=self._database, default_access_mode=mode)
 
     def run(self, cypher: str, params: dict | None = None) -> list[dict]:
+        work = lambda tx: [_plain(r.data()) for r in tx.run(cypher, params or {})]
         try:
-            with self._session(read=False) as session:
-                return session.execute_write(lambda tx: [_plain(r.data()) for r in tx.run(cypher, params or {})])
+            with self._session(read=self._read_only) as session:
+                return session.execute_read(work) if self._read_only else session.execute_write(work)
         except self._neo4j.exceptions.Neo4jError as e:
             raise _map_error(e, cypher) from None
 
@@ -101,9 +103,11 @@ class Neo4jBackend:
                         session.execute_write(
                             lambda tx: write_with_statements(lambda c, p: tx.run(c, p).consume(), rows))
                     break
-                except self._neo4j.exceptions.ConstraintError:
-                    if self.run(st.EXISTING_GRAPHS, {"ids": [graph.id]}) or attempt == 2:
-                        break
+                except self._neo4j.exceptions.ConstraintError as e:
+                    if self.run(st.EXISTING_GRAPHS, {"ids": [graph.id]}):
+                        break                 # stored meanwhile by another writer
+                    if attempt == 2:
+                        raise _map_error(e, "UNWIND bulk insert") from None
                 except self._neo4j.exceptions.Neo4jError as e:
                     raise _map_error(e, "UNWIND bulk insert") from None
 
