@@ -174,7 +174,10 @@ def main() -> None:
                   + f"{memory_ratio:>7.2f}  {equal}", flush=True)
             results.append({"case": case, "ours": ours, "circuit_tracer": theirs, "time_ratio": time_ratio,
                             "memory_ratio": memory_ratio})
-    (out / "results.json").write_text(json.dumps(results, indent=1))
+    results_path = out / "results.json"   # merged with earlier runs' cases
+    merged = {r["case"]: r for r in (json.loads(results_path.read_text()) if results_path.exists() else [])}
+    merged.update({r["case"]: r for r in results})
+    results_path.write_text(json.dumps(list(merged.values()), indent=1))
     print(f"ratio = ours / circuit-tracer's better backend (targets: time <= 0.5, memory <= 1.0); "
           f"details in {out / 'results.json'}")
 

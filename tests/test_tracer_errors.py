@@ -90,16 +90,29 @@ def test_explicit_targets(model):
         tracer.trace(model, "The opposite of small is", tracer.TraceConfig(target_tokens=["big dog"]))
 
 
-def test_cli_traces_and_reports_the_graph():
+def test_cli_traces_writes_json_and_ingests(tmp_path):
     from click.testing import CliRunner
 
     from circuit_atlas.cli import main
+    from circuit_atlas.store import open_store
+    from ingest.formats import read_graph_file
 
-    result = CliRunner().invoke(main, ["trace", "--model", str(MODEL), "--transcoders", str(PLT),
-                                       "The opposite of small is", "--max-feature-nodes", "20", "--batch-size", "8"])
+    out, store_dir = tmp_path / "graph.json", tmp_path / "store"
+    args = ["--store", str(store_dir), "trace", "--model", str(MODEL), "--transcoders", str(PLT),
+            "The opposite of small is", "--max-feature-nodes", "20", "--batch-size", "8", "--out", str(out), "--ingest"]
+    result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
-    summary = result.stdout.strip().splitlines()[-1]
+    summary = result.stdout.strip().splitlines()[0]
     assert summary.startswith("graph ") and "nodes" in summary and "completeness" in summary
+    graph_id = summary.split()[1].rstrip(":")
+    written = read_graph_file(out)
+    assert written.n_edges > 0 and sum(n.kind == "feature" for n in written.nodes) > 0
+    with open_store(str(store_dir), read_only=True) as store:
+        stored = store.get_graph(graph_id)
+    assert (len(stored.nodes), stored.n_edges) == (len(written.nodes), written.n_edges)
+    assert f"graph {graph_id}" in summary and "stored in" in result.stdout
+    again = CliRunner().invoke(main, args)
+    assert again.exit_code == 0 and "already in" in again.stdout
 
 
 def test_cli_bad_prompt_is_one_error_line_and_exit_code_1():
