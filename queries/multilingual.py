@@ -84,12 +84,12 @@ def plot_iou(rows: list[dict], out_stem: str | Path, title: str = "") -> list[Pa
         ax.plot([p[0] for p in pts], [p[1] for p in pts], "-o", ms=3, color=color, label=f"{pair[0]}–{pair[1]}")
         base = [(p[0], p[2]) for p in pts if p[2] is not None]
         ax.plot([p[0] for p in base], [p[1] for p in base], "--", color=color, alpha=0.6)
+    ax.plot([], [], "--", color="gray", label="unrelated prompts (baseline)")
     ax.set_xlabel("normalised layer depth")
     ax.set_ylabel("IoU of active features")
     ax.set_title(title or "Feature sharing across languages (dashed: unrelated-prompt baseline)")
     ax.set_ylim(bottom=0)
-    if pairs:
-        ax.legend(fontsize="small", ncol=2)
+    ax.legend(fontsize="small", ncol=2)
     fig.tight_layout()
     stem = Path(out_stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
