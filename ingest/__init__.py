@@ -65,17 +65,20 @@ def is_graph_file(path: Path) -> bool:
 
 
 def expand_paths(paths) -> tuple[list[Path], list[Path]]:
-    """Files, folders (recursively) and globs -> (graph files, other files), each sorted, no repeats."""
+    """Files, folders (recursively) and globs -> (graph files, other files), each sorted, no repeats.
+    A path that does not exist, or a glob that matches nothing, is kept as a graph file: reading it
+    then reports the problem."""
     found: dict[Path, None] = {}
     for p in map(str, paths):
-        matches = [Path(m) for m in sorted(glob.glob(p, recursive=True))] if glob.has_magic(p) else [Path(p)]
+        matches = [Path(m) for m in sorted(glob.glob(p, recursive=True))] if glob.has_magic(p) else []
+        matches = matches or [Path(p)]
         for m in matches:
             if m.is_dir():
                 found.update(dict.fromkeys(sorted(f for f in m.rglob("*") if f.is_file())))
             else:
                 found[m] = None
-    graphs = [f for f in found if is_graph_file(f)]
-    return graphs, [f for f in found if not is_graph_file(f)]
+    graphs = [f for f in found if is_graph_file(f) or not f.exists()]
+    return graphs, [f for f in found if f not in graphs]
 
 
 def read_manifest(path) -> dict[Path, dict[str, str]]:

@@ -20,7 +20,9 @@ def cypher(settings, query, params, timeout_s, max_rows, fmt):
 
     Example:
 
-        circuit-atlas cypher "MATCH (g:Graph) WHERE g.n_edges > \\$n RETURN g.slug AS slug" -p n=1000 --format json
+    \b
+        circuit-atlas cypher 'MATCH (g:Graph) WHERE g.n_edges > $n RETURN g.slug AS slug' \\
+            -p n=1000 --format json
     """
     from circuit_atlas.store import StoreError, open_store
 

@@ -23,6 +23,7 @@ def ingest(settings, paths, tags, manifest, quiet):
 
     Example:
 
+    \b
         circuit-atlas ingest graphs/ extra/*.json --tag set=capitals --manifest langs.csv
     """
     from ingest import IngestOptions, ManifestError, ingest_paths

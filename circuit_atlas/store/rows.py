@@ -33,10 +33,6 @@ class GraphRows:
     effects: pa.Table
     tags: list[dict]         # rows for statements.LINK_TAGS: {gid, id, key, value}
 
-    @property
-    def n_edges(self) -> int:
-        return self.effects.num_rows
-
 
 def _label_table(label: schema.Label, columns: dict) -> pa.Table:
     return pa.table({name: pa.array(columns[name], type=ARROW_TYPES[typ]) for name, typ in label.properties.items()})
