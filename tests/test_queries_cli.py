@@ -108,7 +108,7 @@ def test_bad_parameters_get_one_clear_error():
 def test_cli_list_shows_every_query_with_its_parameters(store_path):
     out = cli(store_path[0], "query", "--list")
     assert out.returncode == 0, out.stderr
-    names = [line for line in out.stdout.splitlines() if line and not line.startswith(" ")]
+    names = [line.split()[0] for line in out.stdout.splitlines()]   # one line per query
     assert names == sorted(name for name, q in queries.QUERIES.items() if q.listed)
     for name in names:
         q = queries.get(name)

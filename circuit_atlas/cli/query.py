@@ -20,7 +20,7 @@ def _list_queries() -> str:
             continue
         params = " ".join(f"{p.name}=<{p.type.__name__}>" if p.default is queries.registry.REQUIRED
                           else f"[{p.name}={json.dumps(p.default)}]" for p in q.params)
-        lines.append(f"{name}\n    {q.summary}\n    params: {params or '(none)'}")
+        lines.append(f"{name:<29} {q.summary}  params: {params or '(none)'}")
     return "\n".join(lines)
 
 
