@@ -77,6 +77,12 @@ def save_tokenizer(model_dir: Path) -> None:
     fast = PreTrainedTokenizerFast(tokenizer_object=tk, bos_token="<bos>", eos_token="<eos>",
                                    pad_token="<pad>", unk_token="<unk>")
     fast.save_pretrained(str(model_dir))
+    # transformers 5 writes its own class name, which 4.x (circuit-tracer 0.5.0 pins 4.57) cannot load;
+    # both read this one
+    config_path = model_dir / "tokenizer_config.json"
+    config = json.loads(config_path.read_text())
+    config["tokenizer_class"] = "PreTrainedTokenizerFast"
+    config_path.write_text(json.dumps(config, indent=2) + "\n")
 
 
 def new_model(cfg: ModelConfig, seed: int):
