@@ -97,3 +97,25 @@ def test_fusion_prefers_two_lines_of_evidence():
     assert [r["key"] for r in ranked] == ["b", "a", "c"]
     assert ranked[0]["score"] == pytest.approx(2 / 12)
     assert "z" not in {r["key"] for r in ranked}
+
+
+def test_report_renders_both_formats_with_plots(tmp_path):
+    from audit.report import write_report
+    from audit.result import AuditResult
+
+    summaries = [summarize(g, s, target_tokens=("X",)) for s, g in corpus(6)]
+    result = analyse(summaries, AnalysisOptions(), audit_id="t1", created="now", target_tokens=("X",),
+                     labels={f"{TSET}/0/5": "<script>x</script> | pipe"})
+    result.contexts = {f"{TSET}/0/5": [dict(activation=2.0, before="a <b> ", token="trigger", after=" word")]}
+    result.save(tmp_path)
+    paths = write_report(AuditResult.load(tmp_path / "audit.json"), tmp_path)
+    page = paths["html"].read_text()
+    for name in ("volcano.png", "activation_by_set.png"):
+        data = (tmp_path / name).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
+        assert f"src='{name}'" in page and f"]({name})" in paths["md"].read_text()
+    assert "<script>" not in page and "&lt;script&gt;" in page            # labels are escaped
+    assert "<mark>trigger</mark>" in page
+    assert "\\| pipe" in paths["md"].read_text()                          # and do not break the table
+    rows = paths["csv"].read_text().splitlines()
+    assert rows[0].startswith("rank,key,layer,feature") and rows[1].startswith(f"1,{TSET}/0/5,0,5,")
