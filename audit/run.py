@@ -105,7 +105,7 @@ def summarise(load_graphs: Callable[[], Iterable[tuple[str, Graph]]], target_tok
 def finish(summaries: list[GraphSummary], spec: AuditSpec, opts: AuditOptions, *, audit_id: str,
            out_dir: Path, model=None, model_name: str = "", transcoder_set: str = "",
            targets: tuple[str, ...] = (), target_source: str = "given", store=None,
-           graph_sets: dict[str, str] | None = None) -> AuditResult:
+           graph_sets: dict[str, str] | None = None, notes: list[str] = ()) -> AuditResult:
     """Phases 3-5 over finished summaries: encode, analyse, profile, report, store."""
     from audit import activations, profile
     from audit.report import write_report
@@ -121,6 +121,7 @@ def finish(summaries: list[GraphSummary], spec: AuditSpec, opts: AuditOptions, *
     result = analyse(summaries, opts.analysis, audit_id=audit_id, created=_now(), model=model_name,
                      transcoder_set=transcoder_set, target_tokens=targets, target_source=target_source,
                      labels=labels, other_fraction=other_fraction)
+    result.notes += list(notes)
     result.options.update(n_flagged=opts.n_flagged, control_tokens=list(opts.control_tokens or []),
                           corpus=spec.corpus, trace=opts.trace)
     top = [r["key"] for r in result.ranked[: opts.n_flagged]]
@@ -163,3 +164,52 @@ def run_audit(spec: AuditSpec, opts: AuditOptions = AuditOptions(), *, out_root:
     return finish(summaries, spec, opts, audit_id=audit_id, out_dir=out_dir, model=model,
                   model_name=first.model, transcoder_set=first.transcoder_set, targets=targets,
                   target_source=source, store=store, graph_sets={g.id: s for s, g in graphs})
+
+
+def write_job_file(spec: AuditSpec, opts: AuditOptions, audit_id: str, path: Path) -> Path:
+    """The workers job file for phase 1: every prompt tagged with its set and this audit's id."""
+    import json
+
+    options = {**opts.trace, **({"target_tokens": list(spec.target_tokens)} if spec.target_tokens else {})}
+    header = {"job": {"model": spec.model, "transcoders": spec.transcoders, "options": options,
+                      "tags": {"audit": audit_id}}}
+    lines = [json.dumps(header)] + [json.dumps({"prompt": p, "set": name}, ensure_ascii=False)
+                                    for name, prompts in spec.sets() for p in prompts]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def run_audit_job(spec: AuditSpec, opts: AuditOptions, settings, *, out_root: str | Path,
+                  timeout_s: float = 24 * 3600, poll_s: float = 2.0, audit_id: str | None = None) -> AuditResult:
+    """Phase 1 as a workers job (the graphs land in the store), then phases 2-5 here once it is done."""
+    import tracer
+    from audit import jobs
+    from circuit_atlas.store import open_store
+
+    check_spec(spec)
+    audit_id = audit_id or new_audit_id()
+    out_dir = Path(out_root) / audit_id
+    job_file = write_job_file(spec, opts, audit_id, out_dir / "job.jsonl")
+    job_id = jobs.submit(settings, job_file)
+    log.info("phase 1 trace: submitted job %s (%d prompts); waiting", job_id,
+             sum(len(p) for _, p in spec.sets()))
+    graph_sets, failures = jobs.wait_for_graphs(settings, job_id, timeout_s=timeout_s, poll_s=poll_s)
+    if failures:
+        log.warning("phase 1 trace: %d prompts failed, e.g. %s", len(failures), failures[0])
+    if not graph_sets:
+        raise AuditInputError(f"job {job_id} stored no graphs; `circuit-atlas jobs status {job_id}` shows why")
+
+    def load_graphs():  # streamed: thousands of graphs never sit in memory together
+        with open_store(settings.store, read_only=True) as store:
+            for gid, set_name in graph_sets.items():
+                yield set_name, store.get_graph(gid)
+
+    summaries, targets, source = summarise(load_graphs, spec.target_tokens, opts)
+    first = next(iter(load_graphs()))[1]
+    model = tracer.load(spec.model, spec.transcoders, device="cpu")
+    note = f"traced by workers job {job_id}" + (f"; {len(failures)} prompts failed" if failures else "")
+    with open_store(settings.store) as store:
+        return finish(summaries, spec, opts, audit_id=audit_id, out_dir=out_dir, model=model,
+                      model_name=first.model, transcoder_set=first.transcoder_set, targets=targets,
+                      target_source=source, store=store, graph_sets=graph_sets, notes=[note])
