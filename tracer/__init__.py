@@ -1,1 +1,30 @@
-"""Attribution graphs for Hugging Face `transformers` models with per-layer or cross-layer transcoders."""
+"""Attribution graphs for Hugging Face `transformers` models with per-layer or cross-layer transcoders.
+
+    import tracer
+    model = tracer.load(model_dir, transcoders_dir)          # load once, reuse
+    graph = tracer.trace(model, "The capital of Texas is", tracer.TraceConfig(max_feature_nodes=2000))
+
+The algorithm is circuit-tracer 0.5.0's (docs/tracer.md); torch and transformers are imported on first use.
+"""
+from __future__ import annotations
+
+import importlib
+
+from tracer.config import TraceConfig
+from tracer.errors import (BadTarget, MissingFile, PromptTooLong, TracerError, TranscoderMismatch,
+                           UnsupportedArchitecture)
+
+__all__ = ["load", "trace", "TraceConfig", "ReplacementModel", "TracerError", "MissingFile", "PromptTooLong",
+           "TranscoderMismatch", "UnsupportedArchitecture", "BadTarget", "testing", "SUPPORTED_ARCHITECTURES"]
+
+_LAZY = {"load": ("tracer.replacement", "load"), "ReplacementModel": ("tracer.replacement", "ReplacementModel"),
+         "trace": ("tracer.trace", "trace"), "SUPPORTED_ARCHITECTURES": ("tracer.architectures", "SUPPORTED"),
+         "testing": ("tracer.testing", None)}
+
+
+def __getattr__(name: str):
+    if name not in _LAZY:
+        raise AttributeError(f"module 'tracer' has no attribute {name!r}")
+    module_name, attr = _LAZY[name]
+    module = importlib.import_module(module_name)
+    return module if attr is None else getattr(module, attr)

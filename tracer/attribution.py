@@ -1,0 +1,292 @@
+"""Attribution: the direct-effect adjacency matrix of one prompt, as circuit-tracer 0.5.0 computes it.
+
+Phases (paper: https://transformer-circuits.pub/2025/attribution-graphs/methods.html):
+  0. Clean run   one forward pass freezes patterns and norm scales (`FrozenModel`).
+  1. Nodes       active transcoder features (position 0 excluded), one error node per (layer, position),
+                 one embedding node per position; their vectors: encoders (what a feature reads),
+                 activation * decoders (what it writes), errors, token embeddings.
+  2. Targets     salient logits (cumulative probability) or explicit tokens; demeaned unembedding rows.
+  3. Logit rows  one backward pass per batch of logit targets through the frozen linear model.
+  4. Feature rows  the same for features: all of them, or when `max_feature_nodes` is set, in order
+                 of their influence on the logits, re-ranked every `update_interval` batches.
+  5. Assemble    rows and columns in circuit-tracer's node order:
+                 [features, errors (layer-major), tokens, logits]; rows are targets, columns sources.
+
+A row is the gradient of one target (a feature's pre-activation or a logit) with respect to every
+write into the residual stream, contracted with what each source node writes there: its direct
+effect in the frozen linear model. Gradients go down the layers through `FrozenModel`'s transposed
+maps; no autograd graph, no copies of the forward pass per batch.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from tracer.config import TraceConfig
+from tracer.errors import BadTarget
+from tracer.frozen import FrozenModel
+from tracer.replacement import ReplacementModel
+
+ZERO_POSITIONS = 1  # position 0 (the special token) has no feature or error nodes, as in circuit-tracer
+
+
+@dataclass
+class Attribution:
+    """The unpruned graph, laid out exactly like circuit-tracer's Graph."""
+
+    input_ids: torch.Tensor          # (P,)
+    active_features: torch.Tensor    # (n_active, 3) (layer, pos, feature), sorted
+    activations: torch.Tensor        # (n_active,)
+    selected: torch.Tensor           # (n_selected,) indices into active_features that are nodes
+    adjacency: torch.Tensor          # (N, N) rows = targets, columns = sources
+    logit_ids: torch.Tensor          # (n_logits,)
+    logit_probs: torch.Tensor        # (n_logits,)
+    n_layers: int
+
+    @property
+    def n_pos(self) -> int:
+        return len(self.input_ids)
+
+
+@dataclass
+class Sources:
+    """What each source node writes, grouped by the layer it writes at, padded per position for bmm."""
+
+    n_cols: int                      # n_active + n_layers * P errors + P tokens
+    cols: list[torch.Tensor]         # per write layer (P, n_max) column index; n_cols marks padding
+    vectors: list[torch.Tensor]      # per write layer (P, n_max, D) activation * decoder row
+    errors: torch.Tensor             # (L, P, D) error vectors
+    tokens: torch.Tensor             # (P, D) token embeddings
+
+
+def attribute(model: ReplacementModel, input_ids: torch.Tensor, config: TraceConfig,
+              progress: bool = False) -> Attribution:
+    # Phase 0-1: clean run, nodes
+    fm = FrozenModel(model, input_ids)
+    L, P = model.n_layers, len(input_ids)
+    active, activations, encoders, sources = _nodes(fm)
+    n_active, n_cols = len(active), sources.n_cols
+
+    # Phase 2: targets
+    logit_ids, logit_probs, logit_vecs = _targets(model, fm.logits[-1], config)
+    n_logits = len(logit_ids)
+
+    max_features = min(config.max_feature_nodes or n_active, n_active)
+    limited = max_features < n_active
+    if limited:   # rows in visit order, reordered in phase 5
+        rows = torch.zeros(n_logits + max_features, n_cols, device=fm.logits.device)
+        logit_slot = torch.arange(n_logits)
+    else:         # rows written where they end up
+        n_nodes = n_cols + n_logits
+        adjacency = torch.zeros(n_nodes, n_nodes, device=fm.logits.device)
+        rows = adjacency[:, :n_cols]
+        logit_slot = torch.arange(n_nodes - n_logits, n_nodes)
+    row_to_node = torch.zeros(len(rows), dtype=torch.long)  # column index of each row's node (limited mode)
+
+    n_batches = -(-n_logits // config.batch_size) + -(-max_features // config.batch_size)
+    bar = _progress(n_batches, progress)
+
+    # Phase 3: logit rows
+    for start in range(0, n_logits, config.batch_size):
+        batch = slice(start, min(start + config.batch_size, n_logits))
+        seeds = logit_vecs[batch]
+        rows[logit_slot[batch]] = _rows(fm, sources, torch.full((len(seeds),), L), torch.full((len(seeds),), P - 1),
+                                        seeds)
+        row_to_node[logit_slot[batch]] = n_cols + torch.arange(batch.start, batch.stop)
+        bar.update(1)
+
+    # Phase 4: feature rows
+    visited = torch.zeros(n_active, dtype=torch.bool)
+    n_visited, next_row = 0, n_logits
+    while n_visited < max_features:
+        if not limited:
+            pending = torch.arange(n_active)
+        else:
+            influence = _partial_influence(rows[:next_row], logit_probs, row_to_node[:next_row], n_cols)
+            ranking = torch.argsort(influence[:n_active], descending=True).cpu()
+            queue_size = min(config.update_interval * config.batch_size, max_features - n_visited)
+            pending = ranking[~visited[ranking]][:queue_size]
+        for start in range(0, len(pending), config.batch_size):
+            batch = pending[start:start + config.batch_size]
+            batch_rows = _rows(fm, sources, active[batch, 0], active[batch, 1], encoders[batch])
+            if limited:
+                rows[next_row:next_row + len(batch)] = batch_rows
+                row_to_node[next_row:next_row + len(batch)] = batch
+                next_row += len(batch)
+            else:
+                rows[batch] = batch_rows
+            visited[batch] = True
+            n_visited += len(batch)
+            bar.update(1)
+    bar.close()
+
+    # Phase 5: assemble
+    selected = torch.where(visited)[0]
+    if limited:
+        adjacency = _assemble(rows, row_to_node, selected, n_active, n_cols, n_logits)
+    return Attribution(input_ids, active, activations, selected, adjacency, logit_ids, logit_probs, L)
+
+
+def _nodes(fm: FrozenModel):
+    """Active features (sorted by layer, pos, feature), their encoders, and every source's write vectors."""
+    tc, L = fm.tc, len(fm.arch.layers)
+    P, D = fm.resid0.shape
+    device = fm.resid0.device
+    per_layer = []  # (positions, features, activations, decoders (n, n_out, D)) of features read at layer l
+    for l in range(L):
+        acts = tc.encode(l, fm.reads_clean[l])                     # (P, F)
+        acts[:ZERO_POSITIONS] = 0
+        pos, feat = acts.nonzero(as_tuple=True)                    # row-major: sorted by (pos, feature)
+        values = acts[pos, feat]
+        per_layer.append((pos, feat, values, tc.decoders(l, feat) * values[:, None, None]))
+    active = torch.cat([torch.stack([torch.full_like(p, l), p, f], 1) for l, (p, f, _, _) in enumerate(per_layer)])
+    activations = torch.cat([v for _, _, v, _ in per_layer])
+    encoders = torch.cat([tc.W_enc[l][f] for l, (_, f, _, _) in enumerate(per_layer)])  # (n_active, D)
+    n_active = len(active)
+    n_cols = n_active + L * P + P
+
+    # what is written at each layer's write hook: features of layers i <= l (a PLT: i == l), then errors
+    cols, vectors, errors = [], [], []
+    offsets = [0]
+    for pos, _, _, _ in per_layer:
+        offsets.append(offsets[-1] + len(pos))
+    for l in range(L):
+        col_parts, pos_parts, vec_parts = [], [], []
+        for i in range(l + 1):
+            pos, _, _, decoders = per_layer[i]
+            out = l - i if tc.kind == "clt" else (0 if i == l else None)
+            if out is None:
+                continue
+            col_parts.append(torch.arange(offsets[i], offsets[i + 1], device=device))
+            pos_parts.append(pos)
+            vec_parts.append(decoders[:, out])
+        col, pos, vec = torch.cat(col_parts), torch.cat(pos_parts), torch.cat(vec_parts)
+        reconstruction = torch.zeros(P, D, device=device).index_add_(0, pos, vec) + tc.b_dec[l]
+        if tc.W_skip is not None:
+            reconstruction = reconstruction + tc.skip(l, fm.reads_clean[l])
+        error = fm.writes_clean[l] - reconstruction
+        error[:ZERO_POSITIONS] = 0
+        errors.append(error)
+        c, v = _pad_by_position(col, pos, vec, P, n_cols)
+        cols.append(c)
+        vectors.append(v)
+    sources = Sources(n_cols, cols, vectors, torch.stack(errors), fm.token_vectors)
+    return active, activations, encoders, sources
+
+
+def _pad_by_position(col, pos, vec, P, pad_col):
+    """Group source vectors by position: (P, n_max) columns (pad_col = padding) and (P, n_max, D) vectors."""
+    order = torch.argsort(pos, stable=True)
+    col, pos, vec = col[order], pos[order], vec[order]
+    counts = torch.bincount(pos, minlength=P)
+    n_max = int(counts.max()) if len(pos) else 0
+    slot = torch.arange(len(pos), device=pos.device) - (torch.cumsum(counts, 0) - counts)[pos]
+    cols = torch.full((P, n_max), pad_col, dtype=torch.long, device=pos.device)
+    vectors = torch.zeros(P, n_max, vec.shape[-1], device=vec.device)
+    cols[pos, slot] = col
+    vectors[pos, slot] = vec
+    return cols, vectors
+
+
+def _rows(fm: FrozenModel, sources: Sources, layers: torch.Tensor, positions: torch.Tensor,
+          seeds: torch.Tensor) -> torch.Tensor:
+    """Attribution rows (B, n_cols) of B targets: seeds (B, D) read at (layer, position); layer L = logits."""
+    L = len(fm.arch.layers)
+    P, D = fm.resid0.shape
+    B = len(seeds)
+    batch = torch.arange(B)
+    rows = torch.zeros(B, sources.n_cols + 1, device=seeds.device)  # last column collects padding
+    n_active = sources.n_cols - L * P - P
+
+    g_r = torch.zeros(B, P, D, device=seeds.device)                 # gradient at r_{l+1}
+    is_logit = layers == L
+    if is_logit.any():
+        g_final = torch.zeros(B, P, D, device=seeds.device)
+        g_final[batch[is_logit], positions[is_logit]] = seeds[is_logit]
+        g_r = fm.final_T(g_final)
+    for l in range(min(int(layers.max()), L - 1), -1, -1):
+        g_o = fm.write_T(l, g_r)                                   # (B, P, D) gradient where layer l writes
+        if sources.cols[l].numel():
+            effects = torch.bmm(g_o.transpose(0, 1), sources.vectors[l].transpose(1, 2))  # (P, B, n_max)
+            rows.index_add_(1, sources.cols[l].flatten(), effects.transpose(0, 1).flatten(1))
+        error_cols = slice(n_active + l * P, n_active + (l + 1) * P)
+        rows[:, error_cols] = torch.einsum("bpd,pd->bp", g_o, sources.errors[l])
+        g_x = torch.zeros(B, P, D, device=seeds.device)            # gradient where layer l's features read
+        here = layers == l
+        g_x[batch[here], positions[here]] = seeds[here]
+        if fm.tc.W_skip is not None:
+            g_x = g_x + fm.skip_T(l, g_o)
+        g_m = g_r + fm.read_T(l, g_x)
+        g_r = fm.attn_block_T(l, g_m)                              # now the gradient at r_l
+    token_cols = slice(n_active + L * P, n_active + L * P + P)
+    rows[:, token_cols] = torch.einsum("bpd,pd->bp", g_r, sources.tokens)
+    return rows[:, :-1]
+
+
+def _targets(model: ReplacementModel, logits: torch.Tensor, config: TraceConfig):
+    """(ids, probabilities, demeaned unembedding rows (n, D)) of the logit targets."""
+    probs = torch.softmax(logits, dim=-1)
+    if config.target_tokens is None:
+        top_p, top_ids = torch.topk(probs, min(config.max_n_logits, len(probs)))
+        cutoff = int(torch.searchsorted(torch.cumsum(top_p, 0), config.desired_logit_prob)) + 1
+        ids = top_ids[:cutoff]
+    else:
+        ids = torch.tensor([_token_id(model, t, len(probs)) for t in config.target_tokens], device=logits.device)
+    W_U = model.arch.W_U                                            # (V, D)
+    return ids, probs[ids], W_U[ids] - W_U.mean(0)
+
+
+def _token_id(model: ReplacementModel, token: str | int, vocab_size: int) -> int:
+    if isinstance(token, int):
+        if not 0 <= token < vocab_size:
+            raise BadTarget(f"target token id {token} is outside the vocabulary [0, {vocab_size})")
+        return token
+    ids = model.tokenizer.encode(token, add_special_tokens=False)
+    if len(ids) != 1:
+        raise BadTarget(f"target {token!r} is {len(ids)} tokens ({ids}); each target must be exactly one token")
+    return ids[0]
+
+
+def _partial_influence(rows, logit_probs, row_to_node, n_cols, max_iter: int = 128):
+    """Influence on the logits of every column, from the rows computed so far (circuit-tracer's ranking)."""
+    normalized = rows.abs()
+    normalized /= normalized.sum(dim=1, keepdim=True).clamp(min=1e-8)
+    n_logits = len(logit_probs)
+    prod = torch.zeros(n_cols + n_logits, device=rows.device)
+    prod[n_cols:] = logit_probs
+    influence = torch.zeros(n_cols, device=rows.device)
+    for _ in range(max_iter):
+        step = prod[row_to_node] @ normalized                      # (n_cols,)
+        if not step.any():
+            break
+        influence += step
+        prod = torch.cat([step, torch.zeros(n_logits, device=rows.device)])
+    else:
+        raise RuntimeError(f"feature ranking did not converge in {max_iter} iterations")
+    return influence
+
+
+def _assemble(rows, row_to_node, selected, n_active, n_cols, n_logits):
+    """Limited mode: keep selected feature columns; order rows [features by index, logits]."""
+    col_read = torch.cat([selected, torch.arange(n_active, n_cols)])
+    n_sel = len(selected)
+    n_nodes = len(col_read) + n_logits
+    adjacency = torch.zeros(n_nodes, n_nodes, device=rows.device)
+    feature_rows = torch.arange(n_logits, len(rows))
+    feature_rows = feature_rows[torch.argsort(row_to_node[n_logits:])]
+    adjacency[:n_sel, :len(col_read)] = rows[feature_rows][:, col_read]
+    adjacency[n_nodes - n_logits:, :len(col_read)] = rows[:n_logits][:, col_read]
+    return adjacency
+
+
+class _NoBar:
+    def update(self, n): pass
+    def close(self): pass
+
+
+def _progress(total: int, enabled: bool):
+    if not enabled:
+        return _NoBar()
+    from tqdm import tqdm
+    return tqdm(total=total, desc="backward batches", unit="batch")

@@ -1,0 +1,186 @@
+"""The frozen linear model of one prompt: the clean forward pass, then a transformer that is linear.
+
+One HF forward pass records every attention pattern and every norm's scale. With those frozen and
+each MLP replaced by what its transcoder writes (features + error + bias: constants of the prompt)
+plus its live skip connection, the residual stream is a linear function of what is written into it.
+`FrozenModel` holds that function as a few small maps per layer:
+
+    r_0                     token embeddings (+ constants such as GPT-2's position embeddings)
+    m_l = r_l + attn_l(r_l)                       attention with frozen pattern and norm scales
+    x_l = read_l(m_l)                             where transcoder features of layer l read
+    o_l = write_l + skip_l(x_l)                   where they write (write_l = features + error + b_dec)
+    r_{l+1} = m_l + post_l(o_l)                   post_l: Gemma's post-MLP norm, or identity
+    final = final_norm(r_L)                       what the unembedding reads
+
+`forward` runs it (biases included, so that it reproduces the clean run exactly — the tests check
+this); the `*_T` methods are the transposed linear maps that carry gradients back, batched, for
+attribution. Shapes: P positions, D d_model, B a batch of gradient rows.
+"""
+from __future__ import annotations
+
+import torch
+
+from tracer.architectures import Norm
+from tracer.replacement import ReplacementModel
+
+
+class FrozenModel:
+    def __init__(self, model: ReplacementModel, input_ids: torch.Tensor):
+        self.model = model
+        self.arch = arch = model.arch
+        self.tc = model.transcoders
+        self.input_ids = input_ids                                  # (P,)
+        captured = _clean_run(model, input_ids)
+        self.logits = captured["logits"]                            # (P, V) as the model outputs them
+        self.resid0 = captured["resid0"]                            # (P, D) input of layer 0
+        self.token_vectors = captured["embed"]                      # (P, D) token embeddings written to r_0
+        self.final_clean = captured["final_out"]                    # (P, D) final norm output
+        self.patterns = [captured[f"pattern{l}"] for l in range(len(arch.layers))]  # (H, P, P) each
+        self.inv: dict[int, torch.Tensor] = {}                      # id(norm) -> (P, 1) frozen 1/scale
+        for l, layer in enumerate(arch.layers):
+            for norm in (layer.attn_norm, layer.post_attn_norm, layer.mlp_norm, layer.post_mlp_norm):
+                if norm is not None:
+                    self.inv[id(norm)] = norm.inv_scale(captured[f"in{id(norm.module)}"])
+        self.inv[id(arch.final_norm)] = arch.final_norm.inv_scale(captured[f"in{id(arch.final_norm.module)}"])
+        # clean values where transcoders read and write, per layer (P, D)
+        self.reads_clean, self.writes_clean = [], []
+        for l, layer in enumerate(arch.layers):
+            resid_mid = captured[f"in{id(layer.mlp_norm.module)}"]
+            self.reads_clean.append({"resid_mid": resid_mid,
+                                     "normalized": self._norm(layer.mlp_norm, resid_mid, affine=False),
+                                     "mlp_in": captured[f"mlp_in{l}"]}[self.tc.input_hook])
+            mlp_out = captured[f"mlp_out{l}"]
+            if self.tc.output_hook == "block_mlp_out" and layer.post_mlp_norm is not None:
+                mlp_out = captured[f"out{id(layer.post_mlp_norm.module)}"]
+            self.writes_clean.append(mlp_out)
+
+    # ---- the linear maps (inputs may carry leading batch dims) ----
+
+    def _norm(self, norm: Norm, x: torch.Tensor, affine: bool = True, bias: bool = True) -> torch.Tensor:
+        if norm.center:
+            x = x - x.mean(-1, keepdim=True)
+        x = x * self.inv[id(norm)]
+        if affine:
+            x = x * norm.gain
+            if bias and norm.bias is not None:
+                x = x + norm.bias
+        return x
+
+    def _norm_T(self, norm: Norm, g: torch.Tensor, affine: bool = True) -> torch.Tensor:
+        if affine:
+            g = g * norm.gain
+        g = g * self.inv[id(norm)]
+        return g - g.mean(-1, keepdim=True) if norm.center else g
+
+    def attn_block(self, l: int, r: torch.Tensor) -> torch.Tensor:
+        """m_l = r_l + attention output, with the pattern frozen. (..., P, D) -> (..., P, D)"""
+        layer = self.arch.layers[l]
+        a = self._norm(layer.attn_norm, r)
+        v = a @ layer.W_V.T                                         # (..., P, n_kv * hd)
+        if layer.b_V is not None:
+            v = v + layer.b_V
+        v = v.unflatten(-1, (layer.n_kv_heads, layer.head_dim))     # (..., P, n_kv, hd)
+        v = v.repeat_interleave(layer.n_heads // layer.n_kv_heads, dim=-2)  # (..., P, H, hd)
+        z = torch.einsum("hqk,...khd->...qhd", self.patterns[l], v)  # (..., P, H, hd)
+        o = z.flatten(-2) @ layer.W_O.T                             # (..., P, D)
+        if layer.b_O is not None:
+            o = o + layer.b_O
+        if layer.post_attn_norm is not None:
+            o = self._norm(layer.post_attn_norm, o)
+        return r + o
+
+    def attn_block_T(self, l: int, g_m: torch.Tensor) -> torch.Tensor:
+        """Gradient at r_l from the gradient at m_l. (B, P, D) -> (B, P, D)"""
+        layer = self.arch.layers[l]
+        g_o = g_m if layer.post_attn_norm is None else self._norm_T(layer.post_attn_norm, g_m)
+        g_z = (g_o @ layer.W_O).unflatten(-1, (layer.n_heads, layer.head_dim))  # (B, P, H, hd)
+        g_v = torch.einsum("hqk,bqhd->bkhd", self.patterns[l], g_z)  # (B, P, H, hd)
+        group = layer.n_heads // layer.n_kv_heads
+        g_v = g_v.unflatten(-2, (layer.n_kv_heads, group)).sum(-2).flatten(-2)  # (B, P, n_kv * hd)
+        return g_m + self._norm_T(layer.attn_norm, g_v @ layer.W_V)
+
+    def read(self, l: int, m: torch.Tensor) -> torch.Tensor:
+        """x_l: what layer l's transcoder features read, from m_l."""
+        hook = self.tc.input_hook
+        return m if hook == "resid_mid" else self._norm(self.arch.layers[l].mlp_norm, m, affine=hook == "mlp_in")
+
+    def read_T(self, l: int, g_x: torch.Tensor) -> torch.Tensor:
+        hook = self.tc.input_hook
+        return g_x if hook == "resid_mid" else self._norm_T(self.arch.layers[l].mlp_norm, g_x,
+                                                            affine=hook == "mlp_in")
+
+    def _post(self, l: int):
+        post = self.arch.layers[l].post_mlp_norm
+        return post if self.tc.output_hook == "mlp_out" else None
+
+    def add_mlp(self, l: int, m: torch.Tensor, o: torch.Tensor) -> torch.Tensor:
+        """r_{l+1} from m_l and o_l, the value at layer l's write hook."""
+        post = self._post(l)
+        return m + (o if post is None else self._norm(post, o))
+
+    def write_T(self, l: int, g_r: torch.Tensor) -> torch.Tensor:
+        """Gradient at o_l (where layer l's features and error write) from the gradient at r_{l+1}."""
+        post = self._post(l)
+        return g_r if post is None else self._norm_T(post, g_r)
+
+    def skip(self, l: int, x: torch.Tensor) -> torch.Tensor:
+        return self.tc.skip(l, x) if self.tc.W_skip is not None else torch.zeros_like(x)
+
+    def skip_T(self, l: int, g_o: torch.Tensor) -> torch.Tensor:
+        return g_o @ self.tc.W_skip[l]
+
+    def final(self, r: torch.Tensor) -> torch.Tensor:
+        return self._norm(self.arch.final_norm, r)
+
+    def final_T(self, g: torch.Tensor) -> torch.Tensor:
+        return self._norm_T(self.arch.final_norm, g)
+
+    def forward(self, resid0: torch.Tensor, writes: list[torch.Tensor]) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """Run the frozen model from r_0 with constant writes o_l - skip_l(x_l); return (reads x_l, final)."""
+        r, reads = resid0, []
+        for l in range(len(self.arch.layers)):
+            m = self.attn_block(l, r)
+            x = self.read(l, m)
+            reads.append(x)
+            r = self.add_mlp(l, m, writes[l] + self.skip(l, x))
+        return reads, self.final(r)
+
+
+def _clean_run(model: ReplacementModel, input_ids: torch.Tensor) -> dict[str, torch.Tensor]:
+    """One HF forward pass; record norm inputs/outputs, attention patterns, MLP inputs/outputs."""
+    arch = model.arch
+    captured: dict[str, torch.Tensor] = {}
+    handles = []
+
+    def keep(key, value):
+        captured[key] = value.detach()[0]
+
+    def on_norm(module, args, output):
+        keep(f"in{id(module)}", args[0])
+        keep(f"out{id(module)}", output)
+
+    norms = [arch.final_norm] + [n for layer in arch.layers for n in
+                                 (layer.attn_norm, layer.post_attn_norm, layer.mlp_norm, layer.post_mlp_norm)
+                                 if n is not None]
+    for norm in norms:
+        handles.append(norm.module.register_forward_hook(on_norm))
+    for l, layer in enumerate(arch.layers):
+        handles.append(layer.attn.register_forward_hook(lambda mod, args, out, l=l: keep(f"pattern{l}", out[1])))
+
+        def on_mlp(module, args, output, l=l):
+            keep(f"mlp_in{l}", args[0])
+            keep(f"mlp_out{l}", output)
+
+        handles.append(layer.mlp.register_forward_hook(on_mlp))
+    first_block = arch.layers[0].attn_norm.module
+    handles.append(first_block.register_forward_hook(lambda mod, args, out: keep("resid0", args[0])))
+    handles.append(arch.embed.register_forward_hook(lambda mod, args, out: keep("embed", out)))
+    try:
+        with torch.no_grad():
+            logits = model.hf_model(input_ids[None]).logits
+    finally:
+        for h in handles:
+            h.remove()
+    captured["logits"] = logits[0]
+    captured["final_out"] = captured[f"out{id(arch.final_norm.module)}"]
+    return captured

@@ -1,0 +1,98 @@
+"""trace(): prompt -> pruned circuit_atlas Graph (attribution, pruning, node and edge lists)."""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+
+from circuit_atlas.graph import EMBEDDING_LAYER, Graph, Node
+from tracer.attribution import Attribution, attribute
+from tracer.config import TraceConfig
+from tracer.prune import Pruned, prune
+from tracer.replacement import ReplacementModel
+
+GENERATOR = {"name": "circuit-atlas tracer", "version": "0.1.0",
+             "url": "https://github.com/decoderesearch/circuit-tracer (algorithm of 0.5.0)"}
+
+
+def trace(model: ReplacementModel, prompt: str | list[int], config: TraceConfig | None = None,
+          progress: bool = False) -> Graph:
+    """Attribution graph of `prompt`, pruned with the config's thresholds, scores included."""
+    config = config or TraceConfig()
+    started = time.perf_counter()
+    with torch.inference_mode():
+        input_ids = model.tokenize(prompt)
+        attribution = attribute(model, input_ids, config, progress=progress)
+        pruned = prune_attribution(attribution, config)
+    graph = to_graph(model, prompt, attribution, pruned, config)
+    graph.generator["seconds"] = round(time.perf_counter() - started, 3)
+    return graph
+
+
+def prune_attribution(attribution: Attribution, config: TraceConfig) -> Pruned:
+    L, P = attribution.n_layers, attribution.n_pos
+    return prune(attribution.adjacency, attribution.logit_probs, len(attribution.selected), L * P, P,
+                 config.node_threshold, config.edge_threshold)
+
+
+def to_graph(model: ReplacementModel, prompt, attribution: Attribution, pruned: Pruned,
+             config: TraceConfig) -> Graph:
+    """Kept nodes and edges as a Graph, with circuit-tracer's node ids (errors: "{layer}_-1_{pos}")."""
+    tokenizer = model.tokenizer
+    L, P = attribution.n_layers, attribution.n_pos
+    n_features = len(attribution.selected)
+    token_ids = attribution.input_ids.tolist()
+    scores = pruned.cumulative_scores.tolist()
+
+    def node(i: int) -> Node:
+        if i < n_features:
+            f = int(attribution.selected[i])
+            layer, pos, feature = attribution.active_features[f].tolist()
+            return Node(f"{layer}_{feature}_{pos}", "feature", layer, pos, feature=feature,
+                        activation=float(attribution.activations[f]), influence=scores[i])
+        i -= n_features
+        if i < L * P:
+            layer, pos = divmod(i, P)
+            return Node(f"{layer}_-1_{pos}", "error", layer, pos, influence=scores[i + n_features])
+        i -= L * P
+        if i < P:
+            return Node(f"E_{token_ids[i]}_{i}", "embedding", EMBEDDING_LAYER, i, token_id=token_ids[i],
+                        token=tokenizer.decode([token_ids[i]]), influence=scores[i + n_features + L * P])
+        k = i - P
+        token_id, prob = int(attribution.logit_ids[k]), float(attribution.logit_probs[k])
+        token = tokenizer.decode([token_id])
+        return Node(f"{L + 1}_{token_id}_{P - 1}", "logit", L, P - 1, token_id=token_id, token=token,
+                    logit_prob=prob, label=f'Output "{token}" (p={prob:.3f})')
+
+    # as circuit-tracer's JSON: kept edges between kept nodes; kept nodes that have such an edge,
+    # plus every embedding and logit node
+    node_mask = pruned.node_mask
+    targets, sources = torch.nonzero(pruned.edge_mask & node_mask[:, None] & node_mask[None, :], as_tuple=True)
+    weights = attribution.adjacency[targets, sources]
+    connected = torch.zeros_like(node_mask)
+    connected[targets] = True
+    connected[sources] = True
+    always = torch.zeros_like(node_mask)
+    always[n_features + L * P:] = True
+    keep = torch.where(node_mask & (connected | always))[0]
+    index = torch.full((len(node_mask),), -1, dtype=torch.long)
+    index[keep] = torch.arange(len(keep))
+
+    return Graph(
+        prompt=prompt if isinstance(prompt, str) else tokenizer.decode(token_ids[1:]),
+        prompt_tokens=[tokenizer.decode([t]) for t in token_ids],
+        model=model.model_name,
+        transcoder_set=model.transcoders.name,
+        n_layers=L,
+        nodes=[node(int(i)) for i in keep],
+        edge_source=index[sources].numpy().astype(np.int32),
+        edge_target=index[targets].numpy().astype(np.int32),
+        edge_weight=weights.numpy().astype(np.float32),
+        node_threshold=config.node_threshold,
+        edge_threshold=config.edge_threshold,
+        generator={**GENERATOR, "settings": config.to_dict(), "architecture": model.arch.name,
+                   "transcoder_kind": model.transcoders.kind,
+                   "n_active_features": len(attribution.active_features), "n_selected_features": n_features},
+        scores={"replacement": pruned.replacement, "completeness": pruned.completeness},
+    )

@@ -1,0 +1,242 @@
+"""Transcoders read from circuit-tracer's on-disk formats, in one shape for the attribution code.
+
+A directory holds `config.yaml` plus either
+
+  per-layer (PLT, model_kind: transcoder_set)   layer_{i}.safetensors:
+      W_enc (F, D), W_dec (F, D), b_enc (F), b_dec (D),
+      optional activation_function.threshold (F) -> JumpReLU, optional W_skip (D, D): skip = x @ W_skip.T
+  cross-layer (CLT, model_kind: cross_layer_transcoder)
+      W_enc_{i}.safetensors: W_enc_i (F, D), b_enc_i (F), b_dec_i (D), optional threshold_i (F)
+      W_dec_{i}.safetensors: W_dec_i (F, L-i, D)   features of layer i write to layers i .. L-1
+
+config.yaml names the hook points: `feature_input_hook` (where encoders read) and `feature_output_hook`
+(where decoders write), optionally `activation: relu|topk` with `k`, `scan` (the set's name) and
+`transcoders:` (a list of per-layer files). Both kinds become a `Transcoders`: a PLT is a CLT whose
+features write to one layer only, so the attribution code has a single path.
+
+Decoders are read lazily, only the rows of active features, as circuit-tracer does: a real CLT's
+decoders are tens of GB.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from tracer.errors import MissingFile, TranscoderMismatch
+
+# Hook names from circuit-tracer configs (TransformerLens spelling) and what they mean here.
+INPUT_HOOKS = {
+    "hook_resid_mid": "resid_mid",         # residual stream before the pre-MLP norm
+    "ln2.hook_normalized": "normalized",   # pre-MLP norm output before its gain (and bias)
+    "mlp.hook_in": "mlp_in",               # pre-MLP norm output: the MLP's input
+}
+OUTPUT_HOOKS = {
+    "mlp.hook_out": "mlp_out",             # the MLP's output (before a post-MLP norm, if any)
+    "hook_mlp_out": "block_mlp_out",       # what the MLP block adds to the residual stream
+}
+
+
+@dataclass
+class Transcoders:
+    kind: str                    # "plt" or "clt"
+    name: str                    # the set's name (config `scan`, else the directory name)
+    input_hook: str              # one of INPUT_HOOKS' values
+    output_hook: str             # one of OUTPUT_HOOKS' values
+    W_enc: list[torch.Tensor]    # per layer (F, D)
+    b_enc: list[torch.Tensor]    # per layer (F,)
+    threshold: list[torch.Tensor | None]  # per layer (F,) for JumpReLU, else None
+    b_dec: list[torch.Tensor]    # per *output* layer (D,)
+    W_skip: list[torch.Tensor] | None     # per layer (D, D), skip(x) = x @ W_skip.T
+    activation: str              # "jumprelu", "relu" or "topk"
+    k: int | None                # TopK's k
+    decoder_files: list[tuple[Path, str]]  # per layer: (safetensors file, tensor name)
+
+    @property
+    def n_layers(self) -> int:
+        return len(self.W_enc)
+
+    @property
+    def d_transcoder(self) -> int:
+        return self.W_enc[0].shape[0]
+
+    @property
+    def d_model(self) -> int:
+        return self.W_enc[0].shape[1]
+
+    def to(self, device: torch.device | str) -> "Transcoders":
+        move = lambda ts: None if ts is None else [None if t is None else t.to(device) for t in ts]  # noqa: E731
+        for name in ("W_enc", "b_enc", "threshold", "b_dec", "W_skip"):
+            setattr(self, name, move(getattr(self, name)))
+        return self
+
+    def encode(self, layer: int, x: torch.Tensor) -> torch.Tensor:
+        """Feature activations (..., F) of the layer's features for inputs x (..., D)."""
+        pre = x @ self.W_enc[layer].T + self.b_enc[layer]
+        if self.activation == "jumprelu":
+            return pre * (pre > self.threshold[layer])
+        if self.activation == "topk":  # keeps the k largest pre-activations, whatever their sign
+            top = pre.topk(self.k, dim=-1).indices
+            return pre * torch.zeros_like(pre).scatter_(-1, top, 1.0)
+        return torch.relu(pre)
+
+    def skip(self, layer: int, x: torch.Tensor) -> torch.Tensor:
+        return x @ self.W_skip[layer].T
+
+    def n_outputs(self, layer: int) -> int:
+        """How many layers a feature of `layer` writes to: 1 for a PLT, L - layer for a CLT."""
+        return 1 if self.kind == "plt" else self.n_layers - layer
+
+    def decoders(self, layer: int, features: torch.Tensor) -> torch.Tensor:
+        """Decoder rows (n, n_outputs(layer), D) of the given features, read from disk."""
+        from safetensors import safe_open
+
+        path, key = self.decoder_files[layer]
+        with safe_open(str(path), framework="pt") as f:
+            rows = f.get_slice(key)[features.cpu()].to(torch.float32)
+        rows = rows.reshape(len(features), self.n_outputs(layer), self.d_model)
+        return rows.to(self.b_dec[0].device)
+
+
+def load_transcoders(directory: str | Path) -> Transcoders:
+    """Read a transcoder directory (see the module docstring); raise a TracerError naming what is wrong."""
+    import yaml
+
+    directory = Path(directory)
+    config_path = directory / "config.yaml"
+    if not config_path.is_file():
+        raise MissingFile(f"{config_path}: no config.yaml in the transcoder directory "
+                          "(it names model_kind, feature_input_hook and feature_output_hook)")
+    config = yaml.safe_load(config_path.read_text()) or {}
+    for key in ("model_kind", "feature_input_hook", "feature_output_hook"):
+        if key not in config:
+            raise TranscoderMismatch(f"{config_path}: missing key {key!r}")
+    input_hook = _hook(config_path, config["feature_input_hook"], INPUT_HOOKS, "feature_input_hook")
+    output_hook = _hook(config_path, config["feature_output_hook"], OUTPUT_HOOKS, "feature_output_hook")
+    name = str(config.get("scan") or directory.name)
+    if config["model_kind"] == "transcoder_set":
+        return _load_plt(directory, config, name, input_hook, output_hook)
+    if config["model_kind"] == "cross_layer_transcoder":
+        return _load_clt(directory, name, input_hook, output_hook)
+    raise TranscoderMismatch(f"{config_path}: unknown model_kind {config['model_kind']!r} "
+                             "(expected transcoder_set or cross_layer_transcoder)")
+
+
+def _hook(config_path: Path, name: str, known: dict[str, str], key: str) -> str:
+    if name not in known:
+        raise TranscoderMismatch(f"{config_path}: {key} {name!r} is not supported; "
+                                 f"supported: {', '.join(known)}")
+    return known[name]
+
+
+def _read(path: Path, keys: list[str] | None = None) -> dict[str, torch.Tensor]:
+    """Tensors of a safetensors file (all, or `keys` where present), as float32."""
+    from safetensors import safe_open
+
+    if not path.is_file():
+        raise MissingFile(f"{path}: transcoder file not found")
+    with safe_open(str(path), framework="pt") as f:
+        names = [k for k in f.keys() if keys is None or k in keys]
+        return {k: f.get_tensor(k).to(torch.float32) for k in names}
+
+
+def _plt_files(directory: Path, config: dict) -> list[Path]:
+    if "transcoders" in config:  # explicit list: local paths, or hf:// URIs already downloaded here
+        files = []
+        for entry in config["transcoders"]:
+            path = Path(entry) if not str(entry).startswith("hf://") else Path(str(entry).split("/")[-1])
+            path = path if path.is_absolute() else directory / path
+            if not path.is_file():
+                raise MissingFile(f"{path}: transcoder file listed in {directory / 'config.yaml'} not found "
+                                  "(hf:// files must be downloaded into the transcoder directory)")
+            files.append(path)
+        return files
+    n_layers = len(list(directory.glob("layer_*.safetensors")))
+    if n_layers == 0:
+        raise MissingFile(f"{directory}: no layer_{{i}}.safetensors files")
+    files = [directory / f"layer_{i}.safetensors" for i in range(n_layers)]
+    for path in files:
+        if not path.is_file():
+            raise MissingFile(f"{path}: missing (layer files must be numbered 0 .. {n_layers - 1})")
+    return files
+
+
+def _load_plt(directory: Path, config: dict, name: str, input_hook: str, output_hook: str) -> Transcoders:
+    activation = config.get("activation") or "jumprelu"
+    if activation not in ("relu", "topk", "jumprelu"):
+        raise TranscoderMismatch(f"{directory / 'config.yaml'}: activation {activation!r} is not supported "
+                                 "(relu, topk, or a threshold tensor for JumpReLU)")
+    W_enc, b_enc, threshold, b_dec, W_skip, decoders = [], [], [], [], [], []
+    for layer, path in enumerate(_plt_files(directory, config)):
+        tensors = _read(path, ["W_enc", "b_enc", "b_dec", "activation_function.threshold", "W_skip"])
+        missing = {"W_enc", "b_enc", "b_dec"} - set(tensors)
+        if missing:
+            raise TranscoderMismatch(f"{path}: missing tensors {sorted(missing)}")
+        W_enc.append(tensors["W_enc"])
+        b_enc.append(tensors["b_enc"])
+        b_dec.append(tensors["b_dec"])
+        threshold.append(tensors.get("activation_function.threshold"))
+        W_skip.append(tensors.get("W_skip"))
+        decoders.append((path, "W_dec"))
+    if config.get("activation") is None:  # circuit-tracer: JumpReLU when a threshold is stored, else ReLU
+        activation = "jumprelu" if threshold[0] is not None else "relu"
+    if activation == "topk" and config.get("k") is None:
+        raise TranscoderMismatch(f"{directory / 'config.yaml'}: activation topk needs k")
+    has_skip = [s is not None for s in W_skip]
+    if any(has_skip) and not all(has_skip):
+        raise TranscoderMismatch(f"{directory}: W_skip present in some layer files but not all")
+    tc = Transcoders("plt", name, input_hook, output_hook, W_enc, b_enc, threshold, b_dec,
+                     W_skip if all(has_skip) else None, activation, config.get("k"), decoders)
+    _check_shapes(directory, tc)
+    return tc
+
+
+def _load_clt(directory: Path, name: str, input_hook: str, output_hook: str) -> Transcoders:
+    n_layers = len(list(directory.glob("W_enc_*.safetensors")))
+    if n_layers == 0:
+        raise MissingFile(f"{directory}: no W_enc_{{i}}.safetensors files for a cross-layer transcoder")
+    W_enc, b_enc, threshold, b_dec, decoders = [], [], [], [], []
+    for i in range(n_layers):
+        enc_path, dec_path = directory / f"W_enc_{i}.safetensors", directory / f"W_dec_{i}.safetensors"
+        tensors = _read(enc_path)
+        missing = {f"W_enc_{i}", f"b_enc_{i}", f"b_dec_{i}"} - set(tensors)
+        if missing:
+            raise TranscoderMismatch(f"{enc_path}: missing tensors {sorted(missing)}")
+        if not dec_path.is_file():
+            raise MissingFile(f"{dec_path}: decoder file not found")
+        W_enc.append(tensors[f"W_enc_{i}"])
+        b_enc.append(tensors[f"b_enc_{i}"])
+        b_dec.append(tensors[f"b_dec_{i}"])
+        threshold.append(tensors.get(f"threshold_{i}"))
+        decoders.append((dec_path, f"W_dec_{i}"))
+    activation = "jumprelu" if threshold[0] is not None else "relu"
+    tc = Transcoders("clt", name, input_hook, output_hook, W_enc, b_enc, threshold, b_dec, None,
+                     activation, None, decoders)
+    _check_shapes(directory, tc)
+    return tc
+
+
+def _check_shapes(directory: Path, tc: Transcoders) -> None:
+    """Every layer must agree on (F, D); decoders must have shape (F, outputs, D)."""
+    from safetensors import safe_open
+
+    F, D = tc.W_enc[0].shape
+    for layer in range(tc.n_layers):
+        shapes = {"W_enc": (tuple(tc.W_enc[layer].shape), (F, D)), "b_enc": (tuple(tc.b_enc[layer].shape), (F,)),
+                  "b_dec": (tuple(tc.b_dec[layer].shape), (D,))}
+        if tc.threshold[layer] is not None:
+            shapes["threshold"] = (tuple(tc.threshold[layer].shape), (F,))
+        if tc.W_skip is not None:
+            shapes["W_skip"] = (tuple(tc.W_skip[layer].shape), (D, D))
+        path, key = tc.decoder_files[layer]
+        with safe_open(str(path), framework="pt") as f:
+            if key not in f.keys():
+                raise TranscoderMismatch(f"{path}: missing tensor {key}")
+            dec_shape = tuple(f.get_slice(key).get_shape())
+        expected_dec = (F, D) if tc.kind == "plt" else (F, tc.n_layers - layer, D)
+        shapes[key] = (dec_shape, expected_dec)
+        for tensor, (got, want) in shapes.items():
+            if got != want:
+                raise TranscoderMismatch(f"{path}: {tensor} has shape {got}, expected {want} "
+                                         f"(layer {layer} of a {tc.kind.upper()} with F={F}, D={D})")
