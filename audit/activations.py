@@ -1,0 +1,113 @@
+"""Feature activations straight from the model and the transcoder encoders (no attribution graph).
+
+Two audit steps need every feature's activation at every position, which pruned graphs do not keep:
+  - control-token activity: which features are active at the control-token positions of the generic
+    prompts (and how often at the other positions);
+  - top activating contexts: for the top features, the corpus windows where they fire hardest.
+Plus one read of the weights: the tokens a feature's decoder promotes through the unembedding.
+"""
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass
+
+import numpy as np
+
+from audit.analyses import parse_key
+from audit.summary import token_matches
+
+
+@dataclass
+class ControlActivity:
+    per_prompt: dict[str, list[list[str]]]   # prompt -> per control position: active feature keys
+    other_fraction: dict[str, float]         # feature key -> share of the other positions where it is active
+
+
+def encode(model, prompt: str | list[int]) -> tuple[list[int], np.ndarray]:
+    """Token ids (with the leading special token) and every feature's activation, (n_layers, n_pos, d_transcoder).
+
+    The clean forward pass of the tracer's frozen model gives the exact inputs the encoders read.
+    """
+    import torch
+    from tracer.frozen import FrozenModel
+
+    with torch.inference_mode():
+        ids = model.tokenize(prompt)
+        frozen = FrozenModel(model, ids)
+        acts = torch.stack([model.transcoders.encode(l, frozen.reads_clean[l]) for l in range(model.n_layers)])
+    return ids.tolist(), acts.float().cpu().numpy()
+
+
+def control_token_activity(model, prompts: list[str], control_tokens: tuple[str, ...] | None) -> ControlActivity:
+    """Exact activity at control positions (control tokens, or each prompt's last token) and elsewhere."""
+    tset = model.transcoders.name
+    per_prompt: dict[str, list[list[str]]] = {}
+    other_active, n_other = None, 0
+    for prompt in prompts:
+        ids, acts = encode(model, prompt)                         # (L, T, F)
+        tokens = [model.tokenizer.decode([t]) for t in ids]
+        if control_tokens:
+            positions = [i for i, t in enumerate(tokens) if any(token_matches(t, c) for c in control_tokens)]
+        else:
+            positions = [len(tokens) - 1]
+        active = acts > 0
+        per_prompt[prompt] = [_keys(tset, np.argwhere(active[:, p, :])) for p in positions]
+        others = np.setdiff1d(np.arange(1, len(tokens)), positions)  # position 0: the special token
+        counts = active[:, others, :].sum(axis=1)                 # (L, F)
+        other_active = counts if other_active is None else other_active + counts
+        n_other += len(others)
+    other_fraction = {}
+    if n_other:
+        for layer, feature in np.argwhere(other_active > 0):
+            other_fraction[_key(tset, layer, feature)] = float(other_active[layer, feature] / n_other)
+    return ControlActivity(per_prompt, other_fraction)
+
+
+def top_contexts(model, documents: list[str], keys: list[str], *, k: int = 8, window: int = 8,
+                 chunk: int = 64) -> dict[str, list[dict]]:
+    """The k corpus windows where each feature activates most (at most one window per document chunk)."""
+    wanted = [parse_key(key)[1:] for key in keys]
+    heaps: dict[str, list] = {key: [] for key in keys}
+    for doc_index, doc in enumerate(documents):
+        body = model.tokenize(doc).tolist()[1:]
+        for start in range(0, len(body), chunk):
+            ids, acts = encode(model, body[start:start + chunk])  # (L, T, F); position 0 is the special token
+            for key, (layer, feature) in zip(keys, wanted):
+                column = acts[layer, 1:, feature]
+                pos = int(column.argmax()) + 1
+                value = float(acts[layer, pos, feature])
+                if value <= 0:
+                    continue
+                entry = (value, doc_index, start + pos - 1, ids, pos)
+                if len(heaps[key]) < k:
+                    heapq.heappush(heaps[key], entry)
+                elif value > heaps[key][0][0]:
+                    heapq.heapreplace(heaps[key], entry)
+    decode = model.tokenizer.decode
+    return {key: [dict(activation=v, doc=d, pos=p, before=decode(ids[max(1, i - window):i]), token=decode([ids[i]]),
+                       after=decode(ids[i + 1:i + 1 + max(1, window // 2)]))
+                  for v, d, p, ids, i in sorted(h, key=lambda e: -e[0])]
+            for key, h in heaps.items() if h}
+
+
+def top_output_tokens(model, key: str, k: int = 8) -> list[str]:
+    """Tokens whose logits the feature's decoder raises most: W_U . (final norm gain * sum of its decoder rows).
+
+    Every layer a feature writes to adds to the residual stream the unembedding finally reads; the
+    final norm's per-position scale is left out (it rescales all tokens alike).
+    """
+    import torch
+
+    _, layer, feature = parse_key(key)
+    with torch.inference_mode():
+        direction = model.transcoders.decoders(layer, torch.tensor([feature]))[0].sum(0)   # (D,)
+        scores = model.arch.W_U.float() @ (model.arch.final_norm.gain.float() * direction)  # (V,)
+    return [model.tokenizer.decode([int(i)]) for i in scores.argsort(descending=True)[:k]]
+
+
+def _key(tset: str, layer, feature) -> str:
+    return f"{tset}/{int(layer)}/{int(feature)}"
+
+
+def _keys(tset: str, pairs: np.ndarray) -> list[str]:
+    return sorted(_key(tset, l, f) for l, f in pairs)
