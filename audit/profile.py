@@ -34,18 +34,31 @@ def profiles(keys: list[str], summaries: list[GraphSummary], result, *, store=No
 
 
 def _library_profile(store, key: str) -> dict:
-    """The queries library's feature-profile, flattened to short strings; {} when it is not available."""
+    """The query library's feature-profile (across every stored graph), as short strings; {} without it."""
     try:
         import queries
-        rows = queries.run(store, "feature-profile", {"key": key})
-    except Exception as e:  # the library is optional here: a missing query must not fail the audit
-        log.debug("feature-profile unavailable for %s: %s", key, e)
+    except ImportError:  # the queries package is optional for audits
         return {}
-    if not rows:
+    try:
+        row = queries.run(store, "feature-profile", fkey=key, top=5)[0]
+    except queries.QueryError as e:  # the feature is not in the store (e.g. a --no-store trace)
+        log.debug("feature-profile %s: %s", key, e)
         return {}
-    row = rows[0] if len(rows) == 1 else {"rows": len(rows), **rows[0]}
-    return {f"store_{k}": (v if isinstance(v, (int, float, str)) or v is None else str(v)[:200])
-            for k, v in row.items()}
+    activation = row.get("activation") or {}
+    out = {"store_graphs": row.get("n_graphs"), "store_occurrences": row.get("n_occurrences"),
+           "store_activation_median": activation.get("median"), "store_activation_max": activation.get("max")}
+    for side in ("upstream", "downstream"):
+        out[f"store_{side}"] = ", ".join(f"{_neighbour(r)} ({r['total_weight']:+.3g})" for r in row.get(side, []))
+    return out
+
+
+def _neighbour(row: dict) -> str:
+    """A neighbour from feature-upstream/-downstream: a feature key, a token, or an error node's layer."""
+    if row.get("fkey"):
+        return "/".join(row["fkey"].rsplit("/", 2)[-2:])
+    if row.get("token") is not None:
+        return f"{row['kind']} {row['token']!r}"
+    return f"{row['kind']}@{row['layer']}"
 
 
 def store_labels(store, keys: set[str]) -> dict[str, str]:
