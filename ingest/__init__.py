@@ -1,1 +1,173 @@
-"""Load graph files (circuit-atlas, circuit-tracer, Neuronpedia JSON and .pt) into the graph store."""
+"""Load graph files (circuit-tracer / Neuronpedia JSON and .pt) into the graph store.
+
+    from ingest import ingest_paths
+    report = ingest_paths("atlas.db", ["graphs/", "more/*.json"], tags={"set": "capitals"})
+    print(report.summary())
+
+Phases, per batch of files: read and parse (no store lock held), then one store open that adds the
+batch's graphs. On the embedded store a batch is ONE transaction: a crash (even kill -9) loses whole
+graphs of the unfinished batch, never part of one; the next run adds them (graph ids are content
+hashes, so a re-run skips what is stored). Neo4j commits graph by graph.
+
+Tags: a graph's own tags (from its file), then the manifest's for that file, then `tags` (later wins
+for the same key). Re-ingesting a stored graph with new tags adds the tags; tags are never removed.
+"""
+from __future__ import annotations
+
+import csv
+import glob
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+GRAPH_SUFFIXES = (".json", ".json.gz", ".pt", ".pt.gz")
+
+
+class ManifestError(ValueError):
+    """A manifest file that cannot be used; the message names the file and line."""
+
+
+@dataclass
+class IngestOptions:
+    batch_edges: int = 2_000_000     # a batch (one transaction, one store open) closes past this many edges ...
+    batch_graphs: int = 500          # ... or this many graphs: bounds memory and the work a crash loses
+    progress: bool = True            # tqdm bar on stderr
+    lock_timeout_s: float = 60.0     # embedded: wait this long for another process holding the store
+
+
+@dataclass
+class IngestReport:
+    """What a run did; `summary()` says it in one paragraph."""
+    store: str
+    new: int = 0                                            # graphs stored by this run
+    present: int = 0                                        # graphs found already stored (tags merged)
+    failed: list[tuple[str, str]] = field(default_factory=list)   # (file, one-line problem)
+    skipped: list[str] = field(default_factory=list)        # files that are not graph files
+    nodes: int = 0                                          # nodes / edges of the new graphs
+    edges: int = 0
+    seconds: float = 0.0
+    graph_ids: dict[str, str] = field(default_factory=dict)  # file -> graph id (stored or present)
+
+    def summary(self) -> str:
+        rate = f" ({self.edges / self.seconds:,.0f} edges/s)" if self.seconds > 0 and self.edges else ""
+        lines = [f"{self.store}: {self.new} new graph{'s' * (self.new != 1)}, {self.present} already present, "
+                 f"{len(self.failed)} failed; {self.nodes:,} nodes and {self.edges:,} edges added "
+                 f"in {self.seconds:.1f} s{rate}."]
+        if self.skipped:
+            lines.append(f"{len(self.skipped)} file{'s' * (len(self.skipped) != 1)} skipped "
+                         f"(not {', '.join(GRAPH_SUFFIXES)}).")
+        return "\n".join(lines)
+
+
+def is_graph_file(path: Path) -> bool:
+    return path.name.lower().endswith(GRAPH_SUFFIXES)
+
+
+def expand_paths(paths) -> tuple[list[Path], list[Path]]:
+    """Files, folders (recursively) and globs -> (graph files, other files), each sorted, no repeats."""
+    found: dict[Path, None] = {}
+    for p in map(str, paths):
+        matches = [Path(m) for m in sorted(glob.glob(p, recursive=True))] if glob.has_magic(p) else [Path(p)]
+        for m in matches:
+            if m.is_dir():
+                found.update(dict.fromkeys(sorted(f for f in m.rglob("*") if f.is_file())))
+            else:
+                found[m] = None
+    graphs = [f for f in found if is_graph_file(f)]
+    return graphs, [f for f in found if not is_graph_file(f)]
+
+
+def read_manifest(path) -> dict[Path, dict[str, str]]:
+    """file -> tags. CSV: a `file` column and one column per tag key (empty cells ignored).
+    JSONL: one object per line, {"file": ..., "tags": {...}} or {"file": ..., "<key>": "<value>", ...}.
+    Relative file names are relative to the manifest's folder."""
+    path = Path(path)
+    base = path.parent
+    rows: list[tuple[int, dict]] = []
+    try:
+        if path.suffix.lower() == ".csv":
+            with path.open(newline="") as f:
+                rows = list(enumerate(csv.DictReader(f), start=2))
+        elif path.suffix.lower() in (".jsonl", ".ndjson"):
+            for i, line in enumerate(path.read_text().splitlines(), start=1):
+                if line.strip():
+                    rows.append((i, json.loads(line)))
+        else:
+            raise ManifestError(f"{path}: a manifest must be .csv or .jsonl")
+    except (OSError, json.JSONDecodeError, csv.Error) as e:
+        raise ManifestError(f"{path}: cannot read manifest: {e}") from None
+    out = {}
+    for line, row in rows:
+        if not isinstance(row, dict) or not row.get("file"):
+            raise ManifestError(f"{path}:{line}: no 'file' value (columns: file, then one per tag key)")
+        tags = row.get("tags") if isinstance(row.get("tags"), dict) else \
+            {k: v for k, v in row.items() if k not in ("file", "tags")}
+        out[(base / row["file"]).resolve()] = {str(k): str(v) for k, v in tags.items() if v not in (None, "")}
+    return out
+
+
+def ingest_paths(store_uri: str, paths, tags: dict[str, str] | None = None, manifest=None,
+                 options: IngestOptions | None = None, log=print) -> IngestReport:
+    """Ingest graph files into the store at `store_uri`; bad files are reported (via `log` and in the
+    report) and skipped, the others load. Returns an IngestReport."""
+    from tqdm import tqdm
+
+    from ingest.formats import GraphFileError, read_graph_file
+
+    opts = options or IngestOptions()
+    start = time.perf_counter()
+    files, others = expand_paths(paths)
+    report = IngestReport(store=str(store_uri), skipped=[str(f) for f in others])
+    per_file_tags = read_manifest(manifest) if manifest else {}
+    batch: list[tuple[Path, object]] = []
+    bar = tqdm(files, unit="file", disable=not opts.progress, desc="ingest")
+    for path in bar:
+        try:
+            graph = read_graph_file(path)
+        except GraphFileError as e:
+            _fail(report, path, str(e), log)
+            continue
+        graph.tags.update(per_file_tags.get(path.resolve(), {}))
+        graph.tags.update(tags or {})
+        batch.append((path, graph))
+        if len(batch) >= opts.batch_graphs or sum(g.n_edges for _, g in batch) >= opts.batch_edges:
+            _store_batch(store_uri, batch, report, opts, log)
+            batch = []
+        bar.set_postfix(new=report.new, present=report.present, failed=len(report.failed))
+    if batch:
+        _store_batch(store_uri, batch, report, opts, log)
+    bar.close()
+    report.seconds = time.perf_counter() - start
+    return report
+
+
+def _fail(report: IngestReport, path: Path, message: str, log) -> None:
+    message = message if message.startswith(str(path)) else f"{path}: {message}"
+    report.failed.append((str(path), message))
+    log(f"error: {message}")
+
+
+def _store_batch(store_uri: str, batch, report: IngestReport, opts: IngestOptions, log) -> None:
+    """Add a batch in one store open; if the batch fails as a whole, retry graph by graph so that one
+    bad graph fails alone."""
+    from circuit_atlas.store import StoreError, open_store
+
+    with open_store(store_uri, lock_timeout_s=opts.lock_timeout_s) as store:
+        try:
+            results = list(zip(batch, store.add_graphs([g for _, g in batch])))
+        except StoreError:
+            results = []
+            for item in batch:
+                try:
+                    results.append((item, store.add_graph(item[1])))
+                except StoreError as e:
+                    _fail(report, item[0], f"cannot store graph: {e}".splitlines()[0], log)
+    for (path, graph), stored in results:
+        report.graph_ids[str(path)] = graph.id
+        if stored:
+            report.new += 1
+            report.nodes += len(graph.nodes)
+            report.edges += graph.n_edges
+        else:
+            report.present += 1

@@ -1,0 +1,52 @@
+"""The graph store: one interface over an embedded Cypher database (default) and Neo4j.
+
+    from circuit_atlas.store import open_store
+    with open_store("atlas.db") as store:             # a directory: embedded; bolt:// or neo4j://: Neo4j
+        store.add_graph(graph)                        # True if stored now, False if already there
+        store.query("MATCH (g:Graph) RETURN g.slug AS slug")   # read-only, timeout, row cap
+
+Schema: schema.py. Statements: statements.py. Backends: embedded.py, neo4j.py. Guide: docs/store.md.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Iterator
+
+from circuit_atlas.store.base import Store
+from circuit_atlas.store.errors import (CypherError, GraphNotFoundError, QueryTimeoutError, ReadOnlyQueryError,
+                                        StoreError, StoreLockedError, TooManyRowsError)
+from circuit_atlas.store.statements import Statement, all_statements, register_statements
+
+NEO4J_SCHEMES = ("bolt://", "bolt+s://", "bolt+ssc://", "neo4j://", "neo4j+s://", "neo4j+ssc://")
+
+
+def is_neo4j_uri(uri: str) -> bool:
+    return str(uri).startswith(NEO4J_SCHEMES)
+
+
+def connect(uri: str, read_only: bool = False, **options) -> Store:
+    """Open a store without a `with` block; call .close() when done. Options: see EmbeddedOptions."""
+    if is_neo4j_uri(uri):
+        from circuit_atlas.store.neo4j import Neo4jBackend
+        return Store(Neo4jBackend(uri, read_only), str(uri), read_only)
+    from circuit_atlas.store.embedded import EmbeddedBackend, EmbeddedOptions
+    return Store(EmbeddedBackend(uri, read_only, EmbeddedOptions(**options)), str(uri), read_only)
+
+
+@contextmanager
+def open_store(uri: str, read_only: bool = False, **options) -> Iterator[Store]:
+    """The store at `uri` (a directory path or a Neo4j URI), closed on exit.
+
+    read_only=True opens the database read-only: writes are refused by the database itself.
+    Embedded options (keywords): lock_timeout_s, engine, bulk — see store.embedded.EmbeddedOptions.
+    """
+    store = connect(uri, read_only, **options)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+__all__ = ["open_store", "connect", "Store", "StoreError", "StoreLockedError", "ReadOnlyQueryError",
+           "QueryTimeoutError", "TooManyRowsError", "CypherError", "GraphNotFoundError", "Statement",
+           "all_statements", "register_statements", "is_neo4j_uri"]

@@ -1,0 +1,188 @@
+"""Embedded backend: a Kùzu-family database in a directory, no server.
+
+Engine: `kuzu` 0.11.3 by default, `real_ladybug` with CIRCUIT_ATLAS_EMBEDDED_ENGINE=real_ladybug
+(same API; docs/store.md explains the choice: real_ladybug's COPY of FLOAT edge weights is ~20x slower).
+The two cannot be imported into one process, and their files are not interchangeable.
+
+Locking: a read-write open takes an exclusive lock on the directory; while any process holds it no
+other process can open it at all, and a read-only holder blocks writers. So opens retry with backoff
+for `lock_timeout_s`, and callers keep opens short (ingest opens once per batch of graphs).
+Within one process the Database object is shared per path (a second Database on the same path
+would release the process's lock when closed: POSIX fcntl semantics).
+
+Read-only queries run in `BEGIN TRANSACTION READ ONLY` on a prepared statement (one statement
+only), so the database itself refuses writes; a store opened read_only=True also opens the
+database read-only.
+"""
+from __future__ import annotations
+
+import importlib
+import importlib.util  # noqa: F401  kuzu uses importlib.util in COPY FROM $param without importing it
+import os
+import threading
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+from circuit_atlas.store import schema
+from circuit_atlas.store import statements as st
+from circuit_atlas.store.errors import (CypherError, QueryTimeoutError, ReadOnlyQueryError, StoreError,
+                                        StoreLockedError, TooManyRowsError)
+from circuit_atlas.graph import Graph
+from circuit_atlas.store.rows import graph_rows
+
+ENGINES = ("kuzu", "real_ladybug")
+
+
+@dataclass
+class EmbeddedOptions:
+    lock_timeout_s: float = 30.0      # how long an open waits for another process to release the database
+    engine: str = os.environ.get("CIRCUIT_ATLAS_EMBEDDED_ENGINE", "kuzu")  # see the module docstring
+    bulk: bool = True                 # COPY from Arrow; False = the UNWIND statement path (tests)
+
+
+def engine_module(name: str):
+    if name not in ENGINES:
+        raise StoreError(f"unknown embedded engine {name!r}; choose one of {', '.join(ENGINES)}")
+    return importlib.import_module(name)
+
+
+class _Shared:
+    """One Database object per path in this process, reference counted."""
+    lock = threading.Lock()
+    open: dict[str, list] = {}        # path -> [database, read_only, refcount]
+
+
+def _open_database(path: Path, read_only: bool, opts: EmbeddedOptions):
+    db_mod = engine_module(opts.engine)
+    key = str(path.resolve())
+    with _Shared.lock:
+        if key in _Shared.open:
+            entry = _Shared.open[key]
+            if entry[1] and not read_only:
+                raise StoreLockedError(f"{path} is open read-only in this process; close that store "
+                                       "before opening it read-write")
+            entry[2] += 1
+            return entry[0], key
+        if read_only and not path.exists():
+            raise StoreError(f"no store at {path}; create it by ingesting graphs: circuit-atlas ingest FILES")
+        deadline, delay = time.monotonic() + opts.lock_timeout_s, 0.05
+        while True:
+            try:
+                db = db_mod.Database(str(path), read_only=read_only)
+                break
+            except RuntimeError as e:
+                if "lock" not in str(e).lower():
+                    raise StoreError(f"cannot open store {path}: {e}") from None
+                if time.monotonic() >= deadline:
+                    raise StoreLockedError(
+                        f"{path} is locked by another process (an ingest or worker writing, or a query "
+                        f"reading) and stayed locked for {opts.lock_timeout_s:.0f}s; retry when it finishes "
+                        "or raise the lock timeout") from None
+                time.sleep(delay)
+                delay = min(delay * 2, 1.0)
+        _Shared.open[key] = [db, read_only, 1]
+        return db, key
+
+
+def _release_database(key: str) -> None:
+    with _Shared.lock:
+        entry = _Shared.open[key]
+        entry[2] -= 1
+        if entry[2] == 0:
+            del _Shared.open[key]
+            entry[0].close()
+
+
+def _map_error(e: Exception, cypher: str) -> StoreError:
+    msg = str(e)
+    if "read-only" in msg:
+        return ReadOnlyQueryError(f"refused by the database, queries are read-only: {msg}")
+    if msg.startswith("Interrupted"):
+        return QueryTimeoutError("query timed out (interrupted by the database); add LIMIT or a narrower "
+                                 "MATCH, or raise the timeout")
+    return CypherError(f"{msg}\nin query: {cypher.strip()[:300]}")
+
+
+class EmbeddedBackend:
+    name = "embedded"
+
+    def __init__(self, path: str | Path, read_only: bool, opts: EmbeddedOptions | None = None):
+        self.opts = opts or EmbeddedOptions()
+        self.path = Path(path)
+        self._mod = engine_module(self.opts.engine)
+        self._db, self._key = _open_database(self.path, read_only, self.opts)
+        self._conn = self._mod.Connection(self._db)
+        if not read_only:
+            for ddl in schema.embedded_ddl():
+                self._conn.execute(ddl)
+
+    def _rows(self, result) -> list[dict]:
+        names = result.get_column_names()
+        return [dict(zip(names, row)) for row in result.get_all()]
+
+    def run(self, cypher: str, params: dict | None = None) -> list[dict]:
+        try:
+            return self._rows(self._conn.execute(cypher, params or {}))
+        except RuntimeError as e:
+            raise _map_error(e, cypher) from None
+
+    def read(self, cypher: str, params: dict | None, timeout_s: float, max_rows: int) -> list[dict]:
+        conn = self._mod.Connection(self._db)
+        conn.set_query_timeout(int(timeout_s * 1000))
+        conn.execute("BEGIN TRANSACTION READ ONLY")
+        try:
+            with warnings.catch_warnings():   # prepare() is what refuses a second, smuggled statement
+                warnings.simplefilter("ignore", DeprecationWarning)
+                prepared = conn.prepare(cypher)
+                result = conn.execute(prepared, params or {})
+            names, rows = result.get_column_names(), []
+            while result.has_next():
+                if len(rows) == max_rows:
+                    raise TooManyRowsError(f"query returned more than {max_rows} rows; add LIMIT or raise "
+                                           "the row cap (--max-rows)")
+                rows.append(dict(zip(names, result.get_next())))
+            return rows
+        except RuntimeError as e:
+            raise _map_error(e, cypher) from None
+        finally:
+            try:
+                conn.execute("ROLLBACK")
+            except RuntimeError:
+                pass                          # the statement was COMMIT/ROLLBACK itself
+            conn.close()
+
+    def write_graphs(self, graphs: list[Graph]) -> None:
+        """All `graphs` in one transaction: a crash or error leaves none of them."""
+        from circuit_atlas.store.base import write_with_statements
+
+        rows = graph_rows(graphs)
+        conn = self._conn
+        conn.execute("BEGIN TRANSACTION")
+        try:
+            if self.opts.bulk:
+                keys = rows.features.column("key").to_pylist()
+                known = {r["key"] for r in self._rows(conn.execute(st.EXISTING_FEATURES, {"keys": keys}))}
+                features = rows.features.filter([k not in known for k in keys]) if known else rows.features
+                for table, data in [("Graph", rows.graphs), ("Node", rows.nodes), ("Feature", features),
+                                    ("HAS_NODE", rows.has_node), ("OF_FEATURE", rows.of_feature),
+                                    ("EFFECT", rows.effects)]:
+                    if data.num_rows:
+                        conn.execute(f"COPY {table} FROM $data", {"data": data})
+                if rows.tags:
+                    conn.execute(st.MERGE_TAGS, {"rows": rows.tags})
+            else:
+                write_with_statements(lambda c, p: conn.execute(c, p), rows)
+            conn.execute("COMMIT")
+        except BaseException as e:
+            conn.execute("ROLLBACK")
+            if isinstance(e, RuntimeError):
+                raise _map_error(e, "COPY / bulk insert") from None
+            raise
+
+    def close(self) -> None:
+        if self._key is not None:
+            self._conn.close()
+            _release_database(self._key)
+            self._key = None

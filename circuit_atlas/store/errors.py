@@ -1,0 +1,32 @@
+"""The store's exceptions. Every message names the problem and, where there is one, the fix."""
+
+
+class StoreError(Exception):
+    """Anything the graph store refuses or fails to do."""
+
+
+class StoreLockedError(StoreError):
+    """The embedded database is held by another process (an ingest, a worker or a query)."""
+
+
+class ReadOnlyQueryError(StoreError):
+    """A read-only query or store tried to write; the database refused it."""
+
+
+class QueryTimeoutError(StoreError):
+    """A query ran past its time limit."""
+
+
+class TooManyRowsError(StoreError):
+    """A query returned more rows than allowed."""
+
+
+class CypherError(StoreError):
+    """The database rejected the Cypher (syntax, unknown label or property, wrong parameter ...)."""
+
+
+class GraphNotFoundError(StoreError, KeyError):
+    """No graph with that id in the store."""
+
+    def __str__(self) -> str:  # KeyError would print the repr
+        return str(self.args[0]) if self.args else ""

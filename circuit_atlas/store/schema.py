@@ -1,0 +1,92 @@
+"""The graph store's schema, declared once and spelled as DDL for each backend.
+
+Labels and relationship types are declared here as typed property lists. The embedded engine needs
+typed tables with a primary key; Neo4j needs uniqueness constraints and indexes. Both are generated
+from the same declaration, so the two backends can never disagree on a name or a key. Other areas add
+their labels (Supernode, Audit, ...) with `add_label` / `add_rel` before the store is opened.
+
+Property types are the embedded engine's (Kùzu): STRING, INT64, DOUBLE, FLOAT, BOOL, STRING[].
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Label:
+    name: str
+    key: str                                   # primary key / uniqueness constraint
+    properties: dict[str, str]                 # name -> type, key first; the COPY column order
+    indexed: tuple[str, ...] = ()              # extra Neo4j indexes (the embedded engine indexes only the key)
+
+
+@dataclass(frozen=True)
+class Rel:
+    name: str
+    source: str
+    target: str
+    properties: dict[str, str] = field(default_factory=dict)
+
+
+LABELS: dict[str, Label] = {}
+RELS: dict[str, Rel] = {}
+
+
+def add_label(label: Label) -> Label:
+    LABELS[label.name] = label
+    return label
+
+
+def add_rel(rel: Rel) -> Rel:
+    RELS[rel.name] = rel
+    return rel
+
+
+GRAPH = add_label(Label("Graph", "id", {
+    "id": "STRING",               # content hash, circuit_atlas.graph.Graph.id
+    "slug": "STRING", "prompt": "STRING", "model": "STRING", "transcoder_set": "STRING",
+    "n_layers": "INT64", "n_nodes": "INT64", "n_edges": "INT64",
+    "node_threshold": "DOUBLE", "edge_threshold": "DOUBLE",
+    "created": "STRING",          # ISO-8601 UTC time of ingest (portable: no datetime type on both)
+    "prompt_tokens": "STRING[]",  # part of the graph id, so get_graph round-trips exactly
+    "meta": "STRING",             # JSON {generator, extra, scores}: file metadata for faithful export
+}))
+NODE = add_label(Label("Node", "uid", {
+    "uid": "STRING",              # "<graph id>/<node_id>"
+    "gid": "STRING", "node_id": "STRING", "kind": "STRING",
+    "layer": "INT64", "pos": "INT64", "feature": "INT64",
+    "fkey": "STRING",             # global feature key, null for non-features
+    "token_id": "INT64", "token": "STRING",
+    "activation": "DOUBLE", "influence": "DOUBLE", "logit_prob": "DOUBLE", "label": "STRING",
+}, indexed=("gid", "fkey")))
+FEATURE = add_label(Label("Feature", "key", {
+    "key": "STRING", "transcoder_set": "STRING", "layer": "INT64", "feature": "INT64", "label": "STRING",
+}, indexed=("layer",)))
+TAG = add_label(Label("Tag", "id", {"id": "STRING", "key": "STRING", "value": "STRING"}, indexed=("key",)))
+
+HAS_NODE = add_rel(Rel("HAS_NODE", "Graph", "Node"))
+OF_FEATURE = add_rel(Rel("OF_FEATURE", "Node", "Feature"))
+EFFECT = add_rel(Rel("EFFECT", "Node", "Node", {"weight": "FLOAT"}))
+TAGGED = add_rel(Rel("TAGGED", "Graph", "Tag"))
+
+
+def embedded_ddl() -> list[str]:
+    """CREATE NODE/REL TABLE IF NOT EXISTS statements: idempotent, run at every read-write open."""
+    out = []
+    for lab in LABELS.values():
+        cols = ", ".join(f"{name} {typ}" for name, typ in lab.properties.items())
+        out.append(f"CREATE NODE TABLE IF NOT EXISTS {lab.name}({cols}, PRIMARY KEY({lab.key}))")
+    for rel in RELS.values():
+        cols = "".join(f", {name} {typ}" for name, typ in rel.properties.items())
+        out.append(f"CREATE REL TABLE IF NOT EXISTS {rel.name}(FROM {rel.source} TO {rel.target}{cols})")
+    return out
+
+
+def neo4j_ddl() -> list[str]:
+    """Uniqueness constraints on every key plus the declared indexes, all IF NOT EXISTS."""
+    out = []
+    for lab in LABELS.values():
+        low = lab.name.lower()
+        out.append(f"CREATE CONSTRAINT {low}_{lab.key} IF NOT EXISTS FOR (x:{lab.name}) REQUIRE x.{lab.key} IS UNIQUE")
+        out += [f"CREATE INDEX {low}_{prop} IF NOT EXISTS FOR (x:{lab.name}) ON (x.{prop})" for prop in lab.indexed]
+    return out

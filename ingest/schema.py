@@ -1,0 +1,83 @@
+"""The attribution-graph JSON file (circuit-tracer `create_graph_files` / Neuronpedia), as pydantic models.
+
+Strict about types (a string where a number belongs is an error, so is NaN), lenient about the variants
+seen in the wild: optional `info` / `generation_settings` / `pruning_settings`, null activation and
+influence, unknown extra keys (kept). Links are deliberately NOT modelled here: a graph has up to 10^6
+of them and they are validated column-wise in `ingest.formats`.
+"""
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+# feature_type in the file -> Node.kind
+FEATURE_TYPES: dict[str, str] = {
+    "cross layer transcoder": "feature",   # circuit-tracer writes this for per-layer transcoders too
+    "mlp reconstruction error": "error",
+    "embedding": "embedding",
+    "logit": "logit",
+}
+KIND_FEATURE_TYPE: dict[str, str] = {kind: ft for ft, kind in FEATURE_TYPES.items()}
+
+_strict = ConfigDict(strict=True, extra="allow", allow_inf_nan=False)
+
+
+class Info(BaseModel):
+    """Neuronpedia's `metadata.info`; circuit-tracer itself does not write it."""
+    model_config = _strict
+    transcoder_set: str | None = None
+    generator: dict | None = None          # {name, version, url}
+
+
+class PruningSettings(BaseModel):
+    model_config = _strict
+    node_threshold: float | None = None
+    edge_threshold: float | None = None
+
+
+class Metadata(BaseModel):
+    model_config = _strict
+    slug: str = ""
+    scan: str | None = None                # a model id ("gemma-2-2b") or a transcoder repo
+    transcoder_list: list[str] = Field(default_factory=list)
+    prompt_tokens: list[str]
+    prompt: str
+    node_threshold: float | None = None
+    schema_version: int | None = 1
+    info: Info | None = None
+    generation_settings: dict | None = None
+    pruning_settings: PruningSettings | None = None
+
+
+class QParams(BaseModel):
+    """Viewer state: pinned nodes and manual supernodes ([label, node_id, ...])."""
+    model_config = _strict
+    pinnedIds: list[str] = Field(default_factory=list)
+    supernodes: list[list[str]] = Field(default_factory=list)
+    linkType: str = "both"
+    clickedId: str = ""
+    sg_pos: str = ""
+
+
+class Node(BaseModel):
+    model_config = _strict
+    node_id: str
+    feature: int                          # Cantor(layer, index) | raw index | -1 | position | token id
+    layer: str | int                      # "0".."n_layers-1", "E", or str(n_layers + 1) for logits
+    ctx_idx: int
+    feature_type: str
+    token_prob: float = 0.0
+    is_target_logit: bool = False
+    run_idx: int = 0
+    reverse_ctx_idx: int = 0
+    jsNodeId: str | None = None
+    clerp: str | None = ""
+    influence: float | None = None
+    activation: float | None = None
+
+
+class GraphFile(BaseModel):
+    """The whole file except `links` (checked in bulk by the reader)."""
+    model_config = ConfigDict(strict=True, extra="allow")
+    metadata: Metadata
+    qParams: QParams | None = None
+    nodes: list[Node]
