@@ -46,3 +46,8 @@ def get_audit(store, audit_id: str) -> dict | None:
 
 def list_audits(store) -> list[dict]:
     return store.query(cypher.LIST_AUDITS)
+
+
+def audited_graphs(store, audit_id: str) -> list[dict]:
+    """The stored graphs an audit analysed: {gid, set, prompt}."""
+    return store.query(cypher.AUDITED_GRAPHS, dict(id=audit_id))

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -67,8 +68,11 @@ def run_cmd(settings, model, transcoders, suspect_file, control_file, generic_fi
 
 
 def _run(settings, spec, opts, out_root: Path, *, inline: bool, use_store: bool, timeout: float):
+    import audit.storage  # noqa: F401  (declares the Audit schema before the store is opened)
     from audit.prompts import AuditInputError
     from audit.run import run_audit, run_audit_job
+    from circuit_atlas.store import StoreError
+    from tracer import TracerError
 
     try:
         if inline:
@@ -78,7 +82,7 @@ def _run(settings, spec, opts, out_root: Path, *, inline: bool, use_store: bool,
             with open_store(settings.store) as store:
                 return run_audit(spec, opts, out_root=out_root, store=store)
         return run_audit_job(spec, opts, settings, out_root=out_root, timeout_s=timeout)
-    except AuditInputError as e:
+    except (AuditInputError, StoreError, TracerError) as e:
         raise click.ClickException(str(e)) from None
 
 
@@ -115,18 +119,34 @@ def _audit_dir(settings, audit_id: str, out_root) -> Path:
     directory = (Path(out_root) if out_root else settings.artifacts / "audits") / audit_id
     if (directory / "audit.json").is_file():
         return directory
+    from audit.storage import get_audit
+
     try:
-        from audit.storage import get_audit
-        from circuit_atlas.store import open_store
-        with open_store(settings.store, read_only=True) as store:
+        with _reading(settings) as store:
             row = get_audit(store, audit_id)
-    except Exception as e:  # no store, or a store without audits: fall through to the clear error below
+    except click.ClickException:  # no store, or no audits in it: the error below says what to do
         row = None
-        logging.getLogger("circuit_atlas.audit").debug("store lookup failed: %s", e)
     if row and (Path(row["report"]) / "audit.json").is_file():
         return Path(row["report"])
     raise click.ClickException(f"audit {audit_id}: no audit.json under {directory} or in the store; "
                                "pass --out with the directory given to `audit run`")
+
+
+@contextmanager
+def _reading(settings):
+    """The store opened read-only for audit lookups; store errors become one clear line."""
+    import audit.storage  # noqa: F401  (declares the Audit schema)
+    from circuit_atlas.store import CypherError, StoreError, open_store
+
+    try:
+        with open_store(settings.store, read_only=True) as store:
+            yield store
+    except CypherError as e:
+        if "Audit does not exist" in str(e):   # the embedded store before its first audit
+            raise click.ClickException(f"no audits in {settings.store} yet; run `circuit-atlas audit run`") from None
+        raise click.ClickException(str(e)) from None
+    except StoreError as e:
+        raise click.ClickException(str(e)) from None
 
 
 @audit.command("flagged")
@@ -135,9 +155,8 @@ def _audit_dir(settings, audit_id: str, out_root) -> Path:
 def flagged_cmd(settings, feature_key) -> None:
     """List the audits that flagged a feature, e.g. `circuit-atlas audit flagged tiny/plt/1/42`."""
     from audit.storage import audits_flagging
-    from circuit_atlas.store import open_store
 
-    with open_store(settings.store, read_only=True) as store:
+    with _reading(settings) as store:
         rows = audits_flagging(store, feature_key)
     if not rows:
         click.echo(f"no audit flagged {feature_key}")
@@ -150,9 +169,8 @@ def flagged_cmd(settings, feature_key) -> None:
 def list_cmd(settings) -> None:
     """List the audits in the store, newest first."""
     from audit.storage import list_audits
-    from circuit_atlas.store import open_store
 
-    with open_store(settings.store, read_only=True) as store:
+    with _reading(settings) as store:
         for r in list_audits(store):
             click.echo(f"{r['id']}  {r['created']}  {r['model']}  targets {r['target_tokens'] or '-'}  "
                        f"suspect {r['n_suspect']} control {r['n_control']}  {r['report']}")
