@@ -1,0 +1,155 @@
+"""`circuit-atlas query` (the named query library), `circuit-atlas plot multilingual`, `circuit-atlas supernodes`."""
+from __future__ import annotations
+
+import json
+
+import click
+
+from circuit_atlas.cli import main
+from circuit_atlas.cli.output import emit, output_options, parse_param
+
+def _parse_params(pairs: tuple[str, ...]) -> dict:
+    return dict(parse_param(p) for p in pairs)
+
+
+def _list_queries() -> str:
+    import queries
+    lines = []
+    for name, q in sorted(queries.QUERIES.items()):
+        if not q.listed:
+            continue
+        params = " ".join(f"{p.name}=<{p.type.__name__}>" if p.default is queries.registry.REQUIRED
+                          else f"[{p.name}={json.dumps(p.default)}]" for p in q.params)
+        lines.append(f"{name}\n    {q.summary}\n    params: {params or '(none)'}")
+    return "\n".join(lines)
+
+
+@main.command()
+@click.argument("name", required=False)
+@click.option("--param", "-p", "params", multiple=True, metavar="K=V", help="A query parameter; repeatable.")
+@output_options
+@click.option("--list", "list_", is_flag=True, help="List the named queries with what each answers and its parameters.")
+@click.option("--describe", is_flag=True, help="Print the query's documentation (and Cypher) instead of running it.")
+@click.pass_obj
+def query(settings, name, params, fmt, list_, describe):
+    """Run a named query from the library (see `--list` and docs/queries.md).
+
+    Example:
+
+        circuit-atlas query hubs-by-graphs --param limit=10
+        circuit-atlas query common-paths -p hops=3 -p token=" cold" --format json
+    """
+    import queries
+    from queries import QueryError
+
+    if list_ or not name:
+        click.echo(_list_queries())
+        return
+    try:
+        q = queries.get(name)
+        if describe:
+            click.echo(q.doc.strip() + ("\n\n" + q.cypher if q.cypher else ""))
+            return
+        rows = _run(settings.store, name, _parse_params(params), writes=q.writes)
+    except QueryError as e:
+        raise click.ClickException(str(e)) from None
+    emit(rows, fmt)
+
+
+def _run(uri: str, name: str, params: dict, writes: bool = False) -> list[dict]:
+    import queries
+    from circuit_atlas.store import StoreError, open_store
+
+    try:
+        with open_store(uri, read_only=not writes) as store:
+            return queries.run(store, name, params)
+    except StoreError as e:
+        if "Supernode" in str(e) and "not exist" in str(e):
+            raise click.ClickException(f"no supernodes in {uri} yet: run `circuit-atlas supernodes propose`") from None
+        raise click.ClickException(str(e).splitlines()[0]) from None
+
+
+@main.group()
+def plot():
+    """Figures drawn from the query library."""
+
+
+@plot.command("multilingual")
+@click.option("--concept", default="", help="Only graphs tagged concept=<value> (default: all).")
+@click.option("--out", "out", default="multilingual-iou", show_default=True,
+              help="Output path without suffix: writes <out>.png and <out>.svg.")
+@click.option("--title", default="", help="Figure title.")
+@click.pass_obj
+def plot_multilingual(settings, concept, out, title):
+    """IoU of active features of parallel prompts against normalised layer depth, per language pair.
+
+    Dashed lines: the same IoU for unrelated prompts in the same languages (baseline). Needs graphs
+    tagged lang=<code> and item=<id> (docs/queries.md).
+
+    Example:
+
+        circuit-atlas plot multilingual --concept antonym --out figures/antonym-iou
+    """
+    from queries import QueryError
+    from queries.multilingual import plot_iou
+
+    try:
+        rows = _run(settings.store, "multilingual-iou", {"concept": concept})
+    except QueryError as e:
+        raise click.ClickException(str(e)) from None
+    if not rows:
+        raise click.ClickException("no parallel prompts found: tag graphs lang=<code> and item=<id> "
+                                   "(same item in two languages), see docs/queries.md")
+    for path in plot_iou(rows, out, title):
+        click.echo(str(path))
+
+
+@main.group()
+def supernodes():
+    """Propose, import and list supernodes (groups of features with one role)."""
+
+
+@supernodes.command("propose")
+@click.option("--param", "-p", "params", multiple=True, metavar="K=V",
+              help="A parameter of the propose-supernodes query (see `query propose-supernodes --describe`).")
+@output_options
+@click.pass_obj
+def supernodes_propose(settings, params, fmt):
+    """Group features that play the same role across graphs; store them as (:Supernode).
+
+    Example:
+
+        circuit-atlas supernodes propose -p min_graphs=5
+    """
+    from queries import QueryError
+    try:
+        rows = _run(settings.store, "propose-supernodes", _parse_params(params), writes=True)
+    except QueryError as e:
+        raise click.ClickException(str(e)) from None
+    emit([{k: v for k, v in r.items() if k != "members"} for r in rows], fmt)
+
+
+@supernodes.command("import")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.pass_obj
+def supernodes_import(settings, files):
+    """Import the manual supernodes (Neuronpedia `qParams.supernodes`) of graph files already ingested.
+
+    Example:
+
+        circuit-atlas supernodes import graphs/*.json
+    """
+    from circuit_atlas.store import open_store
+    from ingest.formats import GraphFileError, read_graph_file
+    from queries.supernodes import import_manual
+
+    try:
+        graphs = [read_graph_file(f) for f in files]
+    except GraphFileError as e:
+        raise click.ClickException(str(e)) from None
+    with open_store(settings.store, read_only=False) as store:
+        missing = [f for f, g in zip(files, graphs) if not store.has_graph(g.id)]
+        if missing:
+            raise click.ClickException(f"{missing[0]}: not in the store; ingest it first (circuit-atlas ingest)")
+        n = import_manual(store, graphs)
+    click.echo(f"imported {n} supernodes from {len(files)} files")

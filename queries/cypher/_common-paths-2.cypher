@@ -1,0 +1,26 @@
+// Recurring 2-hop paths embedding -> feature -> logit, keyed by their global feature.
+//
+// Only edges with |weight| >= $min_weight are walked. Per graph the strongest such path counts
+// (strength = product of |weight|, bottleneck = min |weight|).
+//
+// Parameters:
+//   $min_weight: float = 1.0 only edges at least this strong (|weight|)
+//   $token: str = ""         only paths ending in this logit token ("" for any)
+//   $tag: str = ""           only graphs with this tag, "key=value" ("" for all)
+//   $rank_by: str = "product" rank equally common paths by "product" or "min" strength
+//   $limit: int = 25         rows returned
+// Example row:
+//   {"f1": "mntss/clt-gemma-2-2b-2.5M/1/12928", "n_graphs": 40, "n_paths": 52, "mean_strength": 6.3, "max_strength": 20.1, "max_bottleneck": 3.2}
+MATCH (e:Node)-[r1:EFFECT]->(a:Node)-[r2:EFFECT]->(l:Node)
+WHERE e.kind = 'embedding' AND l.kind = 'logit' AND a.fkey IS NOT NULL
+  AND abs(r1.weight) >= $min_weight AND abs(r2.weight) >= $min_weight
+  AND ($token = '' OR l.token = $token)
+  AND ($tag = '' OR EXISTS { MATCH (g:Graph)-[:TAGGED]->(t:Tag) WHERE g.id = l.gid AND t.id = $tag })
+WITH a.fkey AS f1, l.gid AS gid, abs(r1.weight) AS w1, abs(r2.weight) AS w2
+WITH f1, gid, w1 * w2 AS strength, CASE WHEN w1 < w2 THEN w1 ELSE w2 END AS bottleneck
+WITH f1, gid, max(strength) AS strength, max(bottleneck) AS bottleneck, count(*) AS n_paths
+WITH f1, count(*) AS n_graphs, sum(n_paths) AS n_paths, avg(strength) AS mean_strength,
+     max(strength) AS max_strength, max(bottleneck) AS max_bottleneck
+RETURN f1, n_graphs, n_paths, mean_strength, max_strength, max_bottleneck
+ORDER BY n_graphs DESC, CASE WHEN $rank_by = 'min' THEN max_bottleneck ELSE mean_strength END DESC, f1
+LIMIT $limit

@@ -1,0 +1,178 @@
+"""The query registry: every named query, its documented parameters, and how to run it.
+
+A named query is either one Cypher statement in `queries/cypher/<name>.cypher`, or a Python analysis
+(a function registered with `@analysis`) that runs named statements and post-processes their rows
+(IoU, community detection, diffs). Both carry the same docstring format, parsed here:
+
+    <one line: what it answers>
+    <free text>
+    Parameters:
+      $name: type = default    what it means        (no "= default": required)
+    Example row:
+      {"column": value, ...}
+
+Statements whose name starts with "_" are building blocks of analyses: linted and tested, not listed.
+Values always travel as query parameters; nothing a user types is ever formatted into Cypher text.
+"""
+from __future__ import annotations
+
+import json
+import re
+from decimal import Decimal
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+CYPHER_DIR = Path(__file__).parent / "cypher"
+REQUIRED = object()  # default of a parameter the caller must give
+TYPES: dict[str, type] = {"str": str, "int": int, "float": float, "bool": bool, "list": list}
+_PARAM_LINE = re.compile(r"^\s*\$(\w+):\s*(\w+)(?:\s*=\s*(\S+))?\s*(.*)$")
+
+
+class QueryError(Exception):
+    """A query was asked for by a wrong name or with wrong parameters."""
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    type: type
+    default: Any      # REQUIRED when the caller must give it
+    help: str
+
+    def coerce(self, value: Any) -> Any:
+        """Turn a CLI string (or a Python value) into this parameter's type."""
+        if value is None or (isinstance(value, str) and value.lower() in ("null", "none")):
+            return None
+        if self.type is list:
+            return [v for v in value.split(",") if v] if isinstance(value, str) else list(value)
+        if self.type is bool and isinstance(value, str):
+            return value.lower() in ("1", "true", "yes")
+        try:
+            return self.type(value)
+        except (TypeError, ValueError):
+            raise QueryError(f"parameter ${self.name}: {value!r} is not a {self.type.__name__}") from None
+
+
+@dataclass(frozen=True)
+class NamedQuery:
+    name: str
+    summary: str                       # the one line `circuit-atlas query --list` shows
+    doc: str                           # the whole docstring
+    params: tuple[Param, ...]
+    example: dict                      # the documented example row
+    cypher: str | None = None          # one Cypher statement, or ...
+    function: Callable | None = None   # ... a Python analysis: function(store, **params) -> list[dict]
+    writes: bool = False               # stores something (supernodes): needs a writable store
+
+    @property
+    def listed(self) -> bool:
+        return not self.name.startswith("_")
+
+    def bind(self, given: dict | None) -> dict:
+        """Defaults, type coercion, and one clear error for an unknown or missing parameter."""
+        given = dict(given or {})
+        known = {p.name for p in self.params}
+        unknown = sorted(set(given) - known)
+        if unknown:
+            raise QueryError(f"query {self.name!r} has no parameter {', '.join('$' + u for u in unknown)}; "
+                             f"it takes: {', '.join('$' + k for k in sorted(known)) or 'none'}")
+        bound = {}
+        for p in self.params:
+            if p.name in given:
+                bound[p.name] = p.coerce(given[p.name])
+            elif p.default is REQUIRED:
+                raise QueryError(f"query {self.name!r} needs --param {p.name}=<{p.type.__name__}>: {p.help}")
+            else:
+                bound[p.name] = p.default
+        return bound
+
+
+def parse_doc(name: str, doc: str) -> tuple[str, tuple[Param, ...], dict]:
+    """(summary, parameters, example row) from a query docstring in the format above."""
+    lines = [line.rstrip() for line in doc.strip().splitlines()]
+    if not lines or not lines[0].strip():
+        raise QueryError(f"query {name!r}: its docstring must start with a one-line summary")
+    params, example, section = [], None, None
+    for line in lines[1:]:
+        head = line.strip()
+        if head in ("Parameters:", "Example row:"):
+            section = head
+        elif section == "Parameters:" and head.startswith("$"):
+            m = _PARAM_LINE.match(head)
+            if not m or m.group(2) not in TYPES:
+                raise QueryError(f"query {name!r}: bad parameter line {head!r} (want `$name: type = default  help`)")
+            pname, ptype, default, help_ = m.groups()
+            params.append(Param(pname, TYPES[ptype], REQUIRED if default is None else json.loads(default), help_))
+        elif section == "Example row:" and head:
+            example = json.loads(head)
+            section = None
+    if example is None:
+        raise QueryError(f"query {name!r}: its docstring needs an 'Example row:' with one JSON row")
+    return lines[0].strip(), tuple(params), example
+
+
+def _cypher_query(path: Path) -> NamedQuery:
+    text = path.read_text()
+    doc = "\n".join(line[3:] if line.startswith("// ") else line[2:] for line in text.splitlines()
+                    if line.startswith("//"))
+    body = "\n".join(line for line in text.splitlines() if not line.startswith("//")).strip()
+    summary, params, example = parse_doc(path.stem, doc)
+    return NamedQuery(path.stem, summary, doc, params, example, cypher=body)
+
+
+QUERIES: dict[str, NamedQuery] = {p.stem: _cypher_query(p) for p in sorted(CYPHER_DIR.glob("*.cypher"))}
+
+
+def analysis(name: str, writes: bool = False):
+    """Register a Python analysis under `name`; its docstring documents it like a .cypher header."""
+    def register(function: Callable) -> Callable:
+        summary, params, example = parse_doc(name, function.__doc__ or "")
+        QUERIES[name] = NamedQuery(name, summary, function.__doc__, params, example,
+                                   function=function, writes=writes)
+        return function
+    return register
+
+
+def get(name: str) -> NamedQuery:
+    try:
+        return QUERIES[name]
+    except KeyError:
+        listed = ", ".join(n for n, q in QUERIES.items() if q.listed)
+        raise QueryError(f"no query named {name!r}; known queries: {listed} "
+                         f"(see `circuit-atlas query --list`)") from None
+
+
+def statement(name: str) -> str:
+    """The Cypher text of a named statement (for analyses that compose statements)."""
+    query = get(name)
+    assert query.cypher is not None, f"{name} is an analysis, not a statement"
+    return query.cypher
+
+
+def run(store, name: str, params: dict | None = None, **kwargs) -> list[dict]:
+    """Run a named query on an open store: `run(store, "hubs-by-graphs", limit=10)`."""
+    query = get(name)
+    bound = query.bind({**(params or {}), **kwargs})
+    if query.function is not None:
+        return query.function(store, **bound)
+    return [_plain(row) for row in store.query(query.cypher, bound, max_rows=MAX_ROWS)]
+
+
+MAX_ROWS = 2_000_000  # analyses read whole feature sets; user-facing statements all have a $limit
+
+
+def _plain(value):
+    """Engine-specific number types (Kùzu's sum of integers is a 128-bit Decimal) as plain int/float."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    return value
+
+
+def all_statements() -> dict[str, str]:
+    """Every Cypher statement of the library by name, for the Neo4j linter and the portability tests."""
+    return {name: q.cypher for name, q in QUERIES.items() if q.cypher is not None}

@@ -1,0 +1,243 @@
+"""Supernodes: groups of features that play the same role across graphs.
+
+Proposal, in phases:
+  1. candidates   features found in >= min_graphs graphs (at most max_features, most recurrent first)
+  2. profiles     each candidate's signed input and output edge profile, summed over all graphs:
+                  one sparse row over partners (a feature by key, an embedding or logit by token,
+                  an error node by layer), "in:" and "out:" partners kept apart
+  3. similarity   cosine of profiles (same role), damped by how rarely the two features occur in the
+                  same graphs: max(cos, 0) * jaccard(graph sets) ** cooccurrence. Features that never
+                  meet score 0; a mostly-shared graph set keeps the role similarity nearly whole
+  4. communities  Louvain (networkx, fixed seed) on the graph of pairs with similarity >= min_similarity
+  5. scores       coherence = mean pairwise similarity of members; n_graphs = graphs holding any
+                  member; influence = summed importance (1 - cumulative influence) of members over graphs
+Then stored as (:Supernode)-[:HAS_MEMBER]->(:Feature), replacing the previous proposal.
+
+Manual supernodes drawn in Neuronpedia live in a graph file's `qParams.supernodes`
+([label, node_id, ...]); `import_manual` stores them as source "neuronpedia", scored the same way.
+"""
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from dataclasses import dataclass
+
+import numpy as np
+
+from circuit_atlas.store import schema
+from queries.registry import analysis, run, statement
+
+# (:Supernode)-[:HAS_MEMBER]->(:Feature), declared before any store opens (store/schema.py)
+schema.add_label(schema.Label("Supernode", "id", {
+    "id": "STRING",               # "auto/<hash of members>" or "np/<graph id>/<index>"
+    "name": "STRING", "source": "STRING",   # source: "proposed" | "neuronpedia"
+    "gid": "STRING",              # the graph of a manual supernode; "" for proposals
+    "node_ids": "STRING",         # space-separated member node ids of a manual supernode
+    "coherence": "DOUBLE", "n_graphs": "INT64", "influence": "DOUBLE", "n_members": "INT64",
+}, indexed=("source",)))
+schema.add_rel(schema.Rel("HAS_MEMBER", "Supernode", "Feature"))
+
+
+@dataclass
+class SupernodeOptions:
+    min_graphs: int = 3            # a feature must recur in this many graphs to be a candidate
+    max_features: int = 2000       # candidates kept (most recurrent first); bounds the similarity matrix
+    min_weight: float = 0.5        # edges weaker than this |weight| do not enter the profiles
+    cooccurrence: float = 0.3      # similarity = cos(profiles) * jaccard(graph sets) ** this; 0 ignores co-occurrence
+    min_similarity: float = 0.6    # pairs below this are not linked for community detection
+    resolution: float = 2.0        # Louvain resolution: higher gives smaller groups
+    min_size: int = 2              # smaller communities are not proposed
+    seed: int = 0                  # Louvain is randomised; fixed for reproducible proposals
+
+
+@dataclass
+class Corpus:
+    """What proposal and scoring need from the store, as plain Python (tests build it from graph files)."""
+    keys: list[str]                            # candidate feature keys, row order of `profiles`
+    layers: dict[str, int]                     # feature key -> layer
+    graphs: dict[str, dict[str, float]]        # feature key -> {graph id: importance in that graph}
+    profiles: dict[str, dict[str, float]]      # feature key -> {"in:<partner>"/"out:<partner>": summed weight}
+
+
+def partner(kind: str, layer: int, fkey: str | None, token: str | None) -> str:
+    """The global identity of an edge end: feature key, embedding/logit token, or error layer."""
+    if fkey is not None:
+        return fkey
+    if kind in ("embedding", "logit"):
+        return f"{kind}:{token}"
+    return f"{kind}@{layer}"
+
+
+def load_corpus(store, options: SupernodeOptions) -> Corpus:
+    """Phases 1-2 from the store."""
+    graphs, layers = defaultdict(dict), {}
+    for r in run(store, "_feature-graphs-all", min_graphs=options.min_graphs, max_features=options.max_features):
+        graphs[r["fkey"]][r["gid"]] = r["importance"]
+        layers[r["fkey"]] = r["layer"]
+    profiles = defaultdict(lambda: defaultdict(float))
+    for r in run(store, "_feature-edge-profile", min_weight=options.min_weight):
+        a = partner(r["a_kind"], r["a_layer"], r["a_fkey"], r["a_token"])
+        b = partner(r["b_kind"], r["b_layer"], r["b_fkey"], r["b_token"])
+        if a in graphs:
+            profiles[a]["out:" + b] += r["weight"]
+        if b in graphs:
+            profiles[b]["in:" + a] += r["weight"]
+    keys = sorted(graphs)
+    return Corpus(keys, layers, dict(graphs), {k: dict(profiles[k]) for k in keys})
+
+
+def similarity(corpus: Corpus, options: SupernodeOptions) -> np.ndarray:
+    """Phase 3: (F, F) role similarity damped by co-occurrence, zero diagonal."""
+    from scipy import sparse
+
+    index = {k: i for i, k in enumerate(corpus.keys)}
+    dims = {p: j for j, p in enumerate(sorted({p for prof in corpus.profiles.values() for p in prof}))}
+    gdims = {g: j for j, g in enumerate(sorted({g for gs in corpus.graphs.values() for g in gs}))}
+    rows, cols, vals = [], [], []
+    for k, prof in corpus.profiles.items():
+        for p, w in prof.items():
+            rows.append(index[k]); cols.append(dims[p]); vals.append(w)
+    m = sparse.csr_matrix((vals, (rows, cols)), shape=(len(index), max(len(dims), 1)))      # (F, P)
+    norms = np.sqrt(np.asarray(m.multiply(m).sum(axis=1)).ravel())
+    m = sparse.diags(1.0 / np.where(norms > 0, norms, 1.0)) @ m
+    cos = (m @ m.T).toarray()                                                              # (F, F)
+    rows = [index[k] for k, gs in corpus.graphs.items() for _ in gs]
+    cols = [gdims[g] for gs in corpus.graphs.values() for g in gs]
+    b = sparse.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(index), max(len(gdims), 1)))  # (F, G)
+    inter = (b @ b.T).toarray()
+    sizes = np.asarray(b.sum(axis=1)).ravel()
+    jaccard = inter / np.maximum(sizes[:, None] + sizes[None, :] - inter, 1.0)
+    sim = np.clip(cos, 0.0, None) * jaccard ** options.cooccurrence
+    np.fill_diagonal(sim, 0.0)
+    return sim
+
+
+def communities(corpus: Corpus, sim: np.ndarray, options: SupernodeOptions) -> list[list[str]]:
+    """Phase 4: Louvain communities of the thresholded similarity graph, largest first."""
+    import networkx as nx
+
+    g = nx.Graph()
+    g.add_nodes_from(range(len(corpus.keys)))
+    i, j = np.nonzero(np.triu(sim >= options.min_similarity, k=1))
+    g.add_weighted_edges_from(zip(i.tolist(), j.tolist(), sim[i, j].tolist()))
+    found = nx.community.louvain_communities(g, weight="weight", resolution=options.resolution, seed=options.seed)
+    groups = [sorted(corpus.keys[n] for n in c) for c in found if len(c) >= options.min_size]
+    return sorted(groups, key=lambda c: (-len(c), c))
+
+
+def score(members: list[str], corpus: Corpus, sim: np.ndarray) -> dict:
+    """Phase 5: coherence, graphs spanned and influence of one group of candidate features."""
+    index = {k: i for i, k in enumerate(corpus.keys)}
+    idx = [index[m] for m in members if m in index]
+    pairs = [(a, b) for n, a in enumerate(idx) for b in idx[n + 1:]]
+    coherence = float(np.mean([sim[a, b] for a, b in pairs])) if pairs else None
+    spanned = set().union(*(corpus.graphs.get(m, {}).keys() for m in members))
+    influence = float(sum(sum(corpus.graphs.get(m, {}).values()) for m in members))
+    return {"coherence": coherence, "n_graphs": len(spanned), "influence": influence}
+
+
+def propose(corpus: Corpus, options: SupernodeOptions) -> list[dict]:
+    """Phases 3-5: the proposed supernodes as rows (not stored)."""
+    if len(corpus.keys) < 2:
+        return []
+    sim = similarity(corpus, options)
+    out = []
+    for members in communities(corpus, sim, options):
+        layers = sorted(corpus.layers[m] for m in members)
+        digest = hashlib.sha1(" ".join(members).encode()).hexdigest()[:12]
+        out.append({"id": f"auto/{digest}", "name": f"layers {layers[0]}-{layers[-1]} · {_role(members, corpus)}",
+                    "source": "proposed", "gid": "", **score(members, corpus, sim),
+                    "n_members": len(members), "members": members})
+    return out
+
+
+def _role(members: list[str], corpus: Corpus) -> str:
+    """A readable name: the members' strongest shared input and output partners."""
+    totals = defaultdict(float)
+    for m in members:
+        for p, w in corpus.profiles.get(m, {}).items():
+            totals[p] += abs(w)
+    best = {d: max((p for p in totals if p.startswith(d)), key=lambda p: totals[p], default=None)
+            for d in ("in:", "out:")}
+    return " → ".join(p.split(":", 1)[1] if p else "?" for p in best.values())
+
+
+def store_supernodes(store, rows: list[dict], source: str, replace: bool) -> int:
+    """Store `rows` as supernodes of `source` (first deleting that source's old ones if `replace`)."""
+    if replace:
+        store.execute(statement("_supernodes-delete"), {"source": source})
+    stored = 0
+    for r in rows:
+        if not r["members"]:   # only non-feature nodes: nothing to link (an empty list cannot be typed)
+            continue
+        store.execute(statement("_supernode-store"), {
+            "id": r["id"], "name": r["name"], "source": source, "gid": r["gid"],
+            "node_ids": " ".join(r.get("node_ids", [])), "coherence": r["coherence"],
+            "n_graphs": r["n_graphs"], "influence": r["influence"], "members": r["members"]})
+        stored += 1
+    return stored
+
+
+@analysis("propose-supernodes", writes=True)
+def propose_supernodes(store, min_graphs: int, max_features: int, min_weight: float, min_similarity: float,
+                       resolution: float, dry_run: bool) -> list[dict]:
+    """Group features that play the same role across graphs into supernodes, score them and store them.
+
+    Similar signed input/output edge profiles (cosine) damped by rare co-occurrence (Jaccard of
+    graph sets), then Louvain community detection; see queries/supernodes.py for the phases. Replaces
+    the previous proposal unless dry_run.
+
+    Parameters:
+      $min_graphs: int = 3     a feature must recur in this many graphs to be a candidate
+      $max_features: int = 2000 at most this many candidates, most recurrent first
+      $min_weight: float = 0.5 edges weaker than this |weight| do not enter the profiles
+      $min_similarity: float = 0.6 pairs less similar than this are not linked
+      $resolution: float = 2.0 Louvain resolution (higher: smaller groups)
+      $dry_run: bool = false   only return the proposals, store nothing
+    Example row:
+      {"id": "auto/5f2c9a1b3d4e", "name": "layers 0-1 · embedding:<bos> → logit: cold", "source": "proposed", "gid": "", "coherence": 0.62, "n_graphs": 41, "influence": 18.3, "n_members": 4, "members": ["mntss/clt-gemma-2-2b-2.5M/0/18753"]}
+    """
+    options = SupernodeOptions(min_graphs=min_graphs, max_features=max_features, min_weight=min_weight,
+                               min_similarity=min_similarity, resolution=resolution)
+    rows = propose(load_corpus(store, options), options)
+    if not dry_run:
+        store_supernodes(store, rows, "proposed", replace=True)
+    return rows
+
+
+def manual_supernodes(graph) -> list[dict]:
+    """The Neuronpedia supernodes of one graph (its `extra["qParams"]["supernodes"]`) as rows, unscored."""
+    from ingest.formats import file_node_ids
+
+    specs = (graph.extra.get("qParams") or {}).get("supernodes") or []
+    by_id = {n.node_id: n for n in graph.nodes}                       # our ids, and the ids the file used
+    by_id.update({fid: n for fid, n in zip(file_node_ids(graph), graph.nodes)})
+    out = []
+    for i, spec in enumerate(specs):
+        if not spec or not isinstance(spec, list):
+            continue
+        label = str(spec[0])
+        nodes = [by_id[s] for s in spec[1:] if s in by_id]
+        members = sorted({graph.feature_key(n) for n in nodes if graph.feature_key(n)})
+        importance = sum(1.0 - n.influence for n in nodes if n.influence is not None)
+        out.append({"id": f"np/{graph.id}/{i}", "name": label, "source": "neuronpedia", "gid": graph.id,
+                    "coherence": None, "n_graphs": 1, "influence": importance,
+                    "n_members": len(members), "members": members, "node_ids": [n.node_id for n in nodes]})
+    return out
+
+
+def import_manual(store, graphs, options: SupernodeOptions | None = None) -> int:
+    """Store the Neuronpedia supernodes of `graphs` (idempotent: ids are per graph and index).
+
+    Coherence is scored against the corpus's proposal candidates, so manual and proposed groups
+    can be compared; members that are not candidates do not count towards it.
+    """
+    options = options or SupernodeOptions()
+    rows = [r for g in graphs for r in manual_supernodes(g)]
+    if not rows:
+        return 0
+    corpus = load_corpus(store, options)
+    sim = similarity(corpus, options) if len(corpus.keys) >= 2 else None
+    for r in rows:
+        r["coherence"] = score(r["members"], corpus, sim)["coherence"] if sim is not None else None
+    return store_supernodes(store, rows, "neuronpedia", replace=False)

@@ -1,0 +1,222 @@
+"""Plain-Python answers to the library queries, computed straight from Graph objects.
+
+Independent of the store and of Cypher: each function re-derives what its query is documented to
+answer, so a test can compare the two. Written for clarity, not speed (the test corpus is small).
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from itertools import combinations
+
+
+def features(graph):
+    return [(n, graph.feature_key(n)) for n in graph.nodes if graph.feature_key(n)]
+
+
+def has_tag(graph, tag: str) -> bool:
+    return tag in {f"{k}={v}" for k, v in graph.tags.items()}
+
+
+def hubs_by_graphs(graphs, min_graphs):
+    acc = defaultdict(lambda: {"gids": set(), "n": 0, "acts": []})
+    for g in graphs:
+        for n, k in features(g):
+            a = acc[k]
+            a["gids"].add(g.id)
+            a["n"] += 1
+            if n.activation is not None:
+                a["acts"].append(n.activation)
+    return {k: {"n_graphs": len(a["gids"]), "n_occurrences": a["n"], "mean_activation": sum(a["acts"]) / len(a["acts"])}
+            for k, a in acc.items() if len(a["gids"]) >= min_graphs}
+
+
+def hubs_by_weight(graphs):
+    acc = defaultdict(lambda: {"w": 0.0, "gids": set(), "edges": 0})
+    for g in graphs:
+        for s, t, w in g.edges():
+            for node in (s, t):
+                k = g.feature_key(node)
+                if k:
+                    acc[k]["w"] += abs(w)
+                    acc[k]["gids"].add(g.id)
+                    acc[k]["edges"] += 1
+    return {k: {"total_abs_weight": a["w"], "n_graphs": len(a["gids"]), "n_edges": a["edges"]} for k, a in acc.items()}
+
+
+def hubs_by_influence(graphs):
+    acc = defaultdict(lambda: {"imp": 0.0, "best": None, "gids": set()})
+    for g in graphs:
+        for n, k in features(g):
+            if n.influence is None:
+                continue
+            a = acc[k]
+            a["imp"] += 1.0 - n.influence
+            a["best"] = n.influence if a["best"] is None else min(a["best"], n.influence)
+            a["gids"].add(g.id)
+    return {k: {"importance": a["imp"], "best_influence": a["best"], "n_graphs": len(a["gids"])} for k, a in acc.items()}
+
+
+def search_features(graphs, text):
+    gids = defaultdict(set)
+    for g in graphs:
+        for n, k in features(g):
+            if text.lower() in (n.label or "").lower():
+                gids[k].add(g.id)
+    # n_graphs counts every graph the feature occurs in, once any of its labels matches
+    return {k: len({g.id for g in graphs for _, kk in features(g) if kk == k}) for k in gids}
+
+
+def search_graphs(graphs, text, tags):
+    return {g.id for g in graphs if text.lower() in g.prompt.lower() and all(has_tag(g, t) for t in tags)}
+
+
+def feature_graphs(graphs, fkey):
+    out = {}
+    for g in graphs:
+        occ = [n for n, k in features(g) if k == fkey]
+        if occ:
+            out[g.id] = {"n_occurrences": len(occ), "max_activation": max(n.activation for n in occ),
+                         "best_influence": min(n.influence for n in occ)}
+    return out
+
+
+def neighbours(graphs, fkey, direction):
+    """Edges into (direction='up') or out of ('down') the feature's occurrences, grouped by the other end."""
+    acc = defaultdict(lambda: {"w": 0.0, "abs": 0.0, "n": 0, "gids": set()})
+    for g in graphs:
+        for s, t, w in g.edges():
+            me, other = (t, s) if direction == "up" else (s, t)
+            if g.feature_key(me) != fkey:
+                continue
+            a = acc[(other.kind, other.layer, g.feature_key(other), other.token)]
+            a["w"] += w
+            a["abs"] += abs(w)
+            a["n"] += 1
+            a["gids"].add(g.id)
+    return {k: {"total_weight": a["w"], "total_abs_weight": a["abs"], "n_edges": a["n"], "n_graphs": len(a["gids"])}
+            for k, a in acc.items()}
+
+
+def activations(graphs, fkey):
+    return sorted(n.activation for g in graphs for n, k in features(g) if k == fkey)
+
+
+def graph_diff(set_a, set_b):
+    """{(item, key): (a value or None, b value or None)} for graph lists a and b (values averaged over the set)."""
+    def values(graphs):
+        v = defaultdict(float)
+        for g in graphs:
+            for n in g.nodes:
+                v[("node", n.node_id)] += (n.activation or 0.0) / len(graphs)
+                if g.feature_key(n):
+                    v[("feature", g.feature_key(n))] += (n.activation or 0.0) / len(graphs)
+            for s, t, w in g.edges():
+                v[("edge", f"{s.node_id} -> {t.node_id}")] += w / len(graphs)
+        return v
+    va, vb = values(set_a), values(set_b)
+    return {key: (va.get(key), vb.get(key)) for key in va.keys() | vb.keys()
+            if not (key in va and key in vb and abs(va[key] - vb[key]) <= 1e-5 * max(abs(va[key]), abs(vb[key])))}
+
+
+def shared_multilingual(graphs, concept, k):
+    per = defaultdict(lambda: defaultdict(lambda: {"acts": [], "infl": [], "gids": set()}))
+    for g in graphs:
+        if g.tags.get("concept") != concept or "lang" not in g.tags:
+            continue
+        for n, key in features(g):
+            p = per[key][g.tags["lang"]]
+            if n.activation is not None:
+                p["acts"].append(n.activation)
+            if n.influence is not None:
+                p["infl"].append(n.influence)
+            p["gids"].add(g.id)
+    return {key: {lang: {"n_graphs": len(p["gids"]), "activation": sum(p["acts"]) / len(p["acts"]),
+                         "influence": min(p["infl"])} for lang, p in langs.items()}
+            for key, langs in per.items() if len(langs) >= k}
+
+
+def multilingual_iou(graphs):
+    """{(lang_a, lang_b, layer): (iou, baseline)}; parallel = same (concept, item), baseline = different."""
+    tagged = [g for g in graphs if "lang" in g.tags and "item" in g.tags]
+    layer_sets = {g.id: defaultdict(set) for g in tagged}
+    for g in tagged:
+        for n, key in features(g):
+            layer_sets[g.id][n.layer].add(key)
+    n_layers = max(g.n_layers for g in tagged)
+    out = {}
+    for la, lb in combinations(sorted({g.tags["lang"] for g in tagged}), 2):
+        for layer in range(n_layers):
+            same, other = [], []
+            for ga in (g for g in tagged if g.tags["lang"] == la):
+                for gb in (g for g in tagged if g.tags["lang"] == lb):
+                    fa, fb = layer_sets[ga.id][layer], layer_sets[gb.id][layer]
+                    if not (fa | fb):
+                        continue
+                    parallel = (ga.tags.get("concept"), ga.tags["item"]) == (gb.tags.get("concept"), gb.tags["item"])
+                    (same if parallel else other).append(len(fa & fb) / len(fa | fb))
+            if same:
+                out[(la, lb, layer)] = (sum(same) / len(same), sum(other) / len(other) if other else None)
+    return out
+
+
+def common_paths(graphs, hops, min_weight, token="", tag=""):
+    """{(f1, ..): {"n_graphs", "n_paths", "mean_strength", "max_strength", "max_bottleneck"}} by walking strong edges."""
+    per_graph = defaultdict(dict)   # feature sequence -> gid -> (strength, bottleneck, paths)
+    for g in graphs:
+        if tag and not has_tag(g, tag):
+            continue
+        out_edges = defaultdict(list)
+        for s, t, w in g.edges():
+            if abs(w) >= min_weight:
+                out_edges[id(s)].append((t, abs(w)))
+
+        def walk(node, feats, ws):
+            if len(ws) == hops:
+                if node.kind == "logit" and (not token or node.token == token):
+                    yield tuple(feats), ws
+                return
+            if ws and node.kind != "feature":
+                return
+            for t, w in out_edges[id(node)]:
+                is_last = len(ws) + 1 == hops
+                if is_last or t.kind == "feature":
+                    yield from walk(t, feats + ([g.feature_key(t)] if not is_last else []), ws + [w])
+
+        for e in (n for n in g.nodes if n.kind == "embedding"):
+            for feats, ws in walk(e, [], []):
+                strength, bottleneck = 1.0, min(ws)
+                for w in ws:
+                    strength *= w
+                s0, b0, c0 = per_graph[feats].get(g.id, (0.0, 0.0, 0))
+                per_graph[feats][g.id] = (max(s0, strength), max(b0, bottleneck), c0 + 1)
+    return {feats: {"n_graphs": len(by_g), "n_paths": sum(v[2] for v in by_g.values()),
+                    "mean_strength": sum(v[0] for v in by_g.values()) / len(by_g),
+                    "max_strength": max(v[0] for v in by_g.values()),
+                    "max_bottleneck": max(v[1] for v in by_g.values())}
+            for feats, by_g in per_graph.items()}
+
+
+def supernode_inputs(graphs, min_graphs, min_weight):
+    """(graphs per feature with importance, signed in/out profiles) as queries.supernodes.Corpus documents them."""
+    occ = defaultdict(dict)
+    for g in graphs:
+        for n, key in features(g):
+            imp = 1.0 - (n.influence if n.influence is not None else 1.0)
+            occ[key][g.id] = max(occ[key].get(g.id, imp), imp)
+    cands = {k: v for k, v in occ.items() if len(v) >= min_graphs}
+
+    def name(g, n):
+        k = g.feature_key(n)
+        return k if k else (f"{n.kind}:{n.token}" if n.kind in ("embedding", "logit") else f"{n.kind}@{n.layer}")
+
+    profiles = defaultdict(lambda: defaultdict(float))
+    for g in graphs:
+        for s, t, w in g.edges():
+            if abs(w) < min_weight:
+                continue
+            a, b = name(g, s), name(g, t)
+            if a in cands:
+                profiles[a]["out:" + b] += w
+            if b in cands:
+                profiles[b]["in:" + a] += w
+    return cands, {k: dict(profiles[k]) for k in cands}

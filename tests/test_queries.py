@@ -1,0 +1,322 @@
+"""Every library query against an independent plain-Python computation over the same graph files.
+
+The corpus: ten real Gemma-2-2B graphs (tests/fixtures/real-gemma), with test tags (lang, item,
+concept) and a few labels added so that every query has something to find. The full 57-graph corpus
+is used by test_full_real_corpus when /work/shared (or $CIRCUIT_ATLAS_REAL_GRAPHS) is present.
+"""
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import pytest
+
+import queries
+from queries import supernodes as sn
+from tests import queries_reference as ref
+
+FIXTURES = Path(__file__).parent / "fixtures" / "real-gemma"
+FULL_CORPUS = Path(os.environ.get("CIRCUIT_ATLAS_REAL_GRAPHS",
+                                  Path(__file__).resolve().parents[2] / "shared/fixtures/real-graphs/gemma-2-2b-clt-hp"))
+ALL = 1_000_000  # a limit that returns every row, so answers compare whole
+
+
+def load_graphs(paths):
+    from ingest.formats import read_graph_file
+    graphs = [read_graph_file(p) for p in sorted(paths)]
+    for i, g in enumerate(graphs):   # test tags: two "languages", parallel pairs, two concepts
+        g.tags = {"lang": "en" if i % 2 == 0 else "fr", "item": str(i // 2),
+                  "concept": "weather" if i < 8 else "other", "set": "real"}
+    labelled = graphs[0].nodes[:0]
+    for g in graphs:                 # a few labels to search for
+        for n in g.nodes:
+            if n.kind == "feature" and n.layer == 20 and n.pos == len(g.prompt_tokens) - 1:
+                n.label = "Say a Temperature word"
+                labelled.append(n)
+    assert labelled
+    return graphs
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    from circuit_atlas.store import open_store
+    graphs = load_graphs(FIXTURES.glob("*.json.gz"))
+    path = tmp_path_factory.mktemp("atlas") / "atlas.db"
+    with open_store(str(path)) as store:
+        for g in graphs:
+            assert store.add_graph(g)
+        yield store, graphs
+
+
+def approx(x):
+    return pytest.approx(x, rel=1e-4, abs=1e-6)
+
+
+def assert_sorted(rows, key):
+    keys = [key(r) for r in rows]
+    assert keys == sorted(keys), "rows are not in the documented order"
+
+
+def top_feature(graphs):
+    return max(ref.hubs_by_graphs(graphs, 1).items(), key=lambda kv: (kv[1]["n_graphs"], kv[1]["n_occurrences"]))[0]
+
+
+# --- hubs -------------------------------------------------------------------------------------------
+
+def test_hubs_by_graphs(corpus):
+    store, graphs = corpus
+    rows = queries.run(store, "hubs-by-graphs", min_graphs=2, limit=ALL)
+    want = ref.hubs_by_graphs(graphs, 2)
+    assert {r["fkey"] for r in rows} == set(want)
+    for r in rows:
+        assert (r["n_graphs"], r["n_occurrences"]) == (want[r["fkey"]]["n_graphs"], want[r["fkey"]]["n_occurrences"])
+        assert r["mean_activation"] == approx(want[r["fkey"]]["mean_activation"])
+    assert_sorted(rows, lambda r: (-r["n_graphs"], -r["n_occurrences"], r["fkey"]))
+    assert rows[0]["n_graphs"] == len(graphs)   # some features occur in every graph
+    assert len(queries.run(store, "hubs-by-graphs", limit=5)) == 5
+
+
+def test_hubs_by_weight(corpus):
+    store, graphs = corpus
+    rows = queries.run(store, "hubs-by-weight", limit=ALL)
+    want = ref.hubs_by_weight(graphs)
+    assert {r["fkey"] for r in rows} == set(want)
+    for r in rows:
+        w = want[r["fkey"]]
+        assert (r["n_graphs"], r["n_edges"]) == (w["n_graphs"], w["n_edges"])
+        assert r["total_abs_weight"] == approx(w["total_abs_weight"])
+    assert_sorted(rows, lambda r: -r["total_abs_weight"])
+
+
+def test_hubs_by_influence(corpus):
+    store, graphs = corpus
+    rows = queries.run(store, "hubs-by-influence", limit=ALL)
+    want = ref.hubs_by_influence(graphs)
+    assert {r["fkey"] for r in rows} == set(want)
+    for r in rows:
+        w = want[r["fkey"]]
+        assert r["n_graphs"] == w["n_graphs"]
+        assert r["importance"] == approx(w["importance"]) and r["best_influence"] == approx(w["best_influence"])
+    assert_sorted(rows, lambda r: -r["importance"])
+
+
+# --- search -----------------------------------------------------------------------------------------
+
+def test_search_features(corpus):
+    store, graphs = corpus
+    rows = queries.run(store, "search-features", text="temperature", limit=ALL)
+    want = ref.search_features(graphs, "temperature")
+    assert want and {r["fkey"]: r["n_graphs"] for r in rows} == want
+    assert all("temperature" in r["label"].lower() for r in rows)
+    assert queries.run(store, "search-features", text="no such label anywhere") == []
+
+
+@pytest.mark.parametrize("text,tags", [("", []), ("ice", []), ("", ["lang=fr"]), ("is to", ["lang=en", "concept=weather"]),
+                                       ("", ["lang=en", "lang=fr"])])
+def test_search_graphs(corpus, text, tags):
+    store, graphs = corpus
+    rows = queries.run(store, "search-graphs", text=text, tags=tags, limit=ALL)
+    assert {r["gid"] for r in rows} == ref.search_graphs(graphs, text, tags)
+    for r in rows:
+        assert set(r["tags"]) >= set(tags)
+
+
+def test_search_graphs_from_cli_strings(corpus):
+    store, graphs = corpus
+    rows = queries.run(store, "search-graphs", {"tags": "lang=fr,concept=weather", "limit": "3"})
+    assert len(rows) == 3 and all({"lang=fr", "concept=weather"} <= set(r["tags"]) for r in rows)
+
+
+# --- feature profile --------------------------------------------------------------------------------
+
+def test_feature_graphs_and_neighbours(corpus):
+    store, graphs = corpus
+    fkey = top_feature(graphs)
+    rows = queries.run(store, "feature-graphs", fkey=fkey)
+    want = ref.feature_graphs(graphs, fkey)
+    assert {r["gid"] for r in rows} == set(want)
+    for r in rows:
+        assert r["n_occurrences"] == want[r["gid"]]["n_occurrences"]
+        assert r["max_activation"] == approx(want[r["gid"]]["max_activation"])
+        assert r["best_influence"] == approx(want[r["gid"]]["best_influence"])
+    for name, direction in (("feature-upstream", "up"), ("feature-downstream", "down")):
+        rows = queries.run(store, name, fkey=fkey, limit=ALL)
+        want = ref.neighbours(graphs, fkey, direction)
+        got = {(r["kind"], r["layer"], r["fkey"], r["token"]): r for r in rows}
+        assert set(got) == set(want), name
+        for k, r in got.items():
+            assert (r["n_edges"], r["n_graphs"]) == (want[k]["n_edges"], want[k]["n_graphs"])
+            assert r["total_weight"] == approx(want[k]["total_weight"])
+            assert r["total_abs_weight"] == approx(want[k]["total_abs_weight"])
+        assert_sorted(rows, lambda r: -r["total_abs_weight"])
+
+
+def test_feature_profile(corpus):
+    store, graphs = corpus
+    fkey = top_feature(graphs)
+    [row] = queries.run(store, "feature-profile", fkey=fkey, top=3)
+    acts = ref.activations(graphs, fkey)
+    assert row["n_occurrences"] == len(acts) and row["n_graphs"] == len(ref.feature_graphs(graphs, fkey))
+    assert row["activation"]["min"] == approx(acts[0]) and row["activation"]["max"] == approx(acts[-1])
+    assert row["activation"]["mean"] == approx(sum(acts) / len(acts))
+    assert len(row["graphs"]) == len(row["upstream"]) == len(row["downstream"]) == 3
+    with pytest.raises(queries.QueryError, match="no feature"):
+        queries.run(store, "feature-profile", fkey="no/such/feature")
+
+
+# --- graph diff -------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("sets", ["graphs", "tags"])
+def test_graph_diff(corpus, sets):
+    store, graphs = corpus
+    if sets == "graphs":
+        a, b, ga, gb = graphs[1].id, graphs[4].slug, [graphs[1]], [graphs[4]]
+    else:
+        a, b = "lang=en", "lang=fr"
+        ga, gb = [g for g in graphs if g.tags["lang"] == "en"], [g for g in graphs if g.tags["lang"] == "fr"]
+    rows = queries.run(store, "graph-diff", a=a, b=b, limit=ALL)
+    want = ref.graph_diff(ga, gb)
+    got = {(r["item"], r["key"]): r for r in rows}
+    assert set(got) == set(want)
+    for k, r in got.items():
+        va, vb = want[k]
+        assert r["status"] == ("both" if va is not None and vb is not None else "only_a" if va is not None else "only_b")
+        assert (r["a"] is None) == (va is None) and (r["b"] is None) == (vb is None)
+        assert r["change"] == pytest.approx((vb or 0.0) - (va or 0.0), rel=1e-4, abs=1e-4)
+    assert {r["item"] for r in rows} == {"feature", "node", "edge"}
+    with pytest.raises(queries.QueryError, match="names no graph"):
+        queries.run(store, "graph-diff", a="nope=nothing", b=b)
+
+
+# --- multilingual -----------------------------------------------------------------------------------
+
+def test_shared_multilingual_features(corpus):
+    store, graphs = corpus
+    rows = queries.run(store, "shared-multilingual-features", concept="weather", k=2, limit=ALL)
+    want = ref.shared_multilingual(graphs, "weather", 2)
+    assert want and {r["fkey"] for r in rows} == set(want)
+    for r in rows:
+        per = {p["lang"]: p for p in r["per_lang"]}
+        assert r["n_langs"] == len(per) and set(per) == set(want[r["fkey"]])
+        for lang, p in per.items():
+            w = want[r["fkey"]][lang]
+            assert p["n_graphs"] == w["n_graphs"]
+            assert p["activation"] == approx(w["activation"]) and p["influence"] == approx(w["influence"])
+    assert queries.run(store, "shared-multilingual-features", concept="weather", k=3) == []
+
+
+def test_multilingual_iou(corpus):
+    store, graphs = corpus
+    rows = queries.run(store, "multilingual-iou")
+    want = ref.multilingual_iou(graphs)
+    got = {(r["lang_a"], r["lang_b"], r["layer"]): r for r in rows}
+    assert set(got) == set(want)
+    for k, r in got.items():
+        assert r["iou"] == approx(want[k][0]) and r["baseline"] == approx(want[k][1])
+        assert 0.0 <= r["depth"] <= 1.0
+    assert {r["n_pairs"] for r in rows} == {5}   # 5 items, each an en/fr pair
+
+
+def test_plot_multilingual(corpus, tmp_path):
+    from queries.multilingual import plot_iou
+    store, _ = corpus
+    paths = plot_iou(queries.run(store, "multilingual-iou"), tmp_path / "iou")
+    assert [p.suffix for p in paths] == [".png", ".svg"]
+    assert paths[0].read_bytes()[:4] == b"\x89PNG" and b"<svg" in paths[1].read_bytes()[:500]
+
+
+# --- common paths -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("hops,min_weight,token,tag", [(2, 1.0, "", ""), (3, 1.0, "", ""), (4, 1.0, "", ""),
+                                                       (3, 0.5, " cold", ""), (3, 1.0, "", "lang=fr")])
+def test_common_paths(corpus, hops, min_weight, token, tag):
+    store, graphs = corpus
+    rows = queries.run(store, "common-paths", hops=hops, min_weight=min_weight, token=token, tag=tag, limit=ALL)
+    want = ref.common_paths(graphs, hops, min_weight, token, tag)
+    assert want, "the case should find paths"
+    got = {tuple(r[f"f{i}"] for i in range(1, hops)): r for r in rows}
+    assert set(got) == set(want)
+    for k, r in got.items():
+        for col in ("n_graphs", "n_paths"):
+            assert r[col] == want[k][col]
+        for col in ("mean_strength", "max_strength", "max_bottleneck"):
+            assert r[col] == approx(want[k][col])
+    assert_sorted(rows, lambda r: (-r["n_graphs"], -r["mean_strength"]))
+    by_min = queries.run(store, "common-paths", hops=hops, min_weight=min_weight, token=token, tag=tag,
+                         rank_by="min", limit=ALL)
+    assert_sorted(by_min, lambda r: (-r["n_graphs"], -r["max_bottleneck"]))
+
+
+def test_common_paths_bad_hops(corpus):
+    with pytest.raises(queries.QueryError, match="hops"):
+        queries.run(corpus[0], "common-paths", hops=5)
+
+
+# --- supernodes -------------------------------------------------------------------------------------
+
+def test_supernode_inputs_match_plain_python(corpus):
+    store, graphs = corpus
+    options = sn.SupernodeOptions(min_graphs=3, min_weight=0.5)
+    got = sn.load_corpus(store, options)
+    want_graphs, want_profiles = ref.supernode_inputs(graphs, 3, 0.5)
+    assert set(got.keys) == set(want_graphs)
+    for k in got.keys:
+        assert set(got.graphs[k]) == set(want_graphs[k])
+        assert [got.graphs[k][g] for g in sorted(got.graphs[k])] == approx([want_graphs[k][g] for g in sorted(want_graphs[k])])
+        assert set(got.profiles[k]) == set(want_profiles[k])
+        assert [got.profiles[k][p] for p in sorted(got.profiles[k])] == \
+            pytest.approx([want_profiles[k][p] for p in sorted(want_profiles[k])], rel=1e-4, abs=1e-3)
+
+
+def test_proposed_supernodes_are_stored_and_sensible(corpus):
+    store, graphs = corpus
+    rows = queries.run(store, "propose-supernodes", min_graphs=3)
+    assert len(rows) >= 2
+    options = sn.SupernodeOptions(min_graphs=3)
+    c = sn.load_corpus(store, options)
+    sim = sn.similarity(c, options)
+    rng = random.Random(0)
+    random_groups = [rng.sample(c.keys, len(r["members"])) for r in rows for _ in range(5)]
+    baseline = sum(sn.score(g, c, sim)["coherence"] for g in random_groups) / len(random_groups)
+    for r in rows:   # members play the same role far more than random features do
+        assert r["coherence"] > 2 * baseline
+        assert 3 <= r["n_graphs"] <= len(graphs) and r["influence"] > 0
+    stored = queries.run(store, "supernodes", source="proposed", limit=ALL)
+    assert {s["id"]: sorted(s["members"]) for s in stored} == {r["id"]: r["members"] for r in rows}
+    assert queries.run(store, "propose-supernodes", min_graphs=3) == rows          # reproducible
+    assert len(queries.run(store, "supernodes", source="proposed", limit=ALL)) == len(rows)   # replaced, not added
+
+
+def test_import_manual_supernodes(corpus):
+    store, graphs = corpus
+    g = graphs[0]
+    feats = [n for n in g.nodes if n.kind == "feature"][:3]
+    g.extra["qParams"] = {"supernodes": [["my group", *(n.node_id for n in feats), "E_2_0"], ["empty", "nope"]]}
+    assert sn.import_manual(store, [g]) == 1          # the second names no node of the graph
+    [row] = queries.run(store, "supernodes", source="neuronpedia")
+    assert row["name"] == "my group" and row["gid"] == g.id and row["n_graphs"] == 1
+    assert sorted(row["members"]) == sorted({g.feature_key(n) for n in feats})
+    assert sn.import_manual(store, [g]) == 1          # idempotent
+    assert len(queries.run(store, "supernodes", source="neuronpedia")) == 1
+
+
+# --- the full real corpus ---------------------------------------------------------------------------
+
+@pytest.mark.slow
+@pytest.mark.skipif(not FULL_CORPUS.is_dir(), reason=f"the 57-graph corpus is not at {FULL_CORPUS}")
+def test_full_real_corpus(tmp_path):
+    from circuit_atlas.store import open_store
+    graphs = load_graphs(FULL_CORPUS.glob("*.json"))
+    assert len(graphs) == 57
+    with open_store(str(tmp_path / "atlas.db")) as store:
+        for g in graphs:
+            store.add_graph(g)
+        rows = queries.run(store, "hubs-by-graphs", limit=ALL)
+        want = ref.hubs_by_graphs(graphs, 2)
+        assert {r["fkey"]: r["n_graphs"] for r in rows} == {k: v["n_graphs"] for k, v in want.items()}
+        rows = queries.run(store, "common-paths", hops=3, min_weight=1.0, limit=ALL)
+        want = ref.common_paths(graphs, 3, 1.0)
+        assert {(r["f1"], r["f2"]): r["n_graphs"] for r in rows} == {k: v["n_graphs"] for k, v in want.items()}
+        got = {(r["lang_a"], r["lang_b"], r["layer"]): r["iou"] for r in queries.run(store, "multilingual-iou")}
+        assert got == {k: approx(v[0]) for k, v in ref.multilingual_iou(graphs).items()}

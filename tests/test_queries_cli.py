@@ -1,0 +1,150 @@
+"""The query library's documentation contract and its command line.
+
+Every named query is documented (summary, parameters, an example row whose columns are the real
+ones), every parameter its Cypher uses is declared, and `circuit-atlas query` answers like the library.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import queries
+from queries import supernodes as sn
+from queries.registry import REQUIRED
+from tests.test_queries import FIXTURES, load_graphs
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def store_path(tmp_path_factory):
+    from circuit_atlas.store import open_store
+    path = tmp_path_factory.mktemp("cli") / "atlas.db"
+    graphs = load_graphs(sorted(FIXTURES.glob("*.json.gz"))[:4])
+    with open_store(str(path)) as store:
+        for g in graphs:
+            store.add_graph(g)
+        queries.run(store, "propose-supernodes", min_graphs=2)
+    return path, graphs
+
+
+def cli(store_path, *args) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-m", "circuit_atlas", "--store", str(store_path), *args],
+                          capture_output=True, text=True, env=env, timeout=120)
+
+
+def params_for(q, store, graphs) -> dict:
+    """Values that make each query return rows on the small corpus."""
+    hub = queries.run(store, "hubs-by-graphs", limit=1)[0]["fkey"]
+    gids = [g.id for g in graphs]
+    known = {"fkey": hub, "text": "temperature" if q.name == "search-features" else "", "concept": "weather",
+             "gids": gids, "selector": "lang=en", "a": gids[0], "b": gids[1], "tags": ["lang=en"],
+             "min_graphs": 2, "min_weight": 0.5, "dry_run": True, "limit": 5, "max_features": 100,
+             "source": "proposed", "id": "x"}
+    return {p.name: known[p.name] for p in q.params if p.name in known}
+
+
+def test_every_query_is_documented_with_its_real_columns(store_path):
+    from circuit_atlas.store import open_store
+    path, graphs = store_path
+    with open_store(str(path), read_only=True) as store:
+        for name, q in queries.QUERIES.items():
+            assert q.summary and q.example is not None, name
+            if q.writes or name in ("_supernodes-delete", "_supernode-store"):
+                continue
+            rows = queries.run(store, name, params_for(q, store, graphs))
+            assert rows, f"{name} returned no rows to check its example against"
+            assert list(rows[0]) == list(q.example), f"{name}: the documented example row has other columns"
+
+
+def test_cypher_parameters_are_declared():
+    for name, cypher in queries.all_statements().items():
+        used = set(re.findall(r"\$(\w+)", cypher))
+        declared = {p.name for p in queries.get(name).params}
+        assert used == declared, f"{name}: uses {sorted(used)}, documents {sorted(declared)}"
+
+
+def test_store_linter_registry_sees_every_statement():
+    from circuit_atlas.store import all_statements
+    texts = {s.cypher for s in all_statements()}
+    for name, cypher in queries.all_statements().items():
+        assert any(cypher in t for t in texts), f"{name} is not in circuit_atlas.store.all_statements()"
+
+
+def test_docs_cover_every_listed_query():
+    doc = (ROOT / "docs" / "queries.md").read_text()
+    for name, q in queries.QUERIES.items():
+        if q.listed:
+            assert f"### `{name}`" in doc, f"docs/queries.md has no section for {name}"
+            for p in q.params:
+                assert f"`{p.name}`" in doc.split(f"### `{name}`")[1].split("### ")[0], f"{name}: ${p.name} undocumented"
+
+
+def test_supernode_defaults_have_one_source():
+    defaults = {p.name: p.default for p in queries.get("propose-supernodes").params}
+    options = sn.SupernodeOptions()
+    for name in ("min_graphs", "max_features", "min_weight", "min_similarity", "resolution"):
+        assert defaults[name] == getattr(options, name), name
+
+
+def test_bad_parameters_get_one_clear_error():
+    with pytest.raises(queries.QueryError, match=r"has no parameter \$nope"):
+        queries.get("hubs-by-graphs").bind({"nope": 1})
+    with pytest.raises(queries.QueryError, match="needs --param fkey"):
+        queries.get("feature-graphs").bind({})
+    with pytest.raises(queries.QueryError, match="not a int"):
+        queries.get("hubs-by-graphs").bind({"limit": "ten"})
+    with pytest.raises(queries.QueryError, match="no query named 'hub'"):
+        queries.get("hub")
+
+
+def test_cli_list_shows_every_query_with_its_parameters(store_path):
+    out = cli(store_path[0], "query", "--list")
+    assert out.returncode == 0, out.stderr
+    names = [line for line in out.stdout.splitlines() if line and not line.startswith(" ")]
+    assert names == sorted(name for name, q in queries.QUERIES.items() if q.listed)
+    for name in names:
+        q = queries.get(name)
+        assert q.summary in out.stdout
+        assert all(f"{p.name}=" in out.stdout for p in q.params)
+
+
+def test_cli_query_answers_like_the_library(store_path):
+    from circuit_atlas.store import open_store
+    path, _ = store_path
+    with open_store(str(path), read_only=True) as store:
+        want = queries.run(store, "hubs-by-graphs", limit=3)
+        top = queries.run(store, "common-paths", hops=2, min_weight=0.5, token=" cold", limit=3)
+    out = cli(path, "query", "hubs-by-graphs", "--param", "limit=3", "--format", "json")
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout) == json.loads(json.dumps(want))
+    out = cli(path, "query", "common-paths", "-p", "hops=2", "-p", "min_weight=0.5", "-p", 'token=" cold"',
+              "-p", "limit=3", "--format", "csv")
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0].split(",")[:2] == ["f1", "n_graphs"] and len(lines) == 1 + len(top)
+
+
+def test_cli_errors_are_one_line(store_path):
+    out = cli(store_path[0], "query", "hubs-by-graphs", "-p", "nope=1")
+    assert out.returncode != 0 and "has no parameter $nope" in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1
+
+
+def test_cli_plot_and_supernodes(store_path, tmp_path):
+    path, _ = store_path
+    out = cli(path, "plot", "multilingual", "--out", str(tmp_path / "fig"))
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / "fig.png").stat().st_size > 1000 and (tmp_path / "fig.svg").stat().st_size > 1000
+    out = cli(path, "supernodes", "propose", "-p", "min_graphs=2", "--format", "json")
+    assert out.returncode == 0, out.stderr
+    proposed = json.loads(out.stdout)
+    listed = json.loads(cli(path, "query", "supernodes", "-p", "limit=1000", "--format", "json").stdout)
+    assert {r["id"] for r in proposed} == {r["id"] for r in listed if r["source"] == "proposed"}
