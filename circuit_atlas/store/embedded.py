@@ -95,6 +95,13 @@ def _release_database(key: str) -> None:
             entry[0].close()
 
 
+def _rollback(conn) -> None:
+    try:
+        conn.execute("ROLLBACK")
+    except RuntimeError:                      # no transaction left: it failed, or the query ended it
+        pass
+
+
 def _map_error(e: Exception, cypher: str) -> StoreError:
     msg = str(e)
     if "read-only" in msg:
@@ -147,10 +154,7 @@ class EmbeddedBackend:
         except RuntimeError as e:
             raise _map_error(e, cypher) from None
         finally:
-            try:
-                conn.execute("ROLLBACK")
-            except RuntimeError:
-                pass                          # the statement was COMMIT/ROLLBACK itself
+            _rollback(conn)                   # nothing to undo: the transaction is read-only
             conn.close()
 
     def write_graphs(self, graphs: list[Graph]) -> None:
@@ -176,7 +180,7 @@ class EmbeddedBackend:
                 write_with_statements(lambda c, p: conn.execute(c, p), rows)
             conn.execute("COMMIT")
         except BaseException as e:
-            conn.execute("ROLLBACK")
+            _rollback(conn)                   # a failed COPY has rolled back the transaction itself
             if isinstance(e, RuntimeError):
                 raise _map_error(e, "COPY / bulk insert") from None
             raise

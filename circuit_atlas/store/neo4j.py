@@ -101,9 +101,11 @@ class Neo4jBackend:
                         session.execute_write(
                             lambda tx: write_with_statements(lambda c, p: tx.run(c, p).consume(), rows))
                     break
-                except self._neo4j.exceptions.ConstraintError:
-                    if self.run(st.EXISTING_GRAPHS, {"ids": [graph.id]}) or attempt == 2:
-                        break
+                except self._neo4j.exceptions.ConstraintError as e:
+                    if self.run(st.EXISTING_GRAPHS, {"ids": [graph.id]}):
+                        break                 # stored meanwhile by another writer
+                    if attempt == 2:
+                        raise _map_error(e, "UNWIND bulk insert") from None
                 except self._neo4j.exceptions.Neo4jError as e:
                     raise _map_error(e, "UNWIND bulk insert") from None
 

@@ -1,0 +1,190 @@
+"""`circuit-atlas jobs ...` (bulk tracing jobs) and `circuit-atlas workers start` (run the workers)."""
+from __future__ import annotations
+
+import time
+
+import click
+
+from circuit_atlas.cli import main
+
+
+def _jobs(ctx: click.Context):
+    from workers.jobs import Jobs
+
+    return Jobs(ctx.obj.redis_url)
+
+
+def _key_values(pairs: tuple[str, ...], what: str) -> dict:
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{pair!r} is not KEY=VALUE", param_hint=what)
+        try:
+            import json
+            out[key] = json.loads(value)   # numbers, booleans, lists (target_tokens)
+        except ValueError:
+            out[key] = value
+    return out
+
+
+@main.group()
+def jobs() -> None:
+    """Bulk tracing jobs: submit a file of prompts, watch it, retry its failures.
+
+    Needs redis (CIRCUIT_ATLAS_REDIS_URL) and running workers (`circuit-atlas workers start`).
+    """
+
+
+@jobs.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--model", help="Model directory (overrides the file's header).")
+@click.option("--transcoders", help="Transcoder directory (overrides the file's header).")
+@click.option("--option", "options", multiple=True, metavar="KEY=VALUE",
+              help="A tracer.TraceConfig option, e.g. --option max_n_logits=5. Repeatable.")
+@click.option("--tag", "tags", multiple=True, metavar="KEY=VALUE", help="A tag for every prompt. Repeatable.")
+@click.pass_context
+def submit(ctx, file, model, transcoders, options, tags) -> None:
+    """Queue a job of prompts from FILE (.jsonl or .csv); prints the job id.
+
+    Prompts already traced with the same model, transcoders and options are skipped.
+
+    Example: circuit-atlas jobs submit prompts.jsonl --option max_n_logits=5
+    """
+    from workers.jobfile import JobFileError
+
+    overrides = {"model": model, "transcoders": transcoders,
+                 "options": _key_values(options, "--option"),
+                 "tags": {k: str(v) for k, v in _key_values(tags, "--tag").items()}}
+    try:
+        job_id = _jobs(ctx).submit(file, overrides)
+    except JobFileError as e:
+        raise click.ClickException(str(e)) from None
+    click.echo(job_id)
+
+
+@jobs.command()
+@click.argument("job_id")
+@click.option("--watch", is_flag=True, help="Show a live progress bar until the job finishes.")
+@click.pass_context
+def status(ctx, job_id, watch) -> None:
+    """Counts, graphs per hour, ETA and errors of job JOB_ID.
+
+    Example: circuit-atlas jobs status 3f2a9c1e0b7d --watch
+    """
+    from workers.jobs import JobNotFound
+
+    jobs_ = _jobs(ctx)
+    try:
+        st = jobs_.status(job_id)
+        if watch:
+            st = _watch(jobs_, st)
+    except JobNotFound as e:
+        raise click.ClickException(str(e)) from None
+    click.echo(format_status(st))
+
+
+def _watch(jobs_, st):
+    from tqdm import tqdm
+
+    with tqdm(total=st.n, unit="prompt", desc=st.id) as bar:
+        while True:
+            bar.n = st.n - st.pending
+            bar.set_postfix_str(_counts_line(st), refresh=True)
+            if not st.pending:
+                return st
+            time.sleep(1.0)
+            st = jobs_.status(st.id)
+
+
+@jobs.command("list")
+@click.pass_context
+def list_(ctx) -> None:
+    """All jobs, oldest first: id, state, counts, file."""
+    for st in _jobs(ctx).list():
+        created = time.strftime("%Y-%m-%d %H:%M", time.localtime(st.created))
+        click.echo(f"{st.id}  {created}  {st.state:<10} {_counts_line(st)}  {st.file}")
+
+
+@jobs.command()
+@click.argument("job_id")
+@click.pass_context
+def cancel(ctx, job_id) -> None:
+    """Cancel job JOB_ID: queued prompts are dropped; running traces finish and are stored."""
+    from workers.jobs import JobNotFound
+
+    try:
+        n = _jobs(ctx).cancel(job_id)
+    except JobNotFound as e:
+        raise click.ClickException(str(e)) from None
+    click.echo(f"cancelled {n} queued prompts of job {job_id}")
+
+
+@jobs.command("retry-failed")
+@click.argument("job_id")
+@click.pass_context
+def retry_failed(ctx, job_id) -> None:
+    """Queue the failed prompts of job JOB_ID again (malformed rows stay failed: fix and resubmit)."""
+    from workers.jobs import JobNotFound
+
+    try:
+        n = _jobs(ctx).retry_failed(job_id)
+    except JobNotFound as e:
+        raise click.ClickException(str(e)) from None
+    click.echo(f"requeued {n} failed prompts of job {job_id}")
+
+
+def _counts_line(st) -> str:
+    c = st.counts
+    running = c.get("tracing", 0) + c.get("traced", 0)
+    done = c.get("done", 0) + c.get("skipped", 0)
+    parts = [f"queued {c.get('queued', 0)}", f"running {running}", f"done {done}", f"failed {c.get('failed', 0)}"]
+    if c.get("skipped"):
+        parts[2] += f" ({c['skipped']} skipped)"
+    if c.get("cancelled"):
+        parts.append(f"cancelled {c['cancelled']}")
+    return ", ".join(parts)
+
+
+def format_status(st) -> str:
+    lines = [f"job {st.id}: {st.state}  ({st.file}; model {st.model}, transcoders {st.transcoders})",
+             f"  {st.n} prompts: {_counts_line(st)}"]
+    if st.graphs_per_hour is not None:
+        eta = "" if not st.pending else f", ETA {_hms(st.eta_s)}"
+        lines.append(f"  {st.graphs_per_hour:,.0f} graphs/hour{eta}")
+    if st.errors:
+        lines.append("  errors:")
+        lines += [f"    {e}" for e in st.errors]
+    return "\n".join(lines)
+
+
+def _hms(seconds: float) -> str:
+    s = int(round(seconds))
+    return f"{s // 3600:d}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
+@main.group()
+def workers() -> None:
+    """Run the Celery workers of bulk tracing jobs on this machine (no Docker)."""
+
+
+@workers.command()
+@click.option("--trace", "n_trace", default=1, show_default=True, help="Trace worker processes (one model copy each).")
+@click.option("--ingest", "n_ingest", default=1, show_default=True,
+              help="Ingest worker processes; the embedded store admits only one writer.")
+@click.option("--loglevel", default="INFO", show_default=True)
+@click.pass_context
+def start(ctx, n_trace, n_ingest, loglevel) -> None:
+    """Start trace and ingest workers against CIRCUIT_ATLAS_REDIS_URL; Ctrl-C stops them.
+
+    Example: circuit-atlas workers start --trace 2 --ingest 1
+    """
+    from workers.config import SERVER_SCHEMES
+    from workers.local import run_workers
+
+    settings = ctx.obj
+    embedded = not settings.store.startswith(SERVER_SCHEMES)
+    if embedded and n_ingest > 1:
+        raise click.ClickException(f"the embedded store {settings.store} admits one writer: use --ingest 1, "
+                                   f"or a Neo4j store (--store bolt://...) for several ingest workers")
+    ctx.exit(run_workers(n_trace, n_ingest, env={"CIRCUIT_ATLAS_STORE": settings.store}, loglevel=loglevel))

@@ -1,0 +1,231 @@
+"""The store contract on every backend: counts, idempotency, round trips, read-only queries, locking."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from circuit_atlas.store import (CypherError, GraphNotFoundError, QueryTimeoutError, ReadOnlyQueryError, StoreError,
+                                 StoreLockedError, TooManyRowsError, open_store)
+from circuit_atlas.synthetic import synthetic_graph
+
+COUNTS = {
+    "graphs": "MATCH (g:Graph) RETURN count(*) AS n",
+    "nodes": "MATCH (n:Node) RETURN count(*) AS n",
+    "edges": "MATCH (:Node)-[e:EFFECT]->(:Node) RETURN count(*) AS n",
+    "has_node": "MATCH (:Graph)-[r:HAS_NODE]->(:Node) RETURN count(*) AS n",
+    "features": "MATCH (f:Feature) RETURN count(*) AS n",
+    "of_feature": "MATCH (:Node)-[r:OF_FEATURE]->(:Feature) RETURN count(*) AS n",
+    "tags": "MATCH (:Graph)-[r:TAGGED]->(:Tag) RETURN count(*) AS n",
+}
+
+
+def counts(store) -> dict[str, int]:
+    return {name: store.query(q)[0]["n"] for name, q in COUNTS.items()}
+
+
+def expected_counts(graphs) -> dict[str, int]:
+    fkeys = [g.feature_key(n) for g in graphs for n in g.nodes]
+    return {
+        "graphs": len(graphs), "nodes": sum(len(g.nodes) for g in graphs), "edges": sum(g.n_edges for g in graphs),
+        "has_node": sum(len(g.nodes) for g in graphs), "features": len({k for k in fkeys if k}),
+        "of_feature": sum(1 for k in fkeys if k), "tags": sum(len(g.tags) for g in graphs),
+    }
+
+
+def small(seed, **kw):
+    return synthetic_graph(seed, n_nodes=120, n_edges=1500, n_feature_ids=300, **kw)
+
+
+def edge_set(graph):
+    return {(s.node_id, t.node_id, w) for s, t, w in graph.edges()}
+
+
+def test_add_graphs_stores_exactly_the_graphs(store_uri):
+    graphs = [small(i, tags={"set": "a"}) for i in range(3)]
+    with open_store(store_uri) as store:
+        assert store.add_graphs(graphs) == [True, True, True]
+        assert counts(store) == expected_counts(graphs)
+        assert all(store.has_graph(g.id) for g in graphs) and not store.has_graph("0" * 32)
+
+
+def test_adding_again_adds_nothing_but_merges_new_tags(store_uri):
+    graph = small(7, tags={"lang": "en"})
+    with open_store(store_uri) as store:
+        assert store.add_graph(graph) is True
+        before = counts(store)
+        again = small(7, tags={"lang": "en", "concept": "capital"})
+        assert again.id == graph.id
+        assert store.add_graph(again) is False
+        assert store.add_graphs([small(8), small(8)]) == [True, False]   # a repeat within one batch
+        after = counts(store)
+    assert after["edges"] == before["edges"] + small(8).n_edges
+    assert after["graphs"] == 2 and after["tags"] == 2
+    with open_store(store_uri, read_only=True) as store:
+        assert store.get_graph(graph.id).tags == {"lang": "en", "concept": "capital"}
+
+
+def test_get_graph_round_trip(store_uri):
+    graph = small(3, tags={"k": "v"})
+    graph.generator = {"name": "test", "version": "1"}
+    graph.extra = {"qParams": {"pinnedIds": ["x"]}}
+    graph.scores = {"replacement": 0.5}
+    with open_store(store_uri) as store:
+        store.add_graph(graph)
+        back = store.get_graph(graph.id)
+        with pytest.raises(GraphNotFoundError, match="no graph with id"):
+            store.get_graph("f" * 32)
+    assert back.id == graph.id
+    assert {n.node_id: n for n in back.nodes} == {n.node_id: n for n in graph.nodes}
+    assert edge_set(back) == edge_set(graph)
+    for attr in ("prompt", "prompt_tokens", "model", "transcoder_set", "n_layers", "slug", "node_threshold",
+                 "edge_threshold", "generator", "extra", "scores", "tags"):
+        assert getattr(back, attr) == getattr(graph, attr), attr
+
+
+def test_statement_path_matches_bulk_copy(tmp_path):
+    """The UNWIND statements Neo4j uses, run on the embedded engine, store the same thing as COPY."""
+    graphs = [small(i, tags={"t": str(i)}) for i in range(2)]
+    stored = {}
+    for bulk in (True, False):
+        uri = str(tmp_path / f"bulk-{bulk}")
+        with open_store(uri, bulk=bulk) as store:
+            store.add_graphs(graphs[:1])
+            store.add_graphs(graphs)                  # second batch: features partly known already
+            stored[bulk] = (counts(store), [store.get_graph(g.id) for g in graphs],
+                            store.query("MATCH (f:Feature) RETURN f.key AS k, f.layer AS l, f.feature AS f, "
+                                        "f.label AS label ORDER BY k"))
+    assert stored[True][0] == stored[False][0] == expected_counts(graphs)
+    assert [edge_set(g) for g in stored[True][1]] == [edge_set(g) for g in stored[False][1]]
+    assert stored[True][2] == stored[False][2]
+
+
+def test_a_failing_graph_leaves_no_trace(store_uri):
+    """Embedded: the whole batch is one transaction. Neo4j: each graph is one transaction."""
+    good, bad = small(1), small(2)
+    bad.nodes[5].node_id = bad.nodes[6].node_id             # duplicate uid: the insert fails midway
+    with open_store(store_uri) as store:
+        store.add_graph(small(0))
+        before = counts(store)
+        with pytest.raises(StoreError):
+            store.add_graphs([good, bad])
+        if store.backend == "embedded":
+            assert counts(store) == before and not store.has_graph(good.id)
+            assert store.add_graph(good) is True
+        assert not store.has_graph(bad.id)
+        assert store.query("MATCH (n:Node) WHERE n.gid = $gid RETURN count(*) AS n", {"gid": bad.id}) == [{"n": 0}]
+        assert counts(store) == expected_counts([small(0), good])
+
+
+WRITES = [
+    "CREATE (:Tag {id: 'x=y', key: 'x', value: 'y'})",
+    "MERGE (t:Tag {id: 'x=y'})",
+    "MATCH (g:Graph) SET g.slug = 'changed'",
+    "MATCH (t:Tag) DELETE t",
+    "MATCH (g:Graph) DETACH DELETE g",
+]
+
+
+@pytest.mark.parametrize("cypher", WRITES)
+def test_query_refuses_writes(store_uri, cypher):
+    with open_store(store_uri) as store:
+        store.add_graph(small(1, tags={"a": "b"}))
+        before = counts(store)
+        with pytest.raises(ReadOnlyQueryError, match="read-only"):
+            store.query(cypher)
+        assert counts(store) == before
+        assert store.query("MATCH (g:Graph) RETURN g.slug AS slug") == [{"slug": "synthetic-1"}]
+
+
+def test_read_only_store_refuses_library_writes(store_uri):
+    with open_store(store_uri) as store:
+        store.add_graph(small(1))
+    with open_store(store_uri, read_only=True) as store:
+        with pytest.raises(ReadOnlyQueryError, match="opened read-only"):
+            store.add_graph(small(2))
+        with pytest.raises(ReadOnlyQueryError):
+            store.query(WRITES[0])
+        assert store.query(COUNTS["graphs"]) == [{"n": 1}]
+
+
+def test_a_smuggled_second_statement_is_refused(store_uri):
+    with open_store(store_uri) as store:
+        store.add_graph(small(1))
+        with pytest.raises(StoreError):
+            store.query("MATCH (g:Graph) RETURN count(*) AS n; CREATE (:Tag {id: 'x=y', key: 'x', value: 'y'})")
+        with pytest.raises(StoreError):
+            store.query("COMMIT; CREATE (:Tag {id: 'x=y', key: 'x', value: 'y'})")
+        assert store.query("MATCH (t:Tag) RETURN count(*) AS n") == [{"n": 0}]
+
+
+def test_query_timeout_and_row_cap(store_uri):
+    with open_store(store_uri) as store:
+        store.add_graphs([small(i) for i in range(2)])
+        n_nodes = store.query(COUNTS["nodes"])[0]["n"]
+        assert len(store.query("MATCH (n:Node) RETURN n.uid AS uid", max_rows=n_nodes)) == n_nodes
+        with pytest.raises(TooManyRowsError, match=f"more than {n_nodes - 1} rows"):
+            store.query("MATCH (n:Node) RETURN n.uid AS uid", max_rows=n_nodes - 1)
+        start = time.monotonic()
+        with pytest.raises(QueryTimeoutError, match="timed out"):   # 240^4 = 3.3e9 combinations
+            store.query("MATCH (a:Node), (b:Node), (c:Node), (d:Node) WHERE a.pos + b.pos + c.pos + d.pos < 0 "
+                        "RETURN count(*) AS n", timeout_s=0.5)
+        assert time.monotonic() - start < 20
+
+
+def test_parameters_and_bad_cypher(store_uri):
+    with open_store(store_uri) as store:
+        graph = small(1)
+        store.add_graph(graph)
+        rows = store.query("MATCH (n:Node) WHERE n.gid = $gid AND n.layer IN $layers RETURN count(*) AS n",
+                           {"gid": graph.id, "layers": [0, 1]})
+        assert rows == [{"n": sum(1 for n in graph.nodes if n.layer in (0, 1))}]
+        with pytest.raises(CypherError, match="Invalid input"):
+            store.query("MATCH (n:Node RETURN n")
+
+
+def _hold_store(uri: str, seconds: float) -> subprocess.Popen:
+    code = ("import sys, time; from circuit_atlas.store import open_store\n"
+            "with open_store(sys.argv[1]):\n    print('held', flush=True); time.sleep(float(sys.argv[2]))\n")
+    from tests.conftest import REPO
+    proc = subprocess.Popen([sys.executable, "-c", code, uri, str(seconds)], stdout=subprocess.PIPE, text=True,
+                            cwd=REPO, env={**__import__("os").environ, "PYTHONPATH": str(REPO)})
+    assert proc.stdout.readline().strip() == "held"
+    return proc
+
+
+def test_embedded_lock_waits_then_names_the_problem(tmp_path):
+    uri = str(tmp_path / "atlas.db")
+    with open_store(uri) as store:
+        store.add_graph(small(1))
+    holder = _hold_store(uri, 30)
+    try:
+        start = time.monotonic()
+        with pytest.raises(StoreLockedError, match="locked by another process"):
+            with open_store(uri, read_only=True, lock_timeout_s=0.5):
+                pass
+        assert 0.4 < time.monotonic() - start < 10
+    finally:
+        holder.kill()
+        holder.wait()
+    holder = _hold_store(uri, 1.0)                        # released after a second: the open waits for it
+    try:
+        with open_store(uri, read_only=True, lock_timeout_s=30) as store:
+            assert store.query(COUNTS["graphs"]) == [{"n": 1}]
+    finally:
+        holder.wait()
+
+
+def test_same_process_opens_share_one_database(tmp_path):
+    """A second open of the same path in one process must not drop the first one's file lock."""
+    uri = str(tmp_path / "atlas.db")
+    with open_store(uri) as writer:
+        writer.add_graph(small(1))
+        with open_store(uri, read_only=True) as reader:
+            assert reader.query(COUNTS["graphs"]) == [{"n": 1}]
+        other = subprocess.run([sys.executable, "-c", "import kuzu, sys; kuzu.Database(sys.argv[1], read_only=True)",
+                                uri], capture_output=True, text=True)
+        assert other.returncode != 0 and "lock" in other.stderr   # still locked against other processes
+        assert writer.add_graph(small(2)) is True

@@ -1,0 +1,215 @@
+"""Bulk tracing jobs end to end: a real redis-server, real Celery worker processes, the real tracer on a
+tiny model and the real store. Each test gets its own redis, store and workers (workers/testing.py)."""
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from workers.jobfile import JobFileError, JobSpec, read_job_file, trace_key
+from workers.testing import REDIS_SERVER, LocalStack
+
+needs_redis = pytest.mark.skipif(REDIS_SERVER is None,
+                                 reason="redis-server not installed (apt-get install -y redis-server)")
+WORDS = ["the", "cat", "dog", "sat", "on", "a", "mat", "and", "bird", "fish", "big", "red"]  # in the tiny vocab
+
+
+def prompts(n: int, offset: int = 0) -> list[str]:
+    """n short prompts with distinct tokens (the number is spelled digit by digit: "1 0 7")."""
+    return [" ".join(WORDS[(i * 7 + j * 5) % len(WORDS)] for j in range(4)) + " " + " ".join(str(i + offset))
+            for i in range(n)]
+
+
+# -- job files (no redis) --
+
+def test_job_file_rows_tags_and_errors(tmp_path):
+    path = tmp_path / "job.jsonl"
+    path.write_text(
+        '{"job": {"model": "/m", "transcoders": "/t", "options": {"max_n_logits": 3}, "tags": {"set": "control"}}}\n'
+        '{"prompt": "one two", "lang": "en", "n": 3}\n'
+        '{"prompt": "broken\n'
+        '{"lang": "fr"}\n'
+        '["not", "an", "object"]\n'
+        '{"prompt": "deux", "set": "suspect"}\n')
+    spec, rows = read_job_file(path, {"transcoders": "/t2", "tags": {"run": "7"}})
+    assert spec == JobSpec(model="/m", transcoders="/t2", options={"max_n_logits": 3},
+                           tags={"set": "control", "run": "7"})
+    assert [r.line for r in rows] == [2, 3, 4, 5, 6]
+    assert rows[0].prompt == "one two" and rows[0].tags == {"lang": "en", "n": "3"}
+    assert rows[1].error.startswith("job.jsonl line 3: not valid JSON")
+    assert rows[2].error == 'job.jsonl line 4: missing or empty "prompt"'
+    assert rows[3].error == 'job.jsonl line 5: expected an object with a "prompt", found list'
+    assert rows[4].tags == {"set": "suspect"}
+
+
+def test_csv_job_file_needs_model_and_checks_field_counts(tmp_path):
+    path = tmp_path / "job.csv"
+    path.write_text('prompt,lang\n"a, b",en\nc,fr,extra\n')
+    with pytest.raises(JobFileError, match="no model given"):
+        read_job_file(path)
+    spec, rows = read_job_file(path, {"model": "/m", "transcoders": "/t"})
+    assert rows[0].prompt == "a, b" and rows[0].tags == {"lang": "en"}
+    assert rows[1].error == "job.csv line 3: expected 2 fields, found 3"
+
+
+def test_trace_key_depends_on_what_is_traced_only():
+    spec = JobSpec("/m", "/t", {"max_n_logits": 10, "batch_size": 256}, tags={"set": "a"})
+    same = JobSpec("/m", "/t", {"batch_size": 256, "max_n_logits": 10}, tags={"set": "b"})
+    assert trace_key(spec, "hi") == trace_key(same, "hi")
+    assert trace_key(spec, "hi") != trace_key(spec, "hi!")
+    assert trace_key(spec, "hi") != trace_key(JobSpec("/m", "/t", {"max_n_logits": 5, "batch_size": 256}), "hi")
+    assert trace_key(spec, "hi") != trace_key(JobSpec("/m2", "/t", spec.options), "hi")
+
+
+# -- the real stack --
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    from tracer.testing import build_tiny_model
+
+    model_dir, transcoders_dir = build_tiny_model(tmp_path_factory.mktemp("tiny"))
+    return str(model_dir), str(transcoders_dir)
+
+
+@pytest.fixture
+def stack(tmp_path):
+    s = LocalStack(tmp_path)
+    yield s
+    s.close()
+
+
+def write_job(path, tiny_model, rows: list, options: dict | None = None):
+    model, transcoders = tiny_model
+    header = {"job": {"model": model, "transcoders": transcoders,
+                      "options": options or {"max_n_logits": 3, "batch_size": 64}}}
+    lines = [json.dumps(header)] + [r if isinstance(r, str) else json.dumps(r) for r in rows]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def stored_graphs(stack) -> dict[str, dict]:
+    """Every graph in the store, with its node and edge counts as stored (workers must be stopped)."""
+    from circuit_atlas.store import open_store
+
+    with open_store(stack.store, read_only=True) as store:
+        graphs = store.query("MATCH (g:Graph) RETURN g.id AS id, g.prompt AS prompt, "
+                             "g.n_nodes AS n_nodes, g.n_edges AS n_edges")
+        nodes = {r["id"]: r["n"] for r in store.query(
+            "MATCH (g:Graph)-[:HAS_NODE]->(n:Node) RETURN g.id AS id, count(n) AS n")}
+        edges = {r["id"]: r["n"] for r in store.query(
+            "MATCH (g:Graph)-[:HAS_NODE]->(:Node)-[e:EFFECT]->(:Node) RETURN g.id AS id, count(e) AS n")}
+        tags = {r["id"]: r["tags"] for r in store.query(
+            "MATCH (g:Graph)-[:TAGGED]->(t:Tag) RETURN g.id AS id, collect(t.id) AS tags")}
+    assert len({g["id"] for g in graphs}) == len(graphs)
+    return {g["id"]: {**g, "stored_nodes": nodes.get(g["id"], 0), "stored_edges": edges.get(g["id"], 0),
+                      "tags": sorted(tags.get(g["id"], []))} for g in graphs}
+
+
+def assert_complete_and_unique(stack, job_id, expected_prompts):
+    """Every prompt stored exactly once, each graph whole: its nodes and edges match its artifact."""
+    from ingest.formats import read_graph_file
+
+    graphs = stored_graphs(stack)
+    assert sorted(g["prompt"] for g in graphs.values()) == sorted(expected_prompts)
+    job_graphs = stack.jobs.r.hgetall(f"ca:job:{job_id}:graph")
+    assert set(job_graphs.values()) == set(graphs)
+    for path in (stack.artifacts / "graphs").glob("*.json"):
+        traced = read_graph_file(path)
+        stored = graphs[traced.id]
+        assert (stored["stored_nodes"], stored["stored_edges"]) == (len(traced.nodes), traced.n_edges)
+        assert (stored["n_nodes"], stored["n_edges"]) == (len(traced.nodes), traced.n_edges)
+    return graphs
+
+
+@needs_redis
+def test_job_of_60_prompts_stores_every_graph_once_and_resubmission_skips(stack, tiny_model, tmp_path):
+    texts = prompts(60)
+    job = write_job(tmp_path / "job.jsonl", tiny_model,
+                    [{"prompt": p, "lang": ["en", "fr"][i % 2], "set": "control"} for i, p in enumerate(texts)])
+    stack.start_workers(n_trace=2)
+    job_id = stack.submit(job)
+    st = stack.wait(job_id)
+    assert st.counts == {"done": 60}, st.errors
+    assert st.graphs_per_hour > 0 and st.state == "done"
+    assert len(stack.jobs.trace_seconds(job_id)) == 60
+
+    again = stack.submit(job)                        # every prompt is known: nothing is queued
+    st2 = stack.jobs.status(again)
+    assert st2.counts == {"skipped": 60} and st2.finished
+    out = stack.cli("jobs", "status", again).stdout
+    assert "done 60 (60 skipped), failed 0" in out
+
+    stack.stop_workers()
+    graphs = assert_complete_and_unique(stack, job_id, texts)
+    first = next(g for g in graphs.values() if g["prompt"] == texts[1])
+    assert "lang=fr" in first["tags"] and "set=control" in first["tags"]
+    listing = stack.cli("jobs", "list").stdout
+    assert job_id in listing and again in listing
+
+
+@needs_redis
+def test_sigkill_trace_and_ingest_workers_mid_job(stack, tiny_model, tmp_path):
+    texts = prompts(60, offset=100)
+    job = write_job(tmp_path / "job.jsonl", tiny_model, [{"prompt": p} for p in texts])
+    stack.start_workers(n_trace=2)
+    job_id = stack.submit(job)
+    stack.wait(job_id, until=lambda st: st.counts.get("done", 0) >= 8)
+    stack.kill_worker("trace1")
+    stack.kill_worker("ingest1")
+    _kill_pool_process(stack.workers["trace2"].pid)  # the worker survives; reject_on_worker_lost requeues
+    stack.start_worker("ingest", "ingest2")
+    st = stack.wait(job_id)
+    assert st.counts == {"done": 60}, (st.errors, stack.log_tails())
+    stack.stop_workers()
+    assert_complete_and_unique(stack, job_id, texts)
+
+
+def _kill_pool_process(worker_pid: int) -> None:
+    children = open(f"/proc/{worker_pid}/task/{worker_pid}/children").read().split()
+    assert children, "the worker has no pool process"
+    for pid in children:
+        os.kill(int(pid), 9)
+
+
+@needs_redis
+def test_redis_restart_mid_job_loses_nothing(stack, tiny_model, tmp_path):
+    texts = prompts(50, offset=200)
+    job = write_job(tmp_path / "job.jsonl", tiny_model, [{"prompt": p} for p in texts])
+    stack.start_workers(n_trace=2)
+    job_id = stack.submit(job)
+    stack.wait(job_id, until=lambda st: st.counts.get("done", 0) >= 8)
+    stack.redis.stop()
+    stack.redis.start()                                # same port, same AOF
+    st = stack.wait(job_id)
+    assert st.counts == {"done": 50}, (st.errors, stack.log_tails())
+    stack.stop_workers()
+    assert_complete_and_unique(stack, job_id, texts)
+
+
+@needs_redis
+def test_malformed_row_and_overlong_prompt_fail_alone(stack, tiny_model, tmp_path):
+    texts = prompts(6, offset=300)
+    too_long = " ".join(["cat"] * 5000)
+    rows = [{"prompt": p} for p in texts[:3]] + ['{"prompt": "unterminated'] + \
+           [{"prompt": too_long}] + [{"prompt": p} for p in texts[3:]]
+    job = write_job(tmp_path / "job.jsonl", tiny_model, rows)
+    stack.start_workers(n_trace=1)
+    job_id = stack.submit(job)
+    st = stack.wait(job_id)
+    assert st.counts == {"done": 6, "failed": 2}
+    out = stack.cli("jobs", "status", job_id).stdout
+    assert "done 6, failed 2" in out
+    assert "job.jsonl line 5: not valid JSON" in out
+    assert "job.jsonl line 6: PromptTooLong" in out
+
+    # only the traceable failure is retried; it fails again, alone, with the same error
+    assert stack.cli("jobs", "retry-failed", job_id).stdout.strip() == f"requeued 1 failed prompts of job {job_id}"
+    st = stack.wait(job_id)
+    assert st.counts == {"done": 6, "failed": 2}
+    assert [e.split(":")[0] for e in st.errors] == ["job.jsonl line 5", "job.jsonl line 6"]
+
+    missing = stack.cli("jobs", "status", "nope", check=False)
+    assert missing.returncode == 1 and "no job 'nope'" in missing.stderr
+    stack.stop_workers()
+    assert_complete_and_unique(stack, job_id, texts)

@@ -1,0 +1,300 @@
+"""Job state in redis: what `circuit-atlas jobs ...` shows and what the tasks update.
+
+Why redis: the broker is already there, and with `appendonly yes` (compose.yaml, the tests) every
+write survives a redis restart; worker death loses nothing because the state is outside the
+workers. Layout (all keys under "ca:"):
+
+    ca:jobs                 zset  job id -> submit time
+    ca:job:<id>             hash  spec (JSON), file, created, n, pending, started, finished, cancelled
+    ca:job:<id>:items       hash  index -> {"prompt", "tags", "key", "line"} or {"line", "error"}
+    ca:job:<id>:state       hash  index -> queued | tracing | traced | done | skipped | failed | cancelled
+    ca:job:<id>:error       hash  index -> one error line
+    ca:job:<id>:attempts    hash  index -> deliveries of its trace task (poison detection)
+    ca:job:<id>:trace_s     hash  index -> seconds spent inside tracer.trace
+    ca:job:<id>:graph       hash  index -> graph id in the store
+    ca:job:<id>:done        zset  index -> time it was stored (graphs per hour)
+    ca:traced               hash  trace key -> graph id, for every graph the workers stored
+
+Terminal states (done, skipped, failed, cancelled) are final: a redelivered task that finds its
+item terminal returns at once. Only `retry-failed` moves failed items back to queued.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import redis
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
+
+from workers.jobfile import JobSpec, Row, read_job_file, trace_key
+
+QUEUED, TRACING, TRACED = "queued", "tracing", "traced"
+DONE, SKIPPED, FAILED, CANCELLED = "done", "skipped", "failed", "cancelled"
+TERMINAL = (DONE, SKIPPED, FAILED, CANCELLED)
+REGISTRY = "ca:traced"
+
+
+class JobNotFound(KeyError):
+    """No job with this id in redis."""
+
+    def __str__(self) -> str:
+        return f"no job {self.args[0]!r}; `circuit-atlas jobs list` shows the known jobs"
+
+
+@dataclass(frozen=True)
+class Item:
+    index: int
+    line: int
+    prompt: str | None
+    tags: dict
+    key: str | None
+    error: str | None = None     # set for rows that were malformed in the job file
+
+
+@dataclass
+class JobStatus:
+    id: str
+    file: str
+    model: str
+    transcoders: str
+    created: float
+    n: int
+    counts: dict[str, int]                       # state -> number of items
+    started: float | None = None                 # first trace began
+    finished: float | None = None                # last item reached a terminal state
+    cancelled: bool = False
+    graphs_per_hour: float | None = None         # graphs stored per hour since the first trace
+    eta_s: float | None = None                   # seconds until every item is terminal, at that rate
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def pending(self) -> int:
+        return sum(self.counts.get(s, 0) for s in (QUEUED, TRACING, TRACED))
+
+    @property
+    def state(self) -> str:
+        if self.pending:
+            return "cancelling" if self.cancelled else ("running" if self.started else "queued")
+        return "cancelled" if self.cancelled else ("failed" if self.counts.get(FAILED) else "done")
+
+
+# Move one item to a terminal state, once. KEYS: state, error, graph, done zset, job hash.
+# ARGV: index, new state, error, graph id, now. Returns 1 if it moved, 0 if it was already terminal.
+_FINISH = """
+local cur = redis.call('HGET', KEYS[1], ARGV[1])
+if cur == 'done' or cur == 'skipped' or cur == 'failed' or cur == 'cancelled' then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+if ARGV[3] ~= '' then redis.call('HSET', KEYS[2], ARGV[1], ARGV[3]) end
+if ARGV[4] ~= '' then redis.call('HSET', KEYS[3], ARGV[1], ARGV[4]) end
+if ARGV[2] == 'done' then redis.call('ZADD', KEYS[4], ARGV[5], ARGV[1]) end
+if redis.call('HINCRBY', KEYS[5], 'pending', -1) <= 0 then redis.call('HSET', KEYS[5], 'finished', ARGV[5]) end
+return 1
+"""
+
+# Move one item between non-terminal states. KEYS: state. ARGV: index, new state.
+_ADVANCE = """
+local cur = redis.call('HGET', KEYS[1], ARGV[1])
+if cur == 'done' or cur == 'skipped' or cur == 'failed' or cur == 'cancelled' then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return 1
+"""
+
+
+def connect(redis_url: str) -> redis.Redis:
+    """A client that rides out a short broker outage (a redis restart) instead of failing at once."""
+    return redis.Redis.from_url(redis_url, decode_responses=True, socket_connect_timeout=5,
+                                retry=Retry(ExponentialBackoff(cap=2.0, base=0.1), 10),
+                                retry_on_error=[redis.ConnectionError, redis.TimeoutError])
+
+
+class Jobs:
+    """Job state for one redis; the CLI, the tasks and the tests all go through it."""
+
+    def __init__(self, redis_url: str):
+        self.r = connect(redis_url)
+        self._finish = self.r.register_script(_FINISH)
+        self._advance = self.r.register_script(_ADVANCE)
+
+    # -- submitting and controlling jobs (CLI side) --
+
+    def submit(self, path: str | Path, overrides: dict | None = None) -> str:
+        """Record a job and queue a trace task per prompt that is not traced yet; returns its id."""
+        from workers.tasks import trace_prompt  # the Celery app, only when sending
+
+        spec, rows = read_job_file(path, overrides)
+        spec = dataclasses.replace(spec, options=full_options(spec.options, path))
+        job_id = uuid.uuid4().hex[:12]
+        now = time.time()
+        items, states, errors, graphs, first_line = {}, {}, {}, {}, {}
+        stored = self._registry_lookup([trace_key(spec, r.prompt) for r in rows if r.prompt is not None])
+        for i, row in enumerate(rows):
+            items[i] = _item_json(spec, row)
+            key = json.loads(items[i]).get("key")
+            if row.error:
+                states[i], errors[i] = FAILED, row.error
+            elif key in stored:
+                states[i], graphs[i] = SKIPPED, stored[key]
+            elif key in first_line:
+                states[i], errors[i] = SKIPPED, f"same prompt as line {first_line[key]}"
+            else:
+                states[i], first_line[key] = QUEUED, row.line
+        pending = sum(s == QUEUED for s in states.values())
+        job = f"ca:job:{job_id}"
+        pipe = self.r.pipeline()
+        pipe.hset(job, mapping={"spec": json.dumps(dataclasses.asdict(spec)), "file": str(path),
+                                "created": now, "n": len(rows), "pending": pending, "cancelled": 0,
+                                **({} if pending else {"finished": now})})
+        for suffix, mapping in (("items", items), ("state", states), ("error", errors), ("graph", graphs)):
+            if mapping:
+                pipe.hset(f"{job}:{suffix}", mapping=mapping)
+        pipe.zadd("ca:jobs", {job_id: now})
+        pipe.execute()
+        for i, state in states.items():
+            if state == QUEUED:
+                trace_prompt.apply_async((job_id, i))
+        return job_id
+
+    def status(self, job_id: str, now: float | None = None) -> JobStatus:
+        job = self.r.hgetall(f"ca:job:{job_id}")
+        if not job:
+            raise JobNotFound(job_id)
+        spec = json.loads(job["spec"])
+        states = self.r.hgetall(f"ca:job:{job_id}:state")
+        errors = self.r.hgetall(f"ca:job:{job_id}:error")
+        st = JobStatus(
+            id=job_id, file=job["file"], model=spec["model"], transcoders=spec["transcoders"],
+            created=float(job["created"]), n=int(job["n"]), counts=dict(Counter(states.values())),
+            started=_float(job.get("started")), finished=_float(job.get("finished")),
+            cancelled=job.get("cancelled") == "1",
+            errors=[errors[i] for i in sorted(errors, key=int) if states.get(i) == FAILED])
+        stored = self.r.zcard(f"ca:job:{job_id}:done")
+        if st.started and stored:
+            end = st.finished if st.finished and not st.pending else (now or time.time())
+            per_s = stored / max(end - st.started, 1e-6)
+            st.graphs_per_hour = per_s * 3600
+            st.eta_s = st.pending / per_s
+        return st
+
+    def list(self) -> list[JobStatus]:
+        return [self.status(job_id) for job_id in self.r.zrange("ca:jobs", 0, -1)]
+
+    def cancel(self, job_id: str) -> int:
+        """Stop a job: queued items become cancelled now; traces already running finish."""
+        self._require(job_id)
+        self.r.hset(f"ca:job:{job_id}", "cancelled", 1)
+        states = self.r.hgetall(f"ca:job:{job_id}:state")
+        return sum(self.finish(job_id, int(i), CANCELLED) for i, s in states.items() if s == QUEUED)
+
+    def retry_failed(self, job_id: str) -> int:
+        """Queue failed prompts again (not malformed rows: fix the file and submit it again)."""
+        from workers.tasks import trace_prompt
+
+        self._require(job_id)
+        job = f"ca:job:{job_id}"
+        retried = []
+        for i, state in self.r.hgetall(f"{job}:state").items():
+            if state == FAILED and json.loads(self.r.hget(f"{job}:items", i)).get("prompt") is not None:
+                retried.append(int(i))
+        if not retried:
+            return 0
+        pipe = self.r.pipeline()
+        for i in retried:
+            pipe.hset(f"{job}:state", i, QUEUED).hdel(f"{job}:error", i).hdel(f"{job}:attempts", i)
+        pipe.hincrby(job, "pending", len(retried)).hdel(job, "finished").hset(job, "cancelled", 0)
+        pipe.execute()
+        for i in retried:
+            trace_prompt.apply_async((job_id, i))
+        return len(retried)
+
+    # -- the tasks' side --
+
+    def spec(self, job_id: str) -> JobSpec:
+        raw = self.r.hget(f"ca:job:{job_id}", "spec")
+        if raw is None:
+            raise JobNotFound(job_id)
+        return JobSpec(**json.loads(raw))
+
+    def file(self, job_id: str) -> str:
+        path = self.r.hget(f"ca:job:{job_id}", "file")
+        if path is None:
+            raise JobNotFound(job_id)
+        return path
+
+    def item(self, job_id: str, index: int) -> Item:
+        raw = self.r.hget(f"ca:job:{job_id}:items", index)
+        if raw is None:
+            raise JobNotFound(job_id)
+        return Item(index=index, **json.loads(raw))
+
+    def state(self, job_id: str, index: int) -> str | None:
+        return self.r.hget(f"ca:job:{job_id}:state", index)
+
+    def cancelled(self, job_id: str) -> bool:
+        return self.r.hget(f"ca:job:{job_id}", "cancelled") == "1"
+
+    def begin_trace(self, job_id: str, index: int) -> int:
+        """Mark an item as tracing; returns how many times its trace task has been delivered."""
+        self.r.hsetnx(f"ca:job:{job_id}", "started", time.time())
+        self._advance(keys=[f"ca:job:{job_id}:state"], args=[index, TRACING])
+        return self.r.hincrby(f"ca:job:{job_id}:attempts", index, 1)
+
+    def traced(self, job_id: str, index: int, trace_s: float | None) -> None:
+        if trace_s is not None:
+            self.r.hset(f"ca:job:{job_id}:trace_s", index, trace_s)
+        self._advance(keys=[f"ca:job:{job_id}:state"], args=[index, TRACED])
+
+    def finish(self, job_id: str, index: int, state: str, *, error: str = "", graph_id: str = "") -> bool:
+        """Move an item to a terminal state (once; False if it already was)."""
+        job = f"ca:job:{job_id}"
+        keys = [f"{job}:state", f"{job}:error", f"{job}:graph", f"{job}:done", job]
+        return bool(self._finish(keys=keys, args=[index, state, error, graph_id, time.time()]))
+
+    def trace_seconds(self, job_id: str) -> list[float]:
+        return [float(v) for v in self.r.hvals(f"ca:job:{job_id}:trace_s")]
+
+    def stored_graph(self, key: str) -> str | None:
+        """The graph id the workers stored for this trace key, if any."""
+        return self.r.hget(REGISTRY, key)
+
+    def register_graph(self, key: str, graph_id: str) -> None:
+        self.r.hset(REGISTRY, key, graph_id)
+
+    # -- helpers --
+
+    def _registry_lookup(self, keys: list[str]) -> dict[str, str]:
+        if not keys:
+            return {}
+        return {k: g for k, g in zip(keys, self.r.hmget(REGISTRY, keys)) if g is not None}
+
+    def _require(self, job_id: str) -> None:
+        if not self.r.exists(f"ca:job:{job_id}"):
+            raise JobNotFound(job_id)
+
+
+def full_options(options: dict, path) -> dict:
+    """Every tracer.TraceConfig field, so that the trace key does not depend on defaults being spelled."""
+    from workers.jobfile import JobFileError
+    import tracer
+
+    try:
+        return dataclasses.asdict(tracer.TraceConfig(**options))
+    except (TypeError, ValueError) as e:
+        names = ", ".join(f.name for f in dataclasses.fields(tracer.TraceConfig))
+        raise JobFileError(f"{path}: bad tracing options {options}: {e}; known options: {names}") from None
+
+
+def _item_json(spec: JobSpec, row: Row) -> str:
+    if row.error:
+        return json.dumps({"line": row.line, "prompt": None, "tags": {}, "key": None, "error": row.error})
+    return json.dumps({"line": row.line, "prompt": row.prompt, "tags": {**spec.tags, **row.tags},
+                       "key": trace_key(spec, row.prompt)}, ensure_ascii=False)
+
+
+def _float(value) -> float | None:
+    return None if value is None else float(value)
