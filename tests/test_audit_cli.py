@@ -65,3 +65,34 @@ def test_bad_prompt_file_is_one_clear_line(tiny):
         'Error: bad.jsonl line 2: expected {"prompt": "..."} or a JSON string'
     missing = cli("audit", "report", "nope", "--out", str(root / "none"), cwd=root)
     assert missing.returncode == 1 and "audit nope: no audit.json" in missing.stderr
+
+
+@pytest.mark.redis
+def test_job_path_with_real_workers(tiny, tmp_path):
+    """Without --inline the tracing is a workers job; the audit reads the graphs the workers stored."""
+    from workers.testing import REDIS_SERVER, LocalStack
+
+    if REDIS_SERVER is None:
+        pytest.skip("redis-server not installed (apt-get install -y redis-server)")
+    root, model_dir, tc_dir = tiny
+    stack = LocalStack(tmp_path)
+    try:
+        stack.start_workers(n_trace=1)
+        out = stack.cli("audit", "run", "--model", str(model_dir), "--transcoders", str(tc_dir),
+                        "--suspect", str(root / "suspect.txt"), "--control", str(root / "control.txt"),
+                        "--target-token", WORD_TARGET, "--flag", "3", "--timeout", "300", check=False)
+        assert out.returncode == 0, out.stderr + stack.log_tails()
+        audit_id = out.stdout.split()[1].rstrip(":")
+        listing = stack.cli("audit", "list").stdout
+        top = json.loads((stack.artifacts / "audits" / audit_id / "ranked.json").read_text())[0]["key"]
+        flagged = stack.cli("audit", "flagged", top).stdout
+    finally:
+        stack.close()
+    result = json.loads((stack.artifacts / "audits" / audit_id / "audit.json").read_text())
+    assert result["n_graphs"] == {"suspect": 8, "control": 8, "generic": 0}
+    assert any(n.startswith("traced by workers job") for n in result["notes"])
+    assert audit_id in listing and f"{audit_id}  rank 1" in flagged
+    from circuit_atlas.store import open_store
+    from audit.storage import audited_graphs
+    with open_store(stack.store, read_only=True) as store:
+        assert len(audited_graphs(store, audit_id)) == 16

@@ -11,10 +11,10 @@ from circuit_atlas.store import all_statements, open_store
 from tests.test_audit_analyses import TSET, corpus
 
 
-def test_save_and_query_audits(tmp_path):
+def test_save_and_query_audits(store_uri):
     graphs = corpus(4)
     summaries = [summarize(g, s, target_tokens=("X",)) for s, g in graphs]
-    with open_store(tmp_path / "atlas.db") as store:
+    with open_store(store_uri) as store:
         store.add_graph(graphs[1][1])                       # one control graph stored (it lacks 0/5)
         for audit_id, created in (("a1", "2026-01-01T00:00:00+00:00"), ("a2", "2026-02-01T00:00:00+00:00")):
             result = analyse(summaries, AnalysisOptions(), audit_id=audit_id, created=created,
@@ -24,7 +24,7 @@ def test_save_and_query_audits(tmp_path):
             assert n == 1
         save_audit(store, result, "/reports/a2", n_flagged=2)              # re-saving updates, no duplicates
 
-    with open_store(tmp_path / "atlas.db", read_only=True) as store:
+    with open_store(store_uri, read_only=True) as store:
         flagged = flagged_by(store, "a2")
         assert [(f["key"], f["rank"], f["analysis"]) for f in flagged] == [
             (f"{TSET}/0/5", 1, "enrichment+drivers"), (f"{TSET}/1/9", 2, "control_token+drivers")]
