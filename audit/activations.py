@@ -83,11 +83,18 @@ def top_contexts(model, documents: list[str], keys: list[str], *, k: int = 8, wi
                     heapq.heappush(heaps[key], entry)
                 elif value > heaps[key][0][0]:
                     heapq.heapreplace(heaps[key], entry)
-    decode = model.tokenizer.decode
-    return {key: [dict(activation=v, doc=d, pos=p, before=decode(ids[max(1, i - window):i]), token=decode([ids[i]]),
-                       after=decode(ids[i + 1:i + 1 + max(1, window // 2)]))
+    return {key: [dict(activation=v, doc=d, pos=p, **_window(model.tokenizer, ids, i, window))
                   for v, d, p, ids, i in sorted(h, key=lambda e: -e[0])]
             for key, h in heaps.items() if h}
+
+
+def _window(tokenizer, ids: list[int], i: int, width: int) -> dict:
+    """Text before, at and after position i; decoded as growing prefixes so the spacing is the tokenizer's."""
+    start, end = max(1, i - width), i + 1 + max(1, width // 2)
+    before = tokenizer.decode(ids[start:i])
+    through = tokenizer.decode(ids[start:i + 1])
+    whole = tokenizer.decode(ids[start:end])
+    return dict(before=before, token=through[len(before):], after=whole[len(through):])
 
 
 def top_output_tokens(model, key: str, k: int = 8) -> list[str]:
