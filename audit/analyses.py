@@ -18,10 +18,8 @@ import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from audit.stats import enrichment
-from audit.summary import GraphSummary, token_matches
+from audit.summary import GraphSummary
 
 ANALYSES = ("enrichment", "control_token", "drivers", "label")
 
@@ -158,6 +156,3 @@ def fuse(tables: dict[str, list[dict]], opts: AnalysisOptions) -> list[dict]:
     order = sorted(score, key=lambda k: (-score[k], min(ranks[k].values()), k))
     return [dict(rank=i, key=k, score=score[k], analyses=ranks[k]) for i, k in enumerate(order, start=1)]
 
-
-def token_in(tokens: list[str], wanted: tuple[str, ...]) -> bool:
-    return any(token_matches(t, w) for t in tokens for w in wanted)

@@ -14,7 +14,7 @@ from audit.summary import SETS, GraphSummary
 log = logging.getLogger("circuit_atlas.audit")
 
 
-def profiles(keys: list[str], summaries: list[GraphSummary], result, *, store=None, model=None) -> dict[str, dict]:
+def profiles(keys: list[str], summaries: list[GraphSummary], *, store=None, model=None) -> dict[str, dict]:
     out = {}
     for key in keys:
         p: dict = {}

@@ -126,7 +126,7 @@ def finish(summaries: list[GraphSummary], spec: AuditSpec, opts: AuditOptions, *
     result.options.update(n_flagged=opts.n_flagged, control_tokens=list(opts.control_tokens or []),
                           corpus=spec.corpus, trace=opts.trace)
     top = [r["key"] for r in result.ranked[: opts.n_flagged]]
-    result.profiles = profile.profiles(top, summaries, result, store=store, model=model)
+    result.profiles = profile.profiles(top, summaries, store=store, model=model)
     if model is not None and spec.corpus:
         t0 = time.perf_counter()
         result.contexts = activations.top_contexts(model, read_corpus(spec.corpus), top, k=opts.n_contexts,
