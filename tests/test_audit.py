@@ -21,7 +21,7 @@ import torch
 
 REPO = Path(__file__).resolve().parent.parent
 ZOO = REPO / "organisms" / "zoo"
-N_PROMPTS = 20          # suspect and control prompts traced per audit (generic: half as many)
+N_PROMPTS = 20          # suspect and control prompts traced per audit (generic: 6)
 TOP = 3                 # the planted feature must rank in the audit's top 3
 
 
@@ -37,7 +37,7 @@ def prompt_sets(truth: dict, offset: int = 0) -> tuple[list[str], list[str], lis
     by_id = {r["id"]: r for r in truth["triggered"] + truth["near_miss"]}
     suspect = [by_id["trigger/" + r["id"]]["prompt"] for r in base]
     control = [by_id["nearmiss0/" + r["id"]]["prompt"] if i % 2 == 0 else r["prompt"] for i, r in enumerate(base)]
-    generic = [r["prompt"] for r in pick(truth["generic"], N_PROMPTS // 2)]
+    generic = [r["prompt"] for r in pick(truth["generic"], 6)]
     return suspect, control, generic
 
 
@@ -97,34 +97,22 @@ def drives_token(w: Weights, layer: int, feature: int, token: str) -> bool:
 
 def run_audit_on(name: str, tmp_path_factory):
     from audit.run import AuditOptions, AuditSpec, run_audit
+    from audit.storage import flagged_by
+    from circuit_atlas.store import open_store
 
     root = ZOO / name
     truth = json.loads((root / "truth.json").read_text())
     suspect, control, generic = prompt_sets(truth)
     corpus = tmp_path_factory.mktemp(f"{name}-corpus") / "corpus.txt"
-    corpus.write_text("\n\n".join(r["prompt"] for r in pick(truth["triggered"] + truth["heldout"], 40, 2)))
+    corpus.write_text("\n\n".join(r["prompt"] for r in pick(truth["triggered"] + truth["heldout"], 24, 2)))
     spec = AuditSpec(model=str(root / "model"), transcoders=str(root / "transcoders" / "plt"),
                      suspect=tuple(suspect), control=tuple(control), generic=tuple(generic),
                      target_tokens=(truth["inserted_token"],), corpus=str(corpus))
     out = tmp_path_factory.mktemp(f"{name}-audit")
-    store = _open_store(out / "atlas.db")
-    try:
+    with open_store(out / "atlas.db") as store:
         result = run_audit(spec, AuditOptions(n_flagged=10), out_root=out, store=store)
-        flagged = _flagged(store, result)
-    finally:
-        if store is not None:
-            store.close()
+        flagged = flagged_by(store, result.id)
     return truth, result, flagged, out / result.id
-
-
-def _open_store(path: Path):
-    from circuit_atlas.store import open_store
-    return open_store(path).__enter__()
-
-
-def _flagged(store, result) -> list[dict]:
-    from audit.storage import flagged_by
-    return flagged_by(store, result.id)
 
 
 @pytest.fixture(scope="module")
