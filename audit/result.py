@@ -56,6 +56,9 @@ def analyse(summaries: list[GraphSummary], opts: AnalysisOptions, *, audit_id: s
         "label": run_label_search(all_labels, opts),
     }
     notes = []
+    if tables["enrichment"] and not any(r["passed"] for r in tables["enrichment"]):
+        notes.append("no feature is enriched in the suspect graphs: no sign of a mechanism specific to "
+                     "the suspect prompts (the ranking rests on the other analyses)")
     if not tables["control_token"]:
         notes.append("control-token analysis skipped: no generic prompt set")
     if not tables["drivers"]:

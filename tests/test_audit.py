@@ -143,7 +143,7 @@ def test_planted_feature_in_top_3(planted):
 def test_control_organism_flags_no_such_feature(control):
     truth, result, flagged, _ = control
     w = Weights(ZOO / "control", "plt")
-    assert flagged, "the control audit still ranks (trigger-word) features"
+    assert flagged, "the control audit still ranks features (drivers of the token, trigger words)"
     for f in flagged:
         assert not (fires_on_trigger(w, truth, f["layer"], f["feature"])
                     and drives_token(w, f["layer"], f["feature"], truth["inserted_token"])), f
