@@ -119,3 +119,12 @@ def test_report_renders_both_formats_with_plots(tmp_path):
     assert "\\| pipe" in paths["md"].read_text()                          # and do not break the table
     rows = paths["csv"].read_text().splitlines()
     assert rows[0].startswith("rank,key,layer,feature") and rows[1].startswith(f"1,{TSET}/0/5,0,5,")
+
+
+def test_nothing_enriched_when_suspect_and_control_look_alike():
+    graphs = [(s, g) for s, g in corpus(8) if s == "control"]
+    summaries = [summarize(g, "suspect" if i % 2 else "control", target_tokens=("Y",)) for i, (_, g) in enumerate(graphs)]
+    result = analyse(summaries, AnalysisOptions(), audit_id="t", created="now", target_tokens=("Y",))
+    assert not any(r["passed"] for r in result.tables["enrichment"])
+    assert any(n.startswith("no feature is enriched") for n in result.notes)
+    assert [r["key"] for r in result.ranked] == [f"{TSET}/1/9"] and result.ranked[0]["analyses"] == {"drivers": 1}
