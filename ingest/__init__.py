@@ -137,6 +137,7 @@ def ingest_paths(store_uri: str, paths, tags: dict[str, str] | None = None, mani
         bar.set_postfix(new=report.new, present=report.present, failed=len(report.failed))
     if batch:
         _store_batch(store_uri, batch, report, opts, log)
+    bar.set_postfix(new=report.new, present=report.present, failed=len(report.failed))
     bar.close()
     report.seconds = time.perf_counter() - start
     return report

@@ -98,8 +98,11 @@ def test_statement_path_matches_bulk_copy(tmp_path):
             stored[bulk] = (counts(store), [store.get_graph(g.id) for g in graphs],
                             store.query("MATCH (f:Feature) RETURN f.key AS k, f.layer AS l, f.feature AS f, "
                                         "f.label AS label ORDER BY k"))
+            assert store.query("MATCH (n:Node)-[:OF_FEATURE]->(f:Feature) WHERE n.fkey <> f.key "
+                               "RETURN count(*) AS n") == [{"n": 0}]
     assert stored[True][0] == stored[False][0] == expected_counts(graphs)
     assert [edge_set(g) for g in stored[True][1]] == [edge_set(g) for g in stored[False][1]]
+    assert [g.tags for g in stored[False][1]] == [g.tags for g in graphs]
     assert stored[True][2] == stored[False][2]
 
 

@@ -18,7 +18,7 @@ __all__ = ["load", "trace", "TraceConfig", "ReplacementModel", "TracerError", "M
            "TranscoderMismatch", "UnsupportedArchitecture", "BadTarget", "testing", "SUPPORTED_ARCHITECTURES"]
 
 _LAZY = {"load": ("tracer.replacement", "load"), "ReplacementModel": ("tracer.replacement", "ReplacementModel"),
-         "trace": ("tracer.trace", "trace"), "SUPPORTED_ARCHITECTURES": ("tracer.architectures", "SUPPORTED"),
+         "trace": ("tracer.tracing", "trace"), "SUPPORTED_ARCHITECTURES": ("tracer.architectures", "SUPPORTED"),
          "testing": ("tracer.testing", None)}
 
 

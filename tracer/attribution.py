@@ -39,7 +39,7 @@ class Attribution:
     active_features: torch.Tensor    # (n_active, 3) (layer, pos, feature), sorted
     activations: torch.Tensor        # (n_active,)
     selected: torch.Tensor           # (n_selected,) indices into active_features that are nodes
-    adjacency: torch.Tensor          # (N, N) rows = targets, columns = sources
+    adjacency: torch.Tensor          # (N, N) rows = targets, columns = sources (on the model's device)
     logit_ids: torch.Tensor          # (n_logits,)
     logit_probs: torch.Tensor        # (n_logits,)
     n_layers: int
@@ -67,6 +67,7 @@ def attribute(model: ReplacementModel, input_ids: torch.Tensor, config: TraceCon
     L, P = model.n_layers, len(input_ids)
     active, activations, encoders, sources = _nodes(fm)
     n_active, n_cols = len(active), sources.n_cols
+    active_cpu = active.cpu()
 
     # Phase 2: targets
     logit_ids, logit_probs, logit_vecs = _targets(model, fm.logits[-1], config)
@@ -91,8 +92,8 @@ def attribute(model: ReplacementModel, input_ids: torch.Tensor, config: TraceCon
     for start in range(0, n_logits, config.batch_size):
         batch = slice(start, min(start + config.batch_size, n_logits))
         seeds = logit_vecs[batch]
-        rows[logit_slot[batch]] = _rows(fm, sources, torch.full((len(seeds),), L), torch.full((len(seeds),), P - 1),
-                                        seeds)
+        n = len(seeds)
+        rows[logit_slot[batch]] = _rows(fm, sources, torch.full((n,), L), torch.full((n,), P - 1), seeds)
         row_to_node[logit_slot[batch]] = n_cols + torch.arange(batch.start, batch.stop)
         bar.update(1)
 
@@ -103,13 +104,14 @@ def attribute(model: ReplacementModel, input_ids: torch.Tensor, config: TraceCon
         if not limited:
             pending = torch.arange(n_active)
         else:
-            influence = _partial_influence(rows[:next_row], logit_probs, row_to_node[:next_row], n_cols)
+            influence = _partial_influence(rows[:next_row], logit_probs, row_to_node[:next_row].to(rows.device),
+                                           n_cols)
             ranking = torch.argsort(influence[:n_active], descending=True).cpu()
             queue_size = min(config.update_interval * config.batch_size, max_features - n_visited)
             pending = ranking[~visited[ranking]][:queue_size]
         for start in range(0, len(pending), config.batch_size):
             batch = pending[start:start + config.batch_size]
-            batch_rows = _rows(fm, sources, active[batch, 0], active[batch, 1], encoders[batch])
+            batch_rows = _rows(fm, sources, active_cpu[batch, 0], active_cpu[batch, 1], encoders[batch])
             if limited:
                 rows[next_row:next_row + len(batch)] = batch_rows
                 row_to_node[next_row:next_row + len(batch)] = batch
@@ -125,7 +127,8 @@ def attribute(model: ReplacementModel, input_ids: torch.Tensor, config: TraceCon
     selected = torch.where(visited)[0]
     if limited:
         adjacency = _assemble(rows, row_to_node, selected, n_active, n_cols, n_logits)
-    return Attribution(input_ids, active, activations, selected, adjacency, logit_ids, logit_probs, L)
+    return Attribution(input_ids.cpu(), active_cpu, activations.cpu(), selected, adjacency, logit_ids.cpu(),
+                       logit_probs.cpu(), L)
 
 
 def _nodes(fm: FrozenModel):
@@ -191,37 +194,45 @@ def _pad_by_position(col, pos, vec, P, pad_col):
 
 def _rows(fm: FrozenModel, sources: Sources, layers: torch.Tensor, positions: torch.Tensor,
           seeds: torch.Tensor) -> torch.Tensor:
-    """Attribution rows (B, n_cols) of B targets: seeds (B, D) read at (layer, position); layer L = logits."""
-    L = len(fm.arch.layers)
-    P, D = fm.resid0.shape
-    B = len(seeds)
-    batch = torch.arange(B)
-    rows = torch.zeros(B, sources.n_cols + 1, device=seeds.device)  # last column collects padding
+    """Attribution rows (B, n_cols) of B targets: seeds (B, D) read at (layer, position); layer L = logits.
+
+    Only the layers at or below the highest target and the positions up to the last target are visited:
+    nothing above a target and, attention being causal, nothing after it has a direct effect on it.
+    """
+    L, (P, D) = len(fm.arch.layers), fm.resid0.shape
+    B, device = len(seeds), seeds.device
+    batch = torch.arange(B, device=device)
+    layers, positions = layers.to(device), positions.to(device)
+    n = int(positions.max()) + 1                                   # positions 0 .. n-1 matter
+    fm = fm.prefix(n)
+    columns = torch.zeros(sources.n_cols + 1, B, device=device)  # transposed rows; the last one takes padding
     n_active = sources.n_cols - L * P - P
 
-    g_r = torch.zeros(B, P, D, device=seeds.device)                 # gradient at r_{l+1}
+    g_r = torch.zeros(B, n, D, device=device)                    # gradient at r_{l+1}
+    g_r_is_zero = True
     is_logit = layers == L
     if is_logit.any():
-        g_final = torch.zeros(B, P, D, device=seeds.device)
+        g_final = torch.zeros(B, n, D, device=device)
         g_final[batch[is_logit], positions[is_logit]] = seeds[is_logit]
-        g_r = fm.final_T(g_final)
+        g_r, g_r_is_zero = fm.final_T(g_final), False
     for l in range(min(int(layers.max()), L - 1), -1, -1):
-        g_o = fm.write_T(l, g_r)                                   # (B, P, D) gradient where layer l writes
-        if sources.cols[l].numel():
-            effects = torch.bmm(g_o.transpose(0, 1), sources.vectors[l].transpose(1, 2))  # (P, B, n_max)
-            rows.index_add_(1, sources.cols[l].flatten(), effects.transpose(0, 1).flatten(1))
-        error_cols = slice(n_active + l * P, n_active + (l + 1) * P)
-        rows[:, error_cols] = torch.einsum("bpd,pd->bp", g_o, sources.errors[l])
-        g_x = torch.zeros(B, P, D, device=seeds.device)            # gradient where layer l's features read
+        g_x = torch.zeros(B, n, D, device=device)                  # gradient where layer l's features read
         here = layers == l
         g_x[batch[here], positions[here]] = seeds[here]
-        if fm.tc.W_skip is not None:
-            g_x = g_x + fm.skip_T(l, g_o)
-        g_m = g_r + fm.read_T(l, g_x)
-        g_r = fm.attn_block_T(l, g_m)                              # now the gradient at r_l
-    token_cols = slice(n_active + L * P, n_active + L * P + P)
-    rows[:, token_cols] = torch.einsum("bpd,pd->bp", g_r, sources.tokens)
-    return rows[:, :-1]
+        if not g_r_is_zero:
+            g_o = fm.write_T(l, g_r)                               # (B, n, D) gradient where layer l writes
+            if sources.cols[l].numel():
+                effects = torch.bmm(sources.vectors[l][:n], g_o.permute(1, 2, 0))  # (n, n_max, B)
+                columns.index_add_(0, sources.cols[l][:n].flatten(), effects.flatten(0, 1))
+            error_start = n_active + l * P
+            columns[error_start:error_start + n] = torch.einsum("bpd,pd->pb", g_o, sources.errors[l][:n])
+            if fm.tc.W_skip is not None:
+                g_x += fm.skip_T(l, g_o)
+        g_r = fm.attn_block_T(l, g_r + fm.read_T(l, g_x))          # through m_l to r_l
+        g_r_is_zero = False
+    token_start = n_active + L * P
+    columns[token_start:token_start + n] = torch.einsum("bpd,pd->pb", g_r, sources.tokens[:n])
+    return columns[:-1].T
 
 
 def _targets(model: ReplacementModel, logits: torch.Tensor, config: TraceConfig):

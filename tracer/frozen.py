@@ -18,6 +18,8 @@ attribution. Shapes: P positions, D d_model, B a batch of gradient rows.
 """
 from __future__ import annotations
 
+import copy
+
 import torch
 
 from tracer.architectures import Norm
@@ -53,6 +55,19 @@ class FrozenModel:
             if self.tc.output_hook == "block_mlp_out" and layer.post_mlp_norm is not None:
                 mlp_out = captured[f"out{id(layer.post_mlp_norm.module)}"]
             self.writes_clean.append(mlp_out)
+
+    def prefix(self, n: int) -> "FrozenModel":
+        """The frozen model of the first n positions: attention is causal, so they never see the others."""
+        if n == len(self.input_ids):
+            return self
+        view = copy.copy(self)
+        view.patterns = [pattern[:, :n, :n] for pattern in self.patterns]
+        view.inv = {key: inv[:n] for key, inv in self.inv.items()}
+        for name in ("input_ids", "logits", "resid0", "token_vectors", "final_clean"):
+            setattr(view, name, getattr(self, name)[:n])
+        view.reads_clean = [x[:n] for x in self.reads_clean]
+        view.writes_clean = [o[:n] for o in self.writes_clean]
+        return view
 
     # ---- the linear maps (inputs may carry leading batch dims) ----
 

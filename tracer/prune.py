@@ -37,14 +37,23 @@ def _normalize_(matrix: torch.Tensor) -> torch.Tensor:
 
 def influence(normalized: torch.Tensor, logit_weights: torch.Tensor, max_iter: int = 1000) -> torch.Tensor:
     """w @ (A + A^2 + ...): summed until the walk leaves the DAG (exactly zero)."""
-    step = logit_weights @ normalized
+    step = _vector_matrix(logit_weights, normalized)
     total = step.clone()
     for _ in range(max_iter):
         if not step.any():
             return total
-        step = step @ normalized
+        step = _vector_matrix(step, normalized)
         total += step
     raise RuntimeError(f"influence did not converge after {max_iter} iterations (is the graph acyclic?)")
+
+
+def _vector_matrix(v: torch.Tensor, matrix: torch.Tensor) -> torch.Tensor:
+    """v @ matrix, reading only the rows between v's first and last nonzero entry (the walk's frontier)."""
+    nonzero = torch.nonzero(v)
+    if len(nonzero) == 0:
+        return torch.zeros_like(v)
+    first, last = int(nonzero[0]), int(nonzero[-1]) + 1
+    return v[first:last] @ matrix[first:last]
 
 
 def find_threshold(scores: torch.Tensor, fraction: float) -> torch.Tensor:
@@ -55,18 +64,18 @@ def find_threshold(scores: torch.Tensor, fraction: float) -> torch.Tensor:
     return ordered[index]
 
 
-def _edge_threshold(edge_scores: torch.Tensor, fraction: float) -> torch.Tensor:
-    """find_threshold over all N^2 scores, sorting only the nonzero ones (zeros sort last and add nothing)."""
-    nonzero = edge_scores[edge_scores != 0]
-    n_zero = edge_scores.numel() - len(nonzero)
+def _edge_threshold(scores: torch.Tensor, fraction: float, n_zero_outside: int = 0) -> torch.Tensor:
+    """find_threshold over `scores` plus `n_zero_outside` zeros, sorting only the nonzero scores."""
+    nonzero = scores[scores != 0]
+    n_zero = scores.numel() - len(nonzero) + n_zero_outside
     if len(nonzero) == 0:
-        return edge_scores.new_zeros(())
+        return scores.new_zeros(())
     ordered = torch.sort(nonzero, descending=True).values
     cumulative = torch.cumsum(ordered, dim=0) / torch.sum(ordered)
     index = int(torch.searchsorted(cumulative, fraction))
     if index < len(ordered):
         return ordered[index]
-    return edge_scores.new_zeros(()) if n_zero else ordered[-1]
+    return scores.new_zeros(()) if n_zero else ordered[-1]
 
 
 def prune(adjacency: torch.Tensor, logit_probs: torch.Tensor, n_features: int, n_errors: int, n_tokens: int,
@@ -90,16 +99,20 @@ def prune(adjacency: torch.Tensor, logit_probs: torch.Tensor, n_features: int, n
 
     node_mask = node_influence >= find_threshold(node_influence, node_threshold)
     node_mask[N - n_logits - n_tokens:] = True
+    del buffer
 
-    # edge scores on the node-pruned matrix, reusing the buffer
-    buffer.copy_(adjacency)
-    buffer[~node_mask] = 0
-    buffer[:, ~node_mask] = 0
-    _normalize_(buffer)
-    pruned_influence = influence(buffer, logit_weights) + logit_weights
-    edge_scores = buffer.mul_(pruned_influence[:, None])
-    edge_mask = edge_scores >= _edge_threshold(edge_scores, edge_threshold)
-    del buffer, edge_scores
+    # edge scores on the node-pruned matrix: only the kept nodes' block is nonzero, so work on it alone
+    kept = torch.nonzero(node_mask).squeeze(1)
+    block = _normalize_(adjacency[kept[:, None], kept[None, :]])
+    block_weights = logit_weights[kept]
+    block_scores = block.mul_((influence(block, block_weights) + block_weights)[:, None])
+    threshold = _edge_threshold(block_scores, edge_threshold, n_zero_outside=N * N - len(kept) ** 2)
+    if threshold == 0:  # the threshold fell among zero scores: circuit-tracer then keeps all N^2 "edges"
+        edge_mask = torch.ones(N, N, dtype=torch.bool, device=adjacency.device)
+    else:               # scores outside the block are zero, below the threshold
+        edge_mask = torch.zeros(N, N, dtype=torch.bool, device=adjacency.device)
+        edge_mask[kept[:, None], kept[None, :]] = block_scores >= threshold
+    del block, block_scores
 
     # drop dangling nodes until nothing changes
     inner = slice(0, N - n_logits - n_tokens)   # features and errors

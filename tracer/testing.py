@@ -203,3 +203,44 @@ def build_tiny_model(out_dir: str | Path, arch: str = "llama", transcoders: str 
     options = {"input_hook": hooks[0], "output_hook": hooks[1], **transcoder_options}
     build_transcoders(tc_dir, model, transcoders, seed, **options)
     return model_dir, tc_dir
+
+
+def adjacency_by_intervention(model, attribution) -> torch.Tensor:
+    """The adjacency matrix again, by intervention instead of gradients: for every source node, add what it
+    writes to the frozen model's residual stream and read the change at every target. (N, N) like
+    `attribution.adjacency`; one batched forward pass over all sources, so only for tiny models."""
+    from tracer.attribution import _nodes
+    from tracer.frozen import FrozenModel
+
+    fm = FrozenModel(model, attribution.input_ids)
+    active, _, encoders, sources = _nodes(fm)
+    L, (P, D), n_cols = len(fm.arch.layers), fm.resid0.shape, sources.n_cols
+    n_active = len(active)
+    resid_delta = torch.zeros(n_cols, P, D)                        # (sources, P, D) added to r_0
+    write_delta = torch.zeros(n_cols, L, P, D)                     # (sources, L, P, D) added where layers write
+    for l in range(L):
+        for p in range(P):
+            for slot, col in enumerate(sources.cols[l][p].tolist()):
+                if col < n_cols:
+                    write_delta[col, l, p] += sources.vectors[l][p, slot]
+            write_delta[n_active + l * P + p, l, p] = sources.errors[l, p]
+    for p in range(P):
+        resid_delta[n_active + L * P + p, p] = sources.tokens[p]
+    reads, final = fm.forward(resid_delta, list(write_delta.unbind(1)))
+    reads0, final0 = fm.forward(torch.zeros(P, D), [torch.zeros(P, D)] * L)   # biases alone
+    # rows: selected features (their pre-activation change), then logits (demeaned logit change)
+    rows = []
+    for f in attribution.selected.tolist():
+        layer, pos, _ = active[f].tolist()
+        rows.append((reads[layer][:, pos] - reads0[layer][pos]) @ encoders[f])
+    W_U = fm.arch.W_U
+    for token in attribution.logit_ids.tolist():
+        rows.append((final[:, P - 1] - final0[P - 1]) @ (W_U[token] - W_U.mean(0)))
+    by_source = torch.stack(rows)                                  # (targets, n_cols)
+    columns = torch.cat([attribution.selected, torch.arange(n_active, n_cols)])
+    n_sel, n_logits = len(attribution.selected), len(attribution.logit_ids)
+    N = len(columns) + n_logits
+    adjacency = torch.zeros(N, N)
+    adjacency[:n_sel, :len(columns)] = by_source[:n_sel][:, columns]
+    adjacency[N - n_logits:, :len(columns)] = by_source[n_sel:][:, columns]
+    return adjacency

@@ -164,7 +164,7 @@ def _plt_files(directory: Path, config: dict) -> list[Path]:
 
 def _load_plt(directory: Path, config: dict, name: str, input_hook: str, output_hook: str) -> Transcoders:
     activation = config.get("activation") or "jumprelu"
-    if activation not in ("relu", "topk", "jumprelu"):
+    if activation not in ("relu", "topk", "jumprelu", "jump_relu"):
         raise TranscoderMismatch(f"{directory / 'config.yaml'}: activation {activation!r} is not supported "
                                  "(relu, topk, or a threshold tensor for JumpReLU)")
     W_enc, b_enc, threshold, b_dec, W_skip, decoders = [], [], [], [], [], []
@@ -179,8 +179,10 @@ def _load_plt(directory: Path, config: dict, name: str, input_hook: str, output_
         threshold.append(tensors.get("activation_function.threshold"))
         W_skip.append(tensors.get("W_skip"))
         decoders.append((path, "W_dec"))
-    if config.get("activation") is None:  # circuit-tracer: JumpReLU when a threshold is stored, else ReLU
+    if activation not in ("relu", "topk"):  # circuit-tracer: JumpReLU when a threshold is stored, else ReLU
         activation = "jumprelu" if threshold[0] is not None else "relu"
+    if activation == "jumprelu" and any(t is None for t in threshold):
+        raise TranscoderMismatch(f"{directory}: activation_function.threshold present in some layer files but not all")
     if activation == "topk" and config.get("k") is None:
         raise TranscoderMismatch(f"{directory / 'config.yaml'}: activation topk needs k")
     has_skip = [s is not None for s in W_skip]

@@ -62,8 +62,7 @@ class Store:
         if new:
             self._backend.write_graphs(list(new.values()))
         old_tags = [row for g in graphs if g.id in present for row in tag_rows(g)]
-        if old_tags:
-            self._backend.run(st.MERGE_TAGS, {"rows": old_tags})
+        write_tags(self._backend.run, old_tags)
         stored_now = set(new)
         result = []
         for g in graphs:
@@ -132,5 +131,11 @@ def write_with_statements(run, rows: GraphRows, batch_size: int = 10_000) -> Non
     for cypher, table in steps:
         for params in batches(table):
             run(cypher, params)
-    if rows.tags:
-        run(st.MERGE_TAGS, {"rows": rows.tags})
+    write_tags(run, rows.tags)
+
+
+def write_tags(run, rows: list[dict]) -> None:
+    """Tag nodes first (one row per tag id), then the TAGGED links: see statements.LINK_TAGS."""
+    if rows:
+        run(st.MERGE_TAGS, {"rows": list({r["id"]: r for r in rows}.values())})
+        run(st.LINK_TAGS, {"rows": rows})

@@ -159,7 +159,7 @@ class EmbeddedBackend:
 
     def write_graphs(self, graphs: list[Graph]) -> None:
         """All `graphs` in one transaction: a crash or error leaves none of them."""
-        from circuit_atlas.store.base import write_with_statements
+        from circuit_atlas.store.base import write_tags, write_with_statements
 
         rows = graph_rows(graphs)
         conn = self._conn
@@ -174,8 +174,7 @@ class EmbeddedBackend:
                                     ("EFFECT", rows.effects)]:
                     if data.num_rows:
                         conn.execute(f"COPY {table} FROM $data", {"data": data})
-                if rows.tags:
-                    conn.execute(st.MERGE_TAGS, {"rows": rows.tags})
+                write_tags(conn.execute, rows.tags)
             else:
                 write_with_statements(lambda c, p: conn.execute(c, p), rows)
             conn.execute("COMMIT")

@@ -31,7 +31,7 @@ class GraphRows:
     has_node: pa.Table
     of_feature: pa.Table
     effects: pa.Table
-    tags: list[dict]         # rows for statements.MERGE_TAGS
+    tags: list[dict]         # rows for statements.LINK_TAGS: {gid, id, key, value}
 
     @property
     def n_edges(self) -> int:

@@ -6,6 +6,7 @@ at the bottom also collects other areas' statements so one linter test can check
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
@@ -36,7 +37,8 @@ def register_statements(provider: Callable[[], Iterable[Statement]]) -> None:
 
 def all_statements() -> list[Statement]:
     """Every statement the project can send: the store's (schema included), the registered
-    providers', and each `queries/**/*.cypher` file of the repository."""
+    providers', and each `queries/**/*.cypher` file of the repository (one statement per file; a
+    line `// backends: embedded` restricts a file to the listed backends, e.g. Kùzu-only syntax)."""
     from circuit_atlas.store import schema
 
     out = list(_REGISTRY.values())
@@ -47,7 +49,10 @@ def all_statements() -> list[Statement]:
         out += list(provider())
     root = Path(__file__).resolve().parents[2]
     for path in sorted((root / "queries").rglob("*.cypher")):
-        out.append(Statement(f"file:{path.relative_to(root)}", path.read_text(), f"library query {path.name}"))
+        text = path.read_text()
+        marker = re.search(r"^//\s*backends:\s*(.+)$", text, re.MULTILINE)
+        backends = tuple(b.strip() for b in marker.group(1).split(",")) if marker else ("embedded", "neo4j")
+        out.append(Statement(f"file:{path.relative_to(root)}", text, f"library query {path.name}", backends))
     return out
 
 
@@ -103,19 +108,26 @@ CREATE (a)-[:EFFECT {weight: r.weight}]->(b)
 """)
 
 MERGE_EFFECT_NAIVE = statement("merge_effect_naive", "One edge per statement: the baseline bench/ingest.py measures against.", """
-MATCH (a:Node {uid: $src}), (b:Node {uid: $dst})
+MATCH (a:Node {uid: $src})
+MATCH (b:Node {uid: $dst})
 MERGE (a)-[e:EFFECT]->(b)
 ON CREATE SET e.weight = $weight
 """)
 
-MERGE_TAGS = statement("merge_tags", "Tag graphs; tags only accumulate (re-ingesting with new tags adds them).", """
+MERGE_TAGS = statement("merge_tags", "Create the tags $rows (unique ids) not seen before.", """
 UNWIND $rows AS r
 MERGE (t:Tag {id: r.id})
 ON CREATE SET t.key = r.key, t.value = r.value
-WITH t, r
+""")
+
+LINK_TAGS = statement("link_tags", "Tag graphs; tags only accumulate (re-ingesting with new tags adds them).", """
+UNWIND $rows AS r
 MATCH (g:Graph {id: r.gid})
+MATCH (t:Tag {id: r.id})
 MERGE (g)-[:TAGGED]->(t)
 """)
+# Two statements, not one: on the embedded engine, MERGE of a node and a relationship to it in one
+# UNWIND linked rows to the wrong Tag (a graph got "lang=en" twice instead of "set=s").
 
 # --- reading a graph back ---------------------------------------------------------------------
 

@@ -32,8 +32,8 @@ def trace(model: ReplacementModel, prompt: str | list[int], config: TraceConfig 
 
 def prune_attribution(attribution: Attribution, config: TraceConfig) -> Pruned:
     L, P = attribution.n_layers, attribution.n_pos
-    return prune(attribution.adjacency, attribution.logit_probs, len(attribution.selected), L * P, P,
-                 config.node_threshold, config.edge_threshold)
+    return prune(attribution.adjacency, attribution.logit_probs.to(attribution.adjacency.device),
+                 len(attribution.selected), L * P, P, config.node_threshold, config.edge_threshold)
 
 
 def to_graph(model: ReplacementModel, prompt, attribution: Attribution, pruned: Pruned,
@@ -44,6 +44,7 @@ def to_graph(model: ReplacementModel, prompt, attribution: Attribution, pruned: 
     n_features = len(attribution.selected)
     token_ids = attribution.input_ids.tolist()
     scores = pruned.cumulative_scores.tolist()
+    adjacency, node_mask, edge_mask = attribution.adjacency.cpu(), pruned.node_mask.cpu(), pruned.edge_mask.cpu()
 
     def node(i: int) -> Node:
         if i < n_features:
@@ -67,9 +68,10 @@ def to_graph(model: ReplacementModel, prompt, attribution: Attribution, pruned: 
 
     # as circuit-tracer's JSON: kept edges between kept nodes; kept nodes that have such an edge,
     # plus every embedding and logit node
-    node_mask = pruned.node_mask
-    targets, sources = torch.nonzero(pruned.edge_mask & node_mask[:, None] & node_mask[None, :], as_tuple=True)
-    weights = attribution.adjacency[targets, sources]
+    targets, sources = torch.nonzero(edge_mask, as_tuple=True)
+    between_kept = node_mask[targets] & node_mask[sources]
+    targets, sources = targets[between_kept], sources[between_kept]
+    weights = adjacency[targets, sources]
     connected = torch.zeros_like(node_mask)
     connected[targets] = True
     connected[sources] = True

@@ -1,0 +1,121 @@
+"""Ingest throughput: the bulk path (COPY from Arrow, batched transactions) against a naive loader
+that sends one MERGE per node and per edge, both measured in this run on the same store engine.
+
+    PYTHONPATH=. python bench/ingest.py                       # Gemma-2-2B corpus + 1,000 x 10k synthetic
+    PYTHONPATH=. python bench/ingest.py --synthetic 200 --naive-sample 2 --engine real_ladybug
+
+Phases: (1) the 57 Gemma-2-2B graphs from ../shared (skipped with a note when absent): parse,
+then store; (2) synthetic graphs generated in-process (generation not timed), stored in batches of
+--batch-edges; (3) the naive loader (one auto-committed MERGE per edge) on --naive-edges edges of each of
+--naive-sample synthetic graphs, extrapolated per edge. CPU seconds are printed next to wall seconds:
+on a shared machine edges per CPU-second is the steadier figure.
+Targets: >= 1M edges/s for the embedded bulk path; bulk >= 50x naive. Other work on the machine
+slows both paths alike; the ratio is the robust figure.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+if not __package__:   # run as a file, bench/ is sys.path[0] and this file would shadow the ingest package
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+
+from circuit_atlas.store import open_store
+from circuit_atlas.store import statements as st
+from circuit_atlas.synthetic import synthetic_graph
+
+GEMMA = Path(__file__).resolve().parents[2] / "shared/fixtures/real-graphs/gemma-2-2b-clt-hp"
+
+
+def bulk(uri: str, graphs, batch_edges: int, engine: str) -> tuple[int, float]:
+    """Store `graphs` (an iterable) in batches; returns (edges, wall and CPU seconds spent storing)."""
+    edges, seconds, cpu, batch = 0, 0.0, 0.0, []
+
+    def flush():
+        nonlocal seconds, edges, cpu
+        start, start_cpu = time.perf_counter(), time.process_time()
+        with open_store(uri, engine=engine) as store:
+            store.add_graphs(batch)
+        seconds += time.perf_counter() - start
+        cpu += time.process_time() - start_cpu
+        edges += sum(g.n_edges for g in batch)
+        batch.clear()
+
+    for g in graphs:
+        g.id                                  # the content hash is computed by whoever made the graph
+        batch.append(g)
+        if sum(x.n_edges for x in batch) >= batch_edges:
+            flush()
+    if batch:
+        flush()
+    return edges, seconds, cpu
+
+
+def naive(uri: str, graphs, engine: str, max_edges: int) -> tuple[int, float]:
+    """One MERGE statement per edge: what a straightforward loader does. Only the edges are timed
+    (each graph's nodes go in by the bulk path first), which flatters the naive loader."""
+    import dataclasses
+
+    import numpy as np
+
+    with open_store(uri, engine=engine) as store:
+        edges, seconds = 0, 0.0
+        for g in graphs:
+            empty = np.array([], dtype=np.int32)
+            nodes_only = dataclasses.replace(g, edge_source=empty, edge_target=empty, edge_weight=empty)
+            store.add_graph(nodes_only)
+            uid = [f"{nodes_only.id}/{n.node_id}" for n in g.nodes]
+            start = time.perf_counter()
+            sample = slice(0, max_edges)
+            for s, t, w in zip(g.edge_source[sample].tolist(), g.edge_target[sample].tolist(),
+                               g.edge_weight[sample].tolist()):
+                store.execute(st.MERGE_EFFECT_NAIVE, {"src": uid[s], "dst": uid[t], "weight": w})
+            seconds += time.perf_counter() - start
+            edges += min(max_edges, g.n_edges)
+        return edges, seconds
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--synthetic", type=int, default=1000, help="number of synthetic graphs (10k edges each)")
+    p.add_argument("--naive-sample", type=int, default=2, help="graphs loaded by the naive loader")
+    p.add_argument("--naive-edges", type=int, default=2000, help="edges per naive graph (the rate is per edge)")
+    p.add_argument("--batch-edges", type=int, default=2_000_000, help="edges per transaction (ingest's default)")
+    p.add_argument("--engine", default="kuzu", help="embedded engine: kuzu or real_ladybug")
+    args = p.parse_args()
+    print(f"load average at start: {' '.join(f'{x:.1f}' for x in __import__('os').getloadavg())} "
+          f"on {__import__('os').cpu_count()} cores")
+    root = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
+    print(f"engine {args.engine}, store under {root}")
+
+    if GEMMA.is_dir():
+        from ingest.formats import read_graph_file
+        start = time.perf_counter()
+        graphs = [read_graph_file(f) for f in sorted(GEMMA.glob("*.json"))]
+        parse_s = time.perf_counter() - start
+        edges, store_s, cpu_s = bulk(str(root / "gemma"), graphs, args.batch_edges, args.engine)
+        print(f"gemma-2-2b: {len(graphs)} graphs, {edges:,} edges: parse {parse_s:.2f} s, store {store_s:.2f} s "
+              f"({cpu_s:.2f} CPU s) -> {edges / store_s:,.0f} edges/s stored ({edges / cpu_s:,.0f} per CPU s), "
+              f"{edges / (parse_s + store_s):,.0f} edges/s file-to-store")
+    else:
+        print(f"gemma-2-2b: skipped, {GEMMA} is absent")
+
+    synth = (synthetic_graph(i) for i in range(args.synthetic))
+    edges, store_s, cpu_s = bulk(str(root / "synthetic"), synth, args.batch_edges, args.engine)
+    bulk_rate = edges / store_s
+    print(f"synthetic bulk: {args.synthetic} graphs, {edges:,} edges in {store_s:.1f} s ({cpu_s:.1f} CPU s) -> "
+          f"{bulk_rate:,.0f} edges/s ({edges / cpu_s:,.0f} per CPU s)")
+
+    sample = [synthetic_graph(100_000 + i) for i in range(args.naive_sample)]
+    edges, naive_s = naive(str(root / "naive"), sample, args.engine, args.naive_edges)
+    naive_rate = edges / naive_s
+    print(f"naive MERGE per edge: {args.naive_sample} graphs, {edges:,} edges in {naive_s:.1f} s -> "
+          f"{naive_rate:,.0f} edges/s (1,000 graphs would take {1000 * 10_000 / naive_rate / 3600:.1f} h)")
+    print(f"bulk / naive: {bulk_rate / naive_rate:,.0f}x   (targets: >= 1,000,000 edges/s bulk, >= 50x)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,70 @@
+"""`circuit-atlas trace`: one prompt -> one attribution graph (JSON file and/or the store)."""
+from __future__ import annotations
+
+import dataclasses
+
+import click
+
+from circuit_atlas.cli import main
+from tracer.config import TraceConfig
+
+DEFAULTS = {f.name: f.default for f in dataclasses.fields(TraceConfig)}
+
+
+@main.command()
+@click.option("--model", "model_dir", required=True, type=click.Path(exists=True, file_okay=False),
+              help="Local HF checkpoint directory (Llama, Gemma-2/3, Qwen2/3, GPT-2).")
+@click.option("--transcoders", "transcoders_dir", required=True, type=click.Path(exists=True, file_okay=False),
+              help="Transcoder directory in circuit-tracer's format (config.yaml + safetensors).")
+@click.argument("prompt")
+@click.option("--out", type=click.Path(dir_okay=False), help="Write the graph as circuit-tracer/Neuronpedia JSON.")
+@click.option("--ingest", is_flag=True, help="Add the graph to the store (--store / $CIRCUIT_ATLAS_STORE).")
+@click.option("--device", default="cpu", show_default=True, help="torch device, e.g. cuda.")
+@click.option("--target", "target_tokens", multiple=True,
+              help="Attribute from this token instead of the salient logits (repeatable).")
+@click.option("--max-n-logits", type=int, default=DEFAULTS["max_n_logits"], show_default=True)
+@click.option("--desired-logit-prob", type=float, default=DEFAULTS["desired_logit_prob"], show_default=True)
+@click.option("--max-feature-nodes", type=int, default=DEFAULTS["max_feature_nodes"],
+              help="Keep only the most influential features as nodes (default: all).")
+@click.option("--batch-size", type=int, default=DEFAULTS["batch_size"], show_default=True)
+@click.option("--update-interval", type=int, default=DEFAULTS["update_interval"], show_default=True)
+@click.option("--node-threshold", type=float, default=DEFAULTS["node_threshold"], show_default=True)
+@click.option("--edge-threshold", type=float, default=DEFAULTS["edge_threshold"], show_default=True)
+@click.option("--slug", default="", help="Short name of the graph (JSON metadata, store).")
+@click.pass_obj
+def trace(settings, model_dir, transcoders_dir, prompt, out, ingest, device, slug, **options):
+    """Trace PROMPT through a model with transcoders into a pruned attribution graph.
+
+    \b
+    Example:
+        circuit-atlas trace --model ckpt/ --transcoders tc/ "The capital of Texas is" --out texas.json
+    """
+    import tracer
+    from transformers.utils import logging as hf_logging
+
+    if out:
+        try:
+            from ingest.formats import write_graph_json
+        except ImportError as e:
+            raise click.ClickException("--out needs ingest.formats (merge branch `formats`)") from e
+    hf_logging.disable_progress_bar()  # one bar: ours, over the backward batches
+    options["target_tokens"] = list(options["target_tokens"]) or None
+    try:
+        config = TraceConfig(**options)
+        model = tracer.load(model_dir, transcoders_dir, device=device)
+        graph = tracer.trace(model, prompt, config, progress=True)
+    except (tracer.TracerError, ValueError) as e:
+        raise click.ClickException(str(e)) from e
+    graph.slug = slug
+    click.echo(f"graph {graph.id}: {len(graph.nodes)} nodes, {graph.n_edges} edges, "
+               f"replacement {graph.scores['replacement']:.3f}, completeness {graph.scores['completeness']:.3f}, "
+               f"{graph.generator['seconds']:.2f}s")
+    if out:
+        write_graph_json(graph, out)
+        click.echo(f"wrote {out}")
+    if ingest:
+        from circuit_atlas.store import open_store
+
+        with open_store(settings.store) as store:
+            stored = store.add_graph(graph)
+        click.echo(f"{'stored in' if stored else 'already in'} {settings.store}")

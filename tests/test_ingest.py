@@ -1,0 +1,166 @@
+"""Ingest: files -> store, idempotent, atomic per graph, bad files reported and skipped."""
+from __future__ import annotations
+
+import gzip
+import json
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from circuit_atlas.store import open_store
+from ingest import expand_paths, ingest_paths, read_manifest
+from ingest.formats import read_graph_file
+from tests.conftest import REPO
+from tests.test_store import counts, expected_counts
+
+FIXTURES = REPO / "tests/fixtures/formats/real"
+
+
+@pytest.fixture
+def graph_dir(tmp_path) -> Path:
+    """Real graph files (six models / exporters) in nested folders, plus a file that is not a graph."""
+    d = tmp_path / "graphs"
+    (d / "sub").mkdir(parents=True)
+    files = sorted(FIXTURES.glob("*.json.gz"))
+    for i, f in enumerate(files):
+        shutil.copy(f, (d / "sub" if i % 2 else d) / f.name)
+    (d / "README.txt").write_text("not a graph")
+    return d
+
+
+def ingest_cli(store_uri, *args, env) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "circuit_atlas", "--store", store_uri, "ingest", "-q", *args],
+                          capture_output=True, text=True, env=env, cwd=REPO, timeout=300)
+
+
+def test_ingest_stores_what_the_files_hold_and_only_once(store_uri, graph_dir):
+    graphs = [read_graph_file(f) for f in expand_paths([graph_dir])[0]]
+    report = ingest_paths(store_uri, [graph_dir], tags={"set": "fixtures"}, options=None, log=print)
+    assert (report.new, report.present, report.failed) == (len(graphs), 0, [])
+    assert report.skipped == [str(graph_dir / "README.txt")]
+    assert report.edges == sum(g.n_edges for g in graphs)
+    for g in graphs:
+        g.tags["set"] = "fixtures"
+    with open_store(store_uri, read_only=True) as store:
+        assert counts(store) == expected_counts(graphs)
+        before = counts(store)
+    again = ingest_paths(store_uri, [graph_dir / "**/*.json.gz"], tags={"round": "2"})
+    assert (again.new, again.present, again.edges) == (0, len(graphs), 0)
+    with open_store(store_uri, read_only=True) as store:
+        after = counts(store)
+        assert store.query("MATCH (:Graph)-[:TAGGED]->(t:Tag {id: 'round=2'}) RETURN count(*) AS n") == \
+            [{"n": len(graphs)}]
+    assert after == {**before, "tags": before["tags"] + len(graphs)}
+
+
+def test_export_and_reread_gives_the_same_graph(store_uri, graph_dir, tmp_path):
+    from ingest.formats import write_graph_json
+
+    report = ingest_paths(store_uri, [graph_dir], options=None)
+    with open_store(store_uri, read_only=True) as store:
+        for file, gid in report.graph_ids.items():
+            original = read_graph_file(file)
+            out = write_graph_json(store.get_graph(gid), tmp_path / "out.json")
+            reread = read_graph_file(out)
+            assert reread.id == original.id == gid, file
+            assert reread.extra == original.extra and reread.generator == original.generator, file
+
+
+def test_manifest_tags(tmp_path, graph_dir):
+    files = expand_paths([graph_dir])[0]
+    (tmp_path / "m.csv").write_text("file,lang,concept\n" + f"{files[0]},fr,\n" + f"{files[1].relative_to(tmp_path)},en,x\n")
+    (tmp_path / "m.jsonl").write_text(json.dumps({"file": str(files[0]), "tags": {"lang": "de"}}) + "\n")
+    assert read_manifest(tmp_path / "m.csv") == {files[0].resolve(): {"lang": "fr"},
+                                                 files[1].resolve(): {"lang": "en", "concept": "x"}}
+    uri = str(tmp_path / "atlas.db")
+    ingest_paths(uri, files[:2], manifest=tmp_path / "m.csv", tags={"set": "s"})
+    ingest_paths(uri, files[:1], manifest=tmp_path / "m.jsonl")
+    with open_store(uri, read_only=True) as store:
+        rows = store.query("MATCH (g:Graph)-[:TAGGED]->(t:Tag) RETURN g.slug AS slug, t.id AS tag ORDER BY slug, tag")
+    slug = {f: read_graph_file(f).slug for f in files[:2]}
+    assert rows == sorted([{"slug": slug[files[0]], "tag": t} for t in ("lang=de", "lang=fr", "set=s")] +
+                          [{"slug": slug[files[1]], "tag": t} for t in ("concept=x", "lang=en", "set=s")],
+                          key=lambda r: (r["slug"], r["tag"]))
+
+
+def test_bad_files_are_reported_and_the_rest_load(store_uri, graph_dir, tmp_path, cli_env):
+    files = expand_paths([graph_dir])[0]
+    first = ingest_cli(store_uri, str(files[0]), env=cli_env)
+    assert first.returncode == 0, first.stderr
+    with open_store(store_uri, read_only=True) as store:
+        before = counts(store)
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    text = gzip.decompress(files[1].read_bytes())
+    (bad / "truncated.json").write_bytes(text[: len(text) // 2])
+    (bad / "not-a-graph.json").write_text('{"hello": "world"}')
+    (bad / "empty.json").write_text("")
+    (bad / "garbage.pt").write_bytes(b"\x00not a torch file")
+    result = ingest_cli(store_uri, str(bad), *map(str, files[1:]), env=cli_env)
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert sorted(e.split(":")[1].strip() for e in errors) == sorted(str(p) for p in bad.iterdir())
+    assert "4 failed" in result.stdout and f"{len(files) - 1} new graphs" in result.stdout
+    graphs = [read_graph_file(f) for f in files]
+    with open_store(store_uri, read_only=True) as store:
+        after = counts(store)
+    assert after == expected_counts(graphs) and after["graphs"] == before["graphs"] + len(files) - 1
+
+
+KILL_SCRIPT = """
+import sys, time
+from circuit_atlas.store import open_store
+from circuit_atlas.synthetic import synthetic_graph
+graph = synthetic_graph(12345, n_nodes=4000, n_edges=int(sys.argv[2]), n_feature_ids=50_000)
+print(graph.id, flush=True)
+import kuzu
+execute = kuzu.Connection.execute
+def announced(self, query, *args, **kw):      # say where the writer is, so the test kills it there
+    if query == "COMMIT" and sys.argv[3] == "pause-before-commit":
+        print("paused", flush=True); time.sleep(600)       # frozen inside the transaction, after every COPY
+    if str(query).startswith("COPY EFFECT") and sys.argv[3] == "during-copy":
+        print("copying", flush=True)
+    return execute(self, query, *args, **kw)
+kuzu.Connection.execute = announced
+with open_store(sys.argv[1]) as store:
+    print("writing", flush=True)
+    store.add_graph(graph)
+print("done", flush=True)
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("where", ["pause-before-commit", "during-copy"])
+def test_kill_9_mid_graph_leaves_no_trace(tmp_path, cli_env, where):
+    uri = str(tmp_path / "atlas.db")
+    ingest_paths(uri, sorted(FIXTURES.glob("*.json.gz"))[:2])
+    with open_store(uri, read_only=True) as store:
+        before = counts(store)
+    n_edges = 300_000 if where == "pause-before-commit" else 1_500_000
+    proc = subprocess.Popen([sys.executable, "-c", KILL_SCRIPT, uri, str(n_edges), where], stdout=subprocess.PIPE,
+                            text=True, env=cli_env, cwd=REPO)
+    gid = proc.stdout.readline().strip()
+    assert proc.stdout.readline().strip() == "writing"
+    if where == "pause-before-commit":
+        assert proc.stdout.readline().strip() == "paused"
+    else:
+        assert proc.stdout.readline().strip() == "copying"
+        time.sleep(0.2)                              # into the COPY of 1.5M edges (then COMMIT): seconds
+    assert proc.poll() is None, "the writer finished before it could be killed: make the graph bigger"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    with open_store(uri) as store:
+        assert not store.has_graph(gid)
+        assert store.query("MATCH (n:Node) WHERE n.gid = $gid RETURN count(*) AS n", {"gid": gid}) == [{"n": 0}]
+        assert counts(store) == before
+    rerun = subprocess.run([sys.executable, "-c", KILL_SCRIPT, uri, str(n_edges), "run"], capture_output=True,
+                           text=True, env=cli_env, cwd=REPO, timeout=300)
+    assert rerun.stdout.split() == [gid, "writing", "done"], rerun.stderr
+    with open_store(uri, read_only=True) as store:
+        assert store.has_graph(gid)
+        assert counts(store)["graphs"] == before["graphs"] + 1
