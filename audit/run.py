@@ -72,15 +72,14 @@ def check_spec(spec: AuditSpec) -> None:
 
 def trace_inline(spec: AuditSpec, opts: AuditOptions, model, audit_id: str, store=None) -> list[tuple[str, Graph]]:
     """Phase 1 in this process: every prompt of every set, traced with the same model."""
-    from tracer import TraceConfig
-    from tracer.trace import trace  # not `tracer.trace`: once imported, that name is the submodule
+    import tracer
 
-    config = TraceConfig(**{**opts.trace, "target_tokens": list(spec.target_tokens) or None})
+    config = tracer.TraceConfig(**{**opts.trace, "target_tokens": list(spec.target_tokens) or None})
     graphs = []
     for set_name, prompts in spec.sets():
         t0 = time.perf_counter()
         for prompt in prompts:
-            graph = trace(model, prompt, config)
+            graph = tracer.trace(model, prompt, config)
             graph.tags.update({"set": set_name, "audit": audit_id})
             if store is not None:
                 store.add_graph(graph)
