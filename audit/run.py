@@ -63,18 +63,30 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def check_spec(spec: AuditSpec) -> None:
+def check_spec(spec: AuditSpec, opts: AuditOptions) -> None:
+    """Fail on bad input before any model is loaded or job submitted."""
+    trace_config(spec, opts)
     if not spec.suspect or not spec.control:
         raise AuditInputError("an audit needs suspect and control prompts (--suspect FILE --control FILE)")
     if spec.corpus and not Path(spec.corpus).is_file():
         raise AuditInputError(f"{spec.corpus}: no such corpus file")
 
 
+def trace_config(spec: AuditSpec, opts: AuditOptions):
+    """The tracer settings of every trace of the audit: the options given, with the target tokens."""
+    import tracer
+
+    try:
+        return tracer.TraceConfig(**{**opts.trace, "target_tokens": list(spec.target_tokens) or None})
+    except (TypeError, ValueError) as e:
+        raise AuditInputError(f"bad tracing option {opts.trace}: {e}") from None
+
+
 def trace_inline(spec: AuditSpec, opts: AuditOptions, model, audit_id: str, store=None) -> list[tuple[str, Graph]]:
     """Phase 1 in this process: every prompt of every set, traced with the same model."""
     import tracer
 
-    config = tracer.TraceConfig(**{**opts.trace, "target_tokens": list(spec.target_tokens) or None})
+    config = trace_config(spec, opts)
     graphs = []
     for set_name, prompts in spec.sets():
         t0 = time.perf_counter()
@@ -154,7 +166,7 @@ def run_audit(spec: AuditSpec, opts: AuditOptions = AuditOptions(), *, out_root:
     """The whole audit in this process (`--inline`): load the model once, trace, analyse, report."""
     import tracer
 
-    check_spec(spec)
+    check_spec(spec, opts)
     audit_id = audit_id or new_audit_id()
     out_dir = Path(out_root) / audit_id
     model = tracer.load(spec.model, spec.transcoders, device="cpu")
@@ -187,7 +199,7 @@ def run_audit_job(spec: AuditSpec, opts: AuditOptions, settings, *, out_root: st
     from audit import jobs, storage  # noqa: F401  (storage declares the Audit schema before the store opens)
     from circuit_atlas.store import open_store
 
-    check_spec(spec)
+    check_spec(spec, opts)
     audit_id = audit_id or new_audit_id()
     out_dir = Path(out_root) / audit_id
     job_file = write_job_file(spec, opts, audit_id, out_dir / "job.jsonl")

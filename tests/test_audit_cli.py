@@ -63,6 +63,11 @@ def test_bad_prompt_file_is_one_clear_line(tiny):
     assert out.returncode == 1
     assert out.stderr.strip().splitlines()[-1] == \
         'Error: bad.jsonl line 2: expected {"prompt": "..."} or a JSON string'
+    bad_option = cli("audit", "run", "--inline", "--no-store", "--model", str(model_dir), "--transcoders",
+                     str(tc_dir), "--suspect", "suspect.txt", "--control", "control.txt", "--option", "max_n_logit=3",
+                     cwd=root)
+    assert bad_option.returncode == 1
+    assert bad_option.stderr.strip().splitlines()[-1].startswith("Error: bad tracing option {'max_n_logit': 3}: ")
     missing = cli("audit", "report", "nope", "--out", str(root / "none"), cwd=root)
     assert missing.returncode == 1 and "audit nope: no audit.json" in missing.stderr
 

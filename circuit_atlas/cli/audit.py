@@ -31,6 +31,8 @@ def audit() -> None:
 @click.option("--label-term", "label_terms", multiple=True, help="Search feature labels for this regex (repeatable).")
 @click.option("--control-token", "control_tokens", multiple=True,
               help="Token marking control positions (repeatable); default: each generic prompt's last token.")
+@click.option("--option", "trace_options", multiple=True, metavar="KEY=VALUE",
+              help="A tracer.TraceConfig option for every trace, e.g. --option max_feature_nodes=2000. Repeatable.")
 @click.option("--flag", "n_flagged", default=20, show_default=True, help="Top features to flag, profile and store.")
 @click.option("--out", "out_root", type=click.Path(file_okay=False),
               help="Where audit directories go; default: <artifacts>/audits.")
@@ -39,7 +41,7 @@ def audit() -> None:
 @click.option("--timeout", default=24 * 3600.0, show_default=True, help="Seconds to wait for the tracing job.")
 @click.pass_obj
 def run_cmd(settings, model, transcoders, suspect_file, control_file, generic_file, target_tokens, corpus,
-            label_terms, control_tokens, n_flagged, out_root, inline, no_store, timeout) -> None:
+            label_terms, control_tokens, trace_options, n_flagged, out_root, inline, no_store, timeout) -> None:
     """Trace the prompt sets, rank the features behind the hidden behaviour, write the report.
 
     Example:
@@ -51,6 +53,7 @@ def run_cmd(settings, model, transcoders, suspect_file, control_file, generic_fi
     from audit.analyses import AnalysisOptions
     from audit.prompts import AuditInputError, read_prompts
     from audit.run import AuditOptions, AuditSpec
+    from circuit_atlas.cli.jobs import _key_values   # the same KEY=VALUE parsing as `jobs submit --option`
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
@@ -61,7 +64,8 @@ def run_cmd(settings, model, transcoders, suspect_file, control_file, generic_fi
     except AuditInputError as e:
         raise click.ClickException(str(e)) from None
     opts = AuditOptions(analysis=AnalysisOptions(label_terms=tuple(label_terms)),
-                        control_tokens=tuple(control_tokens) or None, n_flagged=n_flagged)
+                        control_tokens=tuple(control_tokens) or None, n_flagged=n_flagged,
+                        trace=_key_values(trace_options, "--option"))
     out_root = Path(out_root) if out_root else settings.artifacts / "audits"
     result = _run(settings, spec, opts, out_root, inline=inline, use_store=not no_store, timeout=timeout)
     _print_summary(result, out_root / result.id)
