@@ -128,3 +128,16 @@ def test_nothing_enriched_when_suspect_and_control_look_alike():
     assert not any(r["passed"] for r in result.tables["enrichment"])
     assert any(n.startswith("no feature is enriched") for n in result.notes)
     assert [r["key"] for r in result.ranked] == [f"{TSET}/1/9"] and result.ranked[0]["analyses"] == {"drivers": 1}
+
+
+def test_every_audit_command_is_documented():
+    from pathlib import Path
+
+    from circuit_atlas.cli.audit import audit
+
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "audit.md").read_text()
+    for name, command in audit.commands.items():
+        assert command.help and f"audit {name}" in doc, name
+        for param in command.params:
+            if param.opts[0].startswith("--"):
+                assert param.opts[0] in doc, f"audit {name} {param.opts[0]} is not in docs/audit.md"
