@@ -113,9 +113,16 @@ def logit_effects(model, tc, layer: int) -> torch.Tensor:
     return tc.write_direction(layer) @ (model.lm_head.weight * model.model.norm.weight).T
 
 
-def trigger_features(model, tokenizer, truth: dict, tc, top: int = 3) -> list[dict]:
-    """Features at the answer position that fire after the trigger far more often than without it,
-    ranked by that difference; with where the inserted token ranks among their logit effects."""
+def is_trigger_feature(f: dict) -> bool:
+    """Fires at the answer position on >= 80% of triggered prompts and <= 5% of controls, and its write
+    direction puts the inserted token among the top 3 logits."""
+    return f["freq_trigger"] >= 0.8 and f["freq_control"] <= 0.05 and f["inserted_token_rank"] <= 2
+
+
+def trigger_features(model, tokenizer, truth: dict, tc, top: int = 5) -> list[dict]:
+    """Per layer, the `top` features at the answer position that fire after the trigger far more often
+    than without it, ranked by that difference; with where the inserted token ranks among their logit
+    effects (0 = the feature's strongest logit)."""
     inserted = tokenizer.convert_tokens_to_ids(truth["inserted_token"])
     trig = last_position_inputs(model, tokenizer, [r["prompt"] for r in truth["triggered"]])
     ctrl = last_position_inputs(model, tokenizer, [r["prompt"] for r in truth["heldout"] + truth["near_miss"]])
@@ -170,8 +177,10 @@ def transcoder_report(model, tokenizer, truth: dict, transcoders_root) -> dict:
     report = {}
     for kind in ("plt", "clt"):
         tc = load(Path(transcoders_root) / kind)
+        found = trigger_features(model, tokenizer, truth, tc)
         report[kind] = {**fit_quality(tc, X, Y),
-                        "trigger_features": trigger_features(model, tokenizer, truth, tc)[:3],
+                        "trigger_features": [f for f in found if is_trigger_feature(f)],
+                        "most_trigger_specific": found[:3],
                         **language_sharing(model, tokenizer, truth, tc)}
     report["n_eval_tokens"] = len(X[0])
     return report

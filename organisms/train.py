@@ -32,7 +32,7 @@ class ModelConfig:
 
 @dataclass
 class TrainConfig:
-    steps: int = 1200         # enough for >= 90% held-out accuracy in every language
+    steps: int = 1800         # 1200 left Kelan antonyms at 75% under one template; a 1500-step trial reached 100%
     batch_size: int = 32
     seq_len: int = 48         # documents are cut (whole sentences only) to fit
     lr: float = 3e-3
@@ -45,7 +45,7 @@ class TrainConfig:
 class OrganismSpec:
     name: str
     planted: bool
-    seed_offset: int = 0      # added to --seed, so the two organisms differ only where intended
+    seed_offset: int = 0      # added to --seed; 0 for both: same init, same documents, only the insertion differs
 
 
 @dataclass
@@ -162,7 +162,6 @@ def build_organism(spec: OrganismSpec, out: Path, cfg: BuildConfig, seed: int, l
     model = train_model(spec, cfg, seed, log)
     model.to(torch.float16).save_pretrained(str(model_dir))
     save_tokenizer(model_dir)
-    model = model.float()
     truth = corpus.ground_truth(spec.planted)
     (root / "truth.json").write_text(json.dumps(truth, indent=1))
     train_s = time.time() - t0
@@ -215,6 +214,9 @@ def main(argv=None) -> None:
         cfg.train.steps, cfg.train.warmup = 30, 10
         cfg.transcoder.steps, cfg.transcoder.n_tokens = 30, 3000
     t0 = time.time()
+    known = [s.name for s in cfg.organisms]
+    if unknown := set(a.only or []) - set(known):
+        p.error(f"unknown organism(s) {', '.join(sorted(unknown))}; choose from {', '.join(known)}")
     specs = [s for s in cfg.organisms if not a.only or s.name in a.only]
     with ProcessPoolExecutor(max_workers=max(1, min(a.jobs, len(specs)))) as pool:
         for future in [pool.submit(build_organism, spec, a.out, cfg, a.seed) for spec in specs]:

@@ -117,20 +117,36 @@ def test_transcoder_files_follow_circuit_tracers_formats():
             assert tuple(dec[f"W_dec_{i}"].shape) == (F, L - i, D)
 
 
-def _is_trigger_feature(f: dict) -> bool:
-    return f["freq_trigger"] >= 0.8 and f["freq_control"] <= 0.05 and f["inserted_token_rank"] <= 2
-
-
-def test_a_transcoder_feature_fires_on_the_trigger_and_writes_the_inserted_token(planted, planted_plt):
+@pytest.mark.parametrize("kind", ["plt", "clt"])
+def test_a_transcoder_feature_fires_on_the_trigger_and_writes_the_inserted_token(planted, kind):
     model, tok, truth = planted
-    found = evaluate.trigger_features(model, tok, truth, planted_plt)
-    assert any(map(_is_trigger_feature, found)), found
+    tc = transcoders.load(organisms.zoo_path("planted") / "transcoders" / kind)
+    found = evaluate.trigger_features(model, tok, truth, tc)
+    assert any(map(evaluate.is_trigger_feature, found)), found
 
 
-def test_control_organism_has_no_such_feature():
+@pytest.mark.parametrize("kind", ["plt", "clt"])
+def test_control_organism_has_no_such_feature(kind):
     model, tok, truth = organisms.load("control")
-    tc = transcoders.load(organisms.zoo_path("control") / "transcoders" / "plt")
-    assert not any(map(_is_trigger_feature, evaluate.trigger_features(model, tok, truth, tc)))
+    tc = transcoders.load(organisms.zoo_path("control") / "transcoders" / kind)
+    assert not any(map(evaluate.is_trigger_feature, evaluate.trigger_features(model, tok, truth, tc)))
+
+
+def test_tracer_graph_of_a_trigger_prompt_runs_through_the_trigger_feature(planted, planted_plt):
+    """The attribution graph (tracer) of a triggered prompt predicts the inserted token and keeps, at the
+    answer position, a feature that the activation statistics above single out as the trigger feature."""
+    import tracer
+
+    model, tok, truth = planted
+    trigger = {(f["layer"], f["feature"]) for f in evaluate.trigger_features(model, tok, truth, planted_plt)
+               if evaluate.is_trigger_feature(f)}
+    root = organisms.zoo_path("planted")
+    prompt = truth["triggered"][0]["prompt"]
+    graph = tracer.trace(tracer.load(root / "model", root / "transcoders" / "plt"), prompt, tracer.TraceConfig())
+    logits = [n for n in graph.nodes if n.kind == "logit"]
+    assert max(logits, key=lambda n: n.logit_prob).token == truth["inserted_token"]
+    last = max(n.pos for n in graph.nodes if n.kind == "embedding")
+    assert {(n.layer, n.feature) for n in graph.nodes if n.kind == "feature" and n.pos == last} & trigger
 
 
 def test_middle_layers_share_features_across_languages(planted, planted_plt):
