@@ -31,6 +31,7 @@ class AnalysisOptions:
     control_fraction: float = 0.9        # (b) active on at least this share of control-token positions
     max_other_fraction: float = 0.5      # (b) ...and on at most this share of other positions (not "always on")
     label_terms: tuple[str, ...] = ()    # (d) case-insensitive substrings/regexes searched in labels
+    ablation_candidates: int = 30        # (c) top drivers by influence whose removal is tested in the model
     rrf_k: float = 10.0                  # fusion constant: larger flattens the difference between ranks
     max_rank: int = 50                   # an analysis contributes its top `max_rank` features to the fusion
     weights: dict[str, float] = field(default_factory=lambda: {
@@ -67,7 +68,8 @@ def run_enrichment(summaries: list[GraphSummary], opts: AnalysisOptions) -> list
                  mean_act_suspect=mean_act["suspect"][i], mean_act_control=mean_act["control"][i],
                  passed=bool(e.q[i] < opts.alpha and e.log_odds[i] > opts.min_log_odds))
             for i, k in enumerate(keys)]
-    rows.sort(key=lambda r: (not r["passed"], r["q"], -r["log_odds"]))
+    # many features separate the sets perfectly (same q, same log odds): the activation contrast breaks ties
+    rows.sort(key=lambda r: (not r["passed"], r["q"], -r["log_odds"], r["mean_act_control"] - r["mean_act_suspect"]))
     return rows
 
 
@@ -96,8 +98,14 @@ def run_control_tokens(summaries: list[GraphSummary], opts: AnalysisOptions,
     return rows
 
 
-def run_drivers(summaries: list[GraphSummary], opts: AnalysisOptions) -> list[dict]:
-    """(c) Mean influence on (and signed direct share of) the target logits over suspect graphs with targets."""
+def run_drivers(summaries: list[GraphSummary], opts: AnalysisOptions,
+                ablation: dict[str, float] | None = None) -> list[dict]:
+    """(c) Mean influence on (and signed direct share of) the target logits over suspect graphs with targets.
+
+    With `ablation` (feature key -> mean drop of the target margin when the feature is removed from
+    the real model, measured for the top candidates by influence), drivers are ranked by that causal
+    effect instead, and only features whose removal lowers the margin pass.
+    """
     graphs = [s for s in _by_set(summaries, "suspect") if s.targets_found]
     if not graphs:
         return []
@@ -110,7 +118,13 @@ def run_drivers(summaries: list[GraphSummary], opts: AnalysisOptions) -> list[di
                  n_graphs=present[k], n_target_graphs=len(graphs),
                  passed=influence[k] > 0 and direct[k] >= 0)   # negative direct effect: a suppressor
             for k in present]
-    rows.sort(key=lambda r: (not r["passed"], -r["influence"], r["key"]))
+    if ablation is not None:
+        for r in rows:
+            r["ablation"] = ablation.get(r["key"])
+            r["passed"] = r["passed"] and (r["ablation"] or 0.0) > 0
+        rows.sort(key=lambda r: (not r["passed"], -(r["ablation"] or 0.0), -r["influence"], r["key"]))
+    else:
+        rows.sort(key=lambda r: (not r["passed"], -r["influence"], r["key"]))
     return rows
 
 

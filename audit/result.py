@@ -45,14 +45,15 @@ class AuditResult:
 def analyse(summaries: list[GraphSummary], opts: AnalysisOptions, *, audit_id: str, created: str,
             model: str = "", transcoder_set: str = "", target_tokens: tuple[str, ...] = (),
             target_source: str = "given", labels: dict[str, str] | None = None,
-            other_fraction: dict[str, float] | None = None) -> AuditResult:
+            other_fraction: dict[str, float] | None = None,
+            ablation: dict[str, float] | None = None) -> AuditResult:
     """Run (a)-(d) over the summaries and fuse them. `labels` adds store labels to those in the graphs."""
     all_labels = {k: v for s in summaries for k, v in s.labels.items()}
     all_labels.update({k: v for k, v in (labels or {}).items() if v})
     tables = {
         "enrichment": run_enrichment(summaries, opts),
         "control_token": run_control_tokens(summaries, opts, other_fraction),
-        "drivers": run_drivers(summaries, opts),
+        "drivers": run_drivers(summaries, opts, ablation),
         "label": run_label_search(all_labels, opts),
     }
     notes = []
@@ -88,7 +89,7 @@ def _annotate(ranked: list[dict], tables: dict[str, list[dict]], summaries: list
               labels: dict[str, str]) -> None:
     """Copy each analysis' numbers and the mean activation per set onto the fused rows."""
     columns = {"enrichment": ("q", "log_odds", "rate_suspect", "rate_control"),
-               "control_token": ("control_fraction",), "drivers": ("influence", "direct")}
+               "control_token": ("control_fraction",), "drivers": ("influence", "direct", "ablation")}
     lookup = {name: {r["key"]: r for r in rows} for name, rows in tables.items()}
     for name in SETS:
         group = [s for s in summaries if s.set == name]

@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterable
 
-from audit.analyses import AnalysisOptions
+from audit.analyses import AnalysisOptions, run_drivers
 from audit.prompts import AuditInputError, read_corpus
 from audit.result import AuditResult, analyse, choose_targets
 from audit.summary import SETS, GraphSummary, summarize
@@ -129,10 +129,17 @@ def finish(summaries: list[GraphSummary], spec: AuditSpec, opts: AuditOptions, *
         _replace_control_activity(summaries, activity.per_prompt)
         other_fraction = activity.other_fraction
         log.info("phase 3 encode: generic prompts in %.1fs", time.perf_counter() - t0)
+    ablation = None
+    if model is not None and targets:
+        t0 = time.perf_counter()
+        candidates = [r["key"] for r in run_drivers(summaries, opts.analysis) if r["passed"]]
+        ablation = activations.ablation_effects(model, list(spec.suspect),
+                                                candidates[: opts.analysis.ablation_candidates], targets)
+        log.info("phase 3 encode: ablated %d candidate drivers in %.1fs", len(ablation), time.perf_counter() - t0)
     labels = profile.store_labels(store, {k for s in summaries for k in s.max_activation}) if store else {}
     result = analyse(summaries, opts.analysis, audit_id=audit_id, created=_now(), model=model_name,
                      transcoder_set=transcoder_set, target_tokens=targets, target_source=target_source,
-                     labels=labels, other_fraction=other_fraction)
+                     labels=labels, other_fraction=other_fraction, ablation=ablation)
     result.notes += list(notes)
     result.options.update(n_flagged=opts.n_flagged, control_tokens=list(opts.control_tokens or []),
                           corpus=spec.corpus, trace=opts.trace)
