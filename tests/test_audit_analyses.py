@@ -141,3 +141,12 @@ def test_every_audit_command_is_documented():
         for param in command.params:
             if param.opts[0].startswith("--"):
                 assert param.opts[0] in doc, f"audit {name} {param.opts[0]} is not in docs/audit.md"
+
+
+def test_ablation_reranks_drivers_and_drops_features_the_model_does_not_need():
+    summaries = [summarize(g, s, target_tokens=("X",)) for s, g in corpus(4)]
+    plain = run_drivers(summaries, AnalysisOptions())
+    assert [r["key"] for r in plain if r["passed"]] == [f"{TSET}/0/5", f"{TSET}/1/9"]
+    causal = run_drivers(summaries, AnalysisOptions(), ablation={f"{TSET}/0/5": 0.0, f"{TSET}/1/9": 0.4})
+    assert [(r["key"], r["passed"], r["ablation"]) for r in causal] == [
+        (f"{TSET}/1/9", True, 0.4), (f"{TSET}/0/5", False, 0.0)]
