@@ -14,7 +14,7 @@ from audit.result import AuditResult
 
 RANKED_COLUMNS = ["rank", "key", "layer", "feature", "label", "score", "analyses", "q", "log_odds",
                   "rate_suspect", "rate_control", "control_fraction", "influence", "direct",
-                  "mean_act_suspect", "mean_act_control", "mean_act_generic"]
+                  "ablation", "mean_act_suspect", "mean_act_control", "mean_act_generic"]
 TOP_IN_REPORT = 20      # rows of the ranked table shown in the report (the CSV has all)
 PLOTTED_FEATURES = 10   # features in the activation-by-set plot
 
@@ -22,7 +22,9 @@ METHOD = (
     "Ranking: weighted reciprocal-rank fusion. Each analysis ranks the features that pass its own test "
     "(enrichment: BH q < alpha and log odds ratio > min; control tokens: active on >= 90% of control-token "
     "positions and at most half of the other positions; drivers: positive influence on the target logits "
-    "and non-negative direct effect; label search: a term matches). A feature scores "
+    "and non-negative direct effect, and, when the model is at hand, a drop of the target margin when the "
+    "feature is ablated in the model (column ablation; drivers are then ranked by it); label search: a term "
+    "matches). A feature scores "
     "sum_a w_a / (k + rank_a) with w = 1 for enrichment and drivers, 0.5 for control tokens and labels. "
     "Enrichment is Fisher's exact test (one-sided) on presence in suspect vs control graphs with "
     "Benjamini-Hochberg correction; the effect size is the Haldane-corrected log odds ratio.")
@@ -131,7 +133,7 @@ def _blocks(result: AuditResult, images: dict[str, str]) -> list[tuple]:
         b.append(("p", f"Note: {note}."))
     b.append(("h2", "Ranked features"))
     cols = ["rank", "key", "label", "score", "analyses", "q", "log_odds", "rate_suspect", "rate_control",
-            "control_fraction", "influence", "direct"]
+            "control_fraction", "influence", "direct", "ablation"]
     b.append(("table", cols, [[_fmt(r.get(c)) for c in cols] for r in result.ranked[:TOP_IN_REPORT]]))
     b.append(("p", f"All {len(result.ranked)} ranked features: ranked.csv / ranked.json. {METHOD}"))
     if "volcano" in images:
