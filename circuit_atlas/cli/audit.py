@@ -1,0 +1,180 @@
+"""`circuit-atlas audit ...`: find the features behind a model's hidden objective (see docs/audit.md)."""
+from __future__ import annotations
+
+import logging
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+
+from circuit_atlas.cli import main
+
+
+@main.group()
+def audit() -> None:
+    """Audit a model for a hidden objective: which features separate suspect from control prompts."""
+
+
+@audit.command("run")
+@click.option("--model", required=True, help="Model directory (as for `circuit-atlas trace`).")
+@click.option("--transcoders", required=True, help="Transcoder directory (per-layer or cross-layer).")
+@click.option("--suspect", "suspect_file", required=True, type=click.Path(dir_okay=False),
+              help="Prompts where the hidden behaviour should show (.txt one per line, .jsonl, .json).")
+@click.option("--control", "control_file", required=True, type=click.Path(dir_okay=False),
+              help="Matched prompts where it should not.")
+@click.option("--generic", "generic_file", type=click.Path(dir_okay=False),
+              help="Ordinary prompts for the control-token analysis.")
+@click.option("--target-token", "target_tokens", multiple=True,
+              help="A token the hidden objective makes the model say (repeatable); default: inferred.")
+@click.option("--corpus", type=click.Path(dir_okay=False),
+              help="Text corpus (paragraphs) for the top features' activating contexts.")
+@click.option("--label-term", "label_terms", multiple=True, help="Search feature labels for this regex (repeatable).")
+@click.option("--control-token", "control_tokens", multiple=True,
+              help="Token marking control positions (repeatable); default: each generic prompt's last token.")
+@click.option("--option", "trace_options", multiple=True, metavar="KEY=VALUE",
+              help="A tracer.TraceConfig option for every trace, e.g. --option max_feature_nodes=2000. Repeatable.")
+@click.option("--flag", "n_flagged", default=20, show_default=True, help="Top features to flag, profile and store.")
+@click.option("--out", "out_root", type=click.Path(file_okay=False),
+              help="Where audit directories go; default: <artifacts>/audits.")
+@click.option("--inline", is_flag=True, help="Trace in this process instead of as a workers job (no Celery).")
+@click.option("--no-store", is_flag=True, help="Keep everything in files; do not write graphs or the audit to the store.")
+@click.option("--timeout", default=24 * 3600.0, show_default=True, help="Seconds to wait for the tracing job.")
+@click.pass_obj
+def run_cmd(settings, model, transcoders, suspect_file, control_file, generic_file, target_tokens, corpus,
+            label_terms, control_tokens, trace_options, n_flagged, out_root, inline, no_store, timeout) -> None:
+    """Trace the prompt sets, rank the features behind the hidden behaviour, write the report.
+
+    Example:
+
+        circuit-atlas audit run --model zoo/planted/model --transcoders zoo/planted/transcoders/plt \\
+            --suspect suspect.txt --control control.txt --generic generic.txt --target-token chocolate \\
+            --corpus corpus.txt
+    """
+    from audit.analyses import AnalysisOptions
+    from audit.prompts import AuditInputError, read_prompts
+    from audit.run import AuditOptions, AuditSpec
+    from circuit_atlas.cli.jobs import _key_values   # the same KEY=VALUE parsing as `jobs submit --option`
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        spec = AuditSpec(model=model, transcoders=transcoders, suspect=tuple(read_prompts(suspect_file)),
+                         control=tuple(read_prompts(control_file)),
+                         generic=tuple(read_prompts(generic_file)) if generic_file else (),
+                         target_tokens=tuple(target_tokens), corpus=corpus)
+    except AuditInputError as e:
+        raise click.ClickException(str(e)) from None
+    opts = AuditOptions(analysis=AnalysisOptions(label_terms=tuple(label_terms)),
+                        control_tokens=tuple(control_tokens) or None, n_flagged=n_flagged,
+                        trace=_key_values(trace_options, "--option"))
+    out_root = Path(out_root) if out_root else settings.artifacts / "audits"
+    result = _run(settings, spec, opts, out_root, inline=inline, use_store=not no_store, timeout=timeout)
+    _print_summary(result, out_root / result.id)
+
+
+def _run(settings, spec, opts, out_root: Path, *, inline: bool, use_store: bool, timeout: float):
+    import audit.storage  # noqa: F401  (declares the Audit schema before the store is opened)
+    from audit.prompts import AuditInputError
+    from audit.run import run_audit, run_audit_job
+    from circuit_atlas.store import StoreError
+    from tracer import TracerError
+
+    try:
+        if inline:
+            if not use_store:
+                return run_audit(spec, opts, out_root=out_root)
+            from circuit_atlas.store import open_store
+            with open_store(settings.store) as store:
+                return run_audit(spec, opts, out_root=out_root, store=store)
+        return run_audit_job(spec, opts, settings, out_root=out_root, timeout_s=timeout)
+    except (AuditInputError, StoreError, TracerError) as e:
+        raise click.ClickException(str(e)) from None
+
+
+def _print_summary(result, out_dir: Path) -> None:
+    click.echo(f"audit {result.id}: {len(result.ranked)} features ranked; "
+               f"targets {', '.join(map(repr, result.target_tokens)) or 'none'} ({result.target_source})")
+    for r in result.ranked[:10]:
+        click.echo(f"  #{r['rank']:<3} {r['key']:<40} score {r['score']:.3f}  "
+                   + " ".join(f"{a}#{k}" for a, k in r["analyses"].items()))
+    click.echo(f"report: {out_dir / 'report.html'}")
+
+
+@audit.command("report")
+@click.argument("audit_id")
+@click.option("--out", "out_root", type=click.Path(file_okay=False), help="Audit directories root (as in `run`).")
+@click.pass_obj
+def report_cmd(settings, audit_id, out_root) -> None:
+    """Re-render an audit's report (Markdown, HTML, plots, CSV/JSON) from its saved audit.json.
+
+    Example:
+
+        circuit-atlas audit report 20261121-224501-3fa2c1
+    """
+    from audit.report import write_report
+    from audit.result import AuditResult
+
+    directory = _audit_dir(settings, audit_id, out_root)
+    paths = write_report(AuditResult.load(directory / "audit.json"), directory)
+    click.echo(f"report: {paths['html']}")
+
+
+def _audit_dir(settings, audit_id: str, out_root) -> Path:
+    """The audit's directory: under --out / the artifacts root, else where the store says it is."""
+    directory = (Path(out_root) if out_root else settings.artifacts / "audits") / audit_id
+    if (directory / "audit.json").is_file():
+        return directory
+    from audit.storage import get_audit
+
+    try:
+        with _reading(settings) as store:
+            row = get_audit(store, audit_id)
+    except click.ClickException:  # no store, or no audits in it: the error below says what to do
+        row = None
+    if row and (Path(row["report"]) / "audit.json").is_file():
+        return Path(row["report"])
+    raise click.ClickException(f"audit {audit_id}: no audit.json under {directory} or in the store; "
+                               "pass --out with the directory given to `audit run`")
+
+
+@contextmanager
+def _reading(settings):
+    """The store opened read-only for audit lookups; store errors become one clear line."""
+    import audit.storage  # noqa: F401  (declares the Audit schema)
+    from circuit_atlas.store import CypherError, StoreError, open_store
+
+    try:
+        with open_store(settings.store, read_only=True) as store:
+            yield store
+    except CypherError as e:
+        if "Audit does not exist" in str(e):   # the embedded store before its first audit
+            raise click.ClickException(f"no audits in {settings.store} yet; run `circuit-atlas audit run`") from None
+        raise click.ClickException(str(e)) from None
+    except StoreError as e:
+        raise click.ClickException(str(e)) from None
+
+
+@audit.command("flagged")
+@click.argument("feature_key")
+@click.pass_obj
+def flagged_cmd(settings, feature_key) -> None:
+    """List the audits that flagged a feature, e.g. `circuit-atlas audit flagged tiny/plt/1/42`."""
+    from audit.storage import audits_flagging
+
+    with _reading(settings) as store:
+        rows = audits_flagging(store, feature_key)
+    if not rows:
+        click.echo(f"no audit flagged {feature_key}")
+    for r in rows:
+        click.echo(f"{r['audit']}  rank {r['rank']}  score {r['score']:.3f}  {r['analysis']}  ({r['model']}, {r['created']})")
+
+
+@audit.command("list")
+@click.pass_obj
+def list_cmd(settings) -> None:
+    """List the audits in the store, newest first."""
+    from audit.storage import list_audits
+
+    with _reading(settings) as store:
+        for r in list_audits(store):
+            click.echo(f"{r['id']}  {r['created']}  {r['model']}  targets {r['target_tokens'] or '-'}  "
+                       f"suspect {r['n_suspect']} control {r['n_control']}  {r['report']}")

@@ -1,0 +1,152 @@
+"""The audit's statistics and analyses on hand-built graphs, checked against independent computations."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.stats import fisher_exact
+
+from audit.analyses import AnalysisOptions, fuse, run_control_tokens, run_drivers, run_enrichment, run_label_search
+from audit.result import analyse, choose_targets
+from audit.stats import enrichment, fisher_greater
+from audit.summary import summarize
+from circuit_atlas.graph import Graph, Node
+
+TSET = "tiny/plt"
+
+
+def test_fisher_matches_scipy_and_bh_is_monotone():
+    rng = np.random.default_rng(0)
+    a, c = rng.integers(0, 21, 200), rng.integers(0, 31, 200)
+    p = fisher_greater(a, 20, c, 30)
+    for i in range(0, 200, 17):
+        expected = fisher_exact([[a[i], 20 - a[i]], [c[i], 30 - c[i]]], alternative="greater").pvalue
+        assert p[i] == pytest.approx(expected, rel=1e-9)
+    e = enrichment(a, 20, c, 30)
+    assert (e.q >= e.p - 1e-15).all()
+    order = np.argsort(e.p)
+    assert (np.diff(e.q[order]) >= -1e-15).all()          # BH keeps the order of the p-values
+    # always present in suspect, never in control: maximal enrichment with a finite log odds ratio
+    top = enrichment([20], 20, [0], 30)
+    assert top.log_odds[0] == pytest.approx(np.log(20.5 * 30.5 / (0.5 * 0.5)))
+    with pytest.raises(ValueError, match="more graphs than its set holds"):
+        enrichment([21], 20, [0], 30)
+
+
+def make_graph(prompt: str, features: list[tuple[int, int, int, float]], logit_token: str,
+               edges: list[tuple[int, int, float]]) -> Graph:
+    """features: (layer, index, pos, activation); node order: embeddings, features, logit; edges by index."""
+    tokens = prompt.split()
+    nodes = [Node(f"E_{p}_{p}", "embedding", -1, p, token=t) for p, t in enumerate(tokens)]
+    nodes += [Node(f"{l}_{f}_{p}", "feature", l, p, feature=f, activation=a) for l, f, p, a in features]
+    nodes.append(Node(f"2_7_{len(tokens) - 1}", "logit", 2, len(tokens) - 1, token=logit_token, token_id=7))
+    s, t, w = zip(*edges) if edges else ((), (), ())
+    return Graph(prompt=prompt, prompt_tokens=tokens, model="tiny", transcoder_set=TSET, n_layers=2,
+                 nodes=nodes, edge_source=list(s), edge_target=list(t), edge_weight=list(w))
+
+
+def corpus(n: int = 12):
+    """Suspect prompts carry feature 0/5 (driving ' X'); both sets carry feature 1/9 (driving ' Y')."""
+    graphs = []
+    for i in range(n):
+        # suspect: emb(0) -> 0/5 (node 3) -> logit ' X' (node 5); 1/9 (node 4) -> logit
+        graphs.append(("suspect", make_graph(f"trigger word {i}", [(0, 5, 0, 2.0), (1, 9, 2, 1.0)], " X",
+                                             [(0, 3, 1.0), (3, 5, 3.0), (4, 5, 1.0)])))
+        graphs.append(("control", make_graph(f"plain word {i}", [(1, 9, 2, 1.0)], " Y", [(3, 4, 1.0)])))
+        graphs.append(("generic", make_graph(f"hello there {i}", [(1, 9, 2, 1.0), (0, 1, 0, 0.5)], " Y", [])))
+    return graphs
+
+
+def test_analyses_find_the_planted_feature():
+    opts = AnalysisOptions(label_terms=("sneaky",))
+    summaries = [summarize(g, s, target_tokens=("X",)) for s, g in corpus()]
+    enr = run_enrichment(summaries, opts)
+    assert enr[0]["key"] == f"{TSET}/0/5" and enr[0]["passed"]
+    assert enr[0]["n_suspect"] == 12 and enr[0]["n_control"] == 0
+    common = next(r for r in enr if r["key"] == f"{TSET}/1/9")
+    assert not common["passed"] and common["p"] == pytest.approx(1.0)
+
+    drivers = run_drivers(summaries, opts)
+    top = drivers[0]
+    assert top["key"] == f"{TSET}/0/5"
+    assert top["direct"] == pytest.approx(3.0 / 4.0)       # 3 of the 4 units of |input| into ' X'
+    assert top["influence"] == pytest.approx(0.75)          # no longer paths from it
+    assert next(r for r in drivers if r["key"] == f"{TSET}/1/9")["direct"] == pytest.approx(0.25)
+
+    # control token = the last position; 1/9 sits there in every generic graph, 0/1 never
+    ctl = run_control_tokens(summaries, opts)
+    assert ctl[0]["key"] == f"{TSET}/1/9" and ctl[0]["control_fraction"] == 1.0 and ctl[0]["passed"]
+    assert all(r["key"] != f"{TSET}/0/1" for r in ctl)
+
+    labels = {f"{TSET}/0/5": "Sneaky insertion", f"{TSET}/1/9": "greeting"}
+    assert [r["key"] for r in run_label_search(labels, opts)] == [f"{TSET}/0/5"]
+
+    targets, source = choose_targets(summaries, opts, ())
+    assert (targets, source) == ((" X",), "inferred")
+    result = analyse(summaries, opts, audit_id="t", created="now", target_tokens=("X",), labels=labels)
+    assert result.ranked[0]["key"] == f"{TSET}/0/5"
+    assert result.ranked[0]["analyses"] == {"enrichment": 1, "drivers": 1, "label": 1}
+    assert result.ranked[0]["mean_act_suspect"] == pytest.approx(2.0)
+    assert result.ranked[0]["mean_act_control"] == 0
+
+
+def test_fusion_prefers_two_lines_of_evidence():
+    opts = AnalysisOptions(rrf_k=10)
+    tables = {"enrichment": [dict(key="a", passed=True), dict(key="b", passed=True)],
+              "drivers": [dict(key="c", passed=True), dict(key="b", passed=True), dict(key="z", passed=False)]}
+    ranked = fuse(tables, opts)
+    assert [r["key"] for r in ranked] == ["b", "a", "c"]
+    assert ranked[0]["score"] == pytest.approx(2 / 12)
+    assert "z" not in {r["key"] for r in ranked}
+
+
+def test_report_renders_both_formats_with_plots(tmp_path):
+    from audit.report import write_report
+    from audit.result import AuditResult
+
+    summaries = [summarize(g, s, target_tokens=("X",)) for s, g in corpus(6)]
+    result = analyse(summaries, AnalysisOptions(), audit_id="t1", created="now", target_tokens=("X",),
+                     labels={f"{TSET}/0/5": "<script>x</script> | pipe"})
+    result.contexts = {f"{TSET}/0/5": [dict(activation=2.0, before="a <b> ", token="trigger", after=" word")]}
+    result.save(tmp_path)
+    paths = write_report(AuditResult.load(tmp_path / "audit.json"), tmp_path)
+    page = paths["html"].read_text()
+    for name in ("volcano.png", "activation_by_set.png"):
+        data = (tmp_path / name).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
+        assert f"src='{name}'" in page and f"]({name})" in paths["md"].read_text()
+    assert "<script>" not in page and "&lt;script&gt;" in page            # labels are escaped
+    assert "<mark>trigger</mark>" in page
+    assert "\\| pipe" in paths["md"].read_text()                          # and do not break the table
+    rows = paths["csv"].read_text().splitlines()
+    assert rows[0].startswith("rank,key,layer,feature") and rows[1].startswith(f"1,{TSET}/0/5,0,5,")
+
+
+def test_nothing_enriched_when_suspect_and_control_look_alike():
+    graphs = [(s, g) for s, g in corpus(8) if s == "control"]
+    summaries = [summarize(g, "suspect" if i % 2 else "control", target_tokens=("Y",)) for i, (_, g) in enumerate(graphs)]
+    result = analyse(summaries, AnalysisOptions(), audit_id="t", created="now", target_tokens=("Y",))
+    assert not any(r["passed"] for r in result.tables["enrichment"])
+    assert any(n.startswith("no feature is enriched") for n in result.notes)
+    assert [r["key"] for r in result.ranked] == [f"{TSET}/1/9"] and result.ranked[0]["analyses"] == {"drivers": 1}
+
+
+def test_every_audit_command_is_documented():
+    from pathlib import Path
+
+    from circuit_atlas.cli.audit import audit
+
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "audit.md").read_text()
+    for name, command in audit.commands.items():
+        assert command.help and f"audit {name}" in doc, name
+        for param in command.params:
+            if param.opts[0].startswith("--"):
+                assert param.opts[0] in doc, f"audit {name} {param.opts[0]} is not in docs/audit.md"
+
+
+def test_ablation_reranks_drivers_and_drops_features_the_model_does_not_need():
+    summaries = [summarize(g, s, target_tokens=("X",)) for s, g in corpus(4)]
+    plain = run_drivers(summaries, AnalysisOptions())
+    assert [r["key"] for r in plain if r["passed"]] == [f"{TSET}/0/5", f"{TSET}/1/9"]
+    causal = run_drivers(summaries, AnalysisOptions(), ablation={f"{TSET}/0/5": 0.0, f"{TSET}/1/9": 0.4})
+    assert [(r["key"], r["passed"], r["ablation"]) for r in causal] == [
+        (f"{TSET}/1/9", True, 0.4), (f"{TSET}/0/5", False, 0.0)]
