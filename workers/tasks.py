@@ -41,8 +41,9 @@ def _transient_errors() -> tuple[type[BaseException], ...]:
 
     from circuit_atlas.store import StoreLockedError  # a query held the embedded store past its lock timeout
 
-    return (redis.ConnectionError, redis.TimeoutError, kombu.exceptions.OperationalError,
-            neo.ServiceUnavailable, neo.SessionExpired, neo.TransientError, StoreLockedError)
+    # NoScriptError: a restarted redis has lost its Lua script cache; a retry reloads the scripts
+    return (redis.ConnectionError, redis.TimeoutError, redis.exceptions.NoScriptError,
+            kombu.exceptions.OperationalError, neo.ServiceUnavailable, neo.SessionExpired, neo.TransientError, StoreLockedError)
 
 
 TRANSIENT = _transient_errors()
