@@ -4,12 +4,11 @@
 (:Audit)-[:FLAGGED {rank, score, analysis}]->(:Feature)   rank 1 = the strongest finding
 (:Audit)-[:AUDITED {set}]->(:Graph)                        the graphs the audit analysed, by prompt set
 
-The schema is declared in audit/schema.py. Every statement is registered with the store's statement
+The schema is declared in circuit_atlas/store/schema.py. Every statement is registered with the store's statement
 registry, so the store's Neo4j linter and portability tests check them with the rest.
 """
 from circuit_atlas.store.statements import statement
 
-import audit.schema  # noqa: F401  (the labels these statements use)
 
 CREATE_AUDIT = statement("audit.create", "Create (or update, on re-render) one audit node.", """
 MERGE (a:Audit {id: $id})
@@ -30,8 +29,9 @@ SET x.rank = r.rank, x.score = r.score, x.analysis = r.analysis
 
 LINK_GRAPHS = statement(
     "audit.link_graphs", "Link an audit to the stored graphs it analysed (graphs not in the store are skipped).", """
+MATCH (a:Audit {id: $id})
 UNWIND $rows AS r
-MATCH (a:Audit {id: $id}), (g:Graph {id: r.gid})
+MATCH (g:Graph {id: r.gid})
 MERGE (a)-[x:AUDITED]->(g)
 SET x.set = r.set
 """)

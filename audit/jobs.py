@@ -13,7 +13,7 @@ def submit(settings, job_file) -> str:
 
 def wait_for_graphs(settings, job_id: str, *, timeout_s: float, poll_s: float = 2.0) -> tuple[dict[str, str], list[str]]:
     """Block until every prompt of the job is terminal; returns (graph id -> prompt set, failure lines)."""
-    from workers.jobs import DONE, SKIPPED, Jobs
+    from workers.jobs import Jobs
 
     jobs = Jobs(settings.redis_url)
     deadline = time.monotonic() + timeout_s
@@ -23,13 +23,5 @@ def wait_for_graphs(settings, job_id: str, *, timeout_s: float, poll_s: float = 
                                   f"({status.pending} of {status.n} prompts pending); are workers running? "
                                   "(`circuit-atlas jobs workers`, or use --inline)")
         time.sleep(poll_s)
-    graph_sets: dict[str, str] = {}
-    for index, graph_id in _graph_ids(jobs, job_id).items():
-        if jobs.state(job_id, index) in (DONE, SKIPPED) and graph_id:
-            graph_sets[graph_id] = jobs.item(job_id, int(index)).tags.get("set", "")
+    graph_sets = {graph_id: item.tags.get("set", "") for item, graph_id in jobs.graphs(job_id)}
     return graph_sets, list(status.errors)
-
-
-def _graph_ids(jobs, job_id: str) -> dict[str, str]:
-    """Item index -> stored graph id: the `ca:job:<id>:graph` hash documented in workers/jobs.py."""
-    return jobs.r.hgetall(f"ca:job:{job_id}:graph")

@@ -24,18 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from circuit_atlas.store import schema
 from queries.registry import analysis, run, statement
 
-# (:Supernode)-[:HAS_MEMBER]->(:Feature), declared before any store opens (store/schema.py)
-schema.add_label(schema.Label("Supernode", "id", {
-    "id": "STRING",               # "auto/<hash of members>" or "np/<graph id>/<index>"
-    "name": "STRING", "source": "STRING",   # source: "proposed" | "neuronpedia"
-    "gid": "STRING",              # the graph of a manual supernode; "" for proposals
-    "node_ids": "STRING",         # space-separated member node ids of a manual supernode
-    "coherence": "DOUBLE", "n_graphs": "INT64", "influence": "DOUBLE", "n_members": "INT64",
-}, indexed=("source",)))
-schema.add_rel(schema.Rel("HAS_MEMBER", "Supernode", "Feature"))
 
 
 @dataclass

@@ -228,6 +228,15 @@ class Jobs:
             raise JobNotFound(job_id)
         return Item(index=index, **json.loads(raw))
 
+    def graphs(self, job_id: str) -> list[tuple[Item, str]]:
+        """The job's stored graphs: (item, graph id) for each item that is done or skipped."""
+        job = f"ca:job:{job_id}"
+        self._require(job_id)
+        items, states, graph_ids = (self.r.pipeline().hgetall(f"{job}:items").hgetall(f"{job}:state")
+                                    .hgetall(f"{job}:graph").execute())
+        return [(Item(index=int(i), **json.loads(items[i])), graph_ids[i]) for i in sorted(graph_ids, key=int)
+                if graph_ids[i] and states.get(i) in (DONE, SKIPPED)]
+
     def look(self, job_id: str, index: int) -> tuple[Item, str | None, bool, str | None]:
         """(item, its state, job cancelled?, graph id stored under its key) in two round trips."""
         job = f"ca:job:{job_id}"

@@ -64,8 +64,6 @@ def _run(uri: str, name: str, params: dict, writes: bool = False) -> list[dict]:
         with open_store(uri, read_only=not writes) as store:
             return queries.run(store, name, params)
     except StoreError as e:
-        if "Supernode" in str(e) and "not exist" in str(e):
-            raise click.ClickException(f"no supernodes in {uri} yet: run `circuit-atlas supernodes propose`") from None
         raise click.ClickException(str(e).splitlines()[0]) from None
 
 

@@ -2,8 +2,8 @@
 
 Labels and relationship types are declared here as typed property lists. The embedded engine needs
 typed tables with a primary key; Neo4j needs uniqueness constraints and indexes. Both are generated
-from the same declaration, so the two backends can never disagree on a name or a key. Other areas add
-their labels (Supernode, Audit, ...) with `add_label` / `add_rel` before the store is opened.
+from the same declaration, so the two backends can never disagree on a name or a key. Every label the
+project writes is declared here, so a store opened by any command has all of them.
 
 Property types are the embedded engine's (Kùzu): STRING, INT64, DOUBLE, FLOAT, BOOL, STRING[].
 """
@@ -68,6 +68,32 @@ HAS_NODE = add_rel(Rel("HAS_NODE", "Graph", "Node"))
 OF_FEATURE = add_rel(Rel("OF_FEATURE", "Node", "Feature"))
 EFFECT = add_rel(Rel("EFFECT", "Node", "Node", {"weight": "FLOAT"}))
 TAGGED = add_rel(Rel("TAGGED", "Graph", "Tag"))
+
+# Supernodes (queries/supernodes.py): features that play the same role across graphs.
+SUPERNODE = add_label(Label("Supernode", "id", {
+    "id": "STRING",               # "auto/<hash of members>" or "np/<graph id>/<index>"
+    "name": "STRING", "source": "STRING",   # source: "proposed" | "neuronpedia"
+    "gid": "STRING",              # the graph of a manual supernode; "" for proposals
+    "node_ids": "STRING",         # space-separated member node ids of a manual supernode
+    "coherence": "DOUBLE", "n_graphs": "INT64", "influence": "DOUBLE", "n_members": "INT64",
+}, indexed=("source",)))
+HAS_MEMBER = add_rel(Rel("HAS_MEMBER", "Supernode", "Feature"))
+
+# Audits (audit/): which features an audit flagged, and the graphs it analysed.
+AUDIT = add_label(Label("Audit", "id", {
+    "id": "STRING",               # "<UTC yyyymmdd-hhmmss>-<6 hex>"
+    "created": "STRING",          # ISO-8601 UTC
+    "model": "STRING", "transcoder_set": "STRING",
+    "target_tokens": "STRING",    # " | "-joined target tokens ("" when none was given or inferred)
+    "n_suspect": "INT64", "n_control": "INT64", "n_generic": "INT64",
+    "report": "STRING",           # the audit's directory (audit.json, report.html, ...)
+}, indexed=("created",)))
+FLAGGED = add_rel(Rel("FLAGGED", "Audit", "Feature", {
+    "rank": "INT64",              # position in the fused ranking, 1 = first
+    "score": "DOUBLE",            # reciprocal-rank fusion score
+    "analysis": "STRING",         # the analyses that support it, e.g. "enrichment+drivers"
+}))
+AUDITED = add_rel(Rel("AUDITED", "Audit", "Graph", {"set": "STRING"}))
 
 
 def embedded_ddl() -> list[str]:

@@ -35,12 +35,20 @@ def register_statements(provider: Callable[[], Iterable[Statement]]) -> None:
     _PROVIDERS.append(provider)
 
 
+# Modules outside the store that define named statements with `statement(...)`.
+STATEMENT_MODULES = ("audit.cypher",)
+
+
 def all_statements() -> list[Statement]:
     """Every statement the project can send: the store's (schema included), the registered
     providers', and each `queries/**/*.cypher` file of the repository (one statement per file; a
     line `// backends: embedded` restricts a file to the listed backends, e.g. Kùzu-only syntax)."""
+    import importlib
+
     from circuit_atlas.store import schema
 
+    for module in STATEMENT_MODULES:     # they register their statements when imported
+        importlib.import_module(module)
     out = list(_REGISTRY.values())
     out += [Statement(f"schema.neo4j.{i}", s, "schema (Neo4j)", ("neo4j",)) for i, s in enumerate(schema.neo4j_ddl())]
     out += [Statement(f"schema.embedded.{i}", s, "schema (embedded)", ("embedded",))
