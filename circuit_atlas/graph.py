@@ -121,15 +121,15 @@ def _content_id(graph: Graph) -> str:
     h = hashlib.sha256()
     header = [graph.model, graph.transcoder_set, graph.prompt_tokens, graph.n_layers]
     h.update(json.dumps(header, ensure_ascii=False).encode())
-    order = sorted(range(len(graph.nodes)), key=lambda i: graph.nodes[i].node_id)
+    node_ids = [n.node_id for n in graph.nodes]
+    order = sorted(range(len(node_ids)), key=node_ids.__getitem__)
     rank = np.empty(len(order), dtype=np.int64)
     rank[order] = np.arange(len(order))
-    for i in order:
-        n = graph.nodes[i]
-        h.update(json.dumps([n.node_id, n.kind, n.layer, n.pos, n.feature, n.token_id,
-                             _round(n.activation), _round(n.influence), _round(n.logit_prob)]).encode())
+    nodes = (graph.nodes[i] for i in order)
+    h.update(json.dumps([[n.node_id, n.kind, n.layer, n.pos, n.feature, n.token_id, _round(n.activation),
+                          _round(n.influence), _round(n.logit_prob)] for n in nodes]).encode())
     src, dst = rank[graph.edge_source], rank[graph.edge_target]
-    edge_order = np.lexsort((dst, src))
+    edge_order = np.argsort(src * max(len(order), 1) + dst, kind="stable")   # by (source, target)
     h.update(src[edge_order].astype("<i8").tobytes())
     h.update(dst[edge_order].astype("<i8").tobytes())
     h.update(graph.edge_weight[edge_order].astype("<f4").tobytes())
