@@ -203,7 +203,7 @@ def run_audit_job(spec: AuditSpec, opts: AuditOptions, settings, *, out_root: st
                   timeout_s: float = 24 * 3600, poll_s: float = 2.0, audit_id: str | None = None) -> AuditResult:
     """Phase 1 as a workers job (the graphs land in the store), then phases 2-5 here once it is done."""
     import tracer
-    from audit import jobs, storage  # noqa: F401  (storage declares the Audit schema before the store opens)
+    from audit import jobs
     from circuit_atlas.store import open_store
 
     check_spec(spec, opts)

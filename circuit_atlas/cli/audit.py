@@ -53,7 +53,7 @@ def run_cmd(settings, model, transcoders, suspect_file, control_file, generic_fi
     from audit.analyses import AnalysisOptions
     from audit.prompts import AuditInputError, read_prompts
     from audit.run import AuditOptions, AuditSpec
-    from circuit_atlas.cli.jobs import _key_values   # the same KEY=VALUE parsing as `jobs submit --option`
+    from circuit_atlas.cli.output import parse_params
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
@@ -65,14 +65,13 @@ def run_cmd(settings, model, transcoders, suspect_file, control_file, generic_fi
         raise click.ClickException(str(e)) from None
     opts = AuditOptions(analysis=AnalysisOptions(label_terms=tuple(label_terms)),
                         control_tokens=tuple(control_tokens) or None, n_flagged=n_flagged,
-                        trace=_key_values(trace_options, "--option"))
+                        trace=parse_params(trace_options))
     out_root = Path(out_root) if out_root else settings.artifacts / "audits"
     result = _run(settings, spec, opts, out_root, inline=inline, use_store=not no_store, timeout=timeout)
     _print_summary(result, out_root / result.id)
 
 
 def _run(settings, spec, opts, out_root: Path, *, inline: bool, use_store: bool, timeout: float):
-    import audit.storage  # noqa: F401  (declares the Audit schema before the store is opened)
     from audit.prompts import AuditInputError
     from audit.run import run_audit, run_audit_job
     from circuit_atlas.store import StoreError
@@ -139,7 +138,6 @@ def _audit_dir(settings, audit_id: str, out_root) -> Path:
 @contextmanager
 def _reading(settings):
     """The store opened read-only for audit lookups; store errors become one clear line."""
-    import audit.storage  # noqa: F401  (declares the Audit schema)
     from circuit_atlas.store import CypherError, StoreError, open_store
 
     try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import click
 
 from circuit_atlas.cli import main
-from circuit_atlas.cli.output import emit, output_options, parse_param
+from circuit_atlas.cli.output import emit, output_options, parse_params
 
 
 @main.command()
@@ -28,7 +28,7 @@ def cypher(settings, query, params, timeout_s, max_rows, fmt):
 
     try:
         with open_store(settings.store, read_only=True) as store:
-            rows = store.query(query, dict(map(parse_param, params)), timeout_s=timeout_s, max_rows=max_rows)
+            rows = store.query(query, parse_params(params), timeout_s=timeout_s, max_rows=max_rows)
     except StoreError as e:
         raise click.ClickException(str(e)) from None
     emit(rows, fmt)

@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import functools
-import json
 import time
 
 import click
 
 from circuit_atlas.cli import main
+from circuit_atlas.cli.output import parse_params
 
 
 def _jobs(ctx: click.Context):
@@ -36,19 +36,6 @@ def _one_line_errors(command):
     return wrapper
 
 
-def _key_values(pairs: tuple[str, ...], what: str) -> dict:
-    out = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise click.BadParameter(f"{pair!r} is not KEY=VALUE", param_hint=what)
-        try:
-            out[key] = json.loads(value)   # numbers, booleans, lists (target_tokens)
-        except ValueError:
-            out[key] = value
-    return out
-
-
 @main.group()
 def jobs() -> None:
     """Bulk tracing jobs: submit a file of prompts, watch it, retry its failures.
@@ -74,8 +61,8 @@ def submit(ctx, file, model, transcoders, options, tags) -> None:
     Example: circuit-atlas jobs submit prompts.jsonl --option max_n_logits=5
     """
     overrides = {"model": model, "transcoders": transcoders,
-                 "options": _key_values(options, "--option"),
-                 "tags": {k: str(v) for k, v in _key_values(tags, "--tag").items()}}
+                 "options": parse_params(options),
+                 "tags": {k: str(v) for k, v in parse_params(tags).items()}}
     click.echo(_jobs(ctx).submit(file, overrides))
 
 

@@ -73,3 +73,8 @@ def parse_param(text: str) -> tuple[str, object]:
         return key, json.loads(raw)
     except json.JSONDecodeError:
         return key, raw
+
+
+def parse_params(pairs: tuple[str, ...]) -> dict:
+    """Repeated `k=v` options (--param, --option, --tag) -> {k: typed v}, as `parse_param` reads each."""
+    return dict(parse_param(p) for p in pairs)

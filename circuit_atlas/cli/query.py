@@ -6,10 +6,7 @@ import json
 import click
 
 from circuit_atlas.cli import main
-from circuit_atlas.cli.output import emit, output_options, parse_param
-
-def _parse_params(pairs: tuple[str, ...]) -> dict:
-    return dict(parse_param(p) for p in pairs)
+from circuit_atlas.cli.output import emit, output_options, parse_params
 
 
 def _list_queries() -> str:
@@ -50,7 +47,7 @@ def query(settings, name, params, fmt, list_, describe):
         if describe:
             click.echo(q.doc.strip() + ("\n\n" + q.cypher if q.cypher else ""))
             return
-        rows = _run(settings.store, name, _parse_params(params), writes=q.writes)
+        rows = _run(settings.store, name, parse_params(params), writes=q.writes)
     except QueryError as e:
         raise click.ClickException(str(e)) from None
     emit(rows, fmt)
@@ -121,7 +118,7 @@ def supernodes_propose(settings, params, fmt):
     """
     from queries import QueryError
     try:
-        rows = _run(settings.store, "propose-supernodes", _parse_params(params), writes=True)
+        rows = _run(settings.store, "propose-supernodes", parse_params(params), writes=True)
     except QueryError as e:
         raise click.ClickException(str(e)) from None
     emit([{k: v for k, v in r.items() if k != "members"} for r in rows], fmt)
