@@ -22,7 +22,7 @@ def _config_file() -> dict:
     return {}
 
 
-def _get(name: str, default: str | None = None) -> str | None:
+def lookup(name: str, default: str | None = None) -> str | None:
     """CIRCUIT_ATLAS_<NAME> or NEO4J_<...> from the environment, else the config file, else default."""
     for var in (f"CIRCUIT_ATLAS_{name.upper()}", name.upper()):
         if var in os.environ:
@@ -43,11 +43,11 @@ class Settings:
     @classmethod
     def load(cls, store: str | None = None) -> "Settings":
         return cls(
-            store=store or _get("store") or DEFAULT_STORE,
-            neo4j_user=_get("neo4j_user", "neo4j"),
-            neo4j_password=_get("neo4j_password", ""),
-            neo4j_database=_get("neo4j_database"),
-            redis_url=_get("redis_url", "redis://127.0.0.1:6379/0"),
-            artifacts=Path(_get("artifacts", "./atlas-artifacts")),
-            embedded_engine=_get("embedded_engine", "kuzu"),
+            store=store or lookup("store") or DEFAULT_STORE,
+            neo4j_user=lookup("neo4j_user", "neo4j"),
+            neo4j_password=lookup("neo4j_password", ""),
+            neo4j_database=lookup("neo4j_database"),
+            redis_url=lookup("redis_url", "redis://127.0.0.1:6379/0"),
+            artifacts=Path(lookup("artifacts", "./atlas-artifacts")),
+            embedded_engine=lookup("embedded_engine", "kuzu"),
         )

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
-from circuit_atlas.settings import Settings, _get
+from circuit_atlas.settings import Settings, lookup
 
 TRACE_QUEUE = "trace"
 INGEST_QUEUE = "ingest"
@@ -28,7 +28,7 @@ class WorkerConfig:
     @classmethod
     def load(cls) -> "WorkerConfig":
         def get(name: str, default):
-            value = _get(name)
+            value = lookup(name)
             return default if value is None else type(default)(value)
         return cls(**{f.name: get(f.name, f.default) for f in fields(cls)})
 
