@@ -24,17 +24,8 @@ class ControlActivity:
 
 
 def encode(model, prompt: str | list[int]) -> tuple[list[int], np.ndarray]:
-    """Token ids (with the leading special token) and every feature's activation, (n_layers, n_pos, d_transcoder).
-
-    The clean forward pass of the tracer's frozen model gives the exact inputs the encoders read.
-    """
-    import torch
-    from tracer.frozen import FrozenModel
-
-    with torch.inference_mode():
-        ids = model.tokenize(prompt)
-        frozen = FrozenModel(model, ids)
-        acts = torch.stack([model.transcoders.encode(l, frozen.reads_clean[l]) for l in range(model.n_layers)])
+    """Token ids (with the leading special token) and every feature's activation, (n_layers, n_pos, d_transcoder)."""
+    ids, acts = model.feature_activations(prompt)
     return ids.tolist(), acts.float().cpu().numpy()
 
 

@@ -45,6 +45,16 @@ class ReplacementModel:
                                 f"token) but {self.model_name} attends over at most {limit}; shorten it")
         return torch.tensor(ids, dtype=torch.long, device=self.device)
 
+    @torch.inference_mode()
+    def feature_activations(self, prompt: str | list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(token ids (P,), every feature's activation (n_layers, P, d_transcoder)) on the clean run:
+        exactly what the encoders read during tracing, for activation statistics outside a graph."""
+        from tracer.frozen import FrozenModel
+
+        ids = self.tokenize(prompt)
+        frozen = FrozenModel(self, ids)
+        return ids, torch.stack([self.transcoders.encode(l, frozen.reads_clean[l]) for l in range(self.n_layers)])
+
 
 def shorten(text: str, n: int = 60) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
