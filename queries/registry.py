@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import re
 from decimal import Decimal
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 

@@ -16,7 +16,6 @@ import pytest
 
 import queries
 from queries import supernodes as sn
-from queries.registry import REQUIRED
 from tests.test_queries import FIXTURES, load_graphs
 
 ROOT = Path(__file__).resolve().parents[1]
