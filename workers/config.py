@@ -39,6 +39,9 @@ def celery_config(settings: Settings, cfg: WorkerConfig) -> dict:
         "visibility_timeout": cfg.visibility_timeout,     # redelivery after worker death (see WorkerConfig)
         "unacked_restore_interval": cfg.restore_interval,
         "unacked_restore_throttle": 1,                    # sweep every interval, not every 10th
+        # The sweep holds a mutex key in redis. If redis restarts mid-sweep, the key comes back from
+        # the AOF with no holder; kombu's default expiry (300 s) would then block redelivery for 5 min.
+        "unacked_mutex_expire": max(30, 3 * cfg.restore_interval),
     }
     return {
         "broker_url": settings.redis_url,
