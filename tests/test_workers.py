@@ -196,6 +196,31 @@ def test_redis_restart_mid_job_loses_nothing(stack, tiny_model, tmp_path):
 
 
 @needs_redis
+def test_messages_the_broker_lost_are_sent_again(stack, tiny_model, tmp_path):
+    from workers.jobs import INGEST_TASK, TRACE_TASK
+
+    texts = prompts(4, offset=250)
+    job_id = stack.submit(write_job(tmp_path / "job.jsonl", tiny_model, [{"prompt": p} for p in texts]))
+    assert stack.jobs.lost_tasks() == set()             # queued messages are found: no false alarm
+    stack.jobs.r.delete("trace")                        # what a redis restart right after a BRPOP leaves
+    lost = {(TRACE_TASK, job_id, i) for i in range(4)}
+    assert stack.jobs.lost_tasks() == lost
+    assert stack.jobs.sweep_lost_tasks() == []          # a first sighting is only a suspicion
+    assert set(stack.jobs.sweep_lost_tasks()) == lost
+
+    stack.start_workers(n_trace=1, n_ingest=0)          # the workers' sweeper sends the traces again
+    st = stack.wait(job_id, until=lambda st: st.counts.get("traced") == 4, timeout=120)
+    stack.jobs.r.delete("ingest")                       # and now lose every ingest message
+    assert stack.jobs.lost_tasks() == {(INGEST_TASK, job_id, i) for i in range(4)}
+    stack.start_worker("ingest", "ingest1")
+    st = stack.wait(job_id, timeout=120)
+    assert st.counts == {"done": 4}
+    assert "the broker lost the workers.ingest task of job" in stack.log_tails(50)
+    stack.stop_workers()
+    assert_complete_and_unique(stack, job_id, texts)
+
+
+@needs_redis
 def test_malformed_row_and_overlong_prompt_fail_alone(stack, tiny_model, tmp_path):
     texts = prompts(6, offset=300)
     too_long = " ".join(["cat"] * 5000)

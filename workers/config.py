@@ -24,6 +24,7 @@ class WorkerConfig:
     max_deliveries: int = 3           # a prompt whose worker died this often fails (poison) instead of looping
     max_retries: int = 10             # retries with exponential backoff for transient errors (broker, store)
     ingest_batch: int = 32            # graphs stored per store transaction when the ingest queue backs up
+    lost_task_check: int = 30         # s between sweeps for items whose message the broker lost (see tasks.py)
 
     @classmethod
     def load(cls) -> "WorkerConfig":

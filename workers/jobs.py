@@ -15,12 +15,14 @@ workers. Layout (all keys under "ca:"):
     ca:job:<id>:done        zset  index -> time it was stored (graphs per hour)
     ca:traced               hash  trace key -> graph id, for every graph the workers stored
     ca:ingest:pending       set   "<job id>:<index>" traced and not yet stored (ingest batches take from it)
+    ca:lost                 set   "<task>:<job id>:<index>" seen without a broker message at the last sweep
 
 Terminal states (done, skipped, failed, cancelled) are final: a redelivered task that finds its
 item terminal returns at once. Only `retry-failed` moves failed items back to queued.
 """
 from __future__ import annotations
 
+import base64
 import dataclasses
 import json
 import time
@@ -33,6 +35,7 @@ import redis
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
+from workers.config import INGEST_QUEUE, TRACE_QUEUE
 from workers.jobfile import JobSpec, Row, read_job_file, trace_key
 
 QUEUED, TRACING, TRACED = "queued", "tracing", "traced"
@@ -40,6 +43,9 @@ DONE, SKIPPED, FAILED, CANCELLED = "done", "skipped", "failed", "cancelled"
 TERMINAL = (DONE, SKIPPED, FAILED, CANCELLED)
 REGISTRY = "ca:traced"
 INGEST_PENDING = "ca:ingest:pending"
+LOST_SUSPECTS = "ca:lost"
+TRACE_TASK, INGEST_TASK = "workers.trace", "workers.ingest"
+UNACKED = "unacked"          # kombu's hash of delivered, not yet acknowledged messages
 
 
 class JobNotFound(KeyError):
@@ -290,6 +296,50 @@ class Jobs:
     def register_graph(self, key: str, graph_id: str) -> None:
         self.r.hset(REGISTRY, key, graph_id)
 
+    # -- lost messages --
+
+    def lost_tasks(self) -> set[tuple[str, str, int]]:
+        """(task, job id, index) of each unfinished item that no message in the broker will reach.
+
+        The item states and the broker (both queues and kombu's unacked hash) are read in one
+        MULTI, so a message moving between queue and unacked is never missed. An item that is
+        queued or tracing needs a trace message; one that is traced needs an ingest message.
+        """
+        jobs = self.r.zrange("ca:jobs", 0, -1)
+        open_jobs = [j for j, done in zip(jobs, self._hget_each(jobs, "finished")) if done is None]
+        pipe = self.r.pipeline(transaction=True)
+        for job_id in open_jobs:
+            pipe.hgetall(f"ca:job:{job_id}:state")
+        pipe.lrange(TRACE_QUEUE, 0, -1).lrange(INGEST_QUEUE, 0, -1).hvals(UNACKED)
+        *states, traces, ingests, unacked = pipe.execute()
+        needed = {(INGEST_TASK if state == TRACED else TRACE_TASK, job_id, int(i))
+                  for job_id, job_states in zip(open_jobs, states)
+                  for i, state in job_states.items() if state in (QUEUED, TRACING, TRACED)}
+        raw = [json.loads(m) for m in traces + ingests] + [json.loads(m)[0] for m in unacked]
+        return needed - {task for task in map(_task_of, raw) if task}
+
+    def sweep_lost_tasks(self) -> list[tuple[str, str, int]]:
+        """Tasks lost twice in a row (at this sweep and the one before); call at most every few seconds.
+
+        Two sightings, because a message is briefly nowhere while a worker moves it from the queue
+        to the unacked hash, and a traced item has no ingest message until its trace task sends one.
+        """
+        lost = {f"{task}:{job_id}:{index}": (task, job_id, index) for task, job_id, index in self.lost_tasks()}
+        before = self.r.smembers(LOST_SUSPECTS)
+        first_sightings = set(lost) - before
+        pipe = self.r.pipeline()
+        pipe.delete(LOST_SUSPECTS)
+        if first_sightings:
+            pipe.sadd(LOST_SUSPECTS, *first_sightings)
+        pipe.execute()
+        return sorted(lost[m] for m in set(lost) & before)
+
+    def _hget_each(self, job_ids: list[str], field_name: str) -> list:
+        pipe = self.r.pipeline()
+        for job_id in job_ids:
+            pipe.hget(f"ca:job:{job_id}", field_name)
+        return pipe.execute()
+
     # -- helpers --
 
     def _queue_traces(self, job_id: str, indices: list[int]) -> None:
@@ -327,6 +377,18 @@ def _item_json(spec: JobSpec, row: Row, key: str | None) -> str:
         return json.dumps({"line": row.line, "prompt": None, "tags": {}, "key": None, "error": row.error})
     return json.dumps({"line": row.line, "prompt": row.prompt, "tags": {**spec.tags, **row.tags}, "key": key},
                       ensure_ascii=False)
+
+
+def _task_of(message: dict) -> tuple[str, str, int] | None:
+    """(task, job id, index) of a kombu message as it lies in redis; None for anything else."""
+    try:
+        body = message["body"]
+        if message.get("properties", {}).get("body_encoding") == "base64":
+            body = base64.b64decode(body)
+        job_id, index = json.loads(body)[0][:2]
+        return message["headers"]["task"], job_id, int(index)
+    except (KeyError, TypeError, ValueError, IndexError):
+        return None
 
 
 def _float(value) -> float | None:

@@ -13,22 +13,32 @@ stores nothing twice.
 Errors: broker and store outages are retried with exponential backoff; anything else (a prompt
 too long for the model, a malformed graph) fails that item alone, with its error line in
 `jobs status`. A prompt whose worker process died `max_deliveries` times fails as poison.
+
+Lost messages: kombu's redis transport pops a message and only then records it as unacked, so a
+redis restart between the two loses it, and its item would wait forever. Every worker runs a
+sweeper thread; every `lost_task_check` seconds one of them compares the unfinished items with
+the messages in the broker and sends again a task missing from two sweeps in a row.
 """
 from __future__ import annotations
 
 import contextlib
 import functools
 import os
+import threading
 import time
 from pathlib import Path
 
 import kombu.exceptions
 import redis
 from celery import Task
+from celery.signals import worker_ready
+from celery.utils.log import get_logger
 
 from tracer.errors import TracerError  # light: the tracer imports torch on first use
 from workers.app import app, config, settings
-from workers.jobs import CANCELLED, DONE, FAILED, SKIPPED, TERMINAL, JobNotFound, Jobs
+from workers.jobs import CANCELLED, DONE, FAILED, SKIPPED, TERMINAL, TRACE_TASK, JobNotFound, Jobs
+
+logger = get_logger(__name__)
 
 
 class PoisonPrompt(RuntimeError):
@@ -157,6 +167,32 @@ def _store_batch(jobs: Jobs, batch: list) -> None:
     for job_id, index, key, graph in batch:
         jobs.register_graph(key, graph.id)
         jobs.finish(job_id, index, DONE, graph_id=graph.id)
+
+
+# -- lost messages --
+
+SWEEP_LOCK = "ca:lost:lock"
+
+
+@worker_ready.connect
+def _start_lost_task_sweeper(**_) -> None:
+    threading.Thread(target=sweep_lost_tasks_forever, name="lost-task-sweeper", daemon=True).start()
+
+
+def sweep_lost_tasks_forever() -> None:
+    """In each worker's main process; the lock lets one worker sweep per interval."""
+    jobs = Jobs(settings.redis_url)      # its own client: the thread shares nothing with the tasks
+    interval = config.lost_task_check
+    while True:
+        time.sleep(interval)
+        try:
+            if jobs.r.set(SWEEP_LOCK, os.getpid(), nx=True, ex=interval):
+                for task, job_id, index in jobs.sweep_lost_tasks():
+                    logger.warning("the broker lost the %s task of job %s item %d; sending it again",
+                                   task, job_id, index)
+                    (trace_prompt if task == TRACE_TASK else ingest_graph).apply_async((job_id, index))
+        except Exception as e:  # noqa: BLE001 — a redis outage: the next sweep tries again
+            logger.warning("lost-task sweep failed: %s: %s", type(e).__name__, e)
 
 
 # -- per-process resources --

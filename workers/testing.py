@@ -76,6 +76,7 @@ class LocalStack:
             "CIRCUIT_ATLAS_ARTIFACTS": str(self.artifacts),
             "CIRCUIT_ATLAS_VISIBILITY_TIMEOUT": str(visibility_timeout),
             "CIRCUIT_ATLAS_RESTORE_INTERVAL": "1",
+            "CIRCUIT_ATLAS_LOST_TASK_CHECK": "2",
             "CIRCUIT_ATLAS_TORCH_THREADS": "1",
             **(extra_env or {}),
         }
