@@ -27,12 +27,16 @@ from pathlib import Path
 
 from circuit_atlas.graph import Graph
 from circuit_atlas.store import schema
-from circuit_atlas.store import statements as st
 from circuit_atlas.store.errors import (CypherError, QueryTimeoutError, ReadOnlyQueryError, StoreError,
                                         StoreLockedError, TooManyRowsError)
-from circuit_atlas.store.rows import graph_rows
+from circuit_atlas.store.rows import graph_rows, tag_tables
 
 ENGINES = ("kuzu", "real_ladybug")
+
+# Features and tags are global: a batch's rows include ones stored by earlier batches. ignore_errors makes
+# the COPY skip exactly those rows (duplicate primary keys; the stored row is kept), which is cheaper
+# than asking for the known keys first. Our Arrow rows are typed, so no other error can be skipped.
+COPY_OPTIONS = {"Feature": " (ignore_errors=true)", "Tag": " (ignore_errors=true)"}
 
 
 @dataclass
@@ -177,22 +181,19 @@ class EmbeddedBackend:
 
     def write_graphs(self, graphs: list[Graph]) -> None:
         """All `graphs` in one transaction: a crash or error leaves none of them."""
-        from circuit_atlas.store.base import write_tags, write_with_statements
+        from circuit_atlas.store.base import write_with_statements
 
         rows = graph_rows(graphs)
         conn = self._conn
         conn.execute("BEGIN TRANSACTION")
         try:
             if self.opts.bulk:
-                keys = rows.features.column("key").to_pylist()
-                known = {r["key"] for r in self._rows(conn.execute(st.EXISTING_FEATURES, {"keys": keys}))}
-                features = rows.features.filter([k not in known for k in keys]) if known else rows.features
-                for table, data in [("Graph", rows.graphs), ("Node", rows.nodes), ("Feature", features),
-                                    ("HAS_NODE", rows.has_node), ("OF_FEATURE", rows.of_feature),
-                                    ("EFFECT", rows.effects)]:
+                tags, tagged = tag_tables(rows.tags)
+                for table, data in [("Graph", rows.graphs), ("Node", rows.nodes), ("Feature", rows.features),
+                                    ("Tag", tags), ("HAS_NODE", rows.has_node), ("OF_FEATURE", rows.of_feature),
+                                    ("TAGGED", tagged), ("EFFECT", rows.effects)]:
                     if data.num_rows:
-                        conn.execute(f"COPY {table} FROM $data", {"data": data})
-                write_tags(conn.execute, rows.tags)
+                        conn.execute(f"COPY {table} FROM $data{COPY_OPTIONS.get(table, '')}", {"data": data})
             else:
                 write_with_statements(lambda c, p: conn.execute(c, p), rows)
             conn.execute("COMMIT")

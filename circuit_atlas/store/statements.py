@@ -89,12 +89,6 @@ CREATE (g)-[:HAS_NODE]->(n:Node {uid: r.uid, gid: r.gid, node_id: r.node_id, kin
                                  logit_prob: r.logit_prob, label: r.label})
 """)
 
-EXISTING_FEATURES = statement("existing_features", "Which of the feature keys $keys are stored already.", """
-UNWIND $keys AS k
-MATCH (f:Feature {key: k})
-RETURN f.key AS key
-""")
-
 MERGE_FEATURES = statement("merge_features", "Create global features not seen before (Neo4j bulk path).", """
 UNWIND $rows AS r
 MERGE (f:Feature {key: r.key})
