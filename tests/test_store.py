@@ -109,10 +109,16 @@ def test_statement_path_matches_bulk_copy(tmp_path):
     assert stored[True][2] == stored[False][2]
 
 
-def test_a_failing_graph_leaves_no_trace(store_uri):
+def test_a_failing_graph_leaves_no_trace(store_uri, monkeypatch):
     """Embedded: the whole batch is one transaction. Neo4j: each graph is one transaction."""
+    from circuit_atlas.store import embedded, neo4j, rows
+
     good, bad = small(1), small(2)
-    bad.nodes[5].node_id = bad.nodes[6].node_id             # duplicate uid: the insert fails midway
+
+    def colliding(graphs, first_uid):                       # bad's nodes numbered over small(0)'s, as a
+        return rows.graph_rows(graphs, 0 if any(g is bad for g in graphs) else first_uid)  # racing writer would
+    for backend in (embedded, neo4j):
+        monkeypatch.setattr(backend, "graph_rows", colliding)   # Node.uid is unique: the insert fails midway
     with open_store(store_uri) as store:
         store.add_graph(small(0))
         before = counts(store)

@@ -29,7 +29,7 @@ from circuit_atlas.graph import Graph
 from circuit_atlas.store import schema
 from circuit_atlas.store.errors import (CypherError, QueryTimeoutError, ReadOnlyQueryError, StoreError,
                                         StoreLockedError, TooManyRowsError)
-from circuit_atlas.store.rows import graph_rows, tag_tables
+from circuit_atlas.store.rows import graph_rows, next_uid, tag_tables
 
 ENGINES = ("kuzu", "real_ladybug")
 
@@ -183,10 +183,10 @@ class EmbeddedBackend:
         """All `graphs` in one transaction: a crash or error leaves none of them."""
         from circuit_atlas.store.base import write_with_statements
 
-        rows = graph_rows(graphs)
         conn = self._conn
         conn.execute("BEGIN TRANSACTION")
         try:
+            rows = graph_rows(graphs, next_uid(lambda c: self._rows(conn.execute(c))))  # one writer: no race
             if self.opts.bulk:
                 tags, tagged = tag_tables(rows.tags)
                 for table, data in [("Graph", rows.graphs), ("Node", rows.nodes), ("Feature", rows.features),

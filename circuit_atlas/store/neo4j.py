@@ -12,7 +12,9 @@ from circuit_atlas.store import schema
 from circuit_atlas.store.errors import (CypherError, QueryTimeoutError, ReadOnlyQueryError, StoreError,
                                         TooManyRowsError)
 from circuit_atlas.store import statements as st
-from circuit_atlas.store.rows import graph_rows
+from circuit_atlas.store.rows import graph_rows, next_uid
+
+ATTEMPTS = 6                              # per graph, against writers racing for the same uids
 
 
 def _plain(value):
@@ -91,23 +93,30 @@ class Neo4jBackend:
             raise _map_error(e, cypher) from None
 
     def write_graphs(self, graphs: list[Graph]) -> None:
-        """One write transaction per graph. If a concurrent writer trips a uniqueness constraint
-        (same graph, or a new feature both MERGE), retry: the graph is then found stored or goes in."""
+        """One write transaction per graph, numbering its nodes after the highest uid it reads. A
+        concurrent writer can take the same numbers, or MERGE the same new feature: the uniqueness
+        constraint then fails one of them, which retries (the graph is found stored, or goes in)."""
+        import random
+        import time
+
         from circuit_atlas.store.base import write_with_statements
 
+        def write(tx, graph):
+            rows = graph_rows([graph], next_uid(lambda c: [r.data() for r in tx.run(c)]))
+            write_with_statements(lambda c, p: tx.run(c, p).consume(), rows)
+
         for graph in graphs:
-            rows = graph_rows([graph])
-            for attempt in range(3):
+            for attempt in range(ATTEMPTS):
                 try:
                     with self._session(read=False) as session:
-                        session.execute_write(
-                            lambda tx: write_with_statements(lambda c, p: tx.run(c, p).consume(), rows))
+                        session.execute_write(write, graph)
                     break
                 except self._neo4j.exceptions.ConstraintError as e:
                     if self.run(st.EXISTING_GRAPHS, {"ids": [graph.id]}):
                         break                 # stored meanwhile by another writer
-                    if attempt == 2:
+                    if attempt == ATTEMPTS - 1:
                         raise _map_error(e, "UNWIND bulk insert") from None
+                    time.sleep(random.uniform(0, 0.1 * 2 ** attempt))
                 except self._neo4j.exceptions.Neo4jError as e:
                     raise _map_error(e, "UNWIND bulk insert") from None
 

@@ -52,7 +52,7 @@ GRAPH = add_label(Label("Graph", "id", {
     "meta": "STRING",             # JSON {generator, extra, scores}: file metadata for faithful export
 }))
 NODE = add_label(Label("Node", "uid", {
-    "uid": "STRING",              # "<graph id>/<node_id>"
+    "uid": "INT64",               # store-wide number given at ingest (a compact key); (gid, node_id) names it
     "gid": "STRING", "node_id": "STRING", "kind": "STRING",
     "layer": "INT64", "pos": "INT64", "feature": "INT64",
     "fkey": "STRING",             # global feature key, null for non-features

@@ -80,6 +80,14 @@ CREATE (g:Graph {id: r.id, slug: r.slug, prompt: r.prompt, model: r.model, trans
                  created: r.created, prompt_tokens: r.prompt_tokens, meta: r.meta})
 """)
 
+LAST_UID = statement("last_uid", "The highest Node.uid in the store (no row when it is empty); new nodes are numbered after it.", """
+MATCH (n:Node)
+WHERE n.uid >= 0
+RETURN n.uid AS uid
+ORDER BY uid DESC
+LIMIT 1
+""")
+
 INSERT_NODES = statement("insert_nodes", "Create node occurrences and link them to their graph (Neo4j bulk path).", """
 UNWIND $rows AS r
 MATCH (g:Graph {id: r.gid})
