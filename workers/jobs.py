@@ -306,15 +306,16 @@ class Jobs:
         queued or tracing needs a trace message; one that is traced needs an ingest message.
         """
         jobs = self.r.zrange("ca:jobs", 0, -1)
-        open_jobs = [j for j, done in zip(jobs, self._hget_each(jobs, "finished")) if done is None]
         # Cheap first: with at least as many messages as unfinished items, nothing is missing (or a
         # duplicate hides it until the queue drains; then the counts show it). Skips reading the queues.
         pipe = self.r.pipeline(transaction=True)
-        for job_id in open_jobs:
+        for job_id in jobs:
             pipe.hget(f"ca:job:{job_id}", "pending")
         *pending, n_traces, n_ingests, n_unacked = pipe.llen(TRACE_QUEUE).llen(INGEST_QUEUE).hlen(UNACKED).execute()
-        if n_traces + n_ingests + n_unacked >= sum(int(p or 0) for p in pending):
+        pending = [int(p or 0) for p in pending]
+        if n_traces + n_ingests + n_unacked >= sum(pending):
             return set()
+        open_jobs = [job_id for job_id, n in zip(jobs, pending) if n > 0]
         pipe = self.r.pipeline(transaction=True)
         for job_id in open_jobs:
             pipe.hgetall(f"ca:job:{job_id}:state")
@@ -341,12 +342,6 @@ class Jobs:
             pipe.sadd(LOST_SUSPECTS, *first_sightings)
         pipe.execute()
         return sorted(lost[m] for m in set(lost) & before)
-
-    def _hget_each(self, job_ids: list[str], field_name: str) -> list:
-        pipe = self.r.pipeline()
-        for job_id in job_ids:
-            pipe.hget(f"ca:job:{job_id}", field_name)
-        return pipe.execute()
 
     # -- helpers --
 
