@@ -116,6 +116,12 @@ class Store:
                                      "open it with open_store(uri, read_only=False)")
 
 
+def next_uid(run) -> int:
+    """The first free Node.uid; `run(cypher)` runs a statement in the writer's transaction."""
+    last = run(st.LAST_UID)
+    return last[0]["uid"] + 1 if last else 0
+
+
 def write_with_statements(run, rows: GraphRows, batch_size: int = 10_000) -> None:
     """The statement write path: UNWIND batches of rows, MERGE on indexed keys.
 

@@ -29,7 +29,7 @@ from circuit_atlas.graph import Graph
 from circuit_atlas.store import schema
 from circuit_atlas.store.errors import (CypherError, QueryTimeoutError, ReadOnlyQueryError, StoreError,
                                         StoreLockedError, TooManyRowsError)
-from circuit_atlas.store.rows import graph_rows, next_uid, tag_tables
+from circuit_atlas.store.rows import graph_rows, tag_tables
 
 ENGINES = ("kuzu", "real_ladybug")
 
@@ -181,7 +181,7 @@ class EmbeddedBackend:
 
     def write_graphs(self, graphs: list[Graph]) -> None:
         """All `graphs` in one transaction: a crash or error leaves none of them."""
-        from circuit_atlas.store.base import write_with_statements
+        from circuit_atlas.store.base import next_uid, write_with_statements
 
         conn = self._conn
         conn.execute("BEGIN TRANSACTION")

@@ -12,7 +12,7 @@ from circuit_atlas.store import schema
 from circuit_atlas.store.errors import (CypherError, QueryTimeoutError, ReadOnlyQueryError, StoreError,
                                         TooManyRowsError)
 from circuit_atlas.store import statements as st
-from circuit_atlas.store.rows import graph_rows, next_uid
+from circuit_atlas.store.rows import graph_rows
 
 ATTEMPTS = 6                              # per graph, against writers racing for the same uids
 
@@ -99,7 +99,7 @@ class Neo4jBackend:
         import random
         import time
 
-        from circuit_atlas.store.base import write_with_statements
+        from circuit_atlas.store.base import next_uid, write_with_statements
 
         def write(tx, graph):
             rows = graph_rows([graph], next_uid(lambda c: [r.data() for r in tx.run(c)]))

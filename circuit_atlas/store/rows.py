@@ -17,7 +17,6 @@ import pyarrow.compute as pc
 
 from circuit_atlas.graph import Graph, Node
 from circuit_atlas.store import schema
-from circuit_atlas.store import statements as st
 
 ARROW_TYPES = {"STRING": pa.string(), "INT64": pa.int64(), "DOUBLE": pa.float64(), "FLOAT": pa.float32(),
                "BOOL": pa.bool_(), "STRING[]": pa.list_(pa.string())}
@@ -52,12 +51,6 @@ def _rel_table(rel: schema.Rel, src, dst, **props) -> pa.Table:
 
 def tag_rows(graph: Graph) -> list[dict]:
     return [{"gid": graph.id, "id": f"{k}={v}", "key": k, "value": str(v)} for k, v in sorted(graph.tags.items())]
-
-
-def next_uid(run) -> int:
-    """The first free Node.uid; `run(cypher)` runs a statement in the writer's transaction."""
-    last = run(st.LAST_UID)
-    return last[0]["uid"] + 1 if last else 0
 
 
 def tag_tables(tags: list[dict]) -> tuple[pa.Table, pa.Table]:
