@@ -231,6 +231,25 @@ def test_embedded_lock_waits_then_names_the_problem(tmp_path):
         holder.wait()
 
 
+def test_a_store_with_another_schema_is_refused_untouched(tmp_path):
+    import kuzu
+
+    path = tmp_path / "old.db"
+    db = kuzu.Database(str(path))                          # Node as an earlier version made it
+    kuzu.Connection(db).execute("CREATE NODE TABLE Node(uid STRING, gid STRING, PRIMARY KEY(uid))")
+    db.close()
+    with pytest.raises(StoreError, match=r"another schema \(Node\.uid is STRING, expected INT64; "
+                                         r"Node\.node_id is missing, expected STRING"):
+        with open_store(str(path)):
+            pass
+    db = kuzu.Database(str(path))
+    tables = [row[1] for row in kuzu.Connection(db).execute("CALL show_tables() RETURN *").get_all()]
+    db.close()
+    assert tables == ["Node"]                              # nothing was added to it
+    with open_store(str(path), read_only=True):            # and the refused open released its lock
+        pass
+
+
 def test_same_process_opens_share_one_database(tmp_path):
     """A second open of the same path in one process must not drop the first one's file lock."""
     uri = str(tmp_path / "atlas.db")

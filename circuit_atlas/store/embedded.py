@@ -144,8 +144,27 @@ class EmbeddedBackend:
         self._db, self._key = _open_database(self.path, read_only, self.opts)
         self._conn = self._mod.Connection(self._db)
         if not read_only:
+            try:
+                self._check_schema()
+            except StoreError:
+                self.close()
+                raise
             for ddl in schema.embedded_ddl():
                 self._conn.execute(ddl)
+
+    def _check_schema(self) -> None:
+        """Refuse, before writing anything, a store whose tables differ from schema.py (one made by
+        another version, e.g. with the former string Node.uid): writes would fail later, obscurely."""
+        declared = {x.name: x.properties for x in [*schema.LABELS.values(), *schema.RELS.values()]}
+        tables = [row[1] for row in self._conn.execute("CALL show_tables() RETURN *").get_all()]
+        for table in (t for t in tables if t in declared):
+            found = {row[1]: row[2] for row in self._conn.execute(f"CALL table_info('{table}') RETURN *").get_all()}
+            wrong = [f"{table}.{name} is {found.get(name, 'missing')}, expected {typ}"
+                     for name, typ in declared[table].items() if found.get(name) != typ]
+            if wrong:
+                raise StoreError(f"{self.path} was made with another schema ({'; '.join(wrong)}): it was "
+                                 "written by another version of circuit-atlas. Ingest into a new store "
+                                 "(--store NEW_PATH); this one is left as it is")
 
     def _rows(self, result) -> list[dict]:
         names = result.get_column_names()
