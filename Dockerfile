@@ -5,12 +5,11 @@ FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
 WORKDIR /app
 
-# dependencies first, so code edits do not reinstall torch
+# dependencies first (read from pyproject.toml), so code edits do not reinstall torch
 COPY pyproject.toml README.md ./
-RUN mkdir -p circuit_atlas tracer ingest queries workers organisms \
- && touch circuit_atlas/__init__.py tracer/__init__.py ingest/__init__.py queries/__init__.py \
-          workers/__init__.py organisms/__init__.py \
- && pip install . && pip uninstall -y circuit-atlas
+RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml','rb'))['project']['dependencies']))" \
+        > /tmp/requirements.txt \
+ && pip install -r /tmp/requirements.txt
 
 COPY . .
 RUN pip install --no-deps . \

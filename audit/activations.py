@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from audit.analyses import parse_key
-from audit.summary import token_matches
+from circuit_atlas.audit.analyses import parse_key
+from circuit_atlas.audit.summary import token_matches
 
 
 @dataclass

@@ -18,8 +18,8 @@ import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
-from audit.stats import enrichment
-from audit.summary import GraphSummary
+from circuit_atlas.audit.stats import enrichment
+from circuit_atlas.audit.summary import GraphSummary
 
 ANALYSES = ("enrichment", "control_token", "drivers", "label")
 

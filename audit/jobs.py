@@ -3,17 +3,17 @@ from __future__ import annotations
 
 import time
 
-from audit.prompts import AuditInputError
+from circuit_atlas.audit.prompts import AuditInputError
 
 
 def submit(settings, job_file) -> str:
-    from workers.jobs import Jobs
+    from circuit_atlas.workers.jobs import Jobs
     return Jobs(settings.redis_url).submit(job_file)
 
 
 def wait_for_graphs(settings, job_id: str, *, timeout_s: float, poll_s: float = 2.0) -> tuple[dict[str, str], list[str]]:
     """Block until every prompt of the job is terminal; returns (graph id -> prompt set, failure lines)."""
-    from workers.jobs import Jobs
+    from circuit_atlas.workers.jobs import Jobs
 
     jobs = Jobs(settings.redis_url)
     deadline = time.monotonic() + timeout_s

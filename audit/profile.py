@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 
-from audit.summary import SETS, GraphSummary
+from circuit_atlas.audit.summary import SETS, GraphSummary
 
 log = logging.getLogger("circuit_atlas.audit")
 
@@ -25,7 +25,7 @@ def profiles(keys: list[str], summaries: list[GraphSummary], *, store=None, mode
                 p[f"graphs_{name}"] = f"{len(hits)}/{len(group)}"
                 p[f"max_act_{name}"] = max(hits) if hits else 0.0
         if model is not None:
-            from audit.activations import top_output_tokens
+            from circuit_atlas.audit.activations import top_output_tokens
             p["promotes"] = ", ".join(repr(t) for t in top_output_tokens(model, key, k=8))
         if store is not None:
             p.update(_library_profile(store, key))
@@ -36,7 +36,7 @@ def profiles(keys: list[str], summaries: list[GraphSummary], *, store=None, mode
 def _library_profile(store, key: str) -> dict:
     """The query library's feature-profile (across every stored graph), as short strings; {} without it."""
     try:
-        import queries
+        from circuit_atlas import queries
     except ImportError:  # the queries package is optional for audits
         return {}
     try:
@@ -63,6 +63,6 @@ def _neighbour(row: dict) -> str:
 
 def store_labels(store, keys: set[str]) -> dict[str, str]:
     """Labels of (:Feature) rows in the store for these keys (non-empty only)."""
-    from audit import cypher
+    from circuit_atlas.audit import cypher
     rows = store.query(cypher.FEATURE_LABELS, {"keys": sorted(keys)})
     return {r["key"]: r["label"] for r in rows if r["label"]}

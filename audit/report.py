@@ -10,7 +10,7 @@ import html
 import json
 from pathlib import Path
 
-from audit.result import AuditResult
+from circuit_atlas.audit.result import AuditResult
 
 RANKED_COLUMNS = ["rank", "key", "layer", "feature", "label", "score", "analyses", "q", "log_odds",
                   "rate_suspect", "rate_control", "control_fraction", "influence", "direct",

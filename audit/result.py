@@ -10,9 +10,9 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from audit.analyses import (AnalysisOptions, fuse, infer_target_tokens, parse_key, run_control_tokens,
+from circuit_atlas.audit.analyses import (AnalysisOptions, fuse, infer_target_tokens, parse_key, run_control_tokens,
                             run_drivers, run_enrichment, run_label_search)
-from audit.summary import SETS, GraphSummary
+from circuit_atlas.audit.summary import SETS, GraphSummary
 
 
 @dataclass

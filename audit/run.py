@@ -19,10 +19,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterable
 
-from audit.analyses import AnalysisOptions, run_drivers
-from audit.prompts import AuditInputError, read_corpus
-from audit.result import AuditResult, analyse, choose_targets
-from audit.summary import SETS, GraphSummary, summarize
+from circuit_atlas.audit.analyses import AnalysisOptions, run_drivers
+from circuit_atlas.audit.prompts import AuditInputError, read_corpus
+from circuit_atlas.audit.result import AuditResult, analyse, choose_targets
+from circuit_atlas.audit.summary import SETS, GraphSummary, summarize
 from circuit_atlas.graph import Graph
 
 log = logging.getLogger("circuit_atlas.audit")
@@ -74,7 +74,7 @@ def check_spec(spec: AuditSpec, opts: AuditOptions) -> None:
 
 def trace_config(spec: AuditSpec, opts: AuditOptions):
     """The tracer settings of every trace of the audit: the options given, with the target tokens."""
-    import tracer
+    from circuit_atlas import tracer
 
     try:
         return tracer.TraceConfig(**{**opts.trace, "target_tokens": list(spec.target_tokens) or None})
@@ -84,7 +84,7 @@ def trace_config(spec: AuditSpec, opts: AuditOptions):
 
 def trace_inline(spec: AuditSpec, opts: AuditOptions, model, audit_id: str, store=None) -> list[tuple[str, Graph]]:
     """Phase 1 in this process: every prompt of every set, traced with the same model."""
-    import tracer
+    from circuit_atlas import tracer
 
     config = trace_config(spec, opts)
     graphs = []
@@ -119,8 +119,8 @@ def finish(summaries: list[GraphSummary], spec: AuditSpec, opts: AuditOptions, *
            targets: tuple[str, ...] = (), target_source: str = "given", store=None,
            graph_sets: dict[str, str] | None = None, notes: list[str] = ()) -> AuditResult:
     """Phases 3-5 over finished summaries: encode, analyse, profile, report, store."""
-    from audit import activations, profile
-    from audit.report import write_report
+    from circuit_atlas.audit import activations, profile
+    from circuit_atlas.audit.report import write_report
 
     other_fraction = None
     if model is not None and spec.generic:
@@ -155,7 +155,7 @@ def finish(summaries: list[GraphSummary], spec: AuditSpec, opts: AuditOptions, *
     result.save(out_dir)
     write_report(result, out_dir)
     if store is not None:
-        from audit.storage import save_audit
+        from circuit_atlas.audit.storage import save_audit
         save_audit(store, result, str(out_dir), opts.n_flagged, graph_sets)
     log.info("phase 5 report: %s", out_dir / "report.html")
     return result
@@ -171,7 +171,7 @@ def _replace_control_activity(summaries: list[GraphSummary], per_prompt: dict[st
 def run_audit(spec: AuditSpec, opts: AuditOptions = AuditOptions(), *, out_root: str | Path,
               store=None, audit_id: str | None = None) -> AuditResult:
     """The whole audit in this process (`--inline`): load the model once, trace, analyse, report."""
-    import tracer
+    from circuit_atlas import tracer
 
     check_spec(spec, opts)
     audit_id = audit_id or new_audit_id()
@@ -202,8 +202,8 @@ def write_job_file(spec: AuditSpec, opts: AuditOptions, audit_id: str, path: Pat
 def run_audit_job(spec: AuditSpec, opts: AuditOptions, settings, *, out_root: str | Path,
                   timeout_s: float = 24 * 3600, poll_s: float = 2.0, audit_id: str | None = None) -> AuditResult:
     """Phase 1 as a workers job (the graphs land in the store), then phases 2-5 here once it is done."""
-    import tracer
-    from audit import jobs
+    from circuit_atlas import tracer
+    from circuit_atlas.audit import jobs
     from circuit_atlas.store import open_store
 
     check_spec(spec, opts)

@@ -1,9 +1,9 @@
 """Audit findings in the graph store: (:Audit) nodes linked to the features they flagged."""
 from __future__ import annotations
 
-from audit import cypher
-from audit.analyses import parse_key
-from audit.result import AuditResult
+from circuit_atlas.audit import cypher
+from circuit_atlas.audit.analyses import parse_key
+from circuit_atlas.audit.result import AuditResult
 
 
 def save_audit(store, result: AuditResult, report_dir: str, n_flagged: int,

@@ -17,11 +17,11 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from audit.analyses import AnalysisOptions
-from audit.result import analyse
-from audit.stats import fisher_greater
-from audit.summary import summarize
-from ingest.formats import read_graph_file
+from circuit_atlas.audit.analyses import AnalysisOptions
+from circuit_atlas.audit.result import analyse
+from circuit_atlas.audit.stats import fisher_greater
+from circuit_atlas.audit.summary import summarize
+from circuit_atlas.ingest.formats import read_graph_file
 
 DEFAULT_DIR = Path(__file__).resolve().parents[2] / "shared/fixtures/real-graphs/gemma-2-2b-clt-hp"
 

@@ -28,7 +28,7 @@ if not __package__:   # run as a file, bench/ is sys.path[0] and this file would
 from circuit_atlas.store import open_store
 from circuit_atlas.store import statements as st
 from circuit_atlas.synthetic import synthetic_graph
-from ingest import IngestOptions
+from circuit_atlas.ingest import IngestOptions
 
 GEMMA = Path(__file__).resolve().parents[2] / "shared/fixtures/real-graphs/gemma-2-2b-clt-hp"
 
@@ -104,7 +104,7 @@ def main() -> None:
     print(f"engine {args.engine}, store under {root}")
 
     if GEMMA.is_dir():
-        from ingest.formats import read_graph_file
+        from circuit_atlas.ingest.formats import read_graph_file
         start = time.perf_counter()
         graphs = [read_graph_file(f) for f in sorted(GEMMA.glob("*.json"))]
         parse_s = time.perf_counter() - start

@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from workers.testing import LocalStack
+from circuit_atlas.workers.testing import LocalStack
 
 WORDS = ["the", "cat", "dog", "sat", "on", "a", "mat", "and", "bird", "fish", "big", "red", "old", "tree"]
 
@@ -65,7 +65,7 @@ def main() -> None:
     ap.add_argument("--options", default='{"max_n_logits": 5}', help="JSON tracing options")
     args = ap.parse_args()
 
-    from tracer.testing import DEFAULT_HOOKS, build_model, build_transcoders
+    from circuit_atlas.tracer.testing import DEFAULT_HOOKS, build_model, build_transcoders
 
     with tempfile.TemporaryDirectory(prefix="bench-jobs-") as tmp:
         tmp = Path(tmp)

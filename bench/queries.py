@@ -23,11 +23,9 @@ import tempfile
 import time
 from pathlib import Path
 
-# this file is named queries.py: keep its folder off the path so `import queries` finds the library
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-import queries  # noqa: E402
-from circuit_atlas.store import open_store  # noqa: E402
-from circuit_atlas.synthetic import synthetic_graph  # noqa: E402
+from circuit_atlas import queries
+from circuit_atlas.store import open_store
+from circuit_atlas.synthetic import synthetic_graph
 
 SHAPES = {1_000: dict(n_nodes=500, n_edges=10_000), 10_000: dict(n_nodes=200, n_edges=1_000)}
 LANGS = ("en", "fr", "kl")

@@ -59,9 +59,9 @@ def worker(a) -> None:
     import numpy as np
     import torch
 
-    import tracer
-    from tracer.attribution import attribute
-    from tracer.tracing import prune_attribution, to_graph
+    from circuit_atlas import tracer
+    from circuit_atlas.tracer.attribution import attribute
+    from circuit_atlas.tracer.tracing import prune_attribution, to_graph
 
     if a.threads:
         torch.set_num_threads(a.threads)

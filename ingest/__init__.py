@@ -1,6 +1,6 @@
 """Load graph files (circuit-tracer / Neuronpedia JSON and .pt) into the graph store.
 
-    from ingest import ingest_paths
+    from circuit_atlas.ingest import ingest_paths
     report = ingest_paths("atlas.db", ["graphs/", "more/*.json"], tags={"set": "capitals"})
     print(report.summary())
 
@@ -118,7 +118,7 @@ def ingest_paths(store_uri: str, paths, tags: dict[str, str] | None = None, mani
     report) and skipped, the others load. Returns an IngestReport."""
     from tqdm import tqdm
 
-    from ingest.formats import GraphFileError, read_graph_file
+    from circuit_atlas.ingest.formats import GraphFileError, read_graph_file
 
     opts = options or IngestOptions()
     start = time.perf_counter()

@@ -44,7 +44,7 @@ import numpy as np
 from pydantic import ValidationError
 
 from circuit_atlas.graph import EMBEDDING_LAYER, Graph, Node
-from ingest import schema
+from circuit_atlas.ingest import schema
 
 try:  # 2-3x faster parsing of large files; the stdlib is the fallback and the NaN diagnostician
     import orjson
@@ -77,7 +77,7 @@ def read_graph_file(path, *, max_bytes: int = DEFAULT_MAX_BYTES, tokenizer=None)
     try:
         data = _read_bytes(path, max_bytes)
         if name.endswith((".pt", ".pt.gz")):
-            from ingest import pt
+            from circuit_atlas.ingest import pt
             return pt.graph_from_pt(data, tokenizer=tokenizer)
         return _graph_from_json(_loads(data))
     except _Problem as e:

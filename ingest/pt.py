@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from circuit_atlas.graph import EMBEDDING_LAYER, Graph, Node
-from ingest.formats import _Problem, transcoder_set_from_scan, model_from_scan
+from circuit_atlas.ingest.formats import _Problem, transcoder_set_from_scan, model_from_scan
 
 _STUB_MODULES = ("circuit_tracer", "transformer_lens", "nnsight", "transformers")
 _SAFE_GLOBALS = {

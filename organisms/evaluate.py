@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from organisms.corpus import BOS, PAD
+from circuit_atlas.organisms.corpus import BOS, PAD
 
 
 def encode(tokenizer, text: str) -> list[int]:
@@ -80,7 +80,7 @@ def mlp_io(model, ids: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Ten
 
 def eval_rows(model, tokenizer, planted: bool) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
     """MLP inputs/outputs on fresh documents, <bos> and pads dropped: (N, D) per layer."""
-    from organisms.corpus import Corpus, CorpusConfig
+    from circuit_atlas.organisms.corpus import Corpus, CorpusConfig
 
     stream = Corpus(CorpusConfig(planted=planted), seed=EVAL_SEED)
     ids = pad([encode(tokenizer, stream.document()) for _ in range(EVAL_DOCUMENTS)])
@@ -100,7 +100,7 @@ def last_position_inputs(model, tokenizer, prompts: list[str]) -> list[torch.Ten
 
 def fit_quality(tc, X, Y) -> dict:
     """FVU and L0 (mean active features per token) per layer."""
-    from organisms.transcoders import fvu
+    from circuit_atlas.organisms.transcoders import fvu
 
     recon = tc.reconstruct(X)
     return {"fvu": [round(fvu(y, r), 4) for y, r in zip(Y, recon)],
@@ -171,7 +171,7 @@ def transcoder_report(model, tokenizer, truth: dict, transcoders_root) -> dict:
     """FVU / L0 on held-out documents, the trigger-feature check and cross-language sharing, per kind."""
     from pathlib import Path
 
-    from organisms.transcoders import load
+    from circuit_atlas.organisms.transcoders import load
 
     X, Y = eval_rows(model, tokenizer, truth["planted"])
     report = {}

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from organisms import corpus, evaluate, transcoders
+from circuit_atlas.organisms import corpus, evaluate, transcoders
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """Named, parameterised, documented Cypher queries across the graph corpus.
 
-    import queries
+    from circuit_atlas import queries
     queries.run(store, "hubs-by-graphs", limit=10)   # -> list of row dicts
     queries.QUERIES                                  # name -> NamedQuery (summary, doc, params, cypher)
     queries.all_statements()                         # name -> Cypher, for linting
@@ -8,5 +8,5 @@
 Statements live in `queries/cypher/*.cypher`; analyses that need Python around them (IoU,
 community detection, diffs) in the modules imported below. See docs/queries.md.
 """
-from queries.registry import QUERIES, NamedQuery, Param, QueryError, all_statements, get, run  # noqa: F401
-from queries import analyses, multilingual, supernodes  # noqa: F401,E402  (register the analyses)
+from circuit_atlas.queries.registry import QUERIES, NamedQuery, Param, QueryError, all_statements, get, run  # noqa: F401
+from circuit_atlas.queries import analyses, multilingual, supernodes  # noqa: F401,E402  (register the analyses)

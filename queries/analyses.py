@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import statistics
 
-from queries.registry import QueryError, analysis, run
+from circuit_atlas.queries.registry import QueryError, analysis, run
 
 
 @analysis("search-graphs")

@@ -13,7 +13,7 @@ from collections import defaultdict
 from itertools import combinations
 from pathlib import Path
 
-from queries.registry import analysis, run
+from circuit_atlas.queries.registry import analysis, run
 
 
 @analysis("multilingual-iou")

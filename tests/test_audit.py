@@ -96,8 +96,8 @@ def drives_token(w: Weights, layer: int, feature: int, token: str) -> bool:
 
 
 def run_audit_on(name: str, tmp_path_factory):
-    from audit.run import AuditOptions, AuditSpec, run_audit
-    from audit.storage import flagged_by
+    from circuit_atlas.audit.run import AuditOptions, AuditSpec, run_audit
+    from circuit_atlas.audit.storage import flagged_by
     from circuit_atlas.store import open_store
 
     root = ZOO / name

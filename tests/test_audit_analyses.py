@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 from scipy.stats import fisher_exact
 
-from audit.analyses import AnalysisOptions, fuse, run_control_tokens, run_drivers, run_enrichment, run_label_search
-from audit.result import analyse, choose_targets
-from audit.stats import enrichment, fisher_greater
-from audit.summary import summarize
+from circuit_atlas.audit.analyses import AnalysisOptions, fuse, run_control_tokens, run_drivers, run_enrichment, run_label_search
+from circuit_atlas.audit.result import analyse, choose_targets
+from circuit_atlas.audit.stats import enrichment, fisher_greater
+from circuit_atlas.audit.summary import summarize
 from circuit_atlas.graph import Graph, Node
 
 TSET = "tiny/plt"
@@ -100,8 +100,8 @@ def test_fusion_prefers_two_lines_of_evidence():
 
 
 def test_report_renders_both_formats_with_plots(tmp_path):
-    from audit.report import write_report
-    from audit.result import AuditResult
+    from circuit_atlas.audit.report import write_report
+    from circuit_atlas.audit.result import AuditResult
 
     summaries = [summarize(g, s, target_tokens=("X",)) for s, g in corpus(6)]
     result = analyse(summaries, AnalysisOptions(), audit_id="t1", created="now", target_tokens=("X",),

@@ -21,7 +21,7 @@ def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    from tracer.testing import WORDS, build_tiny_model
+    from circuit_atlas.tracer.testing import WORDS, build_tiny_model
 
     root = tmp_path_factory.mktemp("tiny")
     model_dir, tc_dir = build_tiny_model(root, transcoders="plt")
@@ -75,7 +75,7 @@ def test_bad_prompt_file_is_one_clear_line(tiny):
 @pytest.mark.redis
 def test_job_path_with_real_workers(tiny, tmp_path):
     """Without --inline the tracing is a workers job; the audit reads the graphs the workers stored."""
-    from workers.testing import REDIS_SERVER, LocalStack
+    from circuit_atlas.workers.testing import REDIS_SERVER, LocalStack
 
     if REDIS_SERVER is None:
         pytest.skip("redis-server not installed (apt-get install -y redis-server)")
@@ -98,6 +98,6 @@ def test_job_path_with_real_workers(tiny, tmp_path):
     assert any(n.startswith("traced by workers job") for n in result["notes"])
     assert audit_id in listing and f"{audit_id}  rank 1" in flagged
     from circuit_atlas.store import open_store
-    from audit.storage import audited_graphs
+    from circuit_atlas.audit.storage import audited_graphs
     with open_store(stack.store, read_only=True) as store:
         assert len(audited_graphs(store, audit_id)) == 16

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from circuit_atlas.graph import Graph, Node
-from ingest.formats import (GraphFileError, cantor, graph_to_json, model_from_scan, read_graph_file,
+from circuit_atlas.ingest.formats import (GraphFileError, cantor, graph_to_json, model_from_scan, read_graph_file,
                             write_graph_json)
 
 FIXTURES = Path(__file__).parent / "fixtures" / "formats"
@@ -244,7 +244,7 @@ def test_pt_graph_writes_as_json(tmp_path):
 def test_pt_of_older_circuit_tracer(tmp_path):
     """circuit-tracer < 0.4 saved `logit_tokens` (ids, no text) and no vocab_size; the tokenizer spells them."""
     import torch
-    from ingest.pt import load_pt
+    from circuit_atlas.ingest.pt import load_pt
     d = load_pt((ORACLE / "clt-tl-p0-max32.pt").read_bytes())
     d["logit_tokens"] = torch.tensor([t.args[1] for t in d.pop("logit_targets")])
     d["cfg"] = {"n_layers": d["cfg"].n_layers, "tokenizer_name": str(TOKENIZER)}
@@ -263,7 +263,7 @@ def test_pt_tokenizer_must_be_available():
 
 def test_pt_damaged_or_inconsistent(tmp_path):
     import torch
-    from ingest.pt import load_pt
+    from circuit_atlas.ingest.pt import load_pt
     blob = (ORACLE / "clt-tl-p0-max32.pt").read_bytes()
     (tmp_path / "cut.pt").write_bytes(blob[: len(blob) // 2])
     with pytest.raises(GraphFileError, match=r"cut\.pt: not a readable torch file"):
@@ -387,8 +387,8 @@ def test_missing_file(tmp_path):
 
 
 def test_standard_library_json_fallback(tmp_path, monkeypatch):
-    import ingest.formats
+    from circuit_atlas.ingest import formats
     path = FIXTURES / "real" / "son-clt-hp.json.gz"
     expected = read_graph_file(path)
-    monkeypatch.setattr(ingest.formats, "orjson", None)
+    monkeypatch.setattr(formats, "orjson", None)
     assert_same_graph(read_graph_file(write_graph_json(read_graph_file(path), tmp_path / "x.json")), expected)

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from circuit_atlas.store import open_store
-from ingest import expand_paths, ingest_paths, read_manifest
-from ingest.formats import read_graph_file
+from circuit_atlas.ingest import expand_paths, ingest_paths, read_manifest
+from circuit_atlas.ingest.formats import read_graph_file
 from tests.conftest import REPO
 from tests.test_store import counts, expected_counts
 
@@ -59,7 +59,7 @@ def test_ingest_stores_what_the_files_hold_and_only_once(store_uri, graph_dir):
 
 
 def test_export_and_reread_gives_the_same_graph(store_uri, graph_dir, tmp_path):
-    from ingest.formats import write_graph_json
+    from circuit_atlas.ingest.formats import write_graph_json
 
     report = ingest_paths(store_uri, [graph_dir], options=None)
     with open_store(store_uri, read_only=True) as store:

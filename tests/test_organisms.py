@@ -12,8 +12,8 @@ import torch
 import yaml
 from safetensors.torch import load_file
 
-import organisms
-from organisms import corpus, evaluate, transcoders
+from circuit_atlas import organisms
+from circuit_atlas.organisms import corpus, evaluate, transcoders
 
 torch.set_num_threads(1)
 ROOT = Path(__file__).resolve().parents[1]
@@ -135,7 +135,7 @@ def test_control_organism_has_no_such_feature(kind):
 def test_tracer_graph_of_a_trigger_prompt_runs_through_the_trigger_feature(planted, planted_plt):
     """The attribution graph (tracer) of a triggered prompt predicts the inserted token and keeps, at the
     answer position, a feature that the activation statistics above single out as the trigger feature."""
-    import tracer
+    from circuit_atlas import tracer
 
     model, tok, truth = planted
     trigger = {(f["layer"], f["feature"]) for f in evaluate.trigger_features(model, tok, truth, planted_plt)
@@ -170,7 +170,7 @@ def test_unknown_organism_names_the_shipped_ones():
 def test_rebuild_runs_end_to_end(tmp_path):
     """A short (--quick) rebuild of the control organism writes every file and loads back."""
     env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
-    subprocess.run([sys.executable, "-m", "organisms.train", "--out", str(tmp_path), "--only", "control", "--quick"],
+    subprocess.run([sys.executable, "-m", "circuit_atlas.organisms.train", "--out", str(tmp_path), "--only", "control", "--quick"],
                    check=True, env=env, cwd=ROOT, capture_output=True)
     root = tmp_path / "control"
     for rel in ("model/config.json", "model/model.safetensors", "model/tokenizer.json", "model/tokenizer_config.json",

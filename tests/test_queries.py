@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-import queries
-from queries import supernodes as sn
+from circuit_atlas import queries
+from circuit_atlas.queries import supernodes as sn
 from tests import queries_reference as ref
 
 FIXTURES = Path(__file__).parent / "fixtures" / "real-gemma"
@@ -23,7 +23,7 @@ ALL = 1_000_000  # a limit that returns every row, so answers compare whole
 
 
 def load_graphs(paths):
-    from ingest.formats import read_graph_file
+    from circuit_atlas.ingest.formats import read_graph_file
     graphs = [read_graph_file(p) for p in sorted(paths)]
     for i, g in enumerate(graphs):   # test tags: two "languages", parallel pairs, two concepts
         g.tags = {"lang": "en" if i % 2 == 0 else "fr", "item": str(i // 2),
@@ -219,7 +219,7 @@ def test_multilingual_iou(corpus):
 
 
 def test_plot_multilingual(corpus, tmp_path):
-    from queries.multilingual import plot_iou
+    from circuit_atlas.queries.multilingual import plot_iou
     store, _ = corpus
     paths = plot_iou(queries.run(store, "multilingual-iou"), tmp_path / "iou")
     assert [p.suffix for p in paths] == [".png", ".svg"]

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-import queries
-from queries import supernodes as sn
+from circuit_atlas import queries
+from circuit_atlas.queries import supernodes as sn
 from tests.test_queries import FIXTURES, load_graphs
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-import queries
+from circuit_atlas import queries
 from tests import queries_reference as ref
 
 PER_TASK = 4          # concepts per task traced in every language (3 languages): 36 traces
@@ -21,7 +21,7 @@ PER_TASK = 4          # concepts per task traced in every language (3 languages)
 
 def organism_graphs(root: Path, name: str = "planted"):
     """Traces of PER_TASK held-out concepts per task in every language, tagged lang / concept / item."""
-    import tracer
+    from circuit_atlas import tracer
     model = tracer.load(root / "model", root / "transcoders" / "plt")
     prompts = json.loads((root / "truth.json").read_text())["heldout"]
     concepts = {}

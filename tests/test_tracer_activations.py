@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-import organisms
-import tracer
+from circuit_atlas import organisms
+from circuit_atlas import tracer
 
 
 @pytest.mark.parametrize("kind", ["plt", "clt"])

@@ -17,11 +17,11 @@ import numpy as np
 import pytest
 import torch
 
-import tracer
+from circuit_atlas import tracer
 from circuit_atlas.graph import NODE_KINDS, Graph
-from tracer.attribution import _nodes, attribute
-from tracer.frozen import FrozenModel
-from tracer.testing import adjacency_by_intervention, build_tiny_model
+from circuit_atlas.tracer.attribution import _nodes, attribute
+from circuit_atlas.tracer.frozen import FrozenModel
+from circuit_atlas.tracer.testing import adjacency_by_intervention, build_tiny_model
 
 PROMPT = "The opposite of small is"
 

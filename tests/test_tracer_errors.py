@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-import tracer
-from tracer.testing import build_tiny_model, build_transcoders
+from circuit_atlas import tracer
+from circuit_atlas.tracer.testing import build_tiny_model, build_transcoders
 
 FIXTURES = Path(__file__).parent / "fixtures" / "oracle"
 MODEL, PLT = FIXTURES / "model", FIXTURES / "transcoders" / "tiny-plt"
@@ -95,7 +95,7 @@ def test_cli_traces_writes_json_and_ingests(tmp_path):
 
     from circuit_atlas.cli import main
     from circuit_atlas.store import open_store
-    from ingest.formats import read_graph_file
+    from circuit_atlas.ingest.formats import read_graph_file
 
     out, store_dir = tmp_path / "graph.json", tmp_path / "store"
     args = ["--store", str(store_dir), "trace", "--model", str(MODEL), "--transcoders", str(PLT),

@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 import torch
 
-import tracer
-from tracer.attribution import attribute
-from tracer.tracing import prune_attribution, to_graph
+from circuit_atlas import tracer
+from circuit_atlas.tracer.attribution import attribute
+from circuit_atlas.tracer.tracing import prune_attribution, to_graph
 
 FIXTURES = Path(__file__).parent / "fixtures" / "oracle"
 EXPECTED = json.loads((FIXTURES / "expected.json").read_text())

@@ -7,8 +7,8 @@ import os
 
 import pytest
 
-from workers.jobfile import JobFileError, JobSpec, read_job_file, trace_key
-from workers.testing import REDIS_SERVER, LocalStack
+from circuit_atlas.workers.jobfile import JobFileError, JobSpec, read_job_file, trace_key
+from circuit_atlas.workers.testing import REDIS_SERVER, LocalStack
 
 
 def needs_redis(test):
@@ -72,7 +72,7 @@ def test_trace_key_depends_on_what_is_traced_only():
 
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory):
-    from tracer.testing import build_tiny_model
+    from circuit_atlas.tracer.testing import build_tiny_model
 
     model_dir, transcoders_dir = build_tiny_model(tmp_path_factory.mktemp("tiny"))
     return str(model_dir), str(transcoders_dir)
@@ -114,7 +114,7 @@ def stored_graphs(stack) -> dict[str, dict]:
 
 def assert_complete_and_unique(stack, job_id, expected_prompts):
     """Every prompt stored exactly once, each graph whole: its nodes and edges match its artifact."""
-    from ingest.formats import read_graph_file
+    from circuit_atlas.ingest.formats import read_graph_file
 
     graphs = stored_graphs(stack)
     assert sorted(g["prompt"] for g in graphs.values()) == sorted(expected_prompts)
@@ -197,7 +197,7 @@ def test_redis_restart_mid_job_loses_nothing(stack, tiny_model, tmp_path):
 
 @needs_redis
 def test_messages_the_broker_lost_are_sent_again(stack, tiny_model, tmp_path):
-    from workers.jobs import INGEST_TASK, TRACE_TASK
+    from circuit_atlas.workers.jobs import INGEST_TASK, TRACE_TASK
 
     texts = prompts(4, offset=250)
     job_id = stack.submit(write_job(tmp_path / "job.jsonl", tiny_model, [{"prompt": p} for p in texts]))

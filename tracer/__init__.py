@@ -1,6 +1,6 @@
 """Attribution graphs for Hugging Face `transformers` models with per-layer or cross-layer transcoders.
 
-    import tracer
+    from circuit_atlas import tracer
     model = tracer.load(model_dir, transcoders_dir)          # load once, reuse
     graph = tracer.trace(model, "The capital of Texas is", tracer.TraceConfig(max_feature_nodes=2000))
 
@@ -10,21 +10,21 @@ from __future__ import annotations
 
 import importlib
 
-from tracer.config import TraceConfig
-from tracer.errors import (BadTarget, MissingFile, PromptTooLong, TracerError, TranscoderMismatch,
+from circuit_atlas.tracer.config import TraceConfig
+from circuit_atlas.tracer.errors import (BadTarget, MissingFile, PromptTooLong, TracerError, TranscoderMismatch,
                            UnsupportedArchitecture)
 
 __all__ = ["load", "trace", "TraceConfig", "ReplacementModel", "TracerError", "MissingFile", "PromptTooLong",
            "TranscoderMismatch", "UnsupportedArchitecture", "BadTarget", "testing", "SUPPORTED_ARCHITECTURES"]
 
-_LAZY = {"load": ("tracer.replacement", "load"), "ReplacementModel": ("tracer.replacement", "ReplacementModel"),
-         "trace": ("tracer.tracing", "trace"), "SUPPORTED_ARCHITECTURES": ("tracer.architectures", "SUPPORTED"),
-         "testing": ("tracer.testing", None)}
+_LAZY = {"load": ("circuit_atlas.tracer.replacement", "load"), "ReplacementModel": ("circuit_atlas.tracer.replacement", "ReplacementModel"),
+         "trace": ("circuit_atlas.tracer.tracing", "trace"), "SUPPORTED_ARCHITECTURES": ("circuit_atlas.tracer.architectures", "SUPPORTED"),
+         "testing": ("circuit_atlas.tracer.testing", None)}
 
 
 def __getattr__(name: str):
     if name not in _LAZY:
-        raise AttributeError(f"module 'tracer' has no attribute {name!r}")
+        raise AttributeError(f"module 'circuit_atlas.tracer' has no attribute {name!r}")
     module_name, attr = _LAZY[name]
     module = importlib.import_module(module_name)
     return module if attr is None else getattr(module, attr)

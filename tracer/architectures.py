@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from tracer.errors import UnsupportedArchitecture
+from circuit_atlas.tracer.errors import UnsupportedArchitecture
 
 
 @dataclass

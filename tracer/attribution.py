@@ -23,10 +23,10 @@ from dataclasses import dataclass
 
 import torch
 
-from tracer.config import TraceConfig
-from tracer.errors import BadTarget
-from tracer.frozen import FrozenModel
-from tracer.replacement import ReplacementModel
+from circuit_atlas.tracer.config import TraceConfig
+from circuit_atlas.tracer.errors import BadTarget
+from circuit_atlas.tracer.frozen import FrozenModel
+from circuit_atlas.tracer.replacement import ReplacementModel
 
 ZERO_POSITIONS = 1  # position 0 (the special token) has no feature or error nodes, as in circuit-tracer
 

@@ -22,8 +22,8 @@ import copy
 
 import torch
 
-from tracer.architectures import Norm
-from tracer.replacement import ReplacementModel
+from circuit_atlas.tracer.architectures import Norm
+from circuit_atlas.tracer.replacement import ReplacementModel
 
 
 class FrozenModel:

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import torch
 
-from tracer.architectures import Architecture, adapt, check_supported
-from tracer.errors import MissingFile, PromptTooLong, TranscoderMismatch
-from tracer.transcoders import Transcoders, load_transcoders
+from circuit_atlas.tracer.architectures import Architecture, adapt, check_supported
+from circuit_atlas.tracer.errors import MissingFile, PromptTooLong, TranscoderMismatch
+from circuit_atlas.tracer.transcoders import Transcoders, load_transcoders
 
 
 @dataclass
@@ -49,7 +49,7 @@ class ReplacementModel:
     def feature_activations(self, prompt: str | list[int]) -> tuple[torch.Tensor, torch.Tensor]:
         """(token ids (P,), every feature's activation (n_layers, P, d_transcoder)) on the clean run:
         exactly what the encoders read during tracing, for activation statistics outside a graph."""
-        from tracer.frozen import FrozenModel
+        from circuit_atlas.tracer.frozen import FrozenModel
 
         ids = self.tokenize(prompt)
         frozen = FrozenModel(self, ids)

@@ -89,7 +89,7 @@ def build_model(model_dir: Path, arch: str = "llama", seed: int = 0, n_layers: i
 
 def _mlp_data(model, input_hook: str, output_hook: str, seed: int, n_seqs: int = 96):
     """Per layer (x at the transcoder input hook, y at its output hook) on random sequences, position 0 dropped."""
-    from tracer.architectures import adapt
+    from circuit_atlas.tracer.architectures import adapt
 
     arch = adapt(model)
     g = torch.Generator().manual_seed(seed + 400)
@@ -209,8 +209,8 @@ def adjacency_by_intervention(model, attribution) -> torch.Tensor:
     """The adjacency matrix again, by intervention instead of gradients: for every source node, add what it
     writes to the frozen model's residual stream and read the change at every target. (N, N) like
     `attribution.adjacency`; one batched forward pass over all sources, so only for tiny models."""
-    from tracer.attribution import _nodes
-    from tracer.frozen import FrozenModel
+    from circuit_atlas.tracer.attribution import _nodes
+    from circuit_atlas.tracer.frozen import FrozenModel
 
     fm = FrozenModel(model, attribution.input_ids)
     active, _, encoders, sources = _nodes(fm)

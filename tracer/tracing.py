@@ -7,10 +7,10 @@ import numpy as np
 import torch
 
 from circuit_atlas.graph import EMBEDDING_LAYER, Graph, Node
-from tracer.attribution import Attribution, attribute
-from tracer.config import TraceConfig
-from tracer.prune import Pruned, prune
-from tracer.replacement import ReplacementModel
+from circuit_atlas.tracer.attribution import Attribution, attribute
+from circuit_atlas.tracer.config import TraceConfig
+from circuit_atlas.tracer.prune import Pruned, prune
+from circuit_atlas.tracer.replacement import ReplacementModel
 
 GENERATOR = {"name": "circuit-atlas tracer", "version": "0.1.0",
              "url": "https://github.com/decoderesearch/circuit-tracer (algorithm of 0.5.0)"}

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-from tracer.errors import MissingFile, TranscoderMismatch
+from circuit_atlas.tracer.errors import MissingFile, TranscoderMismatch
 
 # Hook names from circuit-tracer configs (TransformerLens spelling) and what they mean here.
 INPUT_HOOKS = {

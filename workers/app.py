@@ -8,10 +8,10 @@ from __future__ import annotations
 from celery import Celery
 
 from circuit_atlas.settings import Settings
-from workers.config import WorkerConfig, celery_config
+from circuit_atlas.workers.config import WorkerConfig, celery_config
 
 settings = Settings.load()
 config = WorkerConfig.load()
 
-app = Celery("circuit_atlas", include=["workers.tasks"])
+app = Celery("circuit_atlas", include=["circuit_atlas.workers.tasks"])
 app.conf.update(celery_config(settings, config))

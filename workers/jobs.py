@@ -35,8 +35,8 @@ import redis
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
-from workers.config import INGEST_QUEUE, TRACE_QUEUE
-from workers.jobfile import JobSpec, Row, read_job_file, trace_key
+from circuit_atlas.workers.config import INGEST_QUEUE, TRACE_QUEUE
+from circuit_atlas.workers.jobfile import JobSpec, Row, read_job_file, trace_key
 
 QUEUED, TRACING, TRACED = "queued", "tracing", "traced"
 DONE, SKIPPED, FAILED, CANCELLED = "done", "skipped", "failed", "cancelled"
@@ -347,7 +347,7 @@ class Jobs:
 
     def _queue_traces(self, job_id: str, indices: list[int]) -> None:
         """One trace message per item, over one broker connection (this redis, whatever the env says)."""
-        from workers.tasks import trace_prompt  # the Celery app, only when sending
+        from circuit_atlas.workers.tasks import trace_prompt  # the Celery app, only when sending
 
         with trace_prompt.app.connection_for_write(self.url) as conn:
             for i in indices:
@@ -365,8 +365,8 @@ class Jobs:
 
 def full_options(options: dict, path) -> dict:
     """Every tracer.TraceConfig field, so that the trace key does not depend on defaults being spelled."""
-    from workers.jobfile import JobFileError
-    import tracer
+    from circuit_atlas.workers.jobfile import JobFileError
+    from circuit_atlas import tracer
 
     try:
         return dataclasses.asdict(tracer.TraceConfig(**options))

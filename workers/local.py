@@ -13,25 +13,19 @@ import sys
 import time
 from pathlib import Path
 
-from workers.config import INGEST_QUEUE, TRACE_QUEUE
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from circuit_atlas.workers.config import INGEST_QUEUE, TRACE_QUEUE
 
 
 def worker_command(queue: str, name: str, loglevel: str = "INFO") -> list[str]:
     """argv of one worker consuming `queue` with a single pool process."""
-    return [sys.executable, "-m", "celery", "-A", "workers.app", "worker",
+    return [sys.executable, "-m", "celery", "-A", "circuit_atlas.workers.app", "worker",
             "-Q", queue, "-n", f"{name}@%h", "--concurrency", "1", "--pool", "prefork",
             "--loglevel", loglevel, "--without-gossip", "--without-mingle", "--without-heartbeat"]
 
 
 def worker_env(extra: dict | None = None) -> dict:
-    """The environment for a worker: the repo importable, plus any overrides."""
-    env = dict(os.environ)
-    paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
-    env["PYTHONPATH"] = os.pathsep.join(paths + [str(REPO_ROOT)] * (str(REPO_ROOT) not in paths))
-    env.update(extra or {})
-    return env
+    """The environment for a worker: ours, plus any overrides."""
+    return {**os.environ, **(extra or {})}
 
 
 def start_worker(queue: str, name: str, *, env: dict | None = None, log: Path | None = None,

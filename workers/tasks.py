@@ -34,9 +34,9 @@ from celery import Task
 from celery.signals import worker_ready
 from celery.utils.log import get_logger
 
-from tracer.errors import TracerError  # light: the tracer imports torch on first use
-from workers.app import app, config, settings
-from workers.jobs import CANCELLED, DONE, FAILED, SKIPPED, TERMINAL, TRACE_TASK, JobNotFound, Jobs
+from circuit_atlas.tracer.errors import TracerError  # light: the tracer imports torch on first use
+from circuit_atlas.workers.app import app, config, settings
+from circuit_atlas.workers.jobs import CANCELLED, DONE, FAILED, SKIPPED, TERMINAL, TRACE_TASK, JobNotFound, Jobs
 
 logger = get_logger(__name__)
 
@@ -98,7 +98,7 @@ def trace_prompt(self, job_id: str, index: int) -> str:
         if attempts > config.max_deliveries:
             raise PoisonPrompt(f"its worker died {attempts - 1} times while tracing it "
                                f"(out of memory? raise CIRCUIT_ATLAS_MAX_DELIVERIES to try again)")
-        import tracer
+        from circuit_atlas import tracer
 
         spec = _spec(job_id)
         model = load_model(spec.model, spec.transcoders)
@@ -147,7 +147,7 @@ def ingest_graph(self, job_id: str, index: int) -> str:
 
 def _ingest_source(jobs: Jobs, job_id: str, index: int):
     """(job id, index, trace key, graph) to store, or None if the item is finished or stored already."""
-    from ingest.formats import read_graph_file
+    from circuit_atlas.ingest.formats import read_graph_file
 
     item, state, _, graph_id = jobs.look(job_id, index)
     if state in TERMINAL:
@@ -214,7 +214,7 @@ def load_model(model_ref: str, transcoders_ref: str):
     maxsize=1: a job on another model replaces it, so a GPU never holds two models.
     """
     import torch
-    import tracer
+    from circuit_atlas import tracer
 
     torch.set_num_threads(config.torch_threads)
     return tracer.load(model_ref, transcoders_ref, device=config.device)
@@ -250,7 +250,7 @@ def artifact_path(key: str) -> Path:
 
 def _write_artifact(graph, path: Path) -> None:
     """Write-then-rename: a reader (or a redelivered task) never sees half a file."""
-    from ingest.formats import write_graph_json
+    from circuit_atlas.ingest.formats import write_graph_json
 
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp")

@@ -11,9 +11,9 @@ import sys
 import time
 from pathlib import Path
 
-from workers.config import INGEST_QUEUE, TRACE_QUEUE
-from workers.jobs import JobStatus, Jobs
-from workers.local import start_worker, worker_env
+from circuit_atlas.workers.config import INGEST_QUEUE, TRACE_QUEUE
+from circuit_atlas.workers.jobs import JobStatus, Jobs
+from circuit_atlas.workers.local import start_worker, worker_env
 
 REDIS_SERVER = shutil.which("redis-server")
 

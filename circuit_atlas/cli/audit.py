@@ -50,9 +50,9 @@ def run_cmd(settings, model, transcoders, suspect_file, control_file, generic_fi
             --suspect suspect.txt --control control.txt --generic generic.txt --target-token chocolate \\
             --corpus corpus.txt
     """
-    from audit.analyses import AnalysisOptions
-    from audit.prompts import AuditInputError, read_prompts
-    from audit.run import AuditOptions, AuditSpec
+    from circuit_atlas.audit.analyses import AnalysisOptions
+    from circuit_atlas.audit.prompts import AuditInputError, read_prompts
+    from circuit_atlas.audit.run import AuditOptions, AuditSpec
     from circuit_atlas.cli.output import parse_params
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -72,10 +72,10 @@ def run_cmd(settings, model, transcoders, suspect_file, control_file, generic_fi
 
 
 def _run(settings, spec, opts, out_root: Path, *, inline: bool, use_store: bool, timeout: float):
-    from audit.prompts import AuditInputError
-    from audit.run import run_audit, run_audit_job
+    from circuit_atlas.audit.prompts import AuditInputError
+    from circuit_atlas.audit.run import run_audit, run_audit_job
     from circuit_atlas.store import StoreError
-    from tracer import TracerError
+    from circuit_atlas.tracer import TracerError
 
     try:
         if inline:
@@ -109,8 +109,8 @@ def report_cmd(settings, audit_id, out_root) -> None:
 
         circuit-atlas audit report 20261121-224501-3fa2c1
     """
-    from audit.report import write_report
-    from audit.result import AuditResult
+    from circuit_atlas.audit.report import write_report
+    from circuit_atlas.audit.result import AuditResult
 
     directory = _audit_dir(settings, audit_id, out_root)
     paths = write_report(AuditResult.load(directory / "audit.json"), directory)
@@ -122,7 +122,7 @@ def _audit_dir(settings, audit_id: str, out_root) -> Path:
     directory = (Path(out_root) if out_root else settings.artifacts / "audits") / audit_id
     if (directory / "audit.json").is_file():
         return directory
-    from audit.storage import get_audit
+    from circuit_atlas.audit.storage import get_audit
 
     try:
         with _reading(settings) as store:
@@ -156,7 +156,7 @@ def _reading(settings):
 @click.pass_obj
 def flagged_cmd(settings, feature_key) -> None:
     """List the audits that flagged a feature, e.g. `circuit-atlas audit flagged tiny/plt/1/42`."""
-    from audit.storage import audits_flagging
+    from circuit_atlas.audit.storage import audits_flagging
 
     with _reading(settings) as store:
         rows = audits_flagging(store, feature_key)
@@ -170,7 +170,7 @@ def flagged_cmd(settings, feature_key) -> None:
 @click.pass_obj
 def list_cmd(settings) -> None:
     """List the audits in the store, newest first."""
-    from audit.storage import list_audits
+    from circuit_atlas.audit.storage import list_audits
 
     with _reading(settings) as store:
         for r in list_audits(store):

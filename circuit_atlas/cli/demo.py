@@ -31,9 +31,9 @@ def demo(settings, organism: str, kind: str, tasks: str, per_language: int | Non
         circuit-atlas demo
         circuit-atlas --store /tmp/demo.db demo --transcoders clt --per-language 8
     """
-    import organisms
-    import queries
-    import tracer
+    from circuit_atlas import organisms
+    from circuit_atlas import queries
+    from circuit_atlas import tracer
     from circuit_atlas.store import open_store
 
     truth = organisms.truth(organism)

@@ -26,7 +26,7 @@ def ingest(settings, paths, tags, manifest, quiet):
     \b
         circuit-atlas ingest graphs/ extra/*.json --tag set=capitals --manifest langs.csv
     """
-    from ingest import IngestOptions, ManifestError, ingest_paths
+    from circuit_atlas.ingest import IngestOptions, ManifestError, ingest_paths
     from circuit_atlas.store import StoreError
 
     tag_map = {}

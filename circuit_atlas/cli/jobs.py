@@ -11,7 +11,7 @@ from circuit_atlas.cli.output import parse_params
 
 
 def _jobs(ctx: click.Context):
-    from workers.jobs import Jobs
+    from circuit_atlas.workers.jobs import Jobs
 
     return Jobs(ctx.obj.redis_url)
 
@@ -22,8 +22,8 @@ def _one_line_errors(command):
     def wrapper(*args, **kwargs):
         import redis
 
-        from workers.jobfile import JobFileError
-        from workers.jobs import JobNotFound
+        from circuit_atlas.workers.jobfile import JobFileError
+        from circuit_atlas.workers.jobs import JobNotFound
 
         try:
             return command(*args, **kwargs)
@@ -172,7 +172,7 @@ def start(ctx, n_trace, n_ingest, loglevel) -> None:
     Example: circuit-atlas workers start --trace 2 --ingest 1
     """
     from circuit_atlas.store import is_neo4j_uri
-    from workers.local import run_workers
+    from circuit_atlas.workers.local import run_workers
 
     settings = ctx.obj
     embedded = not is_neo4j_uri(settings.store)

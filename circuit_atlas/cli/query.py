@@ -10,7 +10,7 @@ from circuit_atlas.cli.output import emit, output_options, parse_params
 
 
 def _list_queries() -> str:
-    import queries
+    from circuit_atlas import queries
     lines = []
     for name, q in sorted(queries.QUERIES.items()):
         if not q.listed:
@@ -36,8 +36,8 @@ def query(settings, name, params, fmt, list_, describe):
         circuit-atlas query hubs-by-graphs --param limit=10
         circuit-atlas query common-paths -p hops=3 -p token=" cold" --format json
     """
-    import queries
-    from queries import QueryError
+    from circuit_atlas import queries
+    from circuit_atlas.queries import QueryError
 
     if list_ or not name:
         click.echo(_list_queries())
@@ -54,7 +54,7 @@ def query(settings, name, params, fmt, list_, describe):
 
 
 def _run(uri: str, name: str, params: dict, writes: bool = False) -> list[dict]:
-    import queries
+    from circuit_atlas import queries
     from circuit_atlas.store import StoreError, open_store
 
     try:
@@ -85,8 +85,8 @@ def plot_multilingual(settings, concept, out, title):
 
         circuit-atlas plot multilingual --concept antonym --out figures/antonym-iou
     """
-    from queries import QueryError
-    from queries.multilingual import plot_iou
+    from circuit_atlas.queries import QueryError
+    from circuit_atlas.queries.multilingual import plot_iou
 
     try:
         rows = _run(settings.store, "multilingual-iou", {"concept": concept})
@@ -116,7 +116,7 @@ def supernodes_propose(settings, params, fmt):
 
         circuit-atlas supernodes propose -p min_graphs=5
     """
-    from queries import QueryError
+    from circuit_atlas.queries import QueryError
     try:
         rows = _run(settings.store, "propose-supernodes", parse_params(params), writes=True)
     except QueryError as e:
@@ -135,8 +135,8 @@ def supernodes_import(settings, files):
         circuit-atlas supernodes import graphs/*.json
     """
     from circuit_atlas.store import open_store
-    from ingest.formats import GraphFileError, read_graph_file
-    from queries.supernodes import import_manual
+    from circuit_atlas.ingest.formats import GraphFileError, read_graph_file
+    from circuit_atlas.queries.supernodes import import_manual
 
     try:
         graphs = [read_graph_file(f) for f in files]

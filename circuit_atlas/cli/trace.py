@@ -6,7 +6,7 @@ import dataclasses
 import click
 
 from circuit_atlas.cli import main
-from tracer.config import TraceConfig
+from circuit_atlas.tracer.config import TraceConfig
 
 DEFAULTS = {f.name: f.default for f in dataclasses.fields(TraceConfig)}
 
@@ -39,12 +39,12 @@ def trace(settings, model_dir, transcoders_dir, prompt, out, ingest, device, slu
     Example:
         circuit-atlas trace --model ckpt/ --transcoders tc/ "The capital of Texas is" --out texas.json
     """
-    import tracer
+    from circuit_atlas import tracer
     from transformers.utils import logging as hf_logging
 
     if out:
         try:
-            from ingest.formats import write_graph_json
+            from circuit_atlas.ingest.formats import write_graph_json
         except ImportError as e:
             raise click.ClickException("--out needs ingest.formats (merge branch `formats`)") from e
     hf_logging.disable_progress_bar()  # one bar: ours, over the backward batches

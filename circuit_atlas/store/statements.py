@@ -36,7 +36,7 @@ def register_statements(provider: Callable[[], Iterable[Statement]]) -> None:
 
 
 # Modules outside the store that define named statements with `statement(...)`.
-STATEMENT_MODULES = ("audit.cypher",)
+STATEMENT_MODULES = ("circuit_atlas.audit.cypher",)
 
 
 def all_statements() -> list[Statement]:
