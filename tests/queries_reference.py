@@ -219,3 +219,30 @@ def supernode_inputs(graphs, min_graphs, min_weight):
             if b in cands:
                 profiles[b]["in:" + a] += w
     return cands, {k: dict(profiles[k]) for k in cands}
+
+
+def label_evidence(graphs):
+    """{fkey: (Counter of prompt tokens its occurrences sit on, {logit token: summed direct edge weight})}."""
+    from collections import Counter
+    inputs, logits = defaultdict(Counter), defaultdict(lambda: defaultdict(float))
+    for g in graphs:
+        for n, key in features(g):
+            inputs[key][g.prompt_tokens[n.pos]] += 1
+        for s, t, w in g.edges():
+            if g.feature_key(s) and t.kind == "logit":
+                logits[g.feature_key(s)][t.token] += w
+    return {k: (inputs[k], dict(logits[k])) for k in inputs}
+
+
+def auto_label_text(inputs, logits, promotes=()):
+    """The documented rule: '"<token sat on most, special tokens last>" → say "<logit driven most>"'."""
+    import json
+    special = lambda t: t.startswith("<") and t.endswith(">")
+    ranked = sorted(inputs, key=lambda t: (special(t), -inputs[t], t))
+    read = json.dumps(ranked[0], ensure_ascii=False) if ranked else ""
+    pos = sorted((t for t, w in logits.items() if w > 0), key=lambda t: (-logits[t], t))
+    neg = sorted(logits, key=lambda t: (-abs(logits[t]), t))
+    say = (f"say {json.dumps(pos[0], ensure_ascii=False)}" if pos else
+           f"say {json.dumps(promotes[0], ensure_ascii=False)}" if promotes else
+           f"not {json.dumps(neg[0], ensure_ascii=False)}" if neg else "")
+    return " → ".join(p for p in (read, say) if p)
