@@ -158,21 +158,21 @@ def multilingual_iou(graphs):
     return out
 
 
-def common_paths(graphs, hops, min_weight, token="", tag=""):
-    """{(f1, ..): {"n_graphs", "n_paths", "mean_strength", "max_strength", "max_bottleneck"}} by walking strong edges."""
-    per_graph = defaultdict(dict)   # feature sequence -> gid -> (strength, bottleneck, paths)
+def path_instances(graphs, hops, min_weight, token="", tag=""):
+    """Every path embedding -> features -> logit along edges with |weight| >= min_weight, as
+    (graph, start token, feature keys, end token, signed weights)."""
     for g in graphs:
         if tag and not has_tag(g, tag):
             continue
         out_edges = defaultdict(list)
         for s, t, w in g.edges():
             if abs(w) >= min_weight:
-                out_edges[id(s)].append((t, abs(w)))
+                out_edges[id(s)].append((t, w))
 
         def walk(node, feats, ws):
             if len(ws) == hops:
                 if node.kind == "logit" and (not token or node.token == token):
-                    yield tuple(feats), ws
+                    yield tuple(feats), node.token, ws
                 return
             if ws and node.kind != "feature":
                 return
@@ -182,17 +182,31 @@ def common_paths(graphs, hops, min_weight, token="", tag=""):
                     yield from walk(t, feats + ([g.feature_key(t)] if not is_last else []), ws + [w])
 
         for e in (n for n in g.nodes if n.kind == "embedding"):
-            for feats, ws in walk(e, [], []):
-                strength, bottleneck = 1.0, min(ws)
-                for w in ws:
-                    strength *= w
-                s0, b0, c0 = per_graph[feats].get(g.id, (0.0, 0.0, 0))
-                per_graph[feats][g.id] = (max(s0, strength), max(b0, bottleneck), c0 + 1)
-    return {feats: {"n_graphs": len(by_g), "n_paths": sum(v[2] for v in by_g.values()),
-                    "mean_strength": sum(v[0] for v in by_g.values()) / len(by_g),
-                    "max_strength": max(v[0] for v in by_g.values()),
-                    "max_bottleneck": max(v[1] for v in by_g.values())}
-            for feats, by_g in per_graph.items()}
+            for feats, end, ws in walk(e, [], []):
+                yield g, e.token, feats, end, ws
+
+
+def common_paths(graphs, hops, min_weight, token="", tag="", sign="excitatory"):
+    """{(start, f1, .., end, signs): {"n_graphs", "n_paths", "mean_strength", "max_strength", "max_bottleneck"}}.
+
+    strength = product of signed weights; per graph the largest |strength| counts; excitatory = every
+    edge positive, inhibitory = negative product."""
+    per_graph = defaultdict(dict)   # key -> gid -> (|strength|, bottleneck, paths, sign)
+    for g, start, feats, end, ws in path_instances(graphs, hops, min_weight, token, tag):
+        strength = 1.0
+        for w in ws:
+            strength *= w
+        if sign == "excitatory" and not all(w > 0 for w in ws) or sign == "inhibitory" and strength >= 0:
+            continue
+        key = (start, *feats, end, "".join("+" if w > 0 else "-" for w in ws))
+        s0, b0, c0, _ = per_graph[key].get(g.id, (0.0, 0.0, 0, 1))
+        per_graph[key][g.id] = (max(s0, abs(strength)), max(b0, min(abs(w) for w in ws)), c0 + 1,
+                                1 if strength > 0 else -1)
+    return {key: {"n_graphs": len(by_g), "n_paths": sum(v[2] for v in by_g.values()),
+                  "mean_strength": next(iter(by_g.values()))[3] * sum(v[0] for v in by_g.values()) / len(by_g),
+                  "max_strength": next(iter(by_g.values()))[3] * max(v[0] for v in by_g.values()),
+                  "max_bottleneck": max(v[1] for v in by_g.values())}
+            for key, by_g in per_graph.items()}
 
 
 def supernode_inputs(graphs, min_graphs, min_weight):

@@ -228,24 +228,29 @@ def test_plot_multilingual(corpus, tmp_path):
 
 # --- common paths -----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("hops,min_weight,token,tag", [(2, 1.0, "", ""), (3, 1.0, "", ""), (4, 1.0, "", ""),
-                                                       (3, 0.5, " cold", ""), (3, 1.0, "", "lang=fr")])
-def test_common_paths(corpus, hops, min_weight, token, tag):
+@pytest.mark.parametrize("hops,min_weight,token,tag,sign", [
+    (2, 1.0, "", "", "excitatory"), (3, 1.0, "", "", "excitatory"), (4, 1.0, "", "", "excitatory"),
+    (3, 0.5, " cold", "", "excitatory"), (3, 1.0, "", "lang=fr", "excitatory"),
+    (2, 1.0, "", "", "inhibitory"), (3, 1.0, "", "", "inhibitory"), (3, 1.0, "", "", "all")])
+def test_common_paths(corpus, hops, min_weight, token, tag, sign):
     store, graphs = corpus
-    rows = queries.run(store, "common-paths", hops=hops, min_weight=min_weight, token=token, tag=tag, limit=ALL)
-    want = ref.common_paths(graphs, hops, min_weight, token, tag)
+    rows = queries.run(store, "common-paths", hops=hops, min_weight=min_weight, token=token, tag=tag, sign=sign,
+                       limit=ALL)
+    want = ref.common_paths(graphs, hops, min_weight, token, tag, sign)
     assert want, "the case should find paths"
-    got = {tuple(r[f"f{i}"] for i in range(1, hops)): r for r in rows}
-    assert set(got) == set(want)
+    got = {(r["start_token"], *(r[f"f{i}"] for i in range(1, hops)), r["end_token"], r["signs"]): r for r in rows}
+    assert len(got) == len(rows) and set(got) == set(want)
     for k, r in got.items():
         for col in ("n_graphs", "n_paths"):
             assert r[col] == want[k][col]
         for col in ("mean_strength", "max_strength", "max_bottleneck"):
             assert r[col] == approx(want[k][col])
-    assert_sorted(rows, lambda r: (-r["n_graphs"], -r["mean_strength"]))
-    by_min = queries.run(store, "common-paths", hops=hops, min_weight=min_weight, token=token, tag=tag,
+    assert_sorted(rows, lambda r: (-r["n_graphs"], -abs(r["mean_strength"])))
+    by_min = queries.run(store, "common-paths", hops=hops, min_weight=min_weight, token=token, tag=tag, sign=sign,
                          rank_by="min", limit=ALL)
     assert_sorted(by_min, lambda r: (-r["n_graphs"], -r["max_bottleneck"]))
+    if sign == "all":     # double inhibitions are net excitatory: only "all" has them
+        assert any(r["signs"].count("-") == 2 and r["mean_strength"] > 0 for r in rows)
 
 
 def test_common_paths_bad_hops(corpus):
@@ -317,6 +322,7 @@ def test_full_real_corpus(tmp_path):
         assert {r["fkey"]: r["n_graphs"] for r in rows} == {k: v["n_graphs"] for k, v in want.items()}
         rows = queries.run(store, "common-paths", hops=3, min_weight=1.0, limit=ALL)
         want = ref.common_paths(graphs, 3, 1.0)
-        assert {(r["f1"], r["f2"]): r["n_graphs"] for r in rows} == {k: v["n_graphs"] for k, v in want.items()}
+        assert {(r["start_token"], r["f1"], r["f2"], r["end_token"], r["signs"]): r["n_graphs"] for r in rows} == \
+            {k: v["n_graphs"] for k, v in want.items()}
         got = {(r["lang_a"], r["lang_b"], r["layer"]): r["iou"] for r in queries.run(store, "multilingual-iou")}
         assert got == {k: approx(v[0]) for k, v in ref.multilingual_iou(graphs).items()}

@@ -131,7 +131,7 @@ def test_cli_query_answers_like_the_library(store_path):
               "-p", "limit=3", "--format", "csv")
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
-    assert lines[0].split(",")[:2] == ["f1", "n_graphs"] and len(lines) == 1 + len(top)
+    assert lines[0].split(",")[:4] == ["path", "start_token", "f1", "f1_label"] and len(lines) == 1 + len(top)
 
 
 def test_cli_errors_are_one_line(store_path):
