@@ -135,7 +135,8 @@ def shared_multilingual(graphs, concept, k):
 
 
 def multilingual_iou(graphs):
-    """{(lang_a, lang_b, layer): (iou, baseline)}; parallel = same (concept, item), baseline = different."""
+    """{(lang_a, lang_b, layer): (iou, baseline)}; parallel = same (concept, item), baseline = different;
+    layer None: the whole graph."""
     tagged = [g for g in graphs if "lang" in g.tags and "item" in g.tags]
     layer_sets = {g.id: defaultdict(set) for g in tagged}
     for g in tagged:
@@ -155,6 +156,14 @@ def multilingual_iou(graphs):
                     (same if parallel else other).append(len(fa & fb) / len(fa | fb))
             if same:
                 out[(la, lb, layer)] = (sum(same) / len(same), sum(other) / len(other) if other else None)
+        same, other = [], []                 # the whole graph: every layer's features together
+        for ga in (g for g in tagged if g.tags["lang"] == la):
+            for gb in (g for g in tagged if g.tags["lang"] == lb):
+                fa = {k for _, k in features(ga)}
+                fb = {k for _, k in features(gb)}
+                parallel = (ga.tags.get("concept"), ga.tags["item"]) == (gb.tags.get("concept"), gb.tags["item"])
+                (same if parallel else other).append(len(fa & fb) / len(fa | fb))
+        out[(la, lb, None)] = (sum(same) / len(same), sum(other) / len(other) if other else None)
     return out
 
 
@@ -260,3 +269,30 @@ def auto_label_text(inputs, logits, promotes=()):
            f"say {json.dumps(promotes[0], ensure_ascii=False)}" if promotes else
            f"not {json.dumps(neg[0], ensure_ascii=False)}" if neg else "")
     return " → ".join(p for p in (read, say) if p)
+
+
+def hub_positions(graphs):
+    """{fkey: {"n_graphs", "position_share", "on_bos"}}: the share of its prompt's positions a feature sits
+    on, averaged over the graphs it occurs in, and the graphs where it sits on position 0."""
+    per = defaultdict(dict)
+    for g in graphs:
+        for n, key in features(g):
+            per[key].setdefault(g.id, (set(), len(g.prompt_tokens)))[0].add(n.pos)
+    return {k: {"n_graphs": len(by_g), "position_share": sum(len(p) / n for p, n in by_g.values()) / len(by_g),
+                "on_bos": sum(0 in p for p, _ in by_g.values())} for k, by_g in per.items()}
+
+
+def consistency(graphs, concept):
+    """{fkey: (consistency, mean share)}: per language of the concept, the share of its graphs holding the feature."""
+    langs = defaultdict(set)
+    holding = defaultdict(lambda: defaultdict(set))
+    for g in graphs:
+        if g.tags.get("concept") == concept and "lang" in g.tags:
+            langs[g.tags["lang"]].add(g.id)
+            for _, key in features(g):
+                holding[key][g.tags["lang"]].add(g.id)
+    out = {}
+    for key, by_lang in holding.items():
+        shares = [len(by_lang.get(lang, ())) / len(gids) for lang, gids in langs.items()]
+        out[key] = (min(shares), sum(shares) / len(shares))
+    return out

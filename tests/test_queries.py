@@ -6,6 +6,7 @@ is used by test_full_real_corpus when /work/shared (or $CIRCUIT_ATLAS_REAL_GRAPH
 """
 from __future__ import annotations
 
+import math
 import os
 import random
 from pathlib import Path
@@ -75,6 +76,33 @@ def test_hubs_by_graphs(corpus):
     assert_sorted(rows, lambda r: (-r["n_graphs"], -r["n_occurrences"], r["fkey"]))
     assert rows[0]["n_graphs"] == len(graphs)   # some features occur in every graph
     assert len(queries.run(store, "hubs-by-graphs", limit=5)) == 5
+    positions = ref.hub_positions(graphs)
+    for r in rows:
+        p = positions[r["fkey"]]
+        assert r["position_share"] == approx(p["position_share"]) and r["on_bos"] == p["on_bos"]
+        assert r["specificity"] == approx(1 - p["position_share"])
+        assert r["graph_share"] == approx(r["n_graphs"] / len(graphs))
+        assert r["idf"] == approx(math.log(len(graphs) / r["n_graphs"]))
+    # template features sit on most positions; the specific ranking puts features on one position first
+    specific = queries.run(store, "hubs-by-graphs", rank_by="specificity", limit=ALL)
+    assert_sorted(specific, lambda r: (-r["n_graphs"] * r["specificity"], -r["n_occurrences"], r["fkey"]))
+    assert rows[0]["position_share"] > 0.5 > specific[0]["position_share"]
+    kept = queries.run(store, "hubs-by-graphs", max_position_share=0.5, limit=ALL)
+    assert {r["fkey"] for r in kept} == {r["fkey"] for r in rows if positions[r["fkey"]]["position_share"] <= 0.5}
+
+
+def test_hubs_leave_out_features_on_bos(tmp_path):
+    """Synthetic graphs put features on position 0 (real circuit-tracer graphs never do)."""
+    from circuit_atlas.store import open_store
+    from circuit_atlas.synthetic import synthetic_graph
+    graphs = [synthetic_graph(seed, n_nodes=150, n_edges=300, n_feature_ids=300) for seed in range(12)]
+    positions = ref.hub_positions(graphs)
+    with open_store(str(tmp_path / "atlas.db")) as store:
+        store.add_graphs(graphs)
+        every = queries.run(store, "hubs-by-graphs", limit=ALL)
+        kept = queries.run(store, "hubs-by-graphs", skip_bos=True, limit=ALL)
+    assert any(r["on_bos"] for r in every)
+    assert {r["fkey"] for r in kept} == {k for k, p in positions.items() if p["n_graphs"] >= 2 and not p["on_bos"]}
 
 
 def test_hubs_by_weight(corpus):
@@ -204,6 +232,14 @@ def test_shared_multilingual_features(corpus):
             assert p["n_graphs"] == w["n_graphs"]
             assert p["activation"] == approx(w["activation"]) and p["influence"] == approx(w["influence"])
     assert queries.run(store, "shared-multilingual-features", concept="weather", k=3) == []
+    shares = ref.consistency(graphs, "weather")
+    for r in rows:
+        assert (r["consistency"], r["mean_share"]) == approx(shares[r["fkey"]])
+        for p in r["per_lang"]:
+            assert p["share"] == approx(p["n_graphs"] / sum(g.tags == {**g.tags, "concept": "weather", "lang": p["lang"]}
+                                                          for g in graphs))
+    assert_sorted(rows, lambda r: (-r["consistency"], -r["mean_share"], r["layer"], r["fkey"]))
+    assert rows[0]["consistency"] == 1.0 and rows[-1]["consistency"] < 1.0
 
 
 def test_multilingual_iou(corpus):
@@ -214,8 +250,9 @@ def test_multilingual_iou(corpus):
     assert set(got) == set(want)
     for k, r in got.items():
         assert r["iou"] == approx(want[k][0]) and r["baseline"] == approx(want[k][1])
-        assert 0.0 <= r["depth"] <= 1.0
+        assert 0.0 <= r["depth"] <= 1.0 if r["layer"] is not None else r["depth"] is None
     assert {r["n_pairs"] for r in rows} == {5}   # 5 items, each an en/fr pair
+    assert [r["layer"] for r in rows][-1] is None  # the whole-graph row follows the pair's layers
 
 
 def test_plot_multilingual(corpus, tmp_path):
