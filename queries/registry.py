@@ -205,3 +205,14 @@ def reference_markdown() -> str:
             out.append("")
         out += ["Example row:", "", "```json", json.dumps(q.example, ensure_ascii=False), "```", ""]
     return "\n".join(out)
+
+
+def to_dataframe(rows: list[dict]):
+    """Query rows as a pandas DataFrame, one column per key in first-seen order (nested values stay as
+    Python lists and dicts). pandas is optional: `pip install pandas`."""
+    try:
+        import pandas as pd
+    except ImportError:
+        raise ImportError("to_dataframe needs pandas: pip install pandas") from None
+    columns = list(dict.fromkeys(k for row in rows for k in row))
+    return pd.DataFrame.from_records(rows, columns=columns)

@@ -5,6 +5,7 @@ ones), every parameter its Cypher uses is declared, and `circuit-atlas query` an
 """
 from __future__ import annotations
 
+import csv
 import json
 import os
 import re
@@ -130,8 +131,8 @@ def test_cli_query_answers_like_the_library(store_path):
     out = cli(path, "query", "common-paths", "-p", "hops=2", "-p", "min_weight=0.5", "-p", 'token=" cold"',
               "-p", "limit=3", "--format", "csv")
     assert out.returncode == 0, out.stderr
-    lines = out.stdout.splitlines()
-    assert lines[0].split(",")[:4] == ["path", "start_token", "f1", "f1_label"] and len(lines) == 1 + len(top)
+    lines = list(csv.reader(out.stdout.splitlines()))
+    assert lines[0][:4] == ["path", "start_token", "f1", "f1_label"] and len(lines) == 1 + len(top)
 
 
 def test_cli_errors_are_one_line(store_path):

@@ -47,10 +47,30 @@ def query(settings, name, params, fmt, list_, describe):
         if describe:
             click.echo(q.doc.strip() + ("\n\n" + q.cypher if q.cypher else ""))
             return
-        rows = _run(settings.store, name, parse_params(params), writes=q.writes)
+        given = parse_params(params)
+        rows = _run(settings.store, name, given, writes=q.writes)
+        note = _note(settings.store, q, given, rows)
     except QueryError as e:
         raise click.ClickException(str(e)) from None
     emit(rows, fmt)
+    if note:
+        click.echo(note, err=fmt != "table")
+
+
+def _note(uri: str, q, given: dict, rows: list[dict]) -> str | None:
+    """What a reader should know about the answer: why it is empty, or that LIMIT cut it."""
+    limit = q.bind(given).get("limit")
+    if rows and limit is not None and len(rows) == limit:
+        return f"(cut at limit={limit}: there may be more rows; raise it with -p limit=N)"
+    if not rows and not q.writes:
+        from circuit_atlas import queries
+        from circuit_atlas.store import StoreError, open_store
+        try:
+            with open_store(uri, read_only=True) as store:
+                return "why: " + queries.explain_empty(store, q.name, given)
+        except StoreError:
+            return None
+    return None
 
 
 def _run(uri: str, name: str, params: dict, writes: bool = False) -> list[dict]:
