@@ -6,6 +6,7 @@ is used by test_full_real_corpus when /work/shared (or $CIRCUIT_ATLAS_REAL_GRAPH
 """
 from __future__ import annotations
 
+import json
 import math
 import os
 import random
@@ -363,3 +364,39 @@ def test_full_real_corpus(tmp_path):
             {k: v["n_graphs"] for k, v in want.items()}
         got = {(r["lang_a"], r["lang_b"], r["layer"]): r["iou"] for r in queries.run(store, "multilingual-iou")}
         assert got == {k: approx(v[0]) for k, v in ref.multilingual_iou(graphs).items()}
+
+
+def test_supernodes_are_named_from_the_corpus(corpus):
+    """Name = layers, the two tokens the members sit on most (special tokens left out), the logit they drive most."""
+    import json as _json
+    from collections import Counter
+    store, graphs = corpus
+    rows = queries.run(store, "propose-supernodes", min_graphs=3, dry_run=True)
+    evidence = ref.label_evidence(graphs)
+    for r in rows:
+        inputs, logits = Counter(), Counter()
+        for m in r["members"]:
+            inputs.update({t: n for t, n in evidence[m][0].items() if not (t.startswith("<") and t.endswith(">"))})
+            logits.update(evidence[m][1])
+        read = "/".join(_json.dumps(t) for t, _ in sorted(inputs.items(), key=lambda kv: (-kv[1], kv[0]))[:2])
+        driven = sorted((t for t in logits if logits[t] > 0), key=lambda t: (-logits[t], t))
+        say = f"say {_json.dumps(driven[0])}" if driven else "no logit edge"
+        layers = sorted(int(m.split("/")[-2]) for m in r["members"])
+        assert r["name"] == f"layers {layers[0]}-{layers[-1]} · {read} → {say}"
+        assert "<bos>" not in r["name"] and "?" not in r["name"]
+
+
+def test_cli_supernodes_propose_json_has_members(tmp_path):
+    from click.testing import CliRunner
+    from circuit_atlas.cli import main
+    from circuit_atlas.store import open_store
+    path = str(tmp_path / "atlas.db")
+    with open_store(path) as store:
+        store.add_graphs(load_graphs(sorted(FIXTURES.glob("*.json.gz"))[:4]))
+    out = CliRunner().invoke(main, ["--store", path, "supernodes", "propose", "-p", "min_graphs=2", "--format", "json"])
+    assert out.exit_code == 0, out.output
+    proposed = json.loads(out.stdout)
+    assert proposed and all(len(r["members"]) == r["n_members"] >= 2 for r in proposed)
+    with open_store(path, read_only=True) as store:
+        stored = {r["id"]: sorted(r["members"]) for r in queries.run(store, "supernodes", limit=ALL)}
+    assert stored == {r["id"]: r["members"] for r in proposed}

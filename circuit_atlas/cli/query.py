@@ -141,7 +141,7 @@ def supernodes_propose(settings, params, fmt):
         rows = _run(settings.store, "propose-supernodes", parse_params(params), writes=True)
     except QueryError as e:
         raise click.ClickException(str(e)) from None
-    emit([{k: v for k, v in r.items() if k != "members"} for r in rows], fmt)
+    emit(rows, fmt)           # members too: the feature keys of each group
 
 
 @supernodes.command("import")
