@@ -7,7 +7,8 @@
 // ln(graphs in the store / n_graphs); `on_bos` counts the graphs where it sits on the first position
 // (the BOS token). $skip_bos leaves out features with on_bos > 0, $max_position_share those on more of
 // the positions (0.99 drops features on every position). rank_by="specificity" ranks by
-// n_graphs x specificity (recurrent and specific) instead of n_graphs. Grouping per (feature, graph)
+// n_graphs x specificity (recurrent and specific) instead of n_graphs. (ln is log10 x ln 10: the engines
+// disagree on log.) Grouping per (feature, graph)
 // first counts graphs without count(DISTINCT); the Feature lookup comes after the LIMIT.
 //
 // Parameters:
@@ -35,5 +36,5 @@ ORDER BY rank DESC, n_occurrences DESC, fkey
 LIMIT $limit
 MATCH (f:Feature {key: fkey})
 RETURN fkey, f.layer AS layer, f.label AS label, n_graphs, n_graphs * 1.0 / n_stored AS graph_share, n_occurrences,
-       mean_activation, position_share, 1.0 - position_share AS specificity, ln(n_stored * 1.0 / n_graphs) AS idf, on_bos
+       mean_activation, position_share, 1.0 - position_share AS specificity, log10(n_stored * 1.0 / n_graphs) * 2.302585092994046 AS idf, on_bos
 ORDER BY rank DESC, n_occurrences DESC, fkey
