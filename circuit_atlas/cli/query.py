@@ -25,16 +25,19 @@ def _list_queries() -> str:
 @click.argument("name", required=False)
 @click.option("--param", "-p", "params", multiple=True, metavar="K=V", help="A query parameter; repeatable.")
 @output_options
+@click.option("--columns", default=None, metavar="A,B,...", help="Show only these columns, in this order.")
 @click.option("--list", "list_", is_flag=True, help="List the named queries with what each answers and its parameters.")
 @click.option("--describe", is_flag=True, help="Print the query's documentation (and Cypher) instead of running it.")
 @click.pass_obj
-def query(settings, name, params, fmt, list_, describe):
+def query(settings, name, params, fmt, columns, list_, describe):
     """Run a named query from the library (see `--list` and docs/queries.md).
 
     Example:
 
+    \b
         circuit-atlas query hubs-by-graphs --param limit=10
-        circuit-atlas query common-paths -p hops=3 -p token=" cold" --format json
+        circuit-atlas query common-paths -p hops=3 -p 'token=" cold"' --format json
+        circuit-atlas query common-paths -p 'token=" Austin"' --columns path,n_graphs,mean_strength
     """
     from circuit_atlas import queries
     from circuit_atlas.queries import QueryError
@@ -52,6 +55,14 @@ def query(settings, name, params, fmt, list_, describe):
         note = _note(settings.store, q, given, rows)
     except QueryError as e:
         raise click.ClickException(str(e)) from None
+    if columns:
+        wanted = [c.strip() for c in columns.split(",") if c.strip()]
+        known = list(dict.fromkeys(k for r in rows for k in r)) or list(q.example)
+        unknown = [c for c in wanted if c not in known]
+        if unknown:
+            raise click.BadParameter(f"{name} has no column {unknown[0]!r}; its columns: {', '.join(known)}",
+                                     param_hint="--columns")
+        rows = [{c: r.get(c) for c in wanted} for r in rows]
     emit(rows, fmt)
     if note:
         click.echo(note, err=fmt != "table")
