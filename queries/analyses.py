@@ -139,14 +139,14 @@ def graph_diff(store, a: str, b: str, limit: int) -> list[dict]:
     by global key, nodes by node id, edges by (source node id, target node id). A value is the sum
     over the set divided by its size (absent = 0): activation for features and nodes, weight for
     edges; so for two single graphs it is the plain value. Rows: everything only in a or only in
-    b, and what is in both with a changed value, largest |change| first.
+    b, and what is in both with a changed value, largest |change| first; a feature row shows its label.
 
     Parameters:
       $a: str                  graph id, slug or tag "key=value"
       $b: str                  graph id, slug or tag "key=value"
       $limit: int = 200        rows returned
     Example row:
-      {"item": "edge", "key": "E_2_0 -> 0_19204_1", "status": "both", "a": 1.28, "b": 0.91, "change": -0.37}
+      {"item": "feature", "key": "mntss/clt-gemma-2-2b-2.5M/0/19204", "label": "\\"The\\" → say \\" the\\"", "status": "both", "a": 1.28, "b": 0.91, "change": -0.37}
     """
     sets = {}
     for side, selector in (("a", a), ("b", b)):
@@ -174,4 +174,7 @@ def graph_diff(store, a: str, b: str, limit: int) -> list[dict]:
         status = "both" if in_a and in_b else ("only_a" if in_a else "only_b")
         rows.append({"item": key[0], "key": key[1], "status": status, "a": va, "b": vb, "change": change})
     rows.sort(key=lambda r: (-abs(r["change"]), r["item"], r["key"]))
-    return rows[:limit]
+    rows = rows[:limit]
+    shown = labels_of(store, {r["key"] for r in rows if r["item"] == "feature"})
+    return [{"item": r["item"], "key": r["key"], "label": shown.get(r["key"]) if r["item"] == "feature" else None,
+             **{k: r[k] for k in ("status", "a", "b", "change")}} for r in rows]

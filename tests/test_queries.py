@@ -214,6 +214,8 @@ def test_graph_diff(corpus, sets):
         assert (r["a"] is None) == (va is None) and (r["b"] is None) == (vb is None)
         assert r["change"] == pytest.approx((vb or 0.0) - (va or 0.0), rel=1e-4, abs=1e-4)
     assert {r["item"] for r in rows} == {"feature", "node", "edge"}
+    for r in rows:                   # feature rows show the feature's label
+        assert r["label"] == (queries.run(store, "_labels-of", keys=[r["key"]])[0]["label"] if r["item"] == "feature" else None)
     with pytest.raises(queries.QueryError, match="names no graph"):
         queries.run(store, "graph-diff", a="nope=nothing", b=b)
 

@@ -93,10 +93,11 @@ def format_rows(rows: list[dict], fmt: str = "table", max_width: int = 60) -> st
         return json.dumps(rows, ensure_ascii=False, indent=2, default=str)
     cols = _columns(rows)
     if fmt == "csv":
-        buf = io.StringIO()       # every text quoted (a token's leading space survives any reader); numbers bare
-        writer = csv.writer(buf, lineterminator="\n", quoting=csv.QUOTE_NONNUMERIC)
-        writer.writerow(cols)
-        writer.writerows([[_csv_value(r.get(c)) for c in cols] for r in rows])
+        buf = io.StringIO()
+        csv.writer(buf, lineterminator="\n").writerow(cols)
+        # every text value quoted (a token's leading space survives any reader); numbers bare
+        csv.writer(buf, lineterminator="\n", quoting=csv.QUOTE_NONNUMERIC).writerows(
+            [[_csv_value(r.get(c)) for c in cols] for r in rows])
         return buf.getvalue().rstrip("\n")
     if not rows:
         return "(no rows)"
