@@ -82,7 +82,7 @@ def test_a_read_session_cannot_write(neo4j_server):
 
 @pytest.mark.slow
 def test_a_second_instance_runs_beside_the_first_and_stops_by_its_pid(neo4j_server, tmp_path):
-    password = "second-instance-pw"
+    password = "-second-instance-pw"          # a leading dash must not read as an option of neo4j-admin
     second = launcher.start(tmp_path / "second", password, heap="256m", pagecache="32m", log=lambda m: None)
     try:
         assert second.uri != neo4j_server and second.alive()

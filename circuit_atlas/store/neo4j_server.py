@@ -238,7 +238,7 @@ def set_initial_password(java: str, dist: Path, home: Path, password: str) -> No
     """`neo4j-admin dbms set-initial-password` (only before the first start; later it is a no-op)."""
     if (home / "data" / "dbms" / "auth.ini").exists():
         return
-    done = subprocess.run([java, "-cp", class_path(dist), ADMIN_TOOL, "dbms", "set-initial-password", password],
+    done = subprocess.run([java, "-cp", class_path(dist), ADMIN_TOOL, "dbms", "set-initial-password", "--", password],
                           env=_admin_env(home), capture_output=True, text=True)
     if done.returncode != 0:
         raise Neo4jServerError(f"neo4j-admin set-initial-password failed: {(done.stdout + done.stderr).strip()}")
