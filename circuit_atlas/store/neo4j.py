@@ -6,6 +6,8 @@ timeout and a row cap bound user queries.
 """
 from __future__ import annotations
 
+import logging
+
 from circuit_atlas.graph import Graph
 from circuit_atlas.settings import Settings
 from circuit_atlas.store import schema
@@ -15,6 +17,7 @@ from circuit_atlas.store import statements as st
 from circuit_atlas.store.rows import graph_rows
 
 ATTEMPTS = 6                              # per graph, against writers racing for the same uids
+logger = logging.getLogger(__name__)
 
 
 def _plain(value):
@@ -116,6 +119,8 @@ class Neo4jBackend:
                         break                 # stored meanwhile by another writer
                     if attempt == ATTEMPTS - 1:
                         raise _map_error(e, "UNWIND bulk insert") from None
+                    logger.info("graph %s: another writer took the same keys (%s); retrying, attempt %d of %d",
+                                graph.id, getattr(e, "code", type(e).__name__), attempt + 2, ATTEMPTS)
                     time.sleep(random.uniform(0, 0.1 * 2 ** attempt))
                 except self._neo4j.exceptions.Neo4jError as e:
                     raise _map_error(e, "UNWIND bulk insert") from None

@@ -3,6 +3,9 @@
 // Only edges with |weight| >= $min_weight are walked. Per graph the strongest such path counts
 // (strength = product of |weight|, bottleneck = min |weight|).
 //
+// Weights enter as 1.0 * |w|: the embedded engine multiplies two FLOAT (32-bit) weights in 32 bits,
+// Neo4j in 64; promoted to double, both agree (docs/store.md).
+//
 // Parameters:
 //   $min_weight: float = 1.0 only edges at least this strong (|weight|)
 //   $token: str = ""         only paths ending in this logit token ("" for any)
@@ -16,7 +19,7 @@ WHERE e.kind = 'embedding' AND l.kind = 'logit' AND a.fkey IS NOT NULL AND b.fke
   AND abs(r1.weight) >= $min_weight AND abs(r2.weight) >= $min_weight AND abs(r3.weight) >= $min_weight
   AND ($token = '' OR l.token = $token)
   AND ($tag = '' OR EXISTS { MATCH (g:Graph)-[:TAGGED]->(t:Tag) WHERE g.id = l.gid AND t.id = $tag })
-WITH a.fkey AS f1, b.fkey AS f2, l.gid AS gid, abs(r1.weight) AS w1, abs(r2.weight) AS w2, abs(r3.weight) AS w3
+WITH a.fkey AS f1, b.fkey AS f2, l.gid AS gid, 1.0 * abs(r1.weight) AS w1, 1.0 * abs(r2.weight) AS w2, 1.0 * abs(r3.weight) AS w3
 WITH f1, f2, gid, w1 * w2 * w3 AS strength, CASE WHEN w1 < w2 THEN w1 ELSE w2 END AS m, w3
 WITH f1, f2, gid, strength, CASE WHEN m < w3 THEN m ELSE w3 END AS bottleneck
 WITH f1, f2, gid, max(strength) AS strength, max(bottleneck) AS bottleneck, count(*) AS n_paths

@@ -3,6 +3,9 @@
 // Only edges with |weight| >= $min_weight are walked. Per graph the strongest such path counts
 // (strength = product of |weight|, bottleneck = min |weight|).
 //
+// Weights enter as 1.0 * |w|: the embedded engine multiplies two FLOAT (32-bit) weights in 32 bits,
+// Neo4j in 64; promoted to double, both agree (docs/store.md).
+//
 // Parameters:
 //   $min_weight: float = 1.0 only edges at least this strong (|weight|)
 //   $token: str = ""         only paths ending in this logit token ("" for any)
@@ -18,7 +21,7 @@ WHERE e.kind = 'embedding' AND l.kind = 'logit' AND a.fkey IS NOT NULL AND b.fke
   AND ($token = '' OR l.token = $token)
   AND ($tag = '' OR EXISTS { MATCH (g:Graph)-[:TAGGED]->(t:Tag) WHERE g.id = l.gid AND t.id = $tag })
 WITH a.fkey AS f1, b.fkey AS f2, c.fkey AS f3, l.gid AS gid,
-     abs(r1.weight) AS w1, abs(r2.weight) AS w2, abs(r3.weight) AS w3, abs(r4.weight) AS w4
+     1.0 * abs(r1.weight) AS w1, 1.0 * abs(r2.weight) AS w2, 1.0 * abs(r3.weight) AS w3, 1.0 * abs(r4.weight) AS w4
 WITH f1, f2, f3, gid, w1 * w2 * w3 * w4 AS strength,
      CASE WHEN w1 < w2 THEN w1 ELSE w2 END AS m12, CASE WHEN w3 < w4 THEN w3 ELSE w4 END AS m34
 WITH f1, f2, f3, gid, strength, CASE WHEN m12 < m34 THEN m12 ELSE m34 END AS bottleneck
