@@ -142,3 +142,37 @@ def test_kill_9_mid_graph_leaves_no_trace(neo4j_uri, cli_env, where):
         after = counts(store)
         uids = store.query("MATCH (n:Node) RETURN count(*) AS n, count(DISTINCT n.uid) AS distinct_uids")[0]
     assert after["graphs"] == before["graphs"] + 2 and uids["n"] == uids["distinct_uids"]
+
+
+PROBE = "UNWIND [1] AS one CREATE (g:Graph {id: 'written-by-a-read'}) RETURN g.id AS id"
+
+
+@pytest.mark.parametrize("path", ["Store.query", "queries.run", "Store.get_graph", "Store.existing_graphs"])
+def test_every_read_runs_in_a_read_transaction(neo4j_uri, monkeypatch, path):
+    """Each read path of a read-WRITE store, its statement swapped for a write: the server itself
+    refuses it, which it does only in a READ transaction (a read sent in a write session would write)."""
+    import dataclasses
+
+    from circuit_atlas import queries
+    from circuit_atlas.store import ReadOnlyQueryError, statements as st
+
+    graph = synthetic_graph(5, n_nodes=50, n_edges=200)
+    with open_store(neo4j_uri) as store:
+        store.add_graph(graph)
+        if path == "Store.query":
+            call = lambda: store.query(PROBE)                                   # noqa: E731
+        elif path == "queries.run":
+            q = queries.get("hubs-by-graphs")
+            monkeypatch.setitem(queries.QUERIES, q.name, dataclasses.replace(q, cypher=PROBE))
+            call = lambda: queries.run(store, "hubs-by-graphs")                 # noqa: E731
+        elif path == "Store.get_graph":
+            monkeypatch.setattr(st, "GET_NODES", PROBE)
+            call = lambda: store.get_graph(graph.id)                           # noqa: E731
+        else:
+            monkeypatch.setattr(st, "EXISTING_GRAPHS", "UNWIND $ids AS x " + PROBE)
+            call = lambda: store.existing_graphs([graph.id])                   # noqa: E731
+        with pytest.raises(ReadOnlyQueryError, match="read-only"):
+            call()
+    monkeypatch.undo()
+    with open_store(neo4j_uri, read_only=True) as store:
+        assert store.query("MATCH (g:Graph {id: 'written-by-a-read'}) RETURN count(*) AS n") == [{"n": 0}]
