@@ -153,3 +153,16 @@ def test_concurrent_resolvers_leave_one_complete_distribution(tmp_path):
     assert (dist / "READY").is_file()
     assert (dist / "lib" / f"org.neo4j.neo4j-{launcher.NEO4J_VERSION}.jar").is_file()
     assert (dist / "plugins" / f"org.neo4j.procedure.apoc-core-{launcher.APOC_VERSION}.jar").is_file()
+
+
+def test_compose_runs_the_tested_version_with_the_same_security_settings():
+    import yaml
+
+    compose = yaml.safe_load((Path(__file__).resolve().parents[1] / "compose.yaml").read_text())
+    neo4j_service = compose["services"]["neo4j"]
+    assert neo4j_service["image"] == f"neo4j:{launcher.NEO4J_VERSION}-community"
+    env = neo4j_service["environment"]
+    assert env["NEO4J_dbms_security_procedures_allowlist"].split(",") == list(launcher.SERVER_PROCEDURES)
+    assert env["NEO4J_dbms_security_procedures_unrestricted"].split(",") == list(launcher.GDS_PROCEDURES)
+    assert env["NEO4J_dbms_security_allow__csv__import__from__file__urls"] == "false"
+    assert env["NEO4J_internal_dbms_cypher__ip__blocklist"] == "0.0.0.0/0,::/0"

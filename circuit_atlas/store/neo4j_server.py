@@ -74,6 +74,10 @@ JVM_OPTIONS = (                   # what Neo4j's own launcher passes on Java 17
 STATE_FILE = "server.json"
 
 
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
 class Neo4jServerError(RuntimeError):
     """The server could not be resolved, started or stopped; the message says why and what to do."""
 
@@ -120,7 +124,7 @@ def _maven_copy(pom: str, workdir: Path, out: Path) -> None:
         raise Neo4jServerError(f"Maven could not resolve Neo4j {NEO4J_VERSION} from Maven Central:\n{tail}")
 
 
-def resolve(log=print) -> Path:
+def resolve(log=_say) -> Path:
     """The Neo4j distribution folder (lib/: the server's jars, plugins/: APOC core and GDS), fetched once.
 
     Built in a temporary folder beside its final place and renamed into it, so a concurrent
@@ -295,7 +299,7 @@ def _answers(uri: str, user: str, password: str) -> bool:
 
 
 def start(home: str | Path, password: str, *, port: int | None = None, heap: str | None = None,
-          pagecache: str | None = None, wait_s: float = 180.0, log=print) -> Server:
+          pagecache: str | None = None, wait_s: float = 180.0, log=_say) -> Server:
     """Start a server with its data in `home` (created if new) and wait until it answers a query.
 
     Bolt on 127.0.0.1:`port` (default: a free one), user neo4j with `password` (set at the first
