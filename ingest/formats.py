@@ -84,6 +84,8 @@ def read_graph_file(path, *, max_bytes: int = DEFAULT_MAX_BYTES, tokenizer=None)
         raise GraphFileError(f"{path}: {e}") from None
     except OSError as e:
         raise GraphFileError(f"{path}: cannot read: {e.strerror or e}") from None
+    except RecursionError:   # a value nested too deeply for validation, in a file orjson could parse
+        raise GraphFileError(f"{path}: a value is nested too deeply to read") from None
 
 
 def _read_bytes(path: Path, max_bytes: int) -> bytes:
@@ -103,14 +105,21 @@ def _read_bytes(path: Path, max_bytes: int) -> bytes:
     return data
 
 
+MAX_JSON_DEPTH = 1024   # orjson's limit; the stdlib's recursive parser overflows the stack further down
+
+
 def _loads(data: bytes):
     if orjson is not None:
         try:
             return orjson.loads(data)
-        except orjson.JSONDecodeError:
-            pass   # the stdlib gives line/column, and parses NaN so that we can name it
+        except orjson.JSONDecodeError as e:
+            if "depth" in str(e):
+                raise _Problem(f"JSON nested deeper than {MAX_JSON_DEPTH} levels ({e})") from None
+            # else the stdlib gives line/column, and parses NaN so that we can name it
     try:
         return json.loads(data)
+    except RecursionError:
+        raise _Problem("JSON nested too deeply to parse (thousands of levels)") from None
     except UnicodeDecodeError as e:
         raise _Problem(f"not UTF-8 text ({e.reason} at byte {e.start})") from None
     except json.JSONDecodeError as e:
