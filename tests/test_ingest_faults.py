@@ -143,15 +143,25 @@ def _namespace_runner(probe_dir: Path) -> list[str] | None:
 
 
 def _synthetic_files(directory: Path, n: int) -> None:
+    """`n` synthetic graph files of ~20k edges, made possible: the synthetic graphs' random edges also run
+    backwards, and their logit probabilities sum past 1, which the reader refuses."""
+    import numpy as np
+
     from circuit_atlas.ingest.formats import write_graph_json
     from circuit_atlas.synthetic import synthetic_graph
 
     directory.mkdir()
     for i in range(n):
-        g = synthetic_graph(i, n_nodes=2000, n_edges=20_000)
-        for node in g.nodes:          # circuit-tracer's JSON puts logits at layer n_layers + 1
-            if node.kind == "logit":
+        g = synthetic_graph(i, n_nodes=2000, n_edges=80_000)
+        for node in g.nodes:
+            if node.kind == "logit":  # circuit-tracer's JSON puts logits at layer n_layers + 1
                 node.node_id = f"{g.n_layers + 1}_{node.token_id}_{node.pos}"
+                node.logit_prob = 0.05
+        layer, pos = (np.array([getattr(x, a) for x in g.nodes]) for a in ("layer", "pos"))
+        kind = np.array([x.kind for x in g.nodes])
+        s, t = g.edge_source, g.edge_target
+        keep = (layer[s] < layer[t]) & (pos[s] <= pos[t]) & (kind[t] != "error")
+        g.edge_source, g.edge_target, g.edge_weight = s[keep], t[keep], g.edge_weight[keep]
         write_graph_json(g, directory / f"g{i}.json")
 
 
@@ -163,7 +173,7 @@ def test_full_disk_is_reported_once_and_leaves_the_store_as_it_was(tmp_path, cli
     runner = _namespace_runner(mnt)
     if runner is None:
         pytest.skip("cannot mount a small tmpfs here (needs Linux and `unshare -m` or `unshare -rm`)")
-    _synthetic_files(big, 10)                       # 200k edges: ~10 MB of rows, more than the disk has left
+    _synthetic_files(big, 10)                       # ~200k edges: ~10 MB of rows, more than the disk has left
     result = subprocess.run([*runner, sys.executable, "-c", FULL_DISK_DRIVER, str(mnt), str(small),
                              ",".join(map(str, FIXTURES)), str(big)],
                             capture_output=True, text=True, cwd=REPO, env=cli_env, timeout=600)
