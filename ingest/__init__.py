@@ -124,17 +124,21 @@ def read_manifest(path) -> dict[Path, dict[str, str]]:
 def ingest_paths(store_uri: str, paths, tags: dict[str, str] | None = None, manifest=None,
                  options: IngestOptions | None = None, log=print) -> IngestReport:
     """Ingest graph files into the store at `store_uri`; bad files are reported (via `log` and in the
-    report) and skipped, the others load. Returns an IngestReport."""
+    report) and skipped, the others load. Returns an IngestReport. Raises StoreError, before reading
+    any file, when the store cannot be opened at all (not a store, locked past the timeout); a store
+    failure later (a full disk) stops the run instead: `report.stopped` says why."""
     from tqdm import tqdm
 
     from circuit_atlas.ingest.formats import GraphFileError, read_graph_file
-    from circuit_atlas.store import StoreError
+    from circuit_atlas.store import StoreError, open_store
 
     opts = options or IngestOptions()
     start = time.perf_counter()
     files, others = expand_paths(paths)
     report = IngestReport(store=str(store_uri), skipped=[str(f) for f in others])
     per_file_tags = read_manifest(manifest) if manifest else {}
+    with open_store(store_uri, lock_timeout_s=opts.lock_timeout_s):
+        pass                                  # a path that is not a store is refused now, before any file is read
     batch: list[tuple[Path, object]] = []
     bar = tqdm(files, unit="file", disable=not opts.progress, desc="ingest")
     try:

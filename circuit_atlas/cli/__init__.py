@@ -18,7 +18,7 @@ AREAS = ["ingest", "cypher", "trace", "query", "jobs", "audit", "demo", "check"]
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--store", envvar="CIRCUIT_ATLAS_STORE", default=None, metavar="PATH|bolt://…",
-              help="Graph store: a directory for the embedded database, or a Neo4j URI. "
+              help="Graph store: a file for the embedded database (created by the first ingest), or a Neo4j URI. "
                    "Default: $CIRCUIT_ATLAS_STORE, else ./atlas.db")
 @click.version_option(package_name="circuit-atlas")
 @click.pass_context

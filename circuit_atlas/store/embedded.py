@@ -1,10 +1,12 @@
-"""Embedded backend: a Kùzu-family database in a directory, no server.
+"""Embedded backend: a Kùzu-family database in one file (kuzu 0.11.3; plus .wal / .shadow beside it
+while writing), no server. A path that is not a store (a directory, an empty or foreign file) is refused
+untouched.
 
 Engine: `kuzu` 0.11.3 by default, `real_ladybug` with CIRCUIT_ATLAS_EMBEDDED_ENGINE=real_ladybug
 (same API; docs/store.md explains the choice: real_ladybug's COPY of FLOAT edge weights is ~20x slower).
 The two cannot be imported into one process, and their files are not interchangeable.
 
-Locking: a read-write open takes an exclusive lock on the directory; while any process holds it no
+Locking: a read-write open takes an exclusive lock on the file; while any process holds it no
 other process can open it at all, and a read-only holder blocks writers. So opens retry with backoff
 for `lock_timeout_s`, and callers keep opens short (ingest opens once per batch of graphs).
 Within one process the Database object is shared per path (a second Database on the same path
@@ -72,12 +74,43 @@ class _Shared:
     open: dict[str, list] = {}        # path -> [database, read_only, refcount]
 
 
+# The first bytes of a store file, per engine (None: not checked, the engine's own error decides).
+FILE_MAGIC = {"kuzu": b"KUZU", "real_ladybug": None}
+
+
+def refuse_what_is_not_a_store(path: Path, read_only: bool, engine: str) -> None:
+    """A StoreError, before the engine touches anything, when `path` cannot be a store: the engine would
+    refuse a directory in its own words, initialise an empty file as a new store (losing whatever the
+    user meant by it), and create no parent folder."""
+    if path.is_dir():
+        raise StoreError(f"{path} is a directory, not a store: the embedded store is a single file (e.g. "
+                         f"{path / 'atlas.db'}); nothing was changed")
+    if not path.exists():
+        if read_only:
+            raise StoreError(f"no store at {path}; create it by ingesting graphs: circuit-atlas ingest FILES")
+        if not path.parent.is_dir():
+            raise StoreError(f"cannot create a store at {path}: the folder {path.parent} does not exist")
+        return
+    try:
+        with path.open("rb") as f:
+            head = f.read(16)
+    except OSError as e:
+        raise StoreError(f"cannot open store {path}: {e.strerror or e}") from None
+    if not head:
+        raise StoreError(f"{path} is an empty file, not a store; nothing was changed. Remove it to create a "
+                         "new store there, or give another path")
+    magic = FILE_MAGIC.get(engine)
+    if magic is not None and not head.startswith(magic):
+        raise StoreError(f"{path} is not a store (not a {engine} database file: it starts with {head[:8]!r}); "
+                         "nothing was changed. Give an existing store, or a path where no file exists yet")
+
+
 def _open_database(path: Path, read_only: bool, opts: EmbeddedOptions):
     """The shared Database for `path`, opening it (with retry while another process holds the lock)."""
     db_mod = engine_module(opts.engine)
     key = str(path.resolve())
-    if read_only and not path.exists():
-        raise StoreError(f"no store at {path}; create it by ingesting graphs: circuit-atlas ingest FILES")
+    if key not in _Shared.open:
+        refuse_what_is_not_a_store(path, read_only, opts.engine)
     deadline, delay = time.monotonic() + opts.lock_timeout_s, 0.05
     while True:
         with _Shared.lock:
