@@ -35,7 +35,8 @@ class IngestOptions:
     # Fewer, larger commits: the embedded engine's commit cost grows with the store, so 16M-edge batches
     # store ~1.3x the edges/s of 4M-edge ones (bench/ingest.py --batch-edges).
     progress: bool = True            # tqdm bar on stderr
-    lock_timeout_s: float = 60.0     # embedded: wait this long for another process holding the store
+    lock_timeout_s: float | None = None  # embedded: wait this long for another process holding the store;
+                                         # None: Settings.lock_timeout_s (--lock-timeout, default 60 s)
 
 
 @dataclass

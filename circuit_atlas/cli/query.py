@@ -33,6 +33,7 @@ def query(settings, name, params, fmt, list_, describe):
 
     Example:
 
+    \b
         circuit-atlas query hubs-by-graphs --param limit=10
         circuit-atlas query common-paths -p hops=3 -p token=" cold" --format json
     """
@@ -83,6 +84,7 @@ def plot_multilingual(settings, concept, out, title):
 
     Example:
 
+    \b
         circuit-atlas plot multilingual --concept antonym --out figures/antonym-iou
     """
     from circuit_atlas.queries import QueryError
@@ -114,6 +116,7 @@ def supernodes_propose(settings, params, fmt):
 
     Example:
 
+    \b
         circuit-atlas supernodes propose -p min_graphs=5
     """
     from circuit_atlas.queries import QueryError
@@ -132,6 +135,7 @@ def supernodes_import(settings, files):
 
     Example:
 
+    \b
         circuit-atlas supernodes import graphs/*.json
     """
     from circuit_atlas.store import open_store

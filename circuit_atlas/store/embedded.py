@@ -52,14 +52,18 @@ COPY_OPTIONS = {"Feature": " (ignore_errors=true)", "Tag": " (ignore_errors=true
 
 @dataclass
 class EmbeddedOptions:
-    lock_timeout_s: float = 30.0      # how long an open waits for another process to release the database
+    lock_timeout_s: float | None = None   # how long an open waits for another process to release the database;
+                                          # None: Settings.lock_timeout_s ($CIRCUIT_ATLAS_LOCK_TIMEOUT, default 60)
     engine: str | None = None         # kuzu | real_ladybug; None: Settings.embedded_engine (default kuzu)
     bulk: bool = True                 # COPY from Arrow; False = the UNWIND statement path (tests)
 
     def __post_init__(self) -> None:
-        if self.engine is None:
+        if self.engine is None or self.lock_timeout_s is None:
             from circuit_atlas.settings import Settings
-            self.engine = Settings.load().embedded_engine
+            settings = Settings.load()
+            self.engine = self.engine or settings.embedded_engine
+            if self.lock_timeout_s is None:
+                self.lock_timeout_s = settings.lock_timeout_s
 
 
 def engine_module(name: str):
@@ -142,7 +146,8 @@ def _open_database(path: Path, read_only: bool, opts: EmbeddedOptions):
                                  "circuit-atlas ingest, or open_store(path)")
             raise StoreLockedError(
                 f"{path} is locked by another process (an ingest or worker writing, or a query reading) and "
-                f"stayed locked for {opts.lock_timeout_s:g}s; retry when it finishes or raise the lock timeout")
+                f"stayed locked for {opts.lock_timeout_s:g}s; retry when it finishes or raise the lock timeout "
+                "(--lock-timeout SECONDS, or $CIRCUIT_ATLAS_LOCK_TIMEOUT)")
         time.sleep(delay)                     # outside the lock: other paths and threads carry on
         delay = min(delay * 2, 1.0)
 
