@@ -41,7 +41,7 @@ ENGINES = ("kuzu", "real_ladybug")
 def space_needed(row_bytes: int) -> int:
     """Free disk space a write of `row_bytes` of Arrow rows needs, with margin: a store grows by about
     1.2x the rows and its commit needs ~1.4x transiently (shadow pages, log); a new store's tables take
-    ~10 MiB. Measured on tmpfs with kuzu 0.11.3 (tests/test_ingest.py::test_full_disk...)."""
+    ~10 MiB. Measured on tmpfs with kuzu 0.11.3 (tests/test_ingest_faults.py::test_full_disk_...)."""
     return 2 * row_bytes + 16 * 1024**2
 
 # Features and tags are global: a batch's rows include ones stored by earlier batches. ignore_errors makes
@@ -236,7 +236,7 @@ class EmbeddedBackend:
     def __init__(self, path: str | Path, read_only: bool, opts: EmbeddedOptions | None = None):
         self.opts = opts or EmbeddedOptions()
         self.path = Path(path)
-        self._broken = ""                     # set by an I/O failure: the database was closed
+        self._broken = ""                     # set by an I/O failure: the database was abandoned
         self._mod = engine_module(self.opts.engine)
         self._db, self._key = _open_database(self.path, read_only, self.opts)
         self._conn = self._mod.Connection(self._db)
@@ -273,9 +273,12 @@ class EmbeddedBackend:
         reason = _io_failure(e, self.path)
         if reason is None:
             return _map_error(e, cypher)
-        self._broken = (f"cannot write the store {self.path}: {reason}. The batch being written is stored whole "
-                        "or not at all (its commit could not finish); fix the cause and run again: graphs stored "
-                        "already are skipped")
+        if "read from file" in str(e):
+            self._broken = f"cannot read the store {self.path}: {reason}"
+        else:
+            self._broken = (f"cannot write the store {self.path}: {reason}. The batch being written is stored "
+                            "whole or not at all (its commit could not finish); fix the cause and run again: "
+                            "graphs stored already are skipped")
         if self._key is not None:
             _abandon_database(self._key, self._db, self._conn)
             self._key = None
