@@ -42,29 +42,30 @@ def test_a_sound_store_passes(stored, cli_env):
 
 
 def _corrupt_weights(path: Path, graph, edges: list[int]) -> None:
-    """Overwrite the weights of `edges` of `graph` with NaN in the store file. The engine keeps each
-    edge property twice, in its forward (by source) and backward (by target) adjacency lists, each a
-    contiguous float32 block per graph here: both blocks are found whole, so that reads in either
-    direction see the damage, and the test says so if the engine's layout ever differs."""
+    """Overwrite the weights of `edges` of `graph` with NaN in the store file. The engine keeps each edge
+    property twice, in its forward and its backward adjacency lists (in an order that varies), so each
+    weight, random and so unique in the file, is found by value: exactly twice."""
     data = bytearray(path.read_bytes())
-    w = graph.edge_weight
-    for key in (graph.edge_source, graph.edge_target):
-        order = np.argsort(key, kind="stable")
-        block = w[order].tobytes()
-        assert data.count(block) == 1, "the engine no longer stores a graph's weights as one block: update this test"
-        start = data.index(block)
-        where = np.empty_like(order)
-        where[order] = np.arange(len(order))           # edge -> its place in this block
-        for k in edges:
-            at = start + 4 * int(where[k])
-            data[at:at + 4] = np.float32(np.nan).tobytes()
+    nan = np.float32(np.nan).tobytes()
+    for k in edges:
+        value = graph.edge_weight[k].tobytes()
+        assert data.count(value) == 2, "the engine no longer stores each weight twice, raw: update this test"
+        for _ in range(2):
+            at = data.index(value)
+            data[at:at + 4] = nan
     path.write_bytes(bytes(data))
 
 
-def test_bytes_changed_in_the_store_file_are_found(stored, cli_env):
+def test_bytes_changed_in_the_store_file_are_found(tmp_path, cli_env):
     """The engine reads the damage back without complaint (NaN weights); check names the graph."""
-    uri, graphs = stored
-    victim = max(graphs, key=lambda g: g.n_edges)
+    from circuit_atlas.ingest.formats import write_graph_json
+
+    victim = read_graph_file(FIXTURES[-2])
+    victim.edge_weight = np.random.default_rng(7).standard_normal(victim.n_edges).astype(np.float32) * 3
+    uri = str(tmp_path / "atlas.db")
+    assert ingest_paths(uri, [*FIXTURES, write_graph_json(victim, tmp_path / "victim.json")],
+                        log=lambda line: None).new == len(FIXTURES) + 1
+    assert check_cli(uri, cli_env, "-q").returncode == 0
     _corrupt_weights(Path(uri), victim, [0, 7, 100])
     with open_store(uri, read_only=True) as store:    # what a user sees: no error, NaN in answers
         nan = store.query("MATCH (a:Node)-[e:EFFECT]->() WHERE a.gid = $g AND e.weight <> e.weight "
