@@ -288,7 +288,8 @@ class EmbeddedBackend:
         if self._broken:
             raise StoreIOError(self._broken)
 
-    def run(self, cypher: str, params: dict | None = None) -> list[dict]:
+    def run(self, cypher: str, params: dict | None = None, read: bool = False) -> list[dict]:
+        # `read` (a library read) changes nothing here: one connection serves both; Neo4j honours it
         self._usable()
         try:
             return self._rows(self._conn.execute(cypher, _used(cypher, params)))
