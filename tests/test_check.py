@@ -25,11 +25,11 @@ def check_cli(store: str, env: dict, *args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture
-def stored(tmp_path) -> tuple[str, list]:
-    uri = str(tmp_path / "atlas.db")
-    report = ingest_paths(uri, FIXTURES, log=lambda line: None)
+def stored(store_uri) -> tuple[str, list]:
+    """The fixture graphs in a store, on each backend (the check's statements are portable Cypher)."""
+    report = ingest_paths(store_uri, FIXTURES, log=lambda line: None)
     assert report.ok
-    return uri, [read_graph_file(f) for f in FIXTURES]
+    return store_uri, [read_graph_file(f) for f in FIXTURES]
 
 
 def test_a_sound_store_passes(stored, cli_env):
