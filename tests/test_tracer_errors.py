@@ -197,6 +197,10 @@ def test_unknown_prompt_words_are_named_in_a_warning(model):
     with pytest.warns(tracer.TracerWarning, match=r"'Qwerty', 'Zorp' not in the vocabulary .* traced as <unk>"):
         graph = tracer.trace(model, "The opposite of Qwerty is Zorp", tracer.TraceConfig(max_feature_nodes=10))
     assert graph.prompt_tokens.count("<unk>") == 2
+    result = _invoke(["trace", "--model", str(MODEL), "--transcoders", str(PLT), "The opposite of Qwerty is",
+                      "--max-feature-nodes", "10"])
+    assert result.exit_code == 0, result.output
+    assert "Warning: prompt 'The opposite of Qwerty is': 'Qwerty' not in the vocabulary" in result.stderr
     import warnings
     with warnings.catch_warnings():
         warnings.simplefilter("error", tracer.TracerWarning)
