@@ -87,6 +87,13 @@ def _run(settings, spec, opts, out_root: Path, *, inline: bool, use_store: bool,
         return run_audit_job(spec, opts, settings, out_root=out_root, timeout_s=timeout)
     except (AuditInputError, StoreError, TracerError) as e:
         raise click.ClickException(str(e)) from None
+    except Exception as e:
+        import redis   # redis went away while the job ran: one line, not the client's traceback
+
+        if isinstance(e, redis.RedisError):
+            raise click.ClickException(f"lost redis at {settings.redis_url} ({e}); the job's state is kept in "
+                                       "redis: restart it and run the audit again") from None
+        raise
 
 
 def _print_summary(result, out_dir: Path) -> None:
