@@ -97,12 +97,9 @@ def _run(settings, spec, opts, out_root: Path, *, inline: bool, use_store: bool,
 
 
 def _print_summary(result, out_dir: Path) -> None:
-    click.echo(f"audit {result.id}: {len(result.ranked)} features ranked; "
-               f"targets {', '.join(map(repr, result.target_tokens)) or 'none'} ({result.target_source})")
-    for r in result.ranked[:10]:
-        click.echo(f"  #{r['rank']:<3} {r['key']:<40} score {r['score']:.3f}  "
-                   + " ".join(f"{a}#{k}" for a, k in r["analyses"].items()))
-    click.echo(f"report: {out_dir / 'report.html'}")
+    from circuit_atlas.audit.report import console_summary
+
+    click.echo(console_summary(result, out_dir / "report.html"))
 
 
 @audit.command("report")
