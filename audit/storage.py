@@ -15,7 +15,7 @@ def save_audit(store, result: AuditResult, report_dir: str, n_flagged: int,
     `graph_sets` (graph id -> prompt set) adds (:Audit)-[:AUDITED {set}]->(:Graph) for stored graphs.
     The report directory is stored absolute, so `audit report ID` finds it from any directory.
     """
-    report_dir = str(Path(report_dir).resolve())
+    report_dir = str(Path(report_dir).absolute())
     store.execute(cypher.CREATE_AUDIT, dict(
         id=result.id, created=result.created, model=result.model, transcoder_set=result.transcoder_set,
         target_tokens=" | ".join(result.target_tokens), report=str(report_dir),

@@ -41,7 +41,7 @@ def organism_graphs(root: Path, name: str = "planted"):
 @pytest.mark.slow
 def test_parallel_prompts_share_middle_layer_features(tmp_path):
     from circuit_atlas.store import open_store
-    organisms = pytest.importorskip("organisms")
+    organisms = pytest.importorskip("circuit_atlas.organisms")
     try:
         root = organisms.zoo_path("planted")
     except organisms.UnknownOrganism as e:

@@ -68,7 +68,7 @@ def run_cmd(settings, model, transcoders, suspect_file, control_file, generic_fi
                         trace=parse_params(trace_options))
     out_root = Path(out_root) if out_root else settings.artifacts / "audits"
     result = _run(settings, spec, opts, out_root, inline=inline, use_store=not no_store, timeout=timeout)
-    _print_summary(result, out_root / result.id)
+    _print_summary(result, (out_root / result.id).absolute())
 
 
 def _run(settings, spec, opts, out_root: Path, *, inline: bool, use_store: bool, timeout: float):
