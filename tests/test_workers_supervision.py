@@ -18,19 +18,12 @@ from circuit_atlas.workers.jobs import DONE
 from circuit_atlas.workers.liveness import HEARTBEAT_PREFIX, REFUSED_EXIT_CODE
 from circuit_atlas.workers.local import worker_env
 from circuit_atlas.workers.testing import LocalStack, free_port
-from tests.test_workers import needs_redis, prompts, write_job
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory):
-    from circuit_atlas.tracer.testing import build_tiny_model
-
-    model_dir, transcoders_dir = build_tiny_model(tmp_path_factory.mktemp("tiny"))
-    return str(model_dir), str(transcoders_dir)
+from tests.test_workers import needs_redis, prompts, tiny_model, write_job  # noqa: F401 (a fixture)
 
 
 @pytest.fixture
 def stack(tmp_path):
+    """A stack whose workers beat every 0.5 s, so that a killed one is seen gone within 1.5 s."""
     s = LocalStack(tmp_path, extra_env={"CIRCUIT_ATLAS_HEARTBEAT": "0.5"})
     yield s
     s.close()
