@@ -5,6 +5,7 @@ Real redis-server and Celery processes (workers/testing.py); every wait is for a
 generous deadline."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -73,6 +74,7 @@ def start_supervisor(stack, *args: str) -> subprocess.Popen:
 @needs_redis
 def test_workers_start_restarts_a_killed_worker_and_its_workers_die_with_it(stack, tiny_model, tmp_path):
     supervisor = start_supervisor(stack, "--trace", "2", "--ingest", "1")
+    family: set[int] = set()
     try:
         first = wait_for(lambda: (h := heartbeats(stack)).keys() == {"trace1", "trace2", "ingest1"} and h,
                          "three live workers")
@@ -94,7 +96,10 @@ def test_workers_start_restarts_a_killed_worker_and_its_workers_die_with_it(stac
         os.kill(supervisor.pid, signal.SIGKILL)                       # kill -9 the supervisor
         supervisor.wait()
         wait_for(lambda: not any(alive(pid) for pid in family), "every worker process to exit with the supervisor")
-    finally:
+    finally:   # whatever failed, leave no process behind (each worker is its own process group)
+        for pid in family | descendants(supervisor.pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
         if supervisor.poll() is None:
             os.killpg(supervisor.pid, signal.SIGKILL)
 
