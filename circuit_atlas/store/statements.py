@@ -195,11 +195,12 @@ RETURN g.slug AS slug, g.prompt AS prompt, g.model AS model, g.transcoder_set AS
        g.prompt_tokens AS prompt_tokens, g.meta AS meta
 """)
 
-GET_NODES = statement("get_nodes", "A graph's node occurrences.", """
+GET_NODES = statement("get_nodes", "A graph's node occurrences, in the order they were ingested (uids are given in that order; storage order differs between write paths).", """
 MATCH (:Graph {id: $id})-[:HAS_NODE]->(n:Node)
 RETURN n.node_id AS node_id, n.kind AS kind, n.layer AS layer, n.pos AS pos, n.feature AS feature,
        n.token_id AS token_id, n.token AS token, n.activation AS activation, n.influence AS influence,
        n.logit_prob AS logit_prob, n.label AS label
+ORDER BY n.uid
 """)
 
 GET_EDGES = statement("get_edges", "A graph's edges as (source node_id, target node_id, weight).", """
