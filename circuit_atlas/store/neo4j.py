@@ -109,7 +109,7 @@ class Neo4jBackend:
         import time
 
         first = self.allocate_uids(sum(len(g.nodes) for g in graphs))
-        for graph in graphs:
+        for i, graph in enumerate(graphs):
             for attempt in range(ATTEMPTS):
                 try:
                     with self._session(read=False) as session:
@@ -123,7 +123,7 @@ class Neo4jBackend:
                     logger.info("graph %s: another writer took the same keys (%s); retrying, attempt %d of %d",
                                 graph.id, getattr(e, "code", type(e).__name__), attempt + 2, ATTEMPTS)
                     time.sleep(random.uniform(0, 0.1 * 2 ** attempt))
-                    first = self.allocate_uids(len(graph.nodes))
+                    first = self.allocate_uids(sum(len(g.nodes) for g in graphs[i:]))   # this graph and the rest
                     continue
                 except self._neo4j.exceptions.Neo4jError as e:
                     raise _map_error(e, "graph write") from None
