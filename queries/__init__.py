@@ -10,3 +10,4 @@ community detection, diffs) in the modules imported below. See docs/queries.md.
 """
 from circuit_atlas.queries.registry import QUERIES, NamedQuery, Param, QueryError, all_statements, get, run  # noqa: F401
 from circuit_atlas.queries import analyses, multilingual, supernodes  # noqa: F401,E402  (register the analyses)
+from circuit_atlas.queries import interventions  # noqa: F401,E402

@@ -157,8 +157,8 @@ def intervene(model: ReplacementModel, prompt: str | list[int], interventions: S
         continuation_before = continuation_after = None
         if generate:
             clean = _Run(model, input_ids, [], False, None)
-            continuation_before = _decode(model, clean.generate(generate)[1])
-            continuation_after = _decode(model, run.generate(generate)[1])
+            continuation_before = _decode(model, clean.generate(generate)[0])
+            continuation_after = _decode(model, run.generate(generate)[0])
     vocab = before.shape[-1]
     target_ids = [_token_id(model, t, vocab) for t in targets] or [int(before[-1].argmax())]
     decode = lambda i: model.tokenizer.decode([i])  # noqa: E731
@@ -186,6 +186,25 @@ def generate(model: ReplacementModel, prompt: str | list[int], interventions: Se
     with torch.inference_mode():
         return _Run(model, model.tokenize(prompt), list(interventions), freeze_attention,
                     constrained_layers).generate(n_tokens)
+
+
+def transplant(model: ReplacementModel, donor: str | list[int], features: Iterable[tuple[int, int]],
+               strength: float = 1.0, into: str | list[int] | None = None) -> list[Intervention]:
+    """Set `features` (layer, feature) to `strength` x their activations on the `donor` prompt, position by
+    position counted from the end (parallel prompts line up). Features inactive on the donor are left
+    alone; with `into` (the recipient prompt), donor positions it lacks are dropped.
+
+    The paper's swap: suppress one concept's features and transplant another's from a prompt about it.
+    """
+    features = list(dict.fromkeys((int(l), int(f)) for l, f in features))
+    with torch.inference_mode():
+        ids = model.tokenize(donor)
+        fm = FrozenModel(model, ids)
+        acts = {l: clean_activations(fm, l) for l in {l for l, _ in features}}
+    P = len(ids)
+    first = ZERO_POSITIONS if into is None else max(ZERO_POSITIONS, P - len(model.tokenize(into)) + ZERO_POSITIONS)
+    return [Intervention(l, f, "set", strength * float(acts[l][p, f]), positions=(p - P,))
+            for l, f in features for p in range(first, P) if acts[l][p, f] > 0]
 
 
 def clean_activations(fm: FrozenModel, layer: int) -> torch.Tensor:
