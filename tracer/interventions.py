@@ -31,6 +31,7 @@ after it and every generated token), or "generated" (generated tokens only).
 """
 from __future__ import annotations
 
+import functools
 import inspect
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
@@ -147,13 +148,17 @@ class InterventionResult:
 
 def intervene(model: ReplacementModel, prompt: str | list[int], interventions: Sequence[Intervention], *,
               targets: Iterable[str | int] = (), top_k: int = 5, freeze_attention: bool = True,
-              constrained_layers: Iterable[int] | None = None, generate: int = 0) -> InterventionResult:
-    """Run `prompt` clean and with `interventions`; compare the next-token logits (and continuations)."""
+              constrained_layers: Iterable[int] | None = None, generate: int = 0,
+              clean_logits: torch.Tensor | None = None) -> InterventionResult:
+    """Run `prompt` clean and with `interventions`; compare the next-token logits (and continuations).
+
+    `clean_logits`: the prompt's clean (P, V) logits, when the caller runs many interventions on it.
+    """
     with torch.inference_mode():
         input_ids = model.tokenize(prompt)
         run = _Run(model, input_ids, list(interventions), freeze_attention, constrained_layers)
         after = run.logits()
-        before = run.fm.logits
+        before = run.fm.logits if clean_logits is None else clean_logits
         continuation_before = continuation_after = None
         if generate:
             clean = _Run(model, input_ids, [], False, None)
@@ -244,13 +249,17 @@ class _Run:
         self.interventions = interventions
         for iv in interventions:
             _check(model, iv, self.P)
-        self.fm = FrozenModel(model, input_ids)
         self.freeze_attention = bool(interventions) and (freeze_attention or self.constrained is not None)
         self.freeze_norms = self.freeze_attention and self.constrained is not None and \
             set(range(self.L)) <= set(self.constrained)
         self._decoders: dict[tuple[int, int], torch.Tensor] = {}
         self.prompt_edits = self._prompt_edits()
         self.open_edits = self._open_edits()
+
+    @functools.cached_property
+    def fm(self) -> FrozenModel:
+        """The clean run (patterns, norm scales, reads and writes): built only when something needs it."""
+        return FrozenModel(self.model, self.input_ids)
 
     # -- plans --
 
@@ -342,7 +351,9 @@ class _Hooks:
         self.handles = []
 
     def __enter__(self) -> "_Hooks":
-        run, arch, fm = self.run, self.run.arch, self.run.fm
+        run, arch = self.run, self.run.arch
+        if self.frozen:
+            run.fm                       # the clean run first: never inside a hooked forward pass
         hooks = []
         if self.frozen:
             for l, layer in enumerate(arch.layers):
@@ -351,7 +362,7 @@ class _Hooks:
                 norms = [n for layer in arch.layers for n in
                          (layer.attn_norm, layer.post_attn_norm, layer.mlp_norm, layer.post_mlp_norm) if n is not None]
                 for norm in norms + [arch.final_norm]:
-                    hooks.append((norm.module, lambda m, a, o, norm=norm: fm._norm(norm, a[0]), False))
+                    hooks.append((norm.module, lambda m, a, o, norm=norm: run.fm._norm(norm, a[0]), False))
         need_reads = set(self.edits) | ({l for l in self.constrained} if run.tc.W_skip is not None else set())
         for l in sorted(need_reads):
             layer = arch.layers[l]
@@ -417,7 +428,7 @@ class _Hooks:
         change = target - a                                         # (n,)
         n_pos = current.shape[0]
         for k in range(edit.decoders.shape[1]):
-            delta = self.deltas.setdefault(l + k, torch.zeros(n_pos, run.fm.resid0.shape[-1],
+            delta = self.deltas.setdefault(l + k, torch.zeros(n_pos, run.tc.d_model,
                                                               device=change.device))
             delta.index_add_(0, edit.pos, change[:, None] * edit.decoders[:, k])
 

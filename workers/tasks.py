@@ -1,5 +1,8 @@
 """The two tasks of a job: trace one prompt (queue "trace"), then ingest its graph (queue "ingest").
 
+An intervention job (workers/interventions.py) goes through the same two tasks: the first runs the
+intervention and writes its record as the artifact, the second stores it as (:Intervention).
+
 Delivery is at least once (acks_late, reject_on_worker_lost, redelivery after the visibility
 timeout), so both tasks are idempotent and check before they work:
     1. the item is already terminal              -> return (a redelivered duplicate)
@@ -92,7 +95,8 @@ def trace_prompt(self, job_id: str, index: int) -> str:
         jobs.finish(job_id, index, SKIPPED, graph_id=graph_id)
         return "already stored"
     attempts = jobs.begin_trace(job_id, index)
-    path = artifact_path(item.key)
+    spec = _spec(job_id)
+    path = artifact_path(item.key, spec.kind)
     trace_s = None
     if not path.exists():
         if attempts > config.max_deliveries:
@@ -100,13 +104,16 @@ def trace_prompt(self, job_id: str, index: int) -> str:
                                f"(out of memory? raise CIRCUIT_ATLAS_MAX_DELIVERIES to try again)")
         from circuit_atlas import tracer
 
-        spec = _spec(job_id)
         model = load_model(spec.model, spec.transcoders)
         t0 = time.perf_counter()
-        graph = tracer.trace(model, item.prompt, tracer.TraceConfig(**spec.options))
+        if spec.kind == "intervene":
+            from circuit_atlas.workers import interventions
+            interventions.write_record(interventions.run_item(spec, item, model, job_id), path)
+        else:
+            graph = tracer.trace(model, item.prompt, tracer.TraceConfig(**spec.options))
+            graph.tags.update(item.tags)
+            _write_artifact(graph, path)
         trace_s = time.perf_counter() - t0
-        graph.tags.update(item.tags)
-        _write_artifact(graph, path)
     jobs.traced(job_id, index, trace_s)
     ingest_graph.apply_async((job_id, index))
     return "traced" if trace_s is not None else "artifact found"
@@ -155,6 +162,9 @@ def _ingest_source(jobs: Jobs, job_id: str, index: int):
     if graph_id is not None:
         jobs.finish(job_id, index, DONE, graph_id=graph_id)
         return None
+    if _spec(job_id).kind == "intervene":       # an intervention's record, stored as (:Intervention)
+        from circuit_atlas.workers import interventions
+        return job_id, index, item.key, interventions.read_record(artifact_path(item.key, "intervene"))
     graph = read_graph_file(artifact_path(item.key))
     graph.tags.update(item.tags)
     return job_id, index, item.key, graph
@@ -162,11 +172,18 @@ def _ingest_source(jobs: Jobs, job_id: str, index: int):
 
 def _store_batch(jobs: Jobs, batch: list) -> None:
     """add_graphs in one transaction, then record every item as done (registry first: idempotent)."""
+    from circuit_atlas.queries.interventions import store_record
+
+    graphs = [x for *_, x in batch if not isinstance(x, dict)]
     with open_store_for_writes() as store:
-        store.add_graphs([graph for *_, graph in batch])   # False for content stored already
-    for job_id, index, key, graph in batch:
-        jobs.register_graph(key, graph.id)
-        jobs.finish(job_id, index, DONE, graph_id=graph.id)
+        if graphs:
+            store.add_graphs(graphs)                # False for content stored already
+        for *_, rec in (b for b in batch if isinstance(b[-1], dict)):
+            store_record(store, rec)                # MERGE on its content id: a repeat stores nothing new
+    for job_id, index, key, x in batch:
+        result_id = x["id"] if isinstance(x, dict) else x.id
+        jobs.register_graph(key, result_id)
+        jobs.finish(job_id, index, DONE, graph_id=result_id)
 
 
 # -- lost messages --
@@ -244,7 +261,10 @@ def _server_store():
     return open_store(settings.store, read_only=False).__enter__()
 
 
-def artifact_path(key: str) -> Path:
+def artifact_path(key: str, kind: str = "trace") -> Path:
+    if kind == "intervene":
+        from circuit_atlas.workers.interventions import artifact_path as record_path
+        return record_path(settings.artifacts, key)
     return settings.artifacts / "graphs" / f"{key}.json"
 
 
