@@ -117,9 +117,16 @@ def main() -> None:
         print(f"traced {n} two-hop prompts into {path}")
         print("country supernodes:", json.dumps({c: s["n_members"] for c, s in found.items()}))
         out = two_hop_swap(model, store, strength=a.strength, suppress=a.suppress)
-        print(json.dumps(out["by_language"], indent=1))
-        for row in queries.run(store, "causal-supernodes", limit=6):
-            print(row)
+        print(f"held-out two-hop prompts: share where ablation alone lowers the right capital's probability, "
+              f"and where the swap (suppress x{a.suppress:g}, inject x{a.strength:g}) makes the other capital the top answer")
+        print("lang  prompts  ablation  swap")
+        for lang, s in out["by_language"].items():
+            print(f"{lang:<4}  {s['n']:>7}  {s['ablation_drops']:>8.3f}  {s['swap_succeeds']:>4.3f}")
+        print("causal evidence of the ablations (query causal-supernodes -p role=ablate):")
+        print("supernode           prompts  mean logit change  mean prob change  top changed")
+        for r in queries.run(store, "causal-supernodes", role="ablate"):
+            print(f"{r['supernode']:<18}  {r['n_prompts']:>7}  {r['mean_logit_change']:>17.2f}  "
+                  f"{r['mean_prob_change']:>16.3f}  {r['share_top_changed']:>11.2f}")
 
 
 if __name__ == "__main__":
