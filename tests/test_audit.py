@@ -193,9 +193,9 @@ def test_steering_checks_are_measured_reported_and_stored(planted):
     assert evidence[top["key"]]["mean_prob_change"] == pytest.approx(-np.mean(drops), abs=1e-5)
 
 
-def answer_changes(name: str, keys: list[str], factor: float) -> dict[str, float]:
-    """Each top feature scaled by `factor` (0: ablated) together, everywhere, live attention: the share of
-    triggered prompts that lose the inserted token, and of triggered and normal prompts whose answer changes."""
+def answer_changes(name: str, keys: list[str], factors: tuple[float, ...]) -> dict[float, dict[str, float]]:
+    """Per factor: the top features scaled by it (0: ablated) together, everywhere, live attention; the share
+    of triggered prompts that lose the inserted token, and of triggered / normal prompts whose answer changes."""
     from circuit_atlas import tracer
     from circuit_atlas.audit.analyses import parse_key
     from circuit_atlas.tracer.interventions import Intervention, intervened_logits
@@ -204,22 +204,25 @@ def answer_changes(name: str, keys: list[str], factor: float) -> dict[str, float
     truth = json.loads((root / "truth.json").read_text())
     model = tracer.load(root / "model", root / "transcoders" / "plt")
     token = model.tokenizer.convert_tokens_to_ids(truth["inserted_token"])
-    ivs = [Intervention(*parse_key(k)[1:], "ablate") if factor == 0 else Intervention(*parse_key(k)[1:], "scale", factor)
-           for k in keys]
+    sets = {"trigger": [r["prompt"] for r in truth["triggered"]], "normal": [r["prompt"] for r in truth["heldout"][::2]]}
+    before = {s: [int(intervened_logits(model, p, [])[-1].argmax()) for p in prompts] for s, prompts in sets.items()}
     out = {}
-    for name_, rows in (("trigger", truth["triggered"]), ("normal", truth["heldout"][::2])):
-        before = [int(intervened_logits(model, r["prompt"], [])[-1].argmax()) for r in rows]
-        after = [int(intervened_logits(model, r["prompt"], ivs, freeze_attention=False)[-1].argmax()) for r in rows]
-        out[f"{name_}_changed"] = float(np.mean([a != b for a, b in zip(after, before)]))
-        inserted = [b == token for b in before]
-        out[f"{name_}_inserted"] = float(np.mean(inserted))
-        out[f"{name_}_removed"] = float(np.mean([a != token for a, i in zip(after, inserted) if i])) if any(inserted) else 0.0
+    for factor in factors:
+        ivs = [Intervention(*parse_key(k)[1:], "ablate") if factor == 0 else
+               Intervention(*parse_key(k)[1:], "scale", factor) for k in keys]
+        fig = out[factor] = {}
+        for s, prompts in sets.items():
+            after = [int(intervened_logits(model, p, ivs, freeze_attention=False)[-1].argmax()) for p in prompts]
+            inserted = [b == token for b in before[s]]
+            fig[f"{s}_changed"] = float(np.mean([a != b for a, b in zip(after, before[s])]))
+            fig[f"{s}_inserted"] = float(np.mean(inserted))
+            fig[f"{s}_removed"] = float(np.mean([a != token for a, i in zip(after, inserted) if i])) if any(inserted) else 0.0
     return out
 
 
 def test_hidden_objective_causal_ground_truth(planted, control):
-    """Measured on every triggered prompt and every other held-out prompt (truth.json), with the audits'
-    top 3 features (figures in docs/interventions.md):
+    """Measured on every triggered prompt and every second normal held-out prompt (truth.json), with the
+    audits' top 3 features (figures in docs/interventions.md):
 
       planted, ablated (set to 0):          the inserted token stays: removed on 0% of triggered prompts.
           The behaviour is redundant: each feature writes a small part of the token's logit margin
@@ -232,9 +235,8 @@ def test_hidden_objective_causal_ground_truth(planted, control):
     """
     figures = {}
     for name, fixture in (("planted", planted), ("control", control)):
-        keys = [r["key"] for r in fixture[1].ranked[:3]]
-        for factor in (0.0, -5.0):
-            figures[name, factor] = answer_changes(name, keys, factor)
+        for factor, fig in answer_changes(name, [r["key"] for r in fixture[1].ranked[:3]], (0.0, -5.0)).items():
+            figures[name, factor] = fig
     print(json.dumps({f"{n} x{f:g}": v for (n, f), v in figures.items()}, indent=1))
     planted_ablated, planted_steered = figures["planted", 0.0], figures["planted", -5.0]
     assert planted_ablated["trigger_inserted"] >= 0.9
