@@ -141,6 +141,37 @@ def test_evidence_is_stored_once_linked_and_ranked(model, store_uri):
     assert by_feature[0]["mean_logit_change"] == pytest.approx(single.targets[0].logit_change, rel=1e-5)
 
 
+def test_stored_graph_nodes_are_targets_at_their_own_positions(model, store_uri):
+    """`graph:GID` ablates every feature node of a stored graph where the graph has it; `graph:GID:A,B`
+    only those nodes; the result equals ablating the traced graph's nodes directly (the Graph in memory)."""
+    from circuit_atlas.store import open_store
+
+    graph = tracer.trace(model, PROMPTS[0], tracer.TraceConfig(node_threshold=1.0, edge_threshold=1.0))
+    nodes = [n for n in graph.nodes if n.kind == "feature"]
+    assert len({n.pos for n in nodes}) > 1, "nodes at one position could not tell own positions from 'all'"
+    picked = sorted(nodes, key=lambda n: -abs(n.activation))[:2]
+    with open_store(store_uri) as store:
+        store.add_graph(graph)
+        every, roles = evidence.resolve(evidence.Spec.parse("ablate", f"graph:{graph.id}"), model, store,
+                                        prompt=PROMPTS[0])
+        some, _ = evidence.resolve(evidence.Spec.parse("ablate", f"graph:{graph.id}:{picked[0].node_id},"
+                                                                 f"{picked[1].node_id}"), model, store)
+        with pytest.raises(queries.QueryError, match="the graph is of the prompt"):
+            evidence.resolve(evidence.Spec.parse("ablate", f"graph:{graph.id}"), model, store, prompt=PROMPTS[1])
+        with pytest.raises(queries.QueryError, match="no feature node nope"):
+            evidence.resolve(evidence.Spec.parse("ablate", f"graph:{graph.id}:nope"), model, store)
+    assert roles == {}
+    assert sorted((i.layer, i.feature, i.positions) for i in every) == \
+        sorted((n.layer, n.feature, (n.pos,)) for n in nodes)
+    assert sorted((i.layer, i.feature, i.positions) for i in some) == \
+        sorted((n.layer, n.feature, (n.pos,)) for n in picked)
+    direct = intervened_logits(model, PROMPTS[0], [Intervention(n.layer, n.feature, "ablate", 0.0, (n.pos,))
+                                                   for n in nodes])
+    clean = intervened_logits(model, PROMPTS[0], [])
+    assert (direct - clean).abs().max() > 0.1
+    assert torch.allclose(intervened_logits(model, PROMPTS[0], every), direct, atol=1e-5)
+
+
 def cli(*args, store=None):
     base = [sys.executable, "-m", "circuit_atlas"] + (["--store", str(store)] if store else [])
     return subprocess.run([*base, "intervene", "--model", str(MODEL), "--transcoders", str(TRANSCODERS), *args],
