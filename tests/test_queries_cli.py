@@ -5,6 +5,7 @@ ones), every parameter its Cypher uses is declared, and `circuit-atlas query` an
 """
 from __future__ import annotations
 
+import csv
 import json
 import os
 import re
@@ -15,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from circuit_atlas import queries
-from circuit_atlas.queries import supernodes as sn
+from circuit_atlas.queries import labels, supernodes as sn
+from tests.backends import BACKENDS, empty_store
 from tests.test_queries import FIXTURES, load_graphs
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -23,15 +25,18 @@ WRITES = ("_supernodes-delete", "_supernode-store", "_supernode-unlink-members",
           "_intervention-features", "_intervention-supernodes", "_intervention-graph")   # statements that write
 
 
-@pytest.fixture(scope="module")
-def store_path(tmp_path_factory):
+@pytest.fixture(scope="module", params=BACKENDS)
+def store_path(request, tmp_path_factory):
     from circuit_atlas.store import open_store
-    path = tmp_path_factory.mktemp("cli") / "atlas.db"
+    path = empty_store(request, request.param, tmp_path_factory.mktemp("cli"))
     graphs = load_graphs(sorted(FIXTURES.glob("*.json.gz"))[:4])
     with open_store(str(path)) as store:
         for g in graphs:
             store.add_graph(g)
         queries.run(store, "propose-supernodes", min_graphs=2)
+        labels.auto_labels(store)
+        hub = queries.run(store, "hubs-by-graphs", limit=1)[0]["fkey"]
+        labels.store_labels(store, {hub: {"text": "not linked yet"}}, "csv:test")   # for _labels-unlinked
         store_evidence(store)
     return path, graphs
 
@@ -65,10 +70,11 @@ def params_for(q, store, graphs) -> dict:
     """Values that make each query return rows on the small corpus."""
     hub = queries.run(store, "hubs-by-graphs", limit=1)[0]["fkey"]
     gids = [g.id for g in graphs]
-    known = {"fkey": hub, "text": "temperature" if q.name == "search-features" else "", "concept": "weather",
+    known = {"fkey": hub, "text": "temperature" if q.name in ("search-features", "_search-graph-labels", "_search-feature-labels") else "", "concept": "weather", "keys": [hub],
              "gids": gids, "selector": "lang=en", "a": gids[0], "b": gids[1], "tags": ["lang=en"],
              "min_graphs": 2, "min_weight": 0.5, "dry_run": True, "limit": 5, "max_features": 100,
-             "source": "proposed", "id": queries.run(store, "supernodes", limit=1)[0]["id"],
+             "source": "" if q.name == "feature-labels" else "proposed",
+             "id": queries.run(store, "supernodes", limit=1)[0]["id"],
              "tag": "lang=en", "within": "", "min_share": 0.5, "max_other": 0.5, "gid": gids[0], "role": "",
              "op": "", "min_prompts": 1}
     return {p.name: known[p.name] for p in q.params if p.name in known}
@@ -122,7 +128,7 @@ def test_bad_parameters_get_one_clear_error():
         queries.get("hubs-by-graphs").bind({"nope": 1})
     with pytest.raises(queries.QueryError, match="needs --param fkey"):
         queries.get("feature-graphs").bind({})
-    with pytest.raises(queries.QueryError, match="not a int"):
+    with pytest.raises(queries.QueryError, match=r"query 'hubs-by-graphs': parameter limit: 'ten' is not an integer"):
         queries.get("hubs-by-graphs").bind({"limit": "ten"})
     with pytest.raises(queries.QueryError, match="no query named 'hub'"):
         queries.get("hub")
@@ -151,8 +157,8 @@ def test_cli_query_answers_like_the_library(store_path):
     out = cli(path, "query", "common-paths", "-p", "hops=2", "-p", "min_weight=0.5", "-p", 'token=" cold"',
               "-p", "limit=3", "--format", "csv")
     assert out.returncode == 0, out.stderr
-    lines = out.stdout.splitlines()
-    assert lines[0].split(",")[:2] == ["f1", "n_graphs"] and len(lines) == 1 + len(top)
+    lines = list(csv.reader(out.stdout.splitlines()))
+    assert lines[0][:4] == ["path", "start_token", "f1", "f1_label"] and len(lines) == 1 + len(top)
 
 
 def test_cli_errors_are_one_line(store_path):
@@ -171,3 +177,11 @@ def test_cli_plot_and_supernodes(store_path, tmp_path):
     proposed = json.loads(out.stdout)
     listed = json.loads(cli(path, "query", "supernodes", "-p", "limit=1000", "--format", "json").stdout)
     assert {r["id"] for r in proposed} == {r["id"] for r in listed if r["source"] == "proposed"}
+
+
+def test_docs_reference_is_generated_from_the_docstrings():
+    """docs/queries.md's Reference section is `reference_markdown()`; regenerate it after changing a query:
+    python -c 'from circuit_atlas.queries.registry import reference_markdown; print(reference_markdown())'"""
+    from circuit_atlas.queries.registry import reference_markdown
+    doc = (ROOT / "docs" / "queries.md").read_text()
+    assert doc[doc.index("## Reference"):].strip() == reference_markdown().strip()
