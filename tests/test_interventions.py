@@ -212,3 +212,19 @@ def test_cli_errors_are_one_line(tmp_path, args, message):
     out = cli(PROMPTS[0], *args, store=tmp_path / "atlas.db")
     assert out.returncode != 0 and message in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1
+
+
+def test_cli_refuses_an_empty_prompt_in_one_line():
+    out = subprocess.run([sys.executable, "-m", "circuit_atlas", "intervene", "--model", str(MODEL), "--transcoders",
+                          str(TRANSCODERS), "  ", "--ablate", "0/1"], capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert out.returncode != 0 and "the prompt is empty" in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1
+
+
+def test_cli_names_unknown_prompt_words_once_as_a_warning_line():
+    out = cli("The opposite of Qwerty is", "--ablate", "0/1", "--generate", "2")
+    assert out.returncode == 0, out.stderr
+    warned = [line for line in out.stderr.splitlines() if "not in the vocabulary" in line]
+    assert warned == [f"Warning: prompt 'The opposite of Qwerty is': 'Qwerty' not in the vocabulary of "
+                      f"{tracer.load(MODEL, TRANSCODERS).model_name}; traced as <unk>"]
+    assert "TracerWarning" not in out.stderr                   # no Python warning report with file and line

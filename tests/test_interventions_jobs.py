@@ -2,7 +2,8 @@
 
 The planted organism's two-hop graphs are traced into the stack's store and each country's supernode is
 found there (contrast-supernode); then a job ablates every country's supernode on 13 held-out two-hop
-prompts (104 pairs) on two worker processes, and is submitted again (nothing runs twice).
+prompts (104 pairs) on two worker processes, which are killed (kill -9) mid-job so that items are
+retried, and is submitted again (nothing runs twice).
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 
 from circuit_atlas.workers.jobfile import JobFileError, read_job_file
 from circuit_atlas.workers.testing import LocalStack
-from tests.test_workers import needs_redis
+from tests.test_workers import _kill_pool_process, needs_redis
 
 N_PROMPTS = 13
 
@@ -59,6 +60,12 @@ def test_job_of_104_prompt_supernode_pairs_stores_every_result_once(stack, tmp_p
 
     stack.start_workers(n_trace=2)
     job_id = stack.submit(job)
+    st = stack.wait(job_id, until=lambda st: st.counts.get("done", 0) >= 1, timeout=600)
+    assert st.pending >= 20, st.counts                 # the kills below land mid-job: its items are retried
+    stack.kill_worker("trace1")
+    stack.kill_worker("ingest1")
+    _kill_pool_process(stack.workers["trace2"].pid)    # the worker survives; reject_on_worker_lost requeues
+    stack.start_worker("ingest", "ingest2")
     st = stack.wait(job_id, timeout=600)
     assert st.counts == {"done": n}, (st.errors, stack.log_tails())
     status = stack.cli("jobs", "status", job_id).stdout

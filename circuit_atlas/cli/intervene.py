@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 
 import click
 
@@ -73,34 +74,39 @@ def intervene(settings, model_dir, transcoders_dir, prompt, sets, scales, adds, 
                                             ("inject", injects)) for text in texts]
     if not written:
         raise click.ClickException("nothing to do: give --set, --scale, --add, --ablate or --inject")
-    try:
-        model = tracer.load(model_dir, transcoders_dir, device=device)
-        specs = [evidence.Spec.parse(op, text) for op, text in written]
-        store_needed = save or any(s.target.startswith(("supernode:", "graph:")) for s in specs)
-        store = None
-        if store_needed:
-            from circuit_atlas.store import connect
-            store = connect(settings.store, read_only=not save)
+    with warnings.catch_warnings(record=True) as caught:      # tracer warnings: one line each, as trace's
+        warnings.simplefilter("always", tracer.TracerWarning)
         try:
-            ivs, supernodes = [], {}
-            for spec in specs:
-                more, roles = evidence.resolve(spec, model, store, prompt=prompt, donor=donor)
-                ivs += more
-                supernodes.update(roles)
-            result = tracer.intervene(model, prompt, ivs, targets=targets, top_k=top_k,
-                                      freeze_attention=not live_attention,
-                                      constrained_layers=_layers(constrained_layers), generate=generate)
-            stored = None
-            if save:
-                description = "; ".join(f"{op} {text}" for op, text in written)
-                stored = evidence.store_result(store, result, model=model.model_name,
-                                               transcoder_set=model.transcoders.name, supernodes=supernodes,
-                                               description=description)
+            model = tracer.load(model_dir, transcoders_dir, device=device)
+            specs = [evidence.Spec.parse(op, text) for op, text in written]
+            store_needed = save or any(s.target.startswith(("supernode:", "graph:")) for s in specs)
+            store = None
+            if store_needed:
+                from circuit_atlas.store import connect
+                store = connect(settings.store, read_only=not save)
+            try:
+                ivs, supernodes = [], {}
+                for spec in specs:
+                    more, roles = evidence.resolve(spec, model, store, prompt=prompt, donor=donor)
+                    ivs += more
+                    supernodes.update(roles)
+                result = tracer.intervene(model, prompt, ivs, targets=targets, top_k=top_k,
+                                          freeze_attention=not live_attention,
+                                          constrained_layers=_layers(constrained_layers), generate=generate)
+                stored = None
+                if save:
+                    description = "; ".join(f"{op} {text}" for op, text in written)
+                    stored = evidence.store_result(store, result, model=model.model_name,
+                                                   transcoder_set=model.transcoders.name, supernodes=supernodes,
+                                                   description=description)
+            finally:
+                if store is not None:
+                    store.close()
+        except (tracer.TracerError, QueryError, StoreError, ValueError) as e:
+            raise click.ClickException(str(e)) from e
         finally:
-            if store is not None:
-                store.close()
-    except (tracer.TracerError, QueryError, StoreError, ValueError) as e:
-        raise click.ClickException(str(e)) from e
+            for message in dict.fromkeys(str(w.message) for w in caught if issubclass(w.category, tracer.TracerWarning)):
+                click.echo(f"Warning: {message}", err=True)
     if fmt == "json":
         click.echo(json.dumps({**result.to_dict(), "stored": stored}, ensure_ascii=False, indent=2))
         return
