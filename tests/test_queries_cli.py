@@ -21,6 +21,8 @@ from tests.backends import BACKENDS, empty_store
 from tests.test_queries import FIXTURES, load_graphs
 
 ROOT = Path(__file__).resolve().parents[1]
+WRITES = ("_supernodes-delete", "_supernode-store", "_supernode-unlink-members", "_intervention-store",
+          "_intervention-features", "_intervention-supernodes", "_intervention-graph")   # statements that write
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -35,7 +37,27 @@ def store_path(request, tmp_path_factory):
         labels.auto_labels(store)
         hub = queries.run(store, "hubs-by-graphs", limit=1)[0]["fkey"]
         labels.store_labels(store, {hub: {"text": "not linked yet"}}, "csv:test")   # for _labels-unlinked
+        store_evidence(store)
     return path, graphs
+
+
+def store_evidence(store) -> None:
+    """One (:Intervention) on a proposed supernode and one on a feature, so the causal queries have rows."""
+    from circuit_atlas.queries import interventions
+    supernode = queries.run(store, "supernodes", limit=1)[0]
+    for i, (links, members) in enumerate([({supernode["id"]: "ablate"}, supernode["members"]),
+                                          ({}, supernode["members"][:1])]):
+        features = []
+        for key in members:
+            tset, layer, feature = interventions.parse_feature_key(key)
+            features.append({"key": key, "transcoder_set": tset, "layer": layer, "feature": feature,
+                             "op": "ablate", "value": 0.0})
+        interventions.store_record(store, {
+            "id": f"test-{i}", "created": "2026-01-01T00:00:00+00:00", "prompt": "p", "model": "m",
+            "transcoder_set": "t", "kind": "ablate", "value": 0.0, "description": "test", "freeze_attention": True,
+            "constrained_layers": "", "target_token": " cold", "logit_before": 3.0, "logit_after": 1.0,
+            "prob_before": 0.6, "prob_after": 0.2, "top_before": " cold", "top_after": " warm", "effects": "{}",
+            "job": "", "features": features, "supernodes": links})
 
 
 def cli(store_path, *args) -> subprocess.CompletedProcess:
@@ -51,7 +73,10 @@ def params_for(q, store, graphs) -> dict:
     known = {"fkey": hub, "text": "temperature" if q.name in ("search-features", "_search-graph-labels", "_search-feature-labels") else "", "concept": "weather", "keys": [hub],
              "gids": gids, "selector": "lang=en", "a": gids[0], "b": gids[1], "tags": ["lang=en"],
              "min_graphs": 2, "min_weight": 0.5, "dry_run": True, "limit": 5, "max_features": 100,
-             "source": "" if q.name == "feature-labels" else "proposed", "id": "x"}
+             "source": "" if q.name == "feature-labels" else "proposed",
+             "id": queries.run(store, "supernodes", limit=1)[0]["id"],
+             "tag": "lang=en", "within": "", "min_share": 0.5, "max_other": 0.5, "gid": gids[0], "role": "",
+             "op": "", "min_prompts": 1}
     return {p.name: known[p.name] for p in q.params if p.name in known}
 
 
@@ -61,7 +86,7 @@ def test_every_query_is_documented_with_its_real_columns(store_path):
     with open_store(str(path), read_only=True) as store:
         for name, q in queries.QUERIES.items():
             assert q.summary and q.example is not None, name
-            if q.writes or name in ("_supernodes-delete", "_supernode-store"):
+            if q.writes or name in WRITES:
                 continue
             rows = queries.run(store, name, params_for(q, store, graphs))
             assert rows, f"{name} returned no rows to check its example against"
