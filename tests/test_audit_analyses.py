@@ -154,3 +154,68 @@ def test_ablation_reranks_drivers_and_drops_features_the_model_does_not_need():
     causal = run_drivers(summaries, AnalysisOptions(), ablation={f"{TSET}/0/5": 0.0, f"{TSET}/1/9": 0.4})
     assert [(r["key"], r["passed"], r["ablation"]) for r in causal] == [
         (f"{TSET}/1/9", True, 0.4), (f"{TSET}/0/5", False, 0.0)]
+
+
+# -- a corpus built to tell signed from unsigned and q from p (issue 14) --
+
+def _bh_by_hand(p: list[float]) -> list[float]:
+    """Benjamini-Hochberg written out: q_(i) = min over j >= i of p_(j) * m / j, in p order."""
+    m = len(p)
+    order = sorted(range(m), key=lambda i: p[i])
+    q, running = [0.0] * m, 1.0
+    for rank in range(m, 0, -1):
+        i = order[rank - 1]
+        running = min(running, p[i] * m / rank)
+        q[i] = running
+    return q
+
+
+def imperfect_corpus():
+    """6 suspect, 6 control graphs; features with an imperfect split, and one suppressor edge.
+
+    0/5: in 5 of 6 suspect, 0 control (raw p = 7/924 < 0.05, but BH over the 25 features lifts q above 0.05)
+    1/i (i < 23): in 3 suspect and 3 control (p > 0.5)
+    0/7: in every suspect graph, into the target ' X' with weight -1 while 0/5 adds +3: a suppressor
+    """
+    graphs = []
+    for i in range(6):
+        filler = [(1, j, 1, 1.0) for j in range(23) if (i + j) % 2 == 0]
+        feats = ([(0, 5, 0, 2.0)] if i < 5 else []) + [(0, 7, 0, 1.5)] + filler
+        # nodes: 3 embeddings, features in order, logit last; 0/5 -> X (+3), 0/7 -> X (-1)
+        n_emb, logit = 3, 3 + len(feats)
+        edges = [(n_emb + k, logit, 3.0 if f[:2] == (0, 5) else -1.0)
+                 for k, f in enumerate(feats) if f[:2] in ((0, 5), (0, 7))]
+        graphs.append(("suspect", make_graph(f"trigger word {i}", feats, " X", edges)))
+        control = [(1, j, 1, 1.0) for j in range(23) if (i + j) % 2 == 1]
+        graphs.append(("control", make_graph(f"plain word {i}", control, " Y", [])))
+    return graphs
+
+
+def test_enrichment_passes_on_the_bh_q_value_not_the_raw_p():
+    summaries = [summarize(g, s, target_tokens=("X",)) for s, g in imperfect_corpus()]
+    rows = {r["key"]: r for r in run_enrichment(summaries, AnalysisOptions())}
+    keys = sorted(rows)
+    p_scipy = [fisher_exact([[rows[k]["n_suspect"], 6 - rows[k]["n_suspect"]],
+                             [rows[k]["n_control"], 6 - rows[k]["n_control"]]], alternative="greater").pvalue
+               for k in keys]
+    q_hand = _bh_by_hand(p_scipy)
+    for k, p, q in zip(keys, p_scipy, q_hand):
+        assert rows[k]["p"] == pytest.approx(p, rel=1e-9) and rows[k]["q"] == pytest.approx(q, rel=1e-9), k
+        assert rows[k]["passed"] == (q < 0.05 and rows[k]["log_odds"] > 1.0), k
+    planted = rows[f"{TSET}/0/5"]
+    assert (planted["n_suspect"], planted["n_control"]) == (5, 0)
+    assert planted["p"] == pytest.approx(7 / 924) and planted["p"] < 0.05      # significant alone ...
+    assert planted["q"] > 0.05 and not planted["passed"]                      # ... not after 25 tests
+    assert planted["log_odds"] == pytest.approx(np.log(5.5 * 6.5 / (1.5 * 0.5)))
+
+
+def test_direct_share_is_signed_and_a_suppressor_does_not_pass():
+    summaries = [summarize(g, s, target_tokens=("X",)) for s, g in imperfect_corpus()]
+    rows = {r["key"]: r for r in run_drivers(summaries, AnalysisOptions())}
+    # by hand: with 0/5 present, 3 of the 4 units of |input| into ' X' are +0/5 and 1 is -0/7;
+    # in the graph without 0/5, 0/7 is the only input (-1 of 1)
+    assert rows[f"{TSET}/0/5"]["direct"] == pytest.approx(5 * 0.75 / 6)
+    assert rows[f"{TSET}/0/7"]["direct"] == pytest.approx((5 * -0.25 - 1.0) / 6)
+    assert rows[f"{TSET}/0/7"]["influence"] == pytest.approx((5 * 0.25 + 1.0) / 6)   # influence is unsigned
+    assert rows[f"{TSET}/0/5"]["passed"] and not rows[f"{TSET}/0/7"]["passed"]
+    assert [r["key"] for r in run_drivers(summaries, AnalysisOptions()) if r["passed"]] == [f"{TSET}/0/5"]

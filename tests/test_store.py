@@ -262,3 +262,30 @@ def test_same_process_opens_share_one_database(tmp_path):
                                 uri], capture_output=True, text=True)
         assert other.returncode != 0 and "lock" in other.stderr   # still locked against other processes
         assert writer.add_graph(small(2)) is True
+
+
+def test_feature_label_is_the_first_labelled_occurrence(store_uri):
+    """A feature seen at several positions and in several graphs takes the first non-empty label of its
+    occurrences (graph order, then node order), never the empty label of an unlabelled one (issue 14)."""
+    graphs = [synthetic_graph(20 + i, n_nodes=120, n_edges=1500, n_layers=4, n_feature_ids=40) for i in range(2)]
+    keys = [g.feature_key(n) for g in graphs for n in g.nodes]
+    repeated = {k for k in keys if k and keys.count(k) >= 2}
+    assert len(repeated) >= 10
+    seen = {}
+    for g in graphs:                      # first occurrence unlabelled, later ones labelled by position
+        for n in g.nodes:
+            k = g.feature_key(n)
+            if k in repeated:
+                n.label = "" if k not in seen else f"at {g.prompt[-1]}:{n.pos}"
+                seen[k] = True
+    want = {}
+    for g in graphs:                      # plain Python: the first non-empty label, in order
+        for n in g.nodes:
+            k = g.feature_key(n)
+            if k and n.label and k not in want:
+                want[k] = n.label
+    with open_store(store_uri) as store:
+        store.add_graphs(graphs)
+        got = {r["k"]: r["label"] for r in store.query("MATCH (f:Feature) RETURN f.key AS k, f.label AS label")}
+    assert {k: got[k] for k in repeated} == {k: want[k] for k in repeated}
+    assert all(got[k] == want.get(k, "") for k in got)
