@@ -435,3 +435,59 @@ def test_cli_supernodes_propose_json_has_members(tmp_path):
     with open_store(path, read_only=True) as store:
         stored = {r["id"]: sorted(r["members"]) for r in queries.run(store, "supernodes", limit=ALL)}
     assert stored == {r["id"]: r["members"] for r in proposed}
+
+
+# --- cases the corpus above cannot tell apart (issue 14) -----------------------------------------
+
+@pytest.mark.parametrize("concept", ["weather", "other"])
+def test_multilingual_iou_of_one_concept(corpus, concept):
+    store, graphs = corpus
+    mine = [g for g in graphs if g.tags.get("concept") == concept]
+    want = ref.multilingual_iou(mine)
+    rows = queries.run(store, "multilingual-iou", concept=concept)
+    got = {(r["lang_a"], r["lang_b"], r["layer"]): r for r in rows}
+    assert set(got) == set(want)
+    for k, r in got.items():
+        assert r["iou"] == approx(want[k][0]), k
+        assert r["baseline"] == (None if want[k][1] is None else approx(want[k][1])), k
+    assert {r["n_pairs"] for r in rows} == {len(mine) // 2}
+
+
+@pytest.mark.parametrize("max_pairs", [3, 6, 19, 20, 2000])
+def test_multilingual_iou_baseline_takes_at_most_max_pairs(corpus, max_pairs):
+    """20 unrelated en/fr pairs: thinned to every k-th pair when max_pairs is smaller, whole otherwise."""
+    store, graphs = corpus
+    pairs = ref.thinned_baseline_pairs(graphs, "en", "fr", max_pairs)
+    assert len(pairs) == {3: 3, 6: 5, 19: 10, 20: 20, 2000: 20}[max_pairs]
+    rows = queries.run(store, "multilingual-iou", max_pairs=max_pairs)
+    assert rows and all(r["n_baseline_pairs"] == len(pairs) for r in rows)
+    for r in rows:
+        assert r["baseline"] == approx(ref.mean_iou(pairs, r["layer"])), r["layer"]
+
+
+def test_search_features_counts_graphs_not_positions(store_uri):
+    """Labels on every occurrence of features that sit at several positions of one graph: n_graphs counts
+    graphs, in both halves of search-features (graph files' labels and stored labels)."""
+    from circuit_atlas.queries import labels
+    from circuit_atlas.store import open_store
+
+    graphs = load_graphs(sorted(FIXTURES.glob("*.json.gz"))[:4])
+    positions = {}
+    for g in graphs:
+        for n, k in ref.features(g):
+            positions.setdefault((g.id, k), set()).add(n.pos)
+    multi = sorted({k for (_, k), ps in positions.items() if len(ps) >= 2})[:6]
+    assert len(multi) >= 3
+    for g in graphs:
+        for n, k in ref.features(g):
+            if k in multi[:3]:
+                n.label = "zebra crossing"
+    with open_store(store_uri) as store:
+        store.add_graphs(graphs)
+        labels.store_labels(store, {k: {"text": "okapi"} for k in multi[3:]}, "user:test")
+        labels.apply_labels(store)
+        clerps = queries.run(store, "search-features", text="zebra", limit=ALL)
+        stored = queries.run(store, "search-features", text="okapi", limit=ALL)
+    assert {r["fkey"]: r["n_graphs"] for r in clerps} == ref.search_features(graphs, "zebra")
+    occurs_in = {k: len({gid for gid, kk in positions if kk == k}) for k in multi[3:]}
+    assert {r["fkey"]: r["n_graphs"] for r in stored} == occurs_in
