@@ -1,6 +1,8 @@
 """The audit's statistics and analyses on hand-built graphs, checked against independent computations."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from scipy.stats import fisher_exact
@@ -99,8 +101,11 @@ def test_fusion_prefers_two_lines_of_evidence():
     assert "z" not in {r["key"] for r in ranked}
 
 
-def test_report_renders_both_formats_with_plots(tmp_path):
+def test_report_renders_both_formats_with_plots(tmp_path, monkeypatch):
     import base64
+    import re
+
+    from matplotlib.figure import Figure
 
     from circuit_atlas.audit.report import write_report
     from circuit_atlas.audit.result import AuditResult
@@ -110,11 +115,37 @@ def test_report_renders_both_formats_with_plots(tmp_path):
                      labels={f"{TSET}/0/5": "<script>x</script> | pipe"})
     result.contexts = {f"{TSET}/0/5": [dict(activation=2.0, before="a <b> ", token="trigger", after=" word")]}
     result.save(tmp_path)
+    saved, savefig = {}, Figure.savefig
+    monkeypatch.setattr(Figure, "savefig", lambda fig, path, **kw: (saved.__setitem__(Path(path).name, fig),
+                                                                     savefig(fig, path, **kw)))
     paths = write_report(AuditResult.load(tmp_path / "audit.json"), tmp_path)
     page = paths["html"].read_text()
+
+    # the numbers in the ranked table, worked out by hand: 0/5 is in 6 of 6 suspect and 0 of 6 control
+    # graphs (Fisher p = 1/924, BH over 2 features q = 2/924, log odds ln(6.5 * 6.5 / 0.25)), and gives
+    # 3 of the 4 units of input into ' X' (direct share and influence 0.75)
+    table = page[page.index("<table"):page.index("</table>")]
+    header = re.findall(r"<th>(.*?)</th>", table)
+    first = dict(zip(header, re.findall(r"<td>(.*?)</td>", table.split("</tr>")[1])))
+    assert (first["rank"], first["key"]) == ("1", f"{TSET}/0/5")
+    assert float(first["q"]) == pytest.approx(2 / 924, rel=1e-2)
+    assert float(first["log_odds"]) == pytest.approx(np.log(6.5 * 6.5 / 0.25), rel=1e-2)
+    assert (float(first["rate_suspect"]), float(first["rate_control"])) == (1.0, 0.0)
+    assert float(first["influence"]) == float(first["direct"]) == 0.75
+    # the activation plot: bars of each set's mean max activation, per top feature (in rank order)
+    ax = saved["activation_by_set.png"].axes[0]
+    heights = {c.get_label(): [b.get_height() for b in c] for c in ax.containers}
+    keys = [r["key"] for r in result.ranked[:len(heights["suspect"])]]
+    want = {s: [sum(summ.max_activation.get(k, 0.0) for summ in summaries if summ.set == s) / 6 for k in keys]
+            for s in ("suspect", "control", "generic")}
+    assert set(heights) == set(want) and heights["suspect"][0] == 2.0
+    assert all(heights[s] == pytest.approx(want[s]) for s in want)
+    assert ax.get_ylabel() == "mean max activation per graph"
+    volcano = saved["volcano.png"].axes[0]
+    points = np.array(sorted(map(tuple, np.concatenate([c.get_offsets() for c in volcano.collections[:2]]))))
+    assert np.allclose(points, [(0.0, 0.0), (np.log(6.5 * 6.5 / 0.25), -np.log10(2 / 924))])   # 1/9: p = q = 1
     for name in ("volcano.png", "activation_by_set.png"):
         data = (tmp_path / name).read_bytes()
-        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
         # report.html is self-contained (the PNG inlined, byte for byte); report.md links the file beside it
         assert f"src='data:image/png;base64,{base64.b64encode(data).decode()}'" in page
         assert f"]({name})" in paths["md"].read_text()

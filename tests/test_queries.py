@@ -259,12 +259,30 @@ def test_multilingual_iou(corpus):
     assert [r["layer"] for r in rows][-1] is None  # the whole-graph row follows the pair's layers
 
 
-def test_plot_multilingual(corpus, tmp_path):
+def test_plot_multilingual(corpus, tmp_path, monkeypatch):
+    """plot_iou writes PNG and SVG of the figure whose points are the IoU rows (checked on the figure itself)."""
+    from matplotlib.figure import Figure
+
     from circuit_atlas.queries.multilingual import plot_iou
-    store, _ = corpus
-    paths = plot_iou(queries.run(store, "multilingual-iou"), tmp_path / "iou")
-    assert [p.suffix for p in paths] == [".png", ".svg"]
-    assert paths[0].read_bytes()[:4] == b"\x89PNG" and b"<svg" in paths[1].read_bytes()[:500]
+    store, graphs = corpus
+    saved, savefig = [], Figure.savefig
+    monkeypatch.setattr(Figure, "savefig", lambda fig, path, **kw: (saved.append((fig, path)), savefig(fig, path, **kw)))
+    rows = queries.run(store, "multilingual-iou")
+    paths = plot_iou(rows, tmp_path / "iou")
+    assert [p.suffix for p in paths] == [".png", ".svg"] and [p for _, p in saved] == paths
+    assert all(p.stat().st_size > 0 for p in paths)
+    ax = saved[0][0].axes[0]
+    want = ref.multilingual_iou(graphs)
+    n_layers = max(g.n_layers for g in graphs)
+    (line,) = [l for l in ax.lines if l.get_linestyle() == "-" and len(l.get_xdata())]     # en-fr, solid
+    points = sorted(zip(line.get_xdata(), line.get_ydata()))
+    assert points == [(approx(layer / (n_layers - 1)), approx(iou)) for (_, _, layer), (iou, _) in
+                      sorted((kv for kv in want.items() if kv[0][2] is not None), key=lambda kv: kv[0][2])]
+    assert ax.get_xlabel() == "normalised layer depth" and ax.get_ylabel().startswith("IoU of active features")
+    svg = paths[1].read_text()                           # the SVG keeps each text as a comment
+    for text in ("normalised layer depth", ax.get_ylabel(), f"en–fr ({len(graphs) // 2} pairs)",
+                 "unrelated prompts (baseline)"):
+        assert f"<!-- {text} -->" in svg, text
 
 
 def test_plot_multilingual_says_what_it_shows_with_error_bars_over_pairs(corpus):
