@@ -37,7 +37,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PYTEST = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "-m", "not neo4j and not slow"]
-ORACLE_SUBSET = ["tests/test_tracer_oracle.py", "-k", "plt-nns-p0-dlp0.2 or clt-nns-p0-max32 or plt-skip-nns-p1"]
+ORACLE_SUBSET = ["tests/test_tracer_oracle.py", "-k", "plt-nns-p0-dlp0.2 or clt-nns-p0-max32"]
 MODULES = {   # module -> its own fast tests
     "tracer/attribution.py": ORACLE_SUBSET,
     "tracer/prune.py": ORACLE_SUBSET,
