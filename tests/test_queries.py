@@ -481,31 +481,3 @@ def test_multilingual_iou_baseline_takes_at_most_max_pairs(corpus, max_pairs):
     assert rows and all(r["n_baseline_pairs"] == len(pairs) for r in rows)
     for r in rows:
         assert r["baseline"] == approx(ref.mean_iou(pairs, r["layer"])), r["layer"]
-
-
-def test_search_features_counts_graphs_not_positions(store_uri):
-    """Labels on every occurrence of features that sit at several positions of one graph: n_graphs counts
-    graphs, in both halves of search-features (graph files' labels and stored labels)."""
-    from circuit_atlas.queries import labels
-    from circuit_atlas.store import open_store
-
-    graphs = load_graphs(sorted(FIXTURES.glob("*.json.gz"))[:4])
-    positions = {}
-    for g in graphs:
-        for n, k in ref.features(g):
-            positions.setdefault((g.id, k), set()).add(n.pos)
-    multi = sorted({k for (_, k), ps in positions.items() if len(ps) >= 2})[:6]
-    assert len(multi) >= 3
-    for g in graphs:
-        for n, k in ref.features(g):
-            if k in multi[:3]:
-                n.label = "zebra crossing"
-    with open_store(store_uri) as store:
-        store.add_graphs(graphs)
-        labels.store_labels(store, {k: {"text": "okapi"} for k in multi[3:]}, "user:test")
-        labels.apply_labels(store)
-        clerps = queries.run(store, "search-features", text="zebra", limit=ALL)
-        stored = queries.run(store, "search-features", text="okapi", limit=ALL)
-    assert {r["fkey"]: r["n_graphs"] for r in clerps} == ref.search_features(graphs, "zebra")
-    occurs_in = {k: len({gid for gid, kk in positions if kk == k}) for k in multi[3:]}
-    assert {r["fkey"]: r["n_graphs"] for r in stored} == occurs_in
