@@ -250,3 +250,15 @@ def test_direct_share_is_signed_and_a_suppressor_does_not_pass():
     assert rows[f"{TSET}/0/7"]["influence"] == pytest.approx((5 * 0.25 + 1.0) / 6)   # influence is unsigned
     assert rows[f"{TSET}/0/5"]["passed"] and not rows[f"{TSET}/0/7"]["passed"]
     assert [r["key"] for r in run_drivers(summaries, AnalysisOptions()) if r["passed"]] == [f"{TSET}/0/5"]
+
+
+def test_enrichment_with_one_graph_per_set_and_with_an_empty_set():
+    """The smallest audit: one suspect and one control graph (mutation survivor `< 1` -> `<= 1`)."""
+    e = enrichment([1, 0], 1, [0, 1], 1)
+    want = [fisher_exact([[1, 0], [0, 1]], alternative="greater").pvalue,
+            fisher_exact([[0, 1], [1, 0]], alternative="greater").pvalue]
+    assert e.p == pytest.approx(want) and e.p[0] == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="graphs in both sets"):
+        enrichment([0], 0, [0], 1)
+    with pytest.raises(ValueError, match="graphs in both sets"):
+        enrichment([0], 1, [0], 0)
