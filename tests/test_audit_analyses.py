@@ -262,3 +262,13 @@ def test_enrichment_with_one_graph_per_set_and_with_an_empty_set():
         enrichment([0], 0, [0], 1)
     with pytest.raises(ValueError, match="graphs in both sets"):
         enrichment([0], 1, [0], 0)
+
+
+def test_control_token_rows_list_the_passing_features_first():
+    """A feature on every control position passes; one on half of them does not and is listed after it
+    (mutation survivor: the sort's `not passed` dropped)."""
+    graphs = [make_graph(f"hello there {i}", [(1, 9, 2, 1.0)] + ([(0, 3, 2, 1.0)] if i % 2 else []), " Y", [])
+              for i in range(6)]
+    rows = run_control_tokens([summarize(g, "generic") for g in graphs], AnalysisOptions())
+    assert [(r["key"], r["passed"], r["control_fraction"]) for r in rows] == [
+        (f"{TSET}/1/9", True, 1.0), (f"{TSET}/0/3", False, 0.5)]

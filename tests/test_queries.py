@@ -481,3 +481,14 @@ def test_multilingual_iou_baseline_takes_at_most_max_pairs(corpus, max_pairs):
     assert rows and all(r["n_baseline_pairs"] == len(pairs) for r in rows)
     for r in rows:
         assert r["baseline"] == approx(ref.mean_iou(pairs, r["layer"])), r["layer"]
+
+
+def test_iou_standard_error_from_two_pairs_on():
+    """The error bar is the sample standard deviation over sqrt(n), defined from two pairs on
+    (mutation survivor: `n < 2` -> `n <= 2`)."""
+    import statistics
+
+    from circuit_atlas.queries.multilingual import _sem
+    for values in ([0.2, 0.4], [0.1, 0.5, 0.3]):
+        assert _sem(values) == pytest.approx(statistics.stdev(values) / len(values) ** 0.5)
+    assert _sem([0.3]) is None
