@@ -79,3 +79,14 @@ def test_opposite_roles_never_group_even_at_a_low_threshold():
     c, options = corpus(), sn.SupernodeOptions(min_graphs=1, min_similarity=0.01, resolution=1.0)
     groups = sn.communities(c, sn.similarity(c, options), options)
     assert all(set(g) <= set(A) or set(g) <= set(B) for g in groups)
+
+
+def test_two_candidates_of_one_role_make_a_group():
+    """The smallest proposal: two features (mutation survivor: `len(keys) < 2` -> `< 3`)."""
+    keys = A[:2]
+    c = sn.Corpus(keys=keys, layers={k: int(k.split("/")[1]) for k in keys}, graphs={k: GRAPHS[k] for k in keys},
+                  profiles={k: PROFILES[k] for k in keys})
+    rows = sn.propose(c, sn.SupernodeOptions(min_graphs=1, resolution=1.0))   # (at 2.0, a pair ties apart)
+    assert [r["members"] for r in rows] == [sorted(keys)]
+    assert rows[0]["coherence"] == pytest.approx(similarity_by_hand(*keys, sn.SupernodeOptions().cooccurrence))
+
