@@ -264,6 +264,8 @@ def test_control_console_says_no_enriched_feature_and_drivers_are_not_findings(c
 
     _, result, _, directory = control
     assert not any(r["passed"] for r in result.tables["enrichment"])      # nothing planted, nothing enriched
+    for _, res, _, _ in (control, planted):      # the enrichment verdicts, recomputed outside the audit code
+        assert_enrichment_is_fisher_and_bh(res)
     text = console_summary(result, directory / "report.html")
     lines = text.splitlines()
     assert lines[1].startswith(f"no enriched feature: none of {len(result.tables['enrichment'])} features")
@@ -316,3 +318,21 @@ def test_volcano_plot_shows_every_feature_with_readable_labels(planted, control)
             assert not a.overlaps(legend)
         import matplotlib.pyplot as plt
         plt.close(fig)
+
+
+def assert_enrichment_is_fisher_and_bh(result) -> None:
+    """Every enrichment row's p (scipy's Fisher exact test), q (Benjamini-Hochberg by hand) and verdict,
+    from its presence counts alone: the control audit can fail through the audit's statistics (issue 14)."""
+    from scipy.stats import fisher_exact
+
+    from tests.test_audit_analyses import _bh_by_hand
+
+    rows = result.tables["enrichment"]
+    n_s, n_c = result.n_graphs["suspect"], result.n_graphs["control"]
+    p = [fisher_exact([[r["n_suspect"], n_s - r["n_suspect"]], [r["n_control"], n_c - r["n_control"]]],
+                      alternative="greater").pvalue for r in rows]
+    q = _bh_by_hand(p)
+    alpha, min_lo = result.options["alpha"], result.options["min_log_odds"]
+    for r, p_i, q_i in zip(rows, p, q):
+        assert r["p"] == pytest.approx(p_i, rel=1e-6) and r["q"] == pytest.approx(q_i, rel=1e-6), r["key"]
+        assert r["passed"] == (q_i < alpha and r["log_odds"] > min_lo), r["key"]

@@ -146,19 +146,32 @@ def test_cli_list_shows_every_query_with_its_parameters(store_path):
 
 
 def test_cli_query_answers_like_the_library(store_path):
-    from circuit_atlas.store import open_store
-    path, _ = store_path
-    with open_store(str(path), read_only=True) as store:
-        want = queries.run(store, "hubs-by-graphs", limit=3)
-        top = queries.run(store, "common-paths", hops=2, min_weight=0.5, token=" cold", limit=3)
+    """`circuit-atlas query` prints the answers a plain-Python reading of the graph files gives."""
+    from tests import queries_reference as ref
+
+    path, graphs = store_path
     out = cli(path, "query", "hubs-by-graphs", "--param", "limit=3", "--format", "json")
     assert out.returncode == 0, out.stderr
-    assert json.loads(out.stdout) == json.loads(json.dumps(want))
+    want = ref.hubs_by_graphs(graphs, 2)
+    top = sorted(want, key=lambda k: (-want[k]["n_graphs"], -want[k]["n_occurrences"], k))[:3]
+    rows = json.loads(out.stdout)
+    assert [r["fkey"] for r in rows] == top
+    for r in rows:
+        assert (r["n_graphs"], r["n_occurrences"]) == (want[r["fkey"]]["n_graphs"], want[r["fkey"]]["n_occurrences"])
+        assert r["mean_activation"] == pytest.approx(want[r["fkey"]]["mean_activation"], rel=1e-4)
+
     out = cli(path, "query", "common-paths", "-p", "hops=2", "-p", "min_weight=0.5", "-p", 'token=" cold"',
-              "-p", "limit=3", "--format", "csv")
+              "-p", "limit=1000", "--format", "csv")
     assert out.returncode == 0, out.stderr
     lines = list(csv.reader(out.stdout.splitlines()))
-    assert lines[0][:4] == ["path", "start_token", "f1", "f1_label"] and len(lines) == 1 + len(top)
+    assert lines[0][:4] == ["path", "start_token", "f1", "f1_label"]
+    rows = [dict(zip(lines[0], line)) for line in lines[1:]]
+    paths = ref.common_paths(graphs, 2, 0.5, token=" cold")
+    assert paths and len(rows) == len(paths)
+    got = {(json.loads(r["start_token"]) if r["start_token"].startswith('"') else r["start_token"], r["f1"],
+            json.loads(r["end_token"]) if r["end_token"].startswith('"') else r["end_token"], r["signs"]):
+           int(r["n_graphs"]) for r in rows}
+    assert got == {k: v["n_graphs"] for k, v in paths.items()}
 
 
 def test_cli_errors_are_one_line(store_path):
@@ -171,7 +184,11 @@ def test_cli_plot_and_supernodes(store_path, tmp_path):
     path, _ = store_path
     out = cli(path, "plot", "multilingual", "--out", str(tmp_path / "fig"))
     assert out.returncode == 0, out.stderr
-    assert (tmp_path / "fig.png").stat().st_size > 1000 and (tmp_path / "fig.svg").stat().st_size > 1000
+    assert (tmp_path / "fig.png").stat().st_size > 0
+    svg = (tmp_path / "fig.svg").read_text()             # the SVG keeps each text as a comment: what it shows
+    models = sorted({g.model for g in store_path[1]})
+    assert "<!-- normalised layer depth -->" in svg and "<!-- IoU of active features" in svg
+    assert "<!-- en–fr (2 pairs) -->" in svg and all(m in svg for m in models)
     out = cli(path, "supernodes", "propose", "-p", "min_graphs=2", "--format", "json")
     assert out.returncode == 0, out.stderr
     proposed = json.loads(out.stdout)

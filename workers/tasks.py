@@ -132,7 +132,13 @@ def trace_prompt(self, job_id: str, index: int) -> str:
         trace_s = time.perf_counter() - t0
         jobs.put_artifact(item.key, _artifact_bytes(path))
     jobs.traced(job_id, index, trace_s)
-    ingest_graph.apply_async((job_id, index))
+    try:
+        ingest_graph.apply_async((job_id, index))
+    except Exception as e:  # noqa: BLE001 — mid-reconnect kombu fails with any error (AttributeError seen)
+        # the graph is traced and recorded: failing the item would lose it; the lost-task sweeper
+        # finds a traced item without an ingest message and sends it again
+        logger.warning("job %s item %d: could not queue its ingest (%s: %s); the lost-task sweep will",
+                       job_id, index, type(e).__name__, e)
     return "traced" if trace_s is not None else "artifact found"
 
 
