@@ -10,9 +10,13 @@ for `lock_timeout_s`, and callers keep opens short (ingest opens once per batch 
 Within one process the Database object is shared per path (a second Database on the same path
 would release the process's lock when closed: POSIX fcntl semantics).
 
-Read-only queries run in `BEGIN TRANSACTION READ ONLY` on a prepared statement (one statement
-only), so the database itself refuses writes; a store opened read_only=True also opens the
-database read-only.
+User queries (`read`, after the statement guard in Store.query) run in `BEGIN TRANSACTION READ ONLY`
+on a prepared statement (one statement only), so the database itself refuses writes. Where this
+process holds the database read-only (a store opened read_only=True, as the CLI does), they run in a
+child process (query_process.py) that opens it read-only too, with a memory limit and killed at the
+deadline; where this process holds it read-write, a child cannot open it (the lock), so they run
+in-process: the guard, the transaction, the row and byte caps and the engine's own timeout apply,
+but a query the engine does not interrupt can run past its timeout and memory (docs/store.md).
 """
 from __future__ import annotations
 
@@ -27,8 +31,10 @@ from pathlib import Path
 
 from circuit_atlas.graph import Graph
 from circuit_atlas.store import schema
-from circuit_atlas.store.errors import (CypherError, QueryTimeoutError, ReadOnlyQueryError, StoreError,
-                                        StoreLockedError, TooManyRowsError)
+from circuit_atlas.store.errors import (CypherError, QueryMemoryError, QueryTimeoutError, ReadOnlyQueryError,
+                                        StoreError, StoreLockedError)
+from circuit_atlas.store.limits import QueryLimits, RowCollector
+from circuit_atlas.store.query_process import QueryProcess
 from circuit_atlas.store.rows import graph_rows, tag_tables
 
 ENGINES = ("kuzu", "real_ladybug")
@@ -126,6 +132,8 @@ def _rollback(conn) -> None:
 
 def _map_error(e: Exception, cypher: str) -> StoreError:
     msg = str(e)
+    if "bad_alloc" in msg or "Unable to allocate memory" in msg:
+        return QueryMemoryError(f"query ran out of memory ({msg}); add LIMIT or return less per row")
     if "read-only" in msg:
         return ReadOnlyQueryError(f"refused by the database, queries are read-only: {msg}")
     if msg.startswith("Interrupted"):
@@ -143,6 +151,8 @@ class EmbeddedBackend:
         self._mod = engine_module(self.opts.engine)
         self._db, self._key = _open_database(self.path, read_only, self.opts)
         self._conn = self._mod.Connection(self._db)
+        self._query_process: QueryProcess | None = None
+        self._process_lock = threading.Lock()
         if not read_only:
             try:
                 self._check_schema()
@@ -176,23 +186,40 @@ class EmbeddedBackend:
         except RuntimeError as e:
             raise _map_error(e, cypher) from None
 
-    def read(self, cypher: str, params: dict | None, timeout_s: float, max_rows: int) -> list[dict]:
+    def read(self, cypher: str, params: dict, limits: QueryLimits) -> list[dict]:
+        """One user query (checked by the guard already) with exactly the parameters it uses."""
+        with _Shared.lock:
+            held_read_only = _Shared.open[self._key][1]
+        if not held_read_only:
+            return self._read_in_process(cypher, params, limits)
+        with self._process_lock:
+            qp = self._query_process
+            if qp is None or not qp.alive or qp.max_memory != limits.max_memory:
+                if qp is not None:
+                    qp.close()
+                self._query_process = None
+                self._query_process = QueryProcess(self.opts.engine, self.path, limits.max_memory)
+            return self._query_process.run(cypher, params, limits)
+
+    def _read_in_process(self, cypher: str, params: dict, limits: QueryLimits) -> list[dict]:
+        deadline = time.monotonic() + limits.timeout_s
         conn = self._mod.Connection(self._db)
-        conn.set_query_timeout(int(timeout_s * 1000))
+        conn.set_query_timeout(max(1, int(limits.timeout_s * 1000)))
         conn.execute("BEGIN TRANSACTION READ ONLY")
         try:
             with warnings.catch_warnings():   # prepare() is what refuses a second, smuggled statement
                 warnings.simplefilter("ignore", DeprecationWarning)
                 prepared = conn.prepare(cypher)
-                result = conn.execute(prepared, _used(cypher, params))
-            names, rows = result.get_column_names(), []
+                result = conn.execute(prepared, params)
+            names, rows, collector = result.get_column_names(), [], RowCollector(limits.max_rows, limits.max_bytes)
             while result.has_next():
-                if len(rows) == max_rows:
-                    raise TooManyRowsError(f"query returned more than {max_rows} rows; add LIMIT or raise "
-                                           "the row cap (--max-rows)")
+                if time.monotonic() > deadline:
+                    raise QueryTimeoutError(f"query timed out after {limits.timeout_s:g} s and was stopped")
                 rows.append(dict(zip(names, result.get_next())))
+                collector.add(rows[-1])
+            collector.flush()
             return rows
-        except RuntimeError as e:
+        except (RuntimeError, TypeError, ValueError, OverflowError) as e:
             raise _map_error(e, cypher) from None
         finally:
             _rollback(conn)                   # nothing to undo: the transaction is read-only
@@ -223,6 +250,9 @@ class EmbeddedBackend:
             raise
 
     def close(self) -> None:
+        if self._query_process is not None:
+            self._query_process.close()
+            self._query_process = None
         if self._key is not None:
             self._conn.close()
             _release_database(self._key)

@@ -9,8 +9,8 @@ from __future__ import annotations
 from circuit_atlas.graph import Graph
 from circuit_atlas.settings import Settings
 from circuit_atlas.store import schema
-from circuit_atlas.store.errors import (CypherError, QueryTimeoutError, ReadOnlyQueryError, StoreError,
-                                        TooManyRowsError)
+from circuit_atlas.store.errors import CypherError, QueryTimeoutError, ReadOnlyQueryError, StoreError
+from circuit_atlas.store.limits import QueryLimits, RowCollector
 from circuit_atlas.store import statements as st
 from circuit_atlas.store.rows import graph_rows
 
@@ -76,19 +76,21 @@ class Neo4jBackend:
         except self._neo4j.exceptions.Neo4jError as e:
             raise _map_error(e, cypher) from None
 
-    def read(self, cypher: str, params: dict | None, timeout_s: float, max_rows: int) -> list[dict]:
+    def read(self, cypher: str, params: dict, limits: QueryLimits) -> list[dict]:
+        """One user query (checked by the guard already): a READ transaction with the server-side
+        timeout; rows counted and measured as they stream, stopped at the first past a cap."""
         def work(tx):
-            rows = []
-            for record in tx.run(cypher, params or {}):
-                if len(rows) == max_rows:
-                    raise TooManyRowsError(f"query returned more than {max_rows} rows; add LIMIT or raise "
-                                           "the row cap (--max-rows)")
+            rows, collector = [], RowCollector(limits.max_rows, limits.max_bytes)
+            result = tx.run(cypher, params)
+            for record in result:
                 rows.append(_plain(record.data()))
+                collector.add(rows[-1])
+            collector.flush()
             return rows
 
         try:
             with self._session(read=True) as session:
-                return session.execute_read(self._neo4j.unit_of_work(timeout=timeout_s)(work))
+                return session.execute_read(self._neo4j.unit_of_work(timeout=limits.timeout_s)(work))
         except self._neo4j.exceptions.Neo4jError as e:
             raise _map_error(e, cypher) from None
 

@@ -1,0 +1,365 @@
+"""User Cypher is read-only in fact: every door issue 10 found, in every spelling, is refused with one
+line naming the clause, and nothing is written, read or changed.
+
+Each door is first shown to be real (test_the_door_is_open_without_the_guard: the same text, sent by
+the engine directly in a READ ONLY transaction as before, writes the file, returns the secret, runs
+the library's constructor, empties the store); then refused through Store.query on a store opened
+read-only (queries run in the child process) and read-write (in-process), and through the CLI.
+HOME is a temporary directory in every test, so `INSTALL` could not touch the real `~/.kuzu`.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from circuit_atlas.cli import main
+from circuit_atlas.store import CypherError, ForbiddenQueryError, open_store
+from circuit_atlas.store.guard import check_read_query
+from circuit_atlas.synthetic import synthetic_graph
+
+SECRET = "TOPSECRET-1234"
+EVIL_C = r"""
+#include <stdio.h>
+#include <stdlib.h>
+__attribute__((constructor)) static void ran(void) {
+    FILE *f = fopen(getenv("CA_MARKER"), "w");
+    if (f) { fputs("constructor ran\n", f); fclose(f); }
+}
+"""
+
+
+@dataclass(frozen=True)
+class Door:
+    name: str
+    query: str              # {d} is the test's scratch directory
+    clause: str             # what the refusal must name
+    params: tuple = ()      # (name, value) pairs; values may use {d}
+
+
+DOORS = [
+    Door("copy-to-csv", "COPY (MATCH (g:Graph) RETURN g.id) TO '{d}/out.csv'", "COPY"),
+    Door("copy-to-parquet", "COPY (MATCH (g:Graph) RETURN g.id) TO '{d}/out.parquet'", "COPY"),
+    Door("copy-overwrites", "COPY (MATCH (g:Graph) RETURN g.id) TO '{d}/victim.csv'", "COPY"),
+    Door("load-from", "LOAD FROM '{d}/secret.csv' (header=false) RETURN *", "LOAD FROM"),
+    Door("load-from-after-match", "MATCH (g:Graph) WITH count(*) AS n LOAD FROM '{d}/secret.csv' (header=false) "
+                                  "RETURN *", "LOAD FROM"),
+    Door("load-extension", "LOAD EXTENSION '{d}/evil.so'", "LOAD EXTENSION"),
+    Door("export-database", "EXPORT DATABASE '{d}/dump'", "EXPORT DATABASE"),
+    Door("import-database", "IMPORT DATABASE '{d}/import'", "IMPORT DATABASE"),
+    Door("attach", "ATTACH '{d}/other.db' AS other (dbtype kuzu)", "ATTACH"),
+    Door("install", "INSTALL postgres", "INSTALL"),
+    Door("setting", "CALL threads=1", "CALL threads"),
+    Door("read-csv-procedure", "CALL read_csv_serial('{d}/secret.csv') RETURN *", "CALL read_csv_serial"),
+    Door("create", "CREATE (:Tag {id: 'x=y', key: 'x', value: 'y'})", "CREATE"),
+    Door("merge", "MERGE (:Tag {id: 'x=y'})", "MERGE"),
+    Door("set", "MATCH (g:Graph) SET g.slug = 'x'", "SET"),
+    Door("delete", "MATCH (g:Graph) DETACH DELETE g", "DETACH DELETE"),
+    Door("path-in-parameter", "LOAD FROM $path (header=false) RETURN *", "LOAD FROM", (("path", "{d}/secret.csv"),)),
+    Door("copy-to-parameter", "COPY (MATCH (g:Graph) RETURN g.id) TO $path", "COPY", (("path", "{d}/out.csv"),)),
+    Door("procedure-parameter", "CALL read_csv_serial($path) RETURN *", "CALL read_csv_serial",
+         (("path", "{d}/secret.csv"),)),
+]
+
+
+def _lower(q: str) -> str:
+    """Lower case outside quoted paths (the path stays as it is)."""
+    head, quote, rest = q.partition("'")
+    return head.lower() + quote + rest
+
+
+VARIANTS = {
+    "as-is": lambda q: q,
+    "lower-case": _lower,
+    "mixed-case": lambda q: "".join(c.upper() if i % 2 else c.lower() for i, c in enumerate(q.partition("'")[0]))
+                            + "".join(q.partition("'")[1:]),
+    "block-comment": lambda q: "/* a read, honest */ " + q.replace(" ", " /* x */ ", 1),
+    "line-comment": lambda q: "// just a read\n" + q + " // the end",
+    "whitespace": lambda q: "\n\t  " + q.replace(" ", "\n\t ", 2) + " \n",
+    "trailing-semicolon": lambda q: q + " ;",
+    "after-a-statement": lambda q: "MATCH (g:Graph) RETURN count(*) AS n; " + q,
+    "in-a-union": lambda q: "MATCH (g:Graph) RETURN g.id AS id UNION " + q,
+    "in-a-subquery": lambda q: "MATCH (g:Graph) WHERE EXISTS { " + q + " } RETURN g.id AS id",
+}
+
+
+def store_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    for f in sorted(path.parent.glob(path.name + "*")):
+        if f.is_file():
+            h.update(f.name.encode() + f.read_bytes())
+    return h.hexdigest()
+
+
+@pytest.fixture(scope="module")
+def built_store(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("guard") / "atlas.db"
+    with open_store(str(path)) as store:
+        store.add_graphs([synthetic_graph(i, n_nodes=60, n_edges=300, tags={"lang": "en"}) for i in range(3)])
+    return path
+
+
+@pytest.fixture(scope="module")
+def evil_library(tmp_path_factory) -> Path | None:
+    """A shared library whose constructor writes the file $CA_MARKER (None without a C compiler)."""
+    if not shutil.which("cc"):
+        return None
+    d = tmp_path_factory.mktemp("evil")
+    (d / "evil.c").write_text(EVIL_C)
+    subprocess.run(["cc", "-shared", "-fPIC", "-o", str(d / "evil.so"), str(d / "evil.c")], check=True)
+    return d / "evil.so"
+
+
+@pytest.fixture
+def scene(built_store, evil_library, tmp_path, monkeypatch):
+    """A copy of the store, a scratch directory with a secret, a victim file, a library whose constructor
+    writes a marker, an export whose schema.cypher deletes everything, another store; HOME = scratch."""
+    d = tmp_path / "scratch"
+    d.mkdir()
+    store = tmp_path / "atlas.db"
+    for f in built_store.parent.glob(built_store.name + "*"):
+        shutil.copy(f, tmp_path / f.name)
+    (d / "secret.csv").write_text(SECRET + "\n")
+    (d / "victim.csv").write_text("keep me\n")
+    (d / "import").mkdir()
+    (d / "import" / "schema.cypher").write_text("MATCH (n) DETACH DELETE n;\n")
+    (d / "import" / "copy.cypher").write_text("")
+    (d / "import" / "macro.cypher").write_text("")
+    shutil.copy(store, d / "other.db")
+    if evil_library is not None:
+        shutil.copy(evil_library, d / "evil.so")
+    monkeypatch.setenv("HOME", str(d))
+    monkeypatch.setenv("CA_MARKER", str(d / "marker"))
+    return store, d
+
+
+def effects(d: Path, output: str) -> list[str]:
+    """What any door would have left behind (empty: nothing)."""
+    found = [p.name for p in (d / "out.csv", d / "out.parquet", d / "dump", d / "marker", d / ".kuzu") if p.exists()]
+    if (d / "victim.csv").read_text() != "keep me\n":
+        found.append("victim.csv overwritten")
+    if SECRET in output:
+        found.append("the secret was returned")
+    return found
+
+
+def fill(door: Door, d: Path, variant: str = "as-is") -> tuple[str, dict]:
+    return VARIANTS[variant](door.query.replace("{d}", str(d))), {k: v.replace("{d}", str(d)) for k, v in door.params}
+
+
+def graph_state(store) -> list:
+    return [store.query("MATCH (g:Graph) RETURN g.id AS id ORDER BY id"),
+            store.query("MATCH (n:Node) RETURN count(*) AS n"), store.query("MATCH (t:Tag) RETURN count(*) AS n")]
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+@pytest.mark.parametrize("door", DOORS, ids=lambda d: d.name)
+def test_refused_on_a_read_only_store(scene, door, variant):
+    store_path, d = scene
+    before = store_digest(store_path)
+    query, params = fill(door, d, variant)
+    with open_store(str(store_path), read_only=True) as store:
+        with pytest.raises(ForbiddenQueryError) as refused:
+            store.query(query, params)
+    message = str(refused.value)
+    assert "\n" not in message and message.startswith("refused: ")
+    assert door.clause.split()[0].lower() in message.lower(), message
+    if variant != "after-a-statement":
+        assert door.clause.lower() in message.lower(), message
+    assert effects(d, message) == []
+    assert store_digest(store_path) == before
+
+
+@pytest.mark.parametrize("variant", ["as-is", "lower-case", "block-comment", "in-a-subquery"])
+@pytest.mark.parametrize("door", DOORS, ids=lambda d: d.name)
+def test_refused_on_a_store_open_read_write(scene, door, variant):
+    """The README's `open_store(path)`: queries run in-process, where only the guard stands before
+    IMPORT DATABASE (it runs outside the read-only transaction)."""
+    store_path, d = scene
+    query, params = fill(door, d, variant)
+    with open_store(str(store_path)) as store:
+        state = graph_state(store)
+        with pytest.raises(ForbiddenQueryError, match="^refused: "):
+            store.query(query, params)
+        assert graph_state(store) == state
+    assert effects(d, "") == []
+
+
+@pytest.mark.parametrize("door", DOORS, ids=lambda d: d.name)
+def test_refused_by_the_cli_in_one_line(scene, door):
+    store_path, d = scene
+    before = store_digest(store_path)
+    query, params = fill(door, d)
+    args = ["--store", str(store_path), "cypher", query] + [f"--param-str={k}={v}" for k, v in params.items()]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1
+    assert result.output.count("\n") == 1 and result.output.startswith("Error: refused: ")
+    assert door.clause in result.output
+    assert effects(d, result.output) == []
+    assert store_digest(store_path) == before
+
+
+RUN_RAW = """
+import sys, kuzu
+db = kuzu.Database(sys.argv[1], read_only=sys.argv[3] == "ro")
+conn = kuzu.Connection(db)
+if sys.argv[3] == "rw":
+    conn.execute("BEGIN TRANSACTION READ ONLY")      # what Store.query did before the guard
+try:
+    print(conn.execute(sys.argv[2]).get_all())
+except RuntimeError as e:
+    print("error:", e)
+"""
+
+
+@pytest.mark.parametrize("name, mode", [("copy-to-csv", "rw"), ("copy-overwrites", "ro"), ("load-from", "rw"),
+                                        ("load-from-after-match", "ro"), ("load-extension", "ro"),
+                                        ("export-database", "rw"), ("import-database", "rw"), ("install", "ro")])
+def test_the_door_is_open_without_the_guard(scene, name, mode, cli_env):
+    """The same text sent to the engine directly does what the guard prevents: so the checks above
+    can see a door that opens (install: it tries a download, and creates ~/.kuzu on the way)."""
+    store_path, d = scene
+    door = next(x for x in DOORS if x.name == name)
+    if name == "load-extension" and not (d / "evil.so").exists():
+        pytest.skip("no C compiler to build the test library")
+    query, _ = fill(door, d)
+    out = subprocess.run([sys.executable, "-c", RUN_RAW, str(store_path), query, mode], capture_output=True,
+                         text=True, timeout=120, env={**cli_env, "HOME": str(d), "CA_MARKER": str(d / "marker")})
+    if name == "import-database":
+        with open_store(str(store_path), read_only=True) as store:
+            assert store.query("MATCH (g:Graph) RETURN count(*) AS n") == [{"n": 0}]   # every graph gone
+    else:
+        assert effects(d, out.stdout), out.stdout + out.stderr
+
+
+# --- what still passes ----------------------------------------------------------------------------
+
+STRINGS_AND_COMMENTS = [
+    "RETURN 'COPY (x) TO y; LOAD FROM z' AS s",
+    'RETURN "a\\"; CREATE (n)" AS s',
+    "RETURN 'it\\'s; DELETE' AS s // DETACH DELETE everything",
+    "/* INSTALL httpfs; EXPORT DATABASE 'x' */ MATCH (g:Graph) RETURN count(*) AS n",
+    "MATCH (g:Graph) RETURN g.id AS `set`, g.slug AS `load` ORDER BY `set`",
+    "MATCH (g:Graph)-[:TAGGED]->(t:Tag) WHERE t.key = 'lang' RETURN t.value AS `copy`, count(*) AS n",
+]
+
+
+@pytest.mark.parametrize("query", STRINGS_AND_COMMENTS)
+def test_keywords_in_strings_comments_and_backticks_still_pass(scene, query):
+    store_path, _ = scene
+    with open_store(str(store_path), read_only=True) as store:
+        store.query(query)
+
+
+def test_a_read_with_subqueries_and_union_passes(scene):
+    """Checked against the graphs themselves: every graph with a lang tag, by slug, plus the tag values."""
+    store_path, _ = scene
+    graphs = [synthetic_graph(i, n_nodes=60, n_edges=300, tags={"lang": "en"}) for i in range(3)]
+    query = """
+    // graphs that carry a language tag, and the languages
+    MATCH (g:Graph)
+    WHERE EXISTS { MATCH (g)-[:TAGGED]->(t:Tag) WHERE t.key = $key }
+      AND COUNT { MATCH (g)-[:HAS_NODE]->(n:Node) WHERE n.kind = 'logit' } > 0
+    RETURN g.slug AS name
+    UNION
+    MATCH (t:Tag {key: $key}) RETURN t.value AS name
+    """
+    with open_store(str(store_path), read_only=True) as store:
+        rows = store.query(query, {"key": "lang"})
+    expected = {g.slug for g in graphs if any(n.kind == "logit" for n in g.nodes)} | {"en"}
+    assert sorted(r["name"] for r in rows) == sorted(expected)
+
+
+def test_every_library_statement_meets_the_guard():
+    """Every read the library sends passes the guard on its backends; every write is refused by it
+    (so the guard knows the write clauses the project itself uses)."""
+    from circuit_atlas.queries import registry
+    from circuit_atlas.store import all_statements
+
+    write_clause = re.compile(r"(?<![.\w`])(CREATE|MERGE|SET|DELETE|COPY)(?![\w`])")
+    verdicts = {"read": 0, "write": 0}
+    for st in all_statements():
+        body = "\n".join(line for line in st.cypher.splitlines() if not line.lstrip().startswith("//"))
+        kind = "write" if write_clause.search(body.upper()) else "read"
+        for backend in st.backends:
+            if kind == "write":
+                with pytest.raises(ForbiddenQueryError):
+                    check_read_query(st.cypher, backend)
+            else:
+                check_read_query(st.cypher, backend)
+            verdicts[kind] += 1
+    reads = [q for q in registry.QUERIES.values() if q.cypher and not write_clause.search(q.cypher.upper())]
+    assert verdicts["read"] >= len(reads) > 10 and verdicts["write"] > 10, verdicts
+
+
+# --- parameters -----------------------------------------------------------------------------------
+
+def test_parameters_missing_unused_and_out_of_range(scene):
+    store_path, _ = scene
+    with open_store(str(store_path), read_only=True) as store:
+        with pytest.raises(CypherError, match=r"uses \$gid but no value was given"):
+            store.query("MATCH (g:Graph {id: $gid}) RETURN g.slug")
+        with pytest.raises(CypherError, match=r"\$extra given but not used"):
+            store.query("MATCH (g:Graph) RETURN count(*) AS n", {"extra": 1})
+        with pytest.raises(CypherError, match="does not fit in 64 bits"):
+            store.query("RETURN $x AS x", {"x": 2 ** 64})
+        with pytest.raises(CypherError, match="not supported"):
+            store.query("RETURN $x AS x", {"x": object()})
+        # a parameter named in a string or a comment is not a parameter
+        assert store.query("RETURN '$gid' AS s // $other") == [{"s": "$gid"}]
+        assert store.query("RETURN $nested AS x", {"nested": [[1], [2, 3]]}) == [{"x": [[1], [2, 3]]}]
+
+
+def cli(store_path, *args):
+    return CliRunner().invoke(main, ["--store", str(store_path), "cypher", *args])
+
+
+def test_cli_parameter_rules(scene):
+    store_path, _ = scene
+    echo = lambda *p: json.loads(cli(store_path, "RETURN $t AS t", *p, "--format", "json").output)[0]["t"]
+    assert echo("-p", "t=1984") == 1984
+    assert echo("-p", "t= 1984") == " 1984"                     # spaces around: the text itself
+    assert echo("--param-str", "t=1984") == "1984"
+    assert echo("-p", 't="1984"') == "1984"
+    assert echo("-p", "t=00123") == "00123"                     # not JSON: text
+    assert echo("-p", "t=NaN") == "NaN"
+    assert echo("-p", "t=[1, 2, 3]") == [1, 2, 3]
+    assert echo("-p", 't={"a": [1, 2], "b": "c"}') == {"a": [1, 2], "b": "c"}
+    assert echo("-p", "t=null") is None
+    for args, message in [(["-p", "t=123456789012345678901234567890"], "does not fit in 64 bits"),
+                          (["-p", "t=" + "9" * 5000], "t: "),
+                          (["-p", "t=1", "--param-str", "t=2"], "given twice"),
+                          ([], "uses $t but no value was given"),
+                          (["-p", "t=1", "-p", "u=2"], "$u given but not used")]:
+        result = cli(store_path, "RETURN $t AS t", *args)
+        assert result.exit_code != 0 and message in result.output and "Traceback" not in result.output, result.output
+
+
+# --- limits ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("args, message", [
+    (["--timeout", "0"], "timeout must be a number of seconds greater than 0"),
+    (["--timeout", "-1"], "timeout must be a number of seconds greater than 0"),
+    (["--timeout", "0.0000001"], None),
+    (["--timeout", "inf"], "timeout must be a number of seconds greater than 0"),
+    (["--timeout", "nan"], "timeout must be a number of seconds greater than 0"),
+    (["--max-rows", "0"], "max_rows must be a whole number of at least 1"),
+    (["--max-memory", "10M"], "max_memory must be at least 256 MiB"),
+    (["--max-memory", "lots"], "is not a size"),
+])
+def test_limits_are_checked(scene, args, message):
+    store_path, _ = scene
+    result = cli(store_path, "MATCH (g:Graph) RETURN count(*) AS n", *args)
+    assert result.exit_code == 1 and "Traceback" not in result.output and result.output.count("\n") == 1
+    if message:
+        assert message in result.output, result.output
+    else:                                     # a tiny timeout is a timeout, not "no timeout"
+        assert "timed out" in result.output, result.output
