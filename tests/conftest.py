@@ -1,12 +1,15 @@
 """Shared fixtures: `store_uri` runs a test on each store backend.
 
-The embedded half always runs on a fresh directory. The Neo4j half runs when NEO4J_URI is set
-(with NEO4J_USER / NEO4J_PASSWORD); it WIPES that database before each test, so point it at a
-throwaway server, e.g. `docker run -p 7687:7687 -e NEO4J_AUTH=neo4j/testpassword neo4j:5`.
+The embedded half always runs on a fresh directory. The Neo4j half runs on a real Neo4j server:
+the one at NEO4J_URI if set (with NEO4J_USER / NEO4J_PASSWORD; it WIPES that database before each
+test, so point it at a throwaway server), else one this test session starts itself on loopback
+(circuit_atlas.store.neo4j_server, the code behind scripts/neo4j.sh) and stops by its PID. A test
+that needs Neo4j and cannot have it fails, saying why; `pytest -m "not neo4j"` leaves them out.
 """
 from __future__ import annotations
 
 import os
+import secrets
 import sys
 from pathlib import Path
 
@@ -18,18 +21,61 @@ REPO = Path(__file__).resolve().parents[1]
 def _wipe_neo4j(uri: str) -> None:
     from circuit_atlas.store import open_store
 
-    with open_store(uri) as store:
-        store.execute("MATCH (n) DETACH DELETE n")
+    with open_store(uri) as store:            # creates the schema (constraints, indexes) if new
+        pass
+    import neo4j
+
+    from circuit_atlas.settings import Settings
+
+    s = Settings.load(store=uri)
+    with neo4j.GraphDatabase.driver(uri, auth=(s.neo4j_user, s.neo4j_password)) as driver:
+        with driver.session(database=s.neo4j_database) as session:   # auto-commit: batches of deletes
+            session.run("MATCH (n) CALL { WITH n DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS").consume()
+
+
+NEO4J_ENV = ("NEO4J_URI", "NEO4J_USER", "NEO4J_PASSWORD", "CIRCUIT_ATLAS_NEO4J_USER", "CIRCUIT_ATLAS_NEO4J_PASSWORD")
+
+
+@pytest.fixture(scope="session")
+def neo4j_server(tmp_path_factory):
+    """The Bolt URI of a Neo4j server for this session: NEO4J_URI if set, else one started here.
+
+    A started server gets a random password; NEO4J_URI / NEO4J_USER / NEO4J_PASSWORD point at it for
+    the session (subprocesses such as CLI runs and workers inherit them). Fails, with the reason,
+    when no server can be had: a Neo4j test never silently skips.
+    """
+    if os.environ.get("NEO4J_URI"):
+        yield os.environ["NEO4J_URI"]
+        return
+    from circuit_atlas.settings import lookup
+    from circuit_atlas.store import neo4j_server
+
+    password = lookup("neo4j_password") or secrets.token_urlsafe(16)
+    home = tmp_path_factory.mktemp("neo4j")
+    try:
+        server = neo4j_server.start(home, password, log=lambda msg: None)
+    except neo4j_server.Neo4jServerError as e:
+        pytest.fail(f"this test needs Neo4j, and no server could be started: {e}", pytrace=False)
+    saved = {name: os.environ.get(name) for name in NEO4J_ENV}
+    os.environ.update(NEO4J_URI=server.uri, NEO4J_USER=server.user, NEO4J_PASSWORD=password,
+                      CIRCUIT_ATLAS_NEO4J_USER=server.user, CIRCUIT_ATLAS_NEO4J_PASSWORD=password)
+    try:
+        yield server.uri
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        neo4j_server.stop(home, grace_s=30)
 
 
 @pytest.fixture(params=["embedded", pytest.param("neo4j", marks=pytest.mark.neo4j)])
 def store_uri(request, tmp_path) -> str:
-    """A store URI with the schema and nothing else: a temporary directory, or NEO4J_URI wiped."""
+    """A store URI with the schema and nothing else: a temporary directory, or a wiped Neo4j."""
     if request.param == "embedded":
         return str(tmp_path / "atlas.db")
-    uri = os.environ.get("NEO4J_URI")
-    if not uri:
-        pytest.skip("NEO4J_URI is not set: no Neo4j server to test against (the tests wipe it; use a throwaway one)")
+    uri = request.getfixturevalue("neo4j_server")
     _wipe_neo4j(uri)
     return uri
 

@@ -1,0 +1,130 @@
+"""The Neo4j server the project starts itself (circuit_atlas.store.neo4j_server, scripts/neo4j.sh).
+
+Every statement here goes straight through the official driver, around the store and any client-side
+guard, so what is refused is refused by the server's own configuration.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import neo4j
+import pytest
+
+from circuit_atlas.store import neo4j_server as launcher
+
+pytestmark = pytest.mark.neo4j
+
+
+def _driver(uri: str, password: str | None = None):
+    return neo4j.GraphDatabase.driver(uri, auth=("neo4j", password or os.environ["NEO4J_PASSWORD"]))
+
+
+def _read(uri: str, cypher: str) -> list[dict]:
+    """Run `cypher` in a READ session, as the store runs user queries."""
+    with _driver(uri) as driver, driver.session(default_access_mode=neo4j.READ_ACCESS) as session:
+        return session.run(cypher).data()
+
+
+def test_server_answers_on_loopback_with_auth_on(neo4j_server):
+    with _driver(neo4j_server) as driver:
+        rows = driver.execute_query("CALL dbms.components() YIELD versions, edition RETURN versions, edition").records
+        assert rows[0]["edition"] == "community"
+        assert rows[0]["versions"] == [launcher.NEO4J_VERSION]
+        config = {r["name"]: r["value"] for r in driver.execute_query(
+            "CALL dbms.listConfig() YIELD name, value WHERE name IN $names RETURN name, value",
+            names=["dbms.security.auth_enabled", "server.bolt.listen_address", "server.http.enabled"]).records}
+    assert config["dbms.security.auth_enabled"] == "true"
+    assert config["server.bolt.listen_address"].startswith("127.0.0.1:")
+    assert config["server.http.enabled"] == "false"
+    with pytest.raises(neo4j.exceptions.AuthError):
+        with _driver(neo4j_server, "wrong-password") as driver:
+            driver.verify_connectivity()
+
+
+def test_load_csv_from_files_and_network_is_refused_by_the_server(neo4j_server, tmp_path):
+    secret = tmp_path / "secret.csv"
+    secret.write_text("a,b\n1,2\n")
+    for url, reason in [(secret.as_uri(), "allow_csv_import_from_file_urls"),
+                        ("file:///etc/passwd", "allow_csv_import_from_file_urls"),
+                        ("http://127.0.0.1:9/x.csv", "blocked")]:
+        with pytest.raises(neo4j.exceptions.ClientError, match=reason) as refused:
+            _read(neo4j_server, f"LOAD CSV FROM '{url}' AS line RETURN line")
+        assert refused.value.code == "Neo.ClientError.Statement.ExternalResourceFailed"
+
+
+def test_apoc_is_loaded_but_its_file_and_code_procedures_are_not(neo4j_server):
+    # APOC is there: an allowlisted function answers ...
+    assert _read(neo4j_server, "RETURN apoc.coll.sum([1, 2, 3]) AS s") == [{"s": 6.0}]
+    # ... but what reads or writes files, the network, or runs other Cypher is not registered at all
+    for call in ["CALL apoc.load.json('file:///etc/passwd')",
+                 "CALL apoc.load.csv('file:///etc/passwd')",
+                 "CALL apoc.export.csv.all('/tmp/atlas-export.csv', {})",
+                 "CALL apoc.export.json.all('/tmp/atlas-export.json', {})",
+                 "CALL apoc.import.csv([{fileName: 'file:///etc/passwd', labels: ['X']}], [], {})",
+                 "CALL apoc.cypher.run('CREATE (n:Pwned) RETURN n', {})",
+                 "CALL apoc.periodic.iterate('RETURN 1', 'CREATE (:Pwned)', {})"]:
+        with pytest.raises(neo4j.exceptions.ClientError) as refused:
+            _read(neo4j_server, call)
+        assert refused.value.code == "Neo.ClientError.Procedure.ProcedureNotFound", call
+    assert not Path("/tmp/atlas-export.csv").exists()
+
+
+def test_a_read_session_cannot_write(neo4j_server):
+    with pytest.raises(neo4j.exceptions.ClientError) as refused:
+        _read(neo4j_server, "CREATE (n:Graph {id: 'written-in-a-read-session'}) RETURN n")
+    assert "AccessMode" in refused.value.code
+    assert _read(neo4j_server, "MATCH (g:Graph {id: 'written-in-a-read-session'}) RETURN g") == []
+
+
+@pytest.mark.slow
+def test_a_second_instance_runs_beside_the_first_and_stops_by_its_pid(neo4j_server, tmp_path):
+    password = "second-instance-pw"
+    second = launcher.start(tmp_path / "second", password, heap="256m", pagecache="32m", log=lambda m: None)
+    try:
+        assert second.uri != neo4j_server and second.alive()
+        with _driver(second.uri, password) as driver:
+            driver.execute_query("CREATE (:Graph {id: 'only-in-the-second'})")
+        assert _read(neo4j_server, "MATCH (g:Graph {id: 'only-in-the-second'}) RETURN g") == []
+        state = json.loads((tmp_path / "second" / "server.json").read_text())
+        assert state["pid"] == second.pid and state["port"] == second.port
+        with pytest.raises(launcher.Neo4jServerError, match="already runs"):
+            launcher.start(tmp_path / "second", password, log=lambda m: None)
+    finally:
+        assert launcher.stop(tmp_path / "second")
+    assert not second.alive()
+    assert not Path(f"/proc/{second.pid}").exists() or b"CommunityEntryPoint" not in Path(
+        f"/proc/{second.pid}/cmdline").read_bytes()
+    assert not (tmp_path / "second" / "server.json").exists()
+    assert _read(neo4j_server, "RETURN 1 AS one") == [{"one": 1}]     # the first one still answers
+    assert not launcher.stop(tmp_path / "second")         # nothing left to stop
+
+
+def test_script_refuses_to_start_without_a_password(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("NEO4J_PASSWORD", "CIRCUIT_ATLAS_NEO4J_PASSWORD")}
+    env["CIRCUIT_ATLAS_CONFIG"] = str(tmp_path / "none.toml")
+    done = subprocess.run([sys.executable, "-m", "circuit_atlas.store.neo4j_server", "start", "--dir",
+                           str(tmp_path / "n")], capture_output=True, text=True, env=env)
+    assert done.returncode == 1
+    assert "set NEO4J_PASSWORD" in done.stderr
+    assert not (tmp_path / "n").exists()
+
+
+@pytest.mark.slow
+def test_concurrent_resolvers_leave_one_complete_distribution(tmp_path):
+    """Two processes resolve into an empty cache at once: both get the same complete folder."""
+    env = dict(os.environ, CIRCUIT_ATLAS_NEO4J_CACHE=str(tmp_path / "cache"))
+    code = "from circuit_atlas.store import neo4j_server as n; print(n.resolve(log=lambda m: None))"
+    procs = [subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=600) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    dist = tmp_path / "cache" / f"neo4j-{launcher.NEO4J_VERSION}"
+    assert {Path(out.strip()) for out, _ in outs} == {dist}
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == [dist.name]     # no temporary folder left
+    assert (dist / "READY").is_file()
+    assert (dist / "lib" / f"neo4j-{launcher.NEO4J_VERSION}.jar").is_file()
+    assert (dist / "plugins" / f"apoc-core-{launcher.APOC_VERSION}.jar").is_file()
