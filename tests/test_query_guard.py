@@ -363,3 +363,173 @@ def test_limits_are_checked(scene, args, message):
         assert message in result.output, result.output
     else:                                     # a tiny timeout is a timeout, not "no timeout"
         assert "timed out" in result.output, result.output
+
+
+# --- Neo4j ----------------------------------------------------------------------------------------
+# The same promise on a real Neo4j 5.26 server (conftest's neo4j_server). The server has its own wall
+# (no LOAD CSV from files, APOC file procedures not loaded, READ transactions): test_neo4j_server_wall
+# shows it refuses these doors too; the guard refuses them before the server sees them.
+
+NEO4J_DOORS = [
+    Door("load-csv", "LOAD CSV FROM 'file://{d}/secret.csv' AS row RETURN row", "LOAD CSV"),
+    Door("load-csv-headers", "LOAD CSV WITH HEADERS FROM 'file://{d}/secret.csv' AS row RETURN row", "LOAD CSV"),
+    Door("load-csv-after-match", "MATCH (g:Graph) WITH count(g) AS n LOAD CSV FROM 'file://{d}/secret.csv' AS row "
+                                 "RETURN row", "LOAD CSV"),
+    Door("load-csv-url-parameter", "LOAD CSV FROM $url AS row RETURN row", "LOAD CSV", (("url", "file://{d}/secret.csv"),)),
+    Door("apoc-load", "CALL apoc.load.json('file://{d}/secret.csv')", "CALL apoc.load.json"),
+    Door("apoc-export", "CALL apoc.export.csv.all('{d}/out.csv', {})", "CALL apoc.export.csv.all"),
+    Door("apoc-export-cypher", "CALL apoc.export.cypher.all('{d}/out.cypher', {})", "CALL apoc.export.cypher.all"),
+    Door("apoc-cypher-function", "RETURN apoc.cypher.runFirstColumnSingle('LOAD CSV FROM \"file://{d}/secret.csv\" "
+                                 "AS r RETURN r', {}) AS x", "apoc.cypher.runFirstColumnSingle"),
+    Door("apoc-periodic", "CALL apoc.periodic.iterate('MATCH (n) RETURN n', 'DETACH DELETE n', {})",
+         "CALL apoc.periodic.iterate"),
+    Door("apoc-create", "CALL apoc.create.node(['Evil'], {}) YIELD node RETURN node", "CALL apoc.create.node"),
+    Door("gds-project", "CALL gds.graph.project('g', 'Node', 'EFFECT')", "CALL gds.graph.project"),
+    Door("gds-write", "CALL gds.pageRank.write('g', {writeProperty: 'pr'})", "CALL gds.pageRank.write"),
+    Door("gds-mutate", "CALL gds.pageRank.mutate('g', {mutateProperty: 'pr'})", "CALL gds.pageRank.mutate"),
+    Door("db-create-label", "CALL db.createLabel('Evil')", "CALL db.createLabel"),
+    Door("db-create-property", "CALL db.createProperty('evil')", "CALL db.createProperty"),
+    Door("db-clear-caches", "CALL db.clearQueryCaches()", "CALL db.clearQueryCaches"),
+    Door("dbms-set-config", "CALL dbms.setConfigValue('db.logs.query.enabled', 'INFO')", "CALL dbms.setConfigValue"),
+    Door("create", "CREATE (:Tag {id: 'x=y', key: 'x', value: 'y'})", "CREATE"),
+    Door("merge", "MERGE (:Tag {id: 'x=y'})", "MERGE"),
+    Door("set", "MATCH (g:Graph) SET g.slug = 'x'", "SET"),
+    Door("remove", "MATCH (g:Graph) REMOVE g.slug", "REMOVE"),
+    Door("delete", "MATCH (g:Graph) DETACH DELETE g", "DETACH DELETE"),
+    Door("foreach", "FOREACH (x IN [1] | CREATE (:Tag {id: 'x=y'}))", "FOREACH"),
+    Door("in-transactions", "MATCH (g:Graph) CALL { WITH g DETACH DELETE g } IN TRANSACTIONS RETURN 1", "DETACH DELETE"),
+    Door("use-system", "USE system SHOW USERS", "USE"),
+    Door("show", "SHOW DATABASES", "SHOW"),
+    Door("create-database", "CREATE DATABASE evil", "CREATE DATABASE"),
+]
+
+NEO4J_VARIANTS = {
+    **{k: VARIANTS[k] for k in ("as-is", "lower-case", "block-comment", "line-comment", "whitespace",
+                                "after-a-statement", "in-a-union", "in-a-subquery")},
+    "in-a-call-subquery": lambda q: "MATCH (g:Graph) CALL { " + q + " } RETURN count(*) AS n",
+    # Neo4j decodes \uXXXX before it reads the query (Java-style): \u0027 ends this string, and `//'`
+    # comments out the rest, so the server would read: WITH 'x' AS a <door>
+    "unicode-escape": lambda q: "WITH 'x\\u0027 AS a " + q.replace("'", '"') + " //' AS b RETURN b",
+}
+
+
+def neo4j_state(uri: str) -> list:
+    """Node count, labels, relationship types and property keys, read around the code under test."""
+    import neo4j
+
+    from circuit_atlas.settings import Settings
+
+    s = Settings.load(store=uri)
+    with neo4j.GraphDatabase.driver(uri, auth=(s.neo4j_user, s.neo4j_password)) as driver:
+        with driver.session(database=s.neo4j_database) as session:
+            return [session.run(q).value() for q in ("MATCH (n) RETURN count(n)", "CALL db.labels()",
+                                                      "CALL db.relationshipTypes()", "CALL db.propertyKeys()")]
+
+
+@pytest.fixture
+def neo4j_scene(request, tmp_path):
+    from tests.conftest import _wipe_neo4j
+
+    uri = request.getfixturevalue("neo4j_server")
+    _wipe_neo4j(uri)
+    with open_store(uri) as store:
+        store.add_graphs([synthetic_graph(i, n_nodes=60, n_edges=200, tags={"lang": "en"}) for i in range(2)])
+    d = tmp_path / "scratch"
+    d.mkdir()
+    (d / "secret.csv").write_text(SECRET + "\n")
+    (d / "victim.csv").write_text("keep me\n")
+    return uri, d
+
+
+@pytest.mark.neo4j
+@pytest.mark.parametrize("variant", list(NEO4J_VARIANTS))
+@pytest.mark.parametrize("door", NEO4J_DOORS, ids=lambda d: d.name)
+def test_refused_on_neo4j(neo4j_scene, door, variant):
+    uri, d = neo4j_scene
+    query = NEO4J_VARIANTS[variant](door.query.replace("{d}", str(d)))
+    params = {k: v.replace("{d}", str(d)) for k, v in door.params}
+    before = neo4j_state(uri)
+    with open_store(uri) as store:                  # read-write: what a library user holds
+        with pytest.raises(ForbiddenQueryError) as refused:
+            store.query(query, params)
+    message = str(refused.value)
+    assert "\n" not in message and message.startswith("refused: ")
+    if variant not in ("after-a-statement", "unicode-escape"):
+        assert door.clause.lower() in message.lower(), message
+    assert effects(d, message) == []
+    assert neo4j_state(uri) == before
+
+
+@pytest.mark.neo4j
+@pytest.mark.parametrize("door", NEO4J_DOORS, ids=lambda d: d.name)
+def test_refused_on_neo4j_by_the_cli(neo4j_scene, door):
+    uri, d = neo4j_scene
+    before = neo4j_state(uri)
+    args = ["--store", uri, "cypher", door.query.replace("{d}", str(d))]
+    args += [f"--param-str={k}={v.replace('{d}', str(d))}" for k, v in door.params]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1 and result.output.count("\n") == 1 and result.output.startswith("Error: refused: ")
+    assert door.clause.lower() in result.output.lower()
+    assert effects(d, result.output) == [] and neo4j_state(uri) == before
+
+
+@pytest.mark.neo4j
+@pytest.mark.parametrize("name", ["load-csv", "load-csv-url-parameter", "apoc-load", "apoc-export", "apoc-cypher-function",
+                                  "gds-project", "db-create-label", "create", "delete", "in-transactions"])
+def test_neo4j_server_wall(neo4j_scene, name):
+    """The second wall: sent straight to the server in a READ transaction (as Store.query did before
+    the guard), each door is refused by the server too (server config, READ access mode)."""
+    import neo4j
+
+    from circuit_atlas.settings import Settings
+
+    uri, d = neo4j_scene
+    door = next(x for x in NEO4J_DOORS if x.name == name)
+    params = {k: v.replace("{d}", str(d)) for k, v in door.params}
+    before = neo4j_state(uri)
+    s = Settings.load(store=uri)
+    with neo4j.GraphDatabase.driver(uri, auth=(s.neo4j_user, s.neo4j_password)) as driver:
+        with driver.session(database=s.neo4j_database, default_access_mode=neo4j.READ_ACCESS) as session:
+            with pytest.raises(neo4j.exceptions.Neo4jError) as refused:
+                session.execute_read(lambda tx: tx.run(door.query.replace("{d}", str(d)), params).data())
+    assert effects(d, str(refused.value)) == [] and neo4j_state(uri) == before
+
+
+@pytest.mark.neo4j
+def test_neo4j_reads_unicode_escapes_before_the_query(neo4j_scene):
+    """Why the guard also reads a query with its \\u escapes decoded: on Neo4j 5.26 this one text,
+    a single string literal to any tokenizer, creates a node in a write transaction."""
+    import neo4j
+
+    from circuit_atlas.settings import Settings
+
+    uri, _ = neo4j_scene
+    text = NEO4J_VARIANTS["unicode-escape"]("CREATE (:Tag {id: 'x=y', key: 'x', value: 'y'})")
+    s = Settings.load(store=uri)
+    with neo4j.GraphDatabase.driver(uri, auth=(s.neo4j_user, s.neo4j_password)) as driver:
+        with driver.session(database=s.neo4j_database) as session:
+            before = session.run("MATCH (t:Tag) RETURN count(t)").single()[0]
+            session.run(text).consume()
+            assert session.run("MATCH (t:Tag) RETURN count(t)").single()[0] == before + 1
+    with pytest.raises(ForbiddenQueryError, match=r"\\u escape changes how this query reads"):
+        check_read_query(text, "neo4j")
+
+
+@pytest.mark.neo4j
+def test_neo4j_reads_still_pass(neo4j_scene):
+    uri, _ = neo4j_scene
+    graphs = [synthetic_graph(i, n_nodes=60, n_edges=200, tags={"lang": "en"}) for i in range(2)]
+    with open_store(uri, read_only=True) as store:
+        rows = store.query("""
+            MATCH (g:Graph)
+            WHERE EXISTS { MATCH (g)-[:TAGGED]->(t:Tag) WHERE t.key = $key }
+            CALL (g) { MATCH (g)-[:HAS_NODE]->(n:Node) RETURN count(n) AS nodes }
+            RETURN g.slug AS name, nodes
+            UNION
+            MATCH (t:Tag {key: $key}) RETURN t.value AS name, 0 AS nodes""", {"key": "lang"})
+        assert sorted((r["name"], r["nodes"]) for r in rows) == sorted([(g.slug, len(g.nodes)) for g in graphs]
+                                                                        + [("en", 0)])
+        assert "Graph" in [r["label"] for r in store.query("CALL db.labels() YIELD label RETURN label")]
+        assert store.query("RETURN apoc.coll.sum([1, 2, 3]) AS s") == [{"s": 6.0}]
+        for q in STRINGS_AND_COMMENTS:
+            store.query(q)

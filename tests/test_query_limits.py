@@ -17,7 +17,7 @@ import pytest
 from circuit_atlas.store import (CypherError, QueryTimeoutError, ResultTooLargeError, TooManyRowsError,
                                  open_store)
 from circuit_atlas.store.limits import QueryLimits
-from circuit_atlas.store.query_process import QueryProcess
+from circuit_atlas.store.query_process import QueryProcess, embedded_target
 from circuit_atlas.synthetic import synthetic_graph
 from tests.conftest import REPO
 
@@ -95,9 +95,27 @@ def test_an_engine_crash_stays_in_the_query_process(small_store):
     """kuzu 0.11.3 segfaults on `CALL read_csv_serial(...)` (the guard refuses it; sent here directly):
     the caller gets one error and the next query a fresh process."""
     limits = QueryLimits(timeout_s=30)
-    with QueryProcess("kuzu", small_store, limits.max_memory) as qp:
+    with QueryProcess(embedded_target("kuzu", small_store, limits.max_memory), limits.max_memory) as qp:
         with pytest.raises(CypherError, match="database failed on this query"):
             qp.run(f"CALL read_csv_serial('{REPO / 'README.md'}') RETURN *", {}, limits)
         assert not qp.alive
-    with QueryProcess("kuzu", small_store, limits.max_memory) as qp:
+    with QueryProcess(embedded_target("kuzu", small_store, limits.max_memory), limits.max_memory) as qp:
         assert qp.run("MATCH (g:Graph) RETURN count(*) AS n", {}, limits) == [{"n": 2}]
+
+
+@pytest.mark.neo4j
+@pytest.mark.parametrize("query, args, stopped_by, cap", [
+    (HUGE_ROW, ["--timeout", "2"], "timed out", 1 * GiB),          # the server is stopped at 2 s
+    ("RETURN range(1, 20000000) AS r", ["--timeout", "120", "--max-memory", "256M"], "memory", GiB // 4),
+])                                                                 # the client decodes the row: its cap
+def test_neo4j_huge_rows_stop_within_their_limits(request, query, args, stopped_by, cap):
+    uri = request.getfixturevalue("neo4j_server")
+    env = dict(request.getfixturevalue("cli_env"))                 # NEO4J_* of the session's server
+    baseline = measured_cli(uri, env, "RETURN 1 AS n")
+    huge = measured_cli(uri, env, query, "--max-rows", "1", *args)
+    print(f"neo4j {args}: {huge['wall_s']:.2f} s (trivial query {baseline['wall_s']:.2f} s), peak RSS "
+          f"{huge['peak_rss'] / GiB:.2f} GiB: {huge['output'].strip()}")
+    assert huge["rc"] == 1 and stopped_by in huge["output"] and huge["output"].count("\n") == 1
+    assert huge["peak_rss"] < cap
+    if stopped_by == "timed out":
+        assert huge["wall_s"] - baseline["wall_s"] <= 2 + 1

@@ -34,7 +34,7 @@ from circuit_atlas.store import schema
 from circuit_atlas.store.errors import (CypherError, QueryMemoryError, QueryTimeoutError, ReadOnlyQueryError,
                                         StoreError, StoreLockedError)
 from circuit_atlas.store.limits import QueryLimits, RowCollector
-from circuit_atlas.store.query_process import QueryProcess
+from circuit_atlas.store.query_process import QueryRunner, embedded_target
 from circuit_atlas.store.rows import graph_rows, tag_tables
 
 ENGINES = ("kuzu", "real_ladybug")
@@ -151,8 +151,7 @@ class EmbeddedBackend:
         self._mod = engine_module(self.opts.engine)
         self._db, self._key = _open_database(self.path, read_only, self.opts)
         self._conn = self._mod.Connection(self._db)
-        self._query_process: QueryProcess | None = None
-        self._process_lock = threading.Lock()
+        self._queries = QueryRunner(lambda max_memory: embedded_target(self.opts.engine, self.path, max_memory))
         if not read_only:
             try:
                 self._check_schema()
@@ -192,14 +191,7 @@ class EmbeddedBackend:
             held_read_only = _Shared.open[self._key][1]
         if not held_read_only:
             return self._read_in_process(cypher, params, limits)
-        with self._process_lock:
-            qp = self._query_process
-            if qp is None or not qp.alive or qp.max_memory != limits.max_memory:
-                if qp is not None:
-                    qp.close()
-                self._query_process = None
-                self._query_process = QueryProcess(self.opts.engine, self.path, limits.max_memory)
-            return self._query_process.run(cypher, params, limits)
+        return self._queries.run(cypher, params, limits)
 
     def _read_in_process(self, cypher: str, params: dict, limits: QueryLimits) -> list[dict]:
         deadline = time.monotonic() + limits.timeout_s
@@ -250,9 +242,7 @@ class EmbeddedBackend:
             raise
 
     def close(self) -> None:
-        if self._query_process is not None:
-            self._query_process.close()
-            self._query_process = None
+        self._queries.close()
         if self._key is not None:
             self._conn.close()
             _release_database(self._key)

@@ -23,9 +23,9 @@ whitespace, Unicode letters. Then, on the tokens:
   - CALL names a procedure of the backend's allowlist (PROCEDURES), or opens a read subquery
     (Neo4j `CALL { ... }`; `IN TRANSACTIONS` is refused); a namespaced function (`apoc.x.y(...)`)
     must be in FUNCTIONS;
-  - backslashes outside strings, control and invisible characters outside strings, and malformed or
-    unterminated strings, comments and names are refused; a text with `\\u` escapes is also checked as
-    a parser that decodes them first (Java-style) would read it.
+  - backslashes outside strings, control and invisible characters outside strings, and unterminated
+    strings, comments and names are refused; a text with `\\u` escapes is also checked as a parser that
+    decodes them before anything else reads it (Java-style: Neo4j 5.26 does) would read it.
 Anything refused raises ForbiddenQueryError (a ReadOnlyQueryError) with one line naming the clause.
 """
 from __future__ import annotations
@@ -81,12 +81,16 @@ PROCEDURES = {
 }
 
 # Namespaced (dotted) functions a user may call, per backend; plain functions are built in and pure.
+# A name ending in ".*" admits its namespace: the pure APOC function families the server loads
+# (neo4j_server.SERVER_PROCEDURES), as functions only; no APOC procedure is callable (apoc.nodes.delete ...).
 FUNCTIONS = {
     "embedded": set(),
-    "neo4j": {"point.distance", "point.withinbbox", "vector.similarity.cosine", "vector.similarity.euclidean"},
+    "neo4j": {"point.distance", "point.withinbbox", "vector.similarity.cosine", "vector.similarity.euclidean",
+              "apoc.coll.*", "apoc.map.*", "apoc.text.*", "apoc.math.*", "apoc.number.*", "apoc.convert.*",
+              "apoc.agg.*", "apoc.label.*", "apoc.node.*", "apoc.rel.*", "apoc.util.md5", "apoc.util.sha1",
+              "apoc.util.sha256", "apoc.version"},
 }
 
-_ESCAPES = set("\\'\"bfnrtuU")
 _ALLOWED_CONTROLS = {"\t", "\n", "\r"}
 _JAVA_UNICODE_ESCAPE = re.compile(r"(?<!\\)((?:\\\\)*)\\u+([0-9a-fA-F]{4})")
 
@@ -264,9 +268,9 @@ def _string_end(query: str, start: int) -> int:
     quote, i = query[start], start + 1
     while i < len(query):
         ch = query[i]
-        if ch == "\\":
-            if i + 1 >= len(query) or query[i + 1] not in _ESCAPES:
-                raise _Refused("malformed escape in a string (use \\\\ \\' \\\" \\n \\t \\r \\b \\f \\uXXXX)", i)
+        if ch == "\\":                  # escapes the next character, whatever it is: the engines differ on
+            if i + 1 >= len(query) or query[i + 1] == "\x00":   # which escapes are valid, not on where
+                break                                           # a string ends
             i += 2
         elif ch == quote:
             return i + 1
@@ -420,7 +424,8 @@ def _check_function(tokens: list[Token], i: int, backend: str) -> None:
     if not _is_namespaced_call(tokens, i):
         return
     name, _ = _dotted_name(tokens, i)
-    if name.lower() not in FUNCTIONS[backend]:
+    allowed = FUNCTIONS[backend]
+    if name.lower() not in allowed and name.lower().rsplit(".", 1)[0] + ".*" not in allowed:
         allowed = ", ".join(sorted(FUNCTIONS[backend])) or "none"
         raise _Refused(f"function {name}() is not allowed: only built-in functions and these namespaced "
                        f"ones may be called (on {backend}: {allowed})", tokens[i].start)

@@ -1,8 +1,9 @@
 """Neo4j backend over the official driver (Bolt). Same schema, same statements as embedded.
 
 Writes: one write transaction per graph (atomic), rows sent in UNWIND batches that MATCH/MERGE on
-constrained keys. Reads: READ access-mode transactions, so the server refuses writes; the transaction
-timeout and a row cap bound user queries.
+constrained keys. User queries (after the guard): READ access-mode transactions, so the server refuses
+writes, run in a query process (query_process.py) with the server-side timeout, killed at the deadline,
+and their rows and client memory capped.
 """
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from circuit_atlas.graph import Graph
 from circuit_atlas.settings import Settings
 from circuit_atlas.store import schema
 from circuit_atlas.store.errors import CypherError, QueryTimeoutError, ReadOnlyQueryError, StoreError
-from circuit_atlas.store.limits import QueryLimits, RowCollector
+from circuit_atlas.store.limits import QueryLimits
+from circuit_atlas.store.query_process import QueryRunner, neo4j_target
 from circuit_atlas.store import statements as st
 from circuit_atlas.store.rows import graph_rows
 
@@ -60,6 +62,7 @@ class Neo4jBackend:
         except Exception as e:
             raise StoreError(f"cannot connect to Neo4j at {uri}: {e}; check NEO4J_USER / NEO4J_PASSWORD "
                              "and that the server is running") from None
+        self._queries = QueryRunner(lambda _: neo4j_target(uri, s.neo4j_user, s.neo4j_password, self._database))
         if not read_only:
             for ddl in schema.neo4j_ddl():
                 self.run(ddl)
@@ -77,22 +80,10 @@ class Neo4jBackend:
             raise _map_error(e, cypher) from None
 
     def read(self, cypher: str, params: dict, limits: QueryLimits) -> list[dict]:
-        """One user query (checked by the guard already): a READ transaction with the server-side
-        timeout; rows counted and measured as they stream, stopped at the first past a cap."""
-        def work(tx):
-            rows, collector = [], RowCollector(limits.max_rows, limits.max_bytes)
-            result = tx.run(cypher, params)
-            for record in result:
-                rows.append(_plain(record.data()))
-                collector.add(rows[-1])
-            collector.flush()
-            return rows
-
-        try:
-            with self._session(read=True) as session:
-                return session.execute_read(self._neo4j.unit_of_work(timeout=limits.timeout_s)(work))
-        except self._neo4j.exceptions.Neo4jError as e:
-            raise _map_error(e, cypher) from None
+        """One user query (checked by the guard already), in the query process (query_process.py): a
+        READ transaction with the server-side timeout, killed at the deadline, rows capped as they
+        stream, and the client's memory bounded (the driver decodes a whole record at once)."""
+        return self._queries.run(cypher, params, limits)
 
     def write_graphs(self, graphs: list[Graph]) -> None:
         """One write transaction per graph, numbering its nodes after the highest uid it reads. A
@@ -123,4 +114,5 @@ class Neo4jBackend:
                     raise _map_error(e, "UNWIND bulk insert") from None
 
     def close(self) -> None:
+        self._queries.close()
         self._driver.close()
