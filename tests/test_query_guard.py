@@ -375,7 +375,8 @@ NEO4J_DOORS = [
     Door("load-csv-headers", "LOAD CSV WITH HEADERS FROM 'file://{d}/secret.csv' AS row RETURN row", "LOAD CSV"),
     Door("load-csv-after-match", "MATCH (g:Graph) WITH count(g) AS n LOAD CSV FROM 'file://{d}/secret.csv' AS row "
                                  "RETURN row", "LOAD CSV"),
-    Door("load-csv-url-parameter", "LOAD CSV FROM $url AS row RETURN row", "LOAD CSV", (("url", "file://{d}/secret.csv"),)),
+    Door("load-csv-url-parameter", "LOAD CSV FROM $url AS row RETURN row", "LOAD CSV",
+         (("url", "file://{d}/secret.csv"),)),
     Door("apoc-load", "CALL apoc.load.json('file://{d}/secret.csv')", "CALL apoc.load.json"),
     Door("apoc-export", "CALL apoc.export.csv.all('{d}/out.csv', {})", "CALL apoc.export.csv.all"),
     Door("apoc-export-cypher", "CALL apoc.export.cypher.all('{d}/out.cypher', {})", "CALL apoc.export.cypher.all"),
@@ -397,7 +398,8 @@ NEO4J_DOORS = [
     Door("remove", "MATCH (g:Graph) REMOVE g.slug", "REMOVE"),
     Door("delete", "MATCH (g:Graph) DETACH DELETE g", "DETACH DELETE"),
     Door("foreach", "FOREACH (x IN [1] | CREATE (:Tag {id: 'x=y'}))", "FOREACH"),
-    Door("in-transactions", "MATCH (g:Graph) CALL { WITH g DETACH DELETE g } IN TRANSACTIONS RETURN 1", "DETACH DELETE"),
+    Door("in-transactions", "MATCH (g:Graph) CALL { WITH g DETACH DELETE g } IN TRANSACTIONS RETURN 1",
+         "DETACH DELETE"),
     Door("use-system", "USE system SHOW USERS", "USE"),
     Door("show", "SHOW DATABASES", "SHOW"),
     Door("create-database", "CREATE DATABASE evil", "CREATE DATABASE"),
@@ -426,12 +428,12 @@ def neo4j_state(uri: str) -> list:
                                                       "CALL db.relationshipTypes()", "CALL db.propertyKeys()")]
 
 
-@pytest.fixture
-def neo4j_scene(request, tmp_path):
-    from tests.conftest import _wipe_neo4j
+ON_NEO4J = pytest.mark.parametrize("store_uri", ["neo4j"], indirect=True)   # conftest's store_uri, Neo4j only
 
-    uri = request.getfixturevalue("neo4j_server")
-    _wipe_neo4j(uri)
+
+@pytest.fixture
+def neo4j_scene(store_uri, tmp_path):
+    uri = store_uri
     with open_store(uri) as store:
         store.add_graphs([synthetic_graph(i, n_nodes=60, n_edges=200, tags={"lang": "en"}) for i in range(2)])
     d = tmp_path / "scratch"
@@ -442,6 +444,7 @@ def neo4j_scene(request, tmp_path):
 
 
 @pytest.mark.neo4j
+@ON_NEO4J
 @pytest.mark.parametrize("variant", list(NEO4J_VARIANTS))
 @pytest.mark.parametrize("door", NEO4J_DOORS, ids=lambda d: d.name)
 def test_refused_on_neo4j(neo4j_scene, door, variant):
@@ -461,6 +464,7 @@ def test_refused_on_neo4j(neo4j_scene, door, variant):
 
 
 @pytest.mark.neo4j
+@ON_NEO4J
 @pytest.mark.parametrize("door", NEO4J_DOORS, ids=lambda d: d.name)
 def test_refused_on_neo4j_by_the_cli(neo4j_scene, door):
     uri, d = neo4j_scene
@@ -474,8 +478,10 @@ def test_refused_on_neo4j_by_the_cli(neo4j_scene, door):
 
 
 @pytest.mark.neo4j
-@pytest.mark.parametrize("name", ["load-csv", "load-csv-url-parameter", "apoc-load", "apoc-export", "apoc-cypher-function",
-                                  "gds-project", "db-create-label", "create", "delete", "in-transactions"])
+@ON_NEO4J
+@pytest.mark.parametrize("name", ["load-csv", "load-csv-url-parameter", "apoc-load", "apoc-export",
+                                  "apoc-cypher-function", "gds-project", "db-create-label", "create", "delete",
+                                  "in-transactions"])
 def test_neo4j_server_wall(neo4j_scene, name):
     """The second wall: sent straight to the server in a READ transaction (as Store.query did before
     the guard), each door is refused by the server too (server config, READ access mode)."""
@@ -496,6 +502,7 @@ def test_neo4j_server_wall(neo4j_scene, name):
 
 
 @pytest.mark.neo4j
+@ON_NEO4J
 def test_neo4j_reads_unicode_escapes_before_the_query(neo4j_scene):
     """Why the guard also reads a query with its \\u escapes decoded: on Neo4j 5.26 this one text,
     a single string literal to any tokenizer, creates a node in a write transaction."""
@@ -516,6 +523,7 @@ def test_neo4j_reads_unicode_escapes_before_the_query(neo4j_scene):
 
 
 @pytest.mark.neo4j
+@ON_NEO4J
 def test_neo4j_reads_still_pass(neo4j_scene):
     uri, _ = neo4j_scene
     graphs = [synthetic_graph(i, n_nodes=60, n_edges=200, tags={"lang": "en"}) for i in range(2)]

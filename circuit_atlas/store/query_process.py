@@ -102,7 +102,7 @@ class QueryProcess:
                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr,
                                       env=env, close_fds=True)
         _send(self._proc.stdin, {**target, "max_memory": max_memory})
-        reply = self._receive(time.monotonic() + STARTUP_TIMEOUT_S, "starting the query process")
+        reply = self._receive(time.monotonic() + STARTUP_TIMEOUT_S, None)
         if reply[0] != "ready":
             self.close()
             raise _error(reply[1], reply[2], None)
@@ -130,7 +130,7 @@ class QueryProcess:
                     self.kill()
                 raise _error(message[1], message[2], cypher, limits)
 
-    def _receive(self, deadline: float, cypher: str, limits=None):
+    def _receive(self, deadline: float, cypher: str | None, limits=None):
         header = self._read(_HEADER.size, deadline, cypher, limits)
         (size,) = _HEADER.unpack(header)
         data = self._read(size, deadline, cypher, limits)
@@ -138,16 +138,15 @@ class QueryProcess:
             return data[1:]
         return pickle.loads(data)
 
-    def _read(self, n: int, deadline: float, cypher: str, limits) -> bytes:
+    def _read(self, n: int, deadline: float, cypher: str | None, limits) -> bytes:
         fd, chunks, left = self._proc.stdout.fileno(), [], n
         while left:
             remaining = deadline - time.monotonic()
             if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
                 self.kill()
                 if limits is None:
-                    raise errors.QueryTimeoutError(f"the query process did not start within {STARTUP_TIMEOUT_S:g} s")
-                raise errors.QueryTimeoutError(f"query timed out after {limits.timeout_s:g} s and was stopped; add "
-                                        "LIMIT or a narrower MATCH, or raise the timeout (--timeout)")
+                    raise errors.StoreError(f"the query process did not start within {STARTUP_TIMEOUT_S:g} s")
+                raise _error("timeout", "", cypher, limits)
             chunk = os.read(fd, min(left, 1 << 20))
             if not chunk:
                 raise self._died(cypher, limits)
@@ -155,16 +154,18 @@ class QueryProcess:
             left -= len(chunk)
         return b"".join(chunks)
 
-    def _died(self, cypher: str, limits):
-        """The error for a child that exited mid-query: out of memory, or a crash of the engine."""
+    def _died(self, cypher: str | None, limits):
+        """The error for a child that exited: out of memory, a crash of the engine, or no start at all."""
         code = self._proc.wait()
         self._stderr.seek(0)
         tail = self._stderr.read()[-2000:].decode(errors="replace").strip().splitlines()
         last = tail[-1] if tail else ""
+        ended = f"ended with {f'signal {-code}' if code < 0 else f'exit code {code}'}{': ' + last if last else ''}"
+        if cypher is None:
+            return errors.StoreError(f"the query process could not start: it {ended}")
         if "bad_alloc" in last or "MemoryError" in last or code == -signal.SIGKILL:
             return _error("memory", last, cypher, limits)
-        return _error("crash", f"the database process ended with {'signal ' + str(-code) if code < 0 else 'exit code ' + str(code)}"
-                      f"{': ' + last if last else ''}", cypher, limits)
+        return _error("crash", f"the database process {ended}", cypher, limits)
 
     def kill(self) -> None:
         if self._proc.poll() is None:
