@@ -20,7 +20,7 @@ from circuit_atlas.cli.output import emit, output_options, parse_params
               help="Seconds before the query is stopped (more than 0).")
 @click.option("--max-rows", type=int, default=100_000, show_default=True, help="Fail if the query returns more rows.")
 @click.option("--max-memory", default="1G", show_default=True, metavar="SIZE",
-              help="Memory the query may use (embedded store), e.g. 512M or 4G; its rows may take a quarter of it.")
+              help="Memory the query process may use, e.g. 512M or 4G; its rows may take a quarter of it.")
 @output_options
 @click.pass_obj
 def cypher(settings, query, params, param_strs, timeout_s, max_rows, max_memory, fmt):

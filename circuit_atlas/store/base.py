@@ -101,7 +101,8 @@ class Store:
         it read-only too. `params` must be exactly the parameters the query uses (CypherError names a
         missing or unused one). Limits (store/limits.py): QueryTimeoutError after `timeout_s` (> 0),
         TooManyRowsError past `max_rows`, ResultTooLargeError past `max_bytes` of rows (default a
-        quarter of max_memory), QueryMemoryError past `max_memory` ("1G", "512M" or bytes; embedded)."""
+        quarter of max_memory), QueryMemoryError past `max_memory` ("1G", "512M" or bytes) in the query
+        process (Neo4j's server bounds its own). docs/store.md: the threat model, what holds where."""
         limits = QueryLimits(timeout_s, max_rows, parse_size(max_memory), max_bytes)
         used = guard.check_read_query(cypher, self.backend)
         return self._backend.read(cypher, guard.check_params(used, params), limits)
