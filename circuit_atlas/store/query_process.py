@@ -10,8 +10,8 @@ in the client. A child process with a limited address space, killed at the deadl
     with QueryProcess(target, max_memory) as qp:        # target: embedded_target(...) or neo4j_target(...)
         rows = qp.run(cypher, params, limits)           # QueryTimeoutError, QueryMemoryError, ...
 
-The child connects (embedded: opens the store read-only with a buffer pool of a quarter of
-max_memory; Neo4j: a driver, READ transactions with the server-side timeout), then limits its address
+The child connects (embedded: opens the store read-only with a buffer pool of half of
+max_memory, where the engine keeps its hash tables; Neo4j: a driver, READ transactions with the server-side timeout), then limits its address
 space (RLIMIT_AS) to what it has mapped plus what is left of max_memory after what is resident and
 the pool: an allocation past that fails (kuzu: std::bad_alloc; Python: MemoryError). It serves queries
 one at a time over stdin/stdout (length-prefixed pickles; rows stream back in batches as they come,
@@ -70,12 +70,13 @@ def store_size(path: Path) -> int:
 
 
 def pool_sizes(path: Path, max_memory: int) -> tuple[int, int]:
-    """(buffer_pool_size, max_db_size) for a read-only open: a quarter of the memory for the pool; the
-    address range for the file a power of two above twice its size (reserved, not resident)."""
+    """(buffer_pool_size, max_db_size) for a read-only open: half of the memory for the pool (Kùzu's
+    joins and aggregations work in it: hubs-by-graphs on 10M edges needs 256-384 MiB); the address
+    range for the file a power of two above twice its size (reserved, not resident)."""
     max_db = 64 << 20
     while max_db < 2 * store_size(path):
         max_db *= 2
-    return max(32 << 20, max_memory // 4), max_db
+    return max(32 << 20, max_memory // 2), max_db
 
 
 def embedded_target(engine: str, path: str | Path, max_memory: int) -> dict:
