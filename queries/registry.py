@@ -166,14 +166,30 @@ MAX_MEMORY = "4G"     # our own statements: the cap (store.query) is against run
 
 
 def _plain(value):
-    """Engine-specific number types (Kùzu's sum of integers is a 128-bit Decimal) as plain int/float."""
+    """Engine-specific number types (Kùzu's sum of integers is a 128-bit Decimal) as plain int/float,
+    and lists sorted: every list a library statement returns is a collect() set, whose order the two
+    backends do not agree on (ORDER BY before collect() keeps it in Neo4j, not in the embedded
+    engine; docs/store.md), so the library fixes one."""
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_plain(v) for v in value]
+        return sorted((_plain(v) for v in value), key=_order)
     if isinstance(value, Decimal):
         return int(value) if value == value.to_integral_value() else float(value)
     return value
+
+
+def _order(value):
+    """A sort key for any JSON-like value (None first, then numbers, strings, lists, maps)."""
+    if value is None:
+        return (0,)
+    if isinstance(value, (bool, int, float)):
+        return (1, value)
+    if isinstance(value, str):
+        return (2, value)
+    if isinstance(value, list):
+        return (3, [_order(v) for v in value])
+    return (4, sorted((k, _order(v)) for k, v in value.items()))
 
 
 def all_statements() -> dict[str, str]:

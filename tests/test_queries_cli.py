@@ -17,15 +17,16 @@ import pytest
 
 from circuit_atlas import queries
 from circuit_atlas.queries import labels, supernodes as sn
+from tests.backends import BACKENDS, empty_store
 from tests.test_queries import FIXTURES, load_graphs
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="module")
-def store_path(tmp_path_factory):
+@pytest.fixture(scope="module", params=BACKENDS)
+def store_path(request, tmp_path_factory):
     from circuit_atlas.store import open_store
-    path = tmp_path_factory.mktemp("cli") / "atlas.db"
+    path = empty_store(request, request.param, tmp_path_factory.mktemp("cli"))
     graphs = load_graphs(sorted(FIXTURES.glob("*.json.gz"))[:4])
     with open_store(str(path)) as store:
         for g in graphs:

@@ -179,7 +179,8 @@ class EmbeddedBackend:
         names = result.get_column_names()
         return [dict(zip(names, row)) for row in result.get_all()]
 
-    def run(self, cypher: str, params: dict | None = None) -> list[dict]:
+    def run(self, cypher: str, params: dict | None = None, read: bool = False) -> list[dict]:
+        # `read` (a library read) changes nothing here: one connection serves both; Neo4j honours it
         try:
             return self._rows(self._conn.execute(cypher, _used(cypher, params)))
         except RuntimeError as e:
