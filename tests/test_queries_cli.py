@@ -103,7 +103,7 @@ def test_bad_parameters_get_one_clear_error():
         queries.get("hubs-by-graphs").bind({"nope": 1})
     with pytest.raises(queries.QueryError, match="needs --param fkey"):
         queries.get("feature-graphs").bind({})
-    with pytest.raises(queries.QueryError, match="not a int"):
+    with pytest.raises(queries.QueryError, match=r"query 'hubs-by-graphs': parameter limit: 'ten' is not an integer"):
         queries.get("hubs-by-graphs").bind({"limit": "ten"})
     with pytest.raises(queries.QueryError, match="no query named 'hub'"):
         queries.get("hub")

@@ -127,7 +127,7 @@ class QueryProcess:
             elif message[0] == "done":
                 return rows
             else:                         # ("error", kind, text)
-                if message[1] in ("memory", "crash"):
+                if message[1] in ("memory", "crash", "io"):
                     self.kill()
                 raise _error(message[1], message[2], cypher, limits)
 
@@ -233,6 +233,8 @@ def _error(kind: str, text: str, cypher: str | None, limits=None) -> errors.Stor
         return errors.ResultTooLargeError(text)
     if kind == "readonly":
         return errors.ReadOnlyQueryError(f"refused by the database, queries are read-only: {text}")
+    if kind == "io":
+        return errors.StoreIOError(f"the query could not read the store: {text.splitlines()[0][:300]}")
     if kind == "locked":
         return errors.StoreLockedError(text)
     if kind == "open":
@@ -262,6 +264,8 @@ def _kind(message: str, code: str = "") -> str:
     if "bad_alloc" in message or "Unable to allocate memory" in message or "buffer pool is full" in message.lower() \
             or "MemoryPoolOutOfMemory" in code or "OutOfMemory" in code:
         return "memory"
+    if "IO exception" in message:
+        return "io"
     if message.startswith("Interrupted") or "TransactionTimedOut" in code or "Terminated" in code:
         return "timeout"
     if "read-only" in message or "read only" in message.lower() or "AccessMode" in code:
@@ -353,7 +357,7 @@ def child_main() -> None:
             message = getattr(e, "message", None) or str(e)
             kind = _kind(message, getattr(e, "code", "") or "")
             _send(stdout, ("error", kind, message))
-            if kind == "memory":
+            if kind in ("memory", "io"):
                 return                        # a fresh process for the next query
 
 
