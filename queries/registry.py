@@ -89,6 +89,7 @@ class NamedQuery:
     cypher: str | None = None          # one Cypher statement, or ...
     function: Callable | None = None   # ... a Python analysis: function(store, **params) -> list[dict]
     writes: bool = False               # stores something (supernodes): needs a writable store
+    set_columns: frozenset = frozenset()   # columns made by collect(): sets, returned sorted (see _plain)
 
     @property
     def listed(self) -> bool:
@@ -148,7 +149,8 @@ def _cypher_query(path: Path) -> NamedQuery:
     body = "\n".join(line for line in text.splitlines() if not line.startswith("//")).strip()
     summary, params, example = parse_doc(path.stem, doc)
     writes = re.search(r"\b(MERGE|CREATE|SET|DELETE)\b", body) is not None
-    return NamedQuery(path.stem, summary, doc, params, example, cypher=body, writes=writes)
+    sets = frozenset(re.findall(r"\bcollect\s*\([^)]*\)\s+AS\s+(\w+)", body, flags=re.IGNORECASE))
+    return NamedQuery(path.stem, summary, doc, params, example, cypher=body, writes=writes, set_columns=sets)
 
 
 QUERIES: dict[str, NamedQuery] = {p.stem: _cypher_query(p) for p in sorted(CYPHER_DIR.glob("*.cypher"))}
@@ -186,7 +188,8 @@ def run(store, name: str, params: dict | None = None, **kwargs) -> list[dict]:
     bound = query.bind({**(params or {}), **kwargs})
     if query.function is not None:
         return query.function(store, **bound)
-    return [_plain(row) for row in store.query(query.cypher, bound, max_rows=MAX_ROWS, max_memory=MAX_MEMORY)]
+    return [{k: _plain(v, k in query.set_columns) for k, v in row.items()}
+            for row in store.query(query.cypher, bound, max_rows=MAX_ROWS, max_memory=MAX_MEMORY)]
 
 
 MAX_ROWS = 2_000_000  # analyses read whole feature sets; user-facing statements all have a $limit
@@ -194,15 +197,17 @@ MAX_MEMORY = "4G"     # our own statements: the cap (store.query) is against run
                       # 10M edges hubs-by-graphs needs 768M (the engine works in its buffer pool, half of it)
 
 
-def _plain(value):
-    """Engine-specific number types (Kùzu's sum of integers is a 128-bit Decimal) as plain int/float,
-    and lists sorted: every list a library statement returns is a collect() set, whose order the two
-    backends do not agree on (ORDER BY before collect() keeps it in Neo4j, not in the embedded
-    engine; docs/store.md), so the library fixes one."""
+def _plain(value, is_set: bool = False):
+    """Engine-specific number types (Kùzu's sum of integers is a 128-bit Decimal) as plain int/float.
+    A list made by collect() (`is_set`) is returned sorted: it is a set, whose order the two backends
+    do not agree on (ORDER BY before collect() keeps it in Neo4j, not in the embedded engine;
+    docs/store.md), so the library fixes one. Other lists (stored properties such as prompt_tokens)
+    keep their order."""
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, list):
-        return sorted((_plain(v) for v in value), key=_order)
+        items = [_plain(v) for v in value]
+        return sorted(items, key=_order) if is_set else items
     if isinstance(value, Decimal):
         return int(value) if value == value.to_integral_value() else float(value)
     return value

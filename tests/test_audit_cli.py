@@ -57,6 +57,25 @@ def test_inline_run_then_report(tiny):
 
 
 
+def test_audit_list_stores_an_absolute_report_path_that_works_from_elsewhere(tiny, tmp_path):
+    root, model_dir, tc_dir = tiny
+    store = tmp_path / "atlas.db"
+    out = cli("--store", str(store), "audit", "run", "--inline", "--model", str(model_dir), "--transcoders",
+              str(tc_dir), "--suspect", "suspect.txt", "--control", "control.txt", "--target-token", WORD_TARGET,
+              "--out", "my-audits", cwd=root)                             # a relative --out
+    assert out.returncode == 0, out.stderr
+    audit_id = out.stdout.split()[1].rstrip(":")
+    directory = root / "my-audits" / audit_id
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    listing = cli("--store", str(store), "audit", "list", cwd=elsewhere)
+    assert listing.returncode == 0 and listing.stdout.rstrip().endswith(f"  {directory}"), listing.stdout
+    (directory / "report.html").unlink()
+    again = cli("--store", str(store), "audit", "report", audit_id, cwd=elsewhere)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.strip() == f"report: {directory / 'report.html'}" and (directory / "report.html").is_file()
+
+
 def test_bad_prompt_file_is_one_clear_line(tiny):
     root, model_dir, tc_dir = tiny
     (root / "bad.jsonl").write_text('{"prompt": "ok"}\n{"text": 3}\n')

@@ -41,7 +41,7 @@ def organism_graphs(root: Path, name: str = "planted"):
 
 @pytest.fixture(scope="module")
 def planted_graphs():
-    organisms = pytest.importorskip("organisms")
+    organisms = pytest.importorskip("circuit_atlas.organisms")
     try:
         root = organisms.zoo_path("planted")
     except organisms.UnknownOrganism as e:

@@ -70,7 +70,7 @@ def run_cmd(settings, model, transcoders, suspect_file, control_file, generic_fi
                         trace=parse_params(trace_options))
     out_root = Path(out_root) if out_root else settings.artifacts / "audits"
     result = _run(settings, spec, opts, out_root, inline=inline, use_store=not no_store, timeout=timeout)
-    _print_summary(result, out_root / result.id)
+    _print_summary(result, (out_root / result.id).absolute())
 
 
 def _run(settings, spec, opts, out_root: Path, *, inline: bool, use_store: bool, timeout: float):
@@ -89,15 +89,19 @@ def _run(settings, spec, opts, out_root: Path, *, inline: bool, use_store: bool,
         return run_audit_job(spec, opts, settings, out_root=out_root, timeout_s=timeout)
     except (AuditInputError, StoreError, TracerError) as e:
         raise click.ClickException(str(e)) from None
+    except Exception as e:
+        import redis   # redis went away while the job ran: one line, not the client's traceback
+
+        if isinstance(e, redis.RedisError):
+            raise click.ClickException(f"lost redis at {settings.redis_url} ({e}); the job's state is kept in "
+                                       "redis: restart it and run the audit again") from None
+        raise
 
 
 def _print_summary(result, out_dir: Path) -> None:
-    click.echo(f"audit {result.id}: {len(result.ranked)} features ranked; "
-               f"targets {', '.join(map(repr, result.target_tokens)) or 'none'} ({result.target_source})")
-    for r in result.ranked[:10]:
-        click.echo(f"  #{r['rank']:<3} {r['key']:<40} score {r['score']:.3f}  "
-                   + " ".join(f"{a}#{k}" for a, k in r["analyses"].items()))
-    click.echo(f"report: {out_dir / 'report.html'}")
+    from circuit_atlas.audit.report import console_summary
+
+    click.echo(console_summary(result, out_dir / "report.html"))
 
 
 @audit.command("report")

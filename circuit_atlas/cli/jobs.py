@@ -90,16 +90,34 @@ def status(ctx, job_id, watch) -> None:
 
 
 def _watch(jobs_, st):
+    """A live bar of finished prompts. Its rate is the job's graphs per hour (jobs.status: over the last
+    minutes, none until there is a meaningful one), not tqdm's, which counts the prompts that were
+    already finished or skipped when the bar opened as if they had been done in that instant."""
     from tqdm import tqdm
 
-    with tqdm(total=st.n, unit="prompt", desc=st.id) as bar:
+    bar_format = "{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]"
+    with tqdm(total=st.n, desc=st.id, bar_format=bar_format) as bar:
         while True:
             bar.n = st.n - st.pending
-            bar.set_postfix_str(_counts_line(st), refresh=True)
+            bar.set_postfix_str(_watch_line(st), refresh=True)
             if not st.pending:
                 return st
             time.sleep(1.0)
             st = jobs_.status(st.id)
+
+
+def _watch_line(st) -> str:
+    parts = [_counts_line(st)]
+    if st.unserved:
+        parts.append(_unserved_line(st))
+    elif st.graphs_per_hour:
+        parts.append(f"{st.graphs_per_hour:,.0f} graphs/hour" + (f", ETA {_hms(st.eta_s)}" if st.eta_s else ""))
+    return "; ".join(parts)
+
+
+def _unserved_line(st) -> str:
+    return (f"no worker is consuming the {' and '.join(repr(q) for q in st.unserved)} "
+            f"queue{'s' * (len(st.unserved) > 1)}: start one with `circuit-atlas workers start`")
 
 
 @jobs.command("list")
@@ -163,9 +181,14 @@ def _counts_line(st) -> str:
 
 
 def format_status(st) -> str:
-    lines = [f"job {st.id}: {st.state}  ({st.file}; model {st.model}, transcoders {st.transcoders})",
+    outcome = ""
+    if not st.pending and st.counts.get("failed"):
+        outcome = f", {st.succeeded} of {st.n} succeeded, {st.counts['failed']} failed"
+    lines = [f"job {st.id}: {st.state}{outcome}  ({st.file}; model {st.model}, transcoders {st.transcoders})",
              f"  {st.n} prompts: {_counts_line(st)}"]
-    if st.graphs_per_hour is not None:
+    if st.unserved:
+        lines.append(f"  {_unserved_line(st)}")
+    elif st.graphs_per_hour is not None:
         eta = "" if not st.pending else f", ETA {_hms(st.eta_s)}"
         lines.append(f"  {st.graphs_per_hour:,.0f} graphs/hour{eta}")
     if st.errors:

@@ -104,7 +104,7 @@ def plot():
 @click.option("--concept", default="", help="Only graphs tagged concept=<value> (default: all).")
 @click.option("--out", "out", default="multilingual-iou", show_default=True,
               help="Output path without suffix: writes <out>.png and <out>.svg.")
-@click.option("--title", default="", help="Figure title.")
+@click.option("--title", default="", help="Figure title (default: the concept, the model and the number of parallel pairs).")
 @click.pass_obj
 def plot_multilingual(settings, concept, out, title):
     """IoU of active features of parallel prompts against normalised layer depth, per language pair.
@@ -127,7 +127,7 @@ def plot_multilingual(settings, concept, out, title):
     if not rows:
         raise click.ClickException("no parallel prompts found: tag graphs lang=<code> and item=<id> "
                                    "(same item in two languages), see docs/queries.md")
-    for path in plot_iou(rows, out, title):
+    for path in plot_iou(rows, out, title, concept=concept):
         click.echo(str(path))
 
 
