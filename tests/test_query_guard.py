@@ -465,6 +465,24 @@ def test_refused_on_neo4j(neo4j_scene, door, variant):
 
 @pytest.mark.neo4j
 @ON_NEO4J
+@pytest.mark.parametrize("door", DOORS, ids=lambda d: d.name)
+def test_the_embedded_doors_are_refused_on_neo4j_too(neo4j_scene, door):
+    """Issue 10's embedded doors (COPY TO, LOAD FROM, LOAD EXTENSION, EXPORT/IMPORT DATABASE, ATTACH,
+    INSTALL, CALL setting, writes, paths in parameters) sent to a Neo4j store: the same guard refuses
+    them, naming the clause, and nothing is written, read or changed."""
+    uri, d = neo4j_scene
+    query, params = fill(door, d)
+    before = neo4j_state(uri)
+    with open_store(uri) as store:
+        with pytest.raises(ForbiddenQueryError) as refused:
+            store.query(query, params)
+    message = str(refused.value)
+    assert "\n" not in message and message.startswith("refused: ") and door.clause.lower() in message.lower(), message
+    assert effects(d, message) == [] and neo4j_state(uri) == before
+
+
+@pytest.mark.neo4j
+@ON_NEO4J
 @pytest.mark.parametrize("door", NEO4J_DOORS, ids=lambda d: d.name)
 def test_refused_on_neo4j_by_the_cli(neo4j_scene, door):
     uri, d = neo4j_scene
@@ -542,3 +560,40 @@ def test_neo4j_reads_still_pass(neo4j_scene):
         assert store.query("RETURN apoc.coll.sum([1, 2, 3]) AS s") == [{"s": 6.0}]
         for q in STRINGS_AND_COMMENTS:
             store.query(q)
+
+
+@pytest.mark.neo4j
+@ON_NEO4J
+def test_neo4j_parameters_and_limits(neo4j_scene):
+    """The parameter rules and the limits hold on Neo4j too (Store.query and the CLI): a missing or
+    unused parameter and a too-large integer are errors naming them, `--timeout 0` / negative / NaN are
+    refused before the server sees the query, and rows and bytes are capped as they stream in."""
+    from circuit_atlas.store import ResultTooLargeError, StoreError, TooManyRowsError
+
+    uri, _ = neo4j_scene
+    with open_store(uri, read_only=True) as store:
+        with pytest.raises(CypherError, match=r"uses \$gid but no value was given"):
+            store.query("MATCH (g:Graph {id: $gid}) RETURN g.slug")      # not NULL: "no rows"
+        with pytest.raises(CypherError, match=r"\$extra given but not used"):
+            store.query("MATCH (g:Graph) RETURN count(*) AS n", {"extra": 1})
+        with pytest.raises(CypherError, match="does not fit in 64 bits"):
+            store.query("RETURN $x AS x", {"x": 2 ** 64})
+        assert store.query("RETURN '$gid' AS s // $other") == [{"s": "$gid"}]
+        assert store.query("RETURN $m AS m", {"m": {"a": [1, 2], "b": None}}) == [{"m": {"a": [1, 2], "b": None}}]
+        for timeout in (0, -1, float("nan")):
+            with pytest.raises(StoreError, match="greater than 0"):
+                store.query("RETURN 1 AS x", timeout_s=timeout)
+        rows = "UNWIND range(1, 40) AS x RETURN x, reduce(s = '', i IN range(1, 1000) | s + '0123456789') AS s"
+        assert len(store.query(rows, max_bytes=5_000_000)) == 40       # 40 rows of 10 kB
+        with pytest.raises(ResultTooLargeError):
+            store.query(rows, max_bytes=200_000)
+        with pytest.raises(TooManyRowsError, match="more than 39 rows"):
+            store.query(rows, max_rows=39)
+    for args, message in [(["--timeout", "0"], "greater than 0"), (["--timeout", "-2"], "greater than 0"),
+                          (["-p", "t=1", "-p", "u=2"], "$u given but not used"),
+                          ([], "uses $t but no value was given"),
+                          (["-p", "t=123456789012345678901234567890"], "does not fit in 64 bits")]:
+        result = CliRunner().invoke(main, ["--store", uri, "cypher", "RETURN $t AS t", *args])
+        assert result.exit_code == 1 and result.output.count("\n") == 1 and message in result.output, result.output
+    result = CliRunner().invoke(main, ["--store", uri, "cypher", "RETURN $t AS t", "-p", "t= 1984", "--format", "json"])
+    assert json.loads(result.output) == [{"t": " 1984"}]

@@ -309,7 +309,7 @@ def _open_neo4j(config: dict):
             with session.begin_transaction(timeout=timeout_s) as tx:     # READ: the server refuses writes
                 for record in tx.run(cypher, params):
                     yield _plain(record.data())
-    return run, (neo4j.exceptions.Neo4jError, neo4j.exceptions.DriverError, TypeError, ValueError)
+    return run, (neo4j.exceptions.Neo4jError, neo4j.exceptions.DriverError, TypeError, ValueError, OverflowError)
 
 
 def child_main() -> None:
