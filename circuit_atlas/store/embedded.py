@@ -219,6 +219,64 @@ def _used(cypher: str, params: dict | None) -> dict:
     return {k: v for k, v in (params or {}).items() if k in named}
 
 
+def check_param_kinds(params: dict) -> None:
+    """CypherError, naming the parameter, for a value the engine would bind wrongly or obscurely: it
+    types each list by its items, so they must be of one kind (numbers, strings, booleans, lists or
+    maps; nulls go anywhere), and maps in one list must have the same keys. Measured on kuzu 0.11.3:
+    [{"a": 1}, {"b": 2}] came back as [{"b": 1}, {"b": 2}]; [1, "a"] failed in int(). Neo4j takes both."""
+    for name, value in params.items():
+        try:
+            _kind(value)
+        except _KindConflict as e:
+            raise CypherError(f"parameter ${name}: {e}; the embedded store needs the items of a list to be of "
+                              "one kind, and maps in a list to have the same keys") from None
+
+
+class _KindConflict(Exception):
+    pass
+
+
+def _kind(value):
+    """The engine's view of a value's type: None (unknown), "bool", "number", "string", ("list", item
+    kind) or ("map", {key: kind}); _KindConflict where list items disagree."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, (list, tuple)):
+        item = None
+        for v in value:
+            item = _unify(item, _kind(v))
+        return ("list", item)
+    if isinstance(value, dict):
+        return ("map", {k: _kind(v) for k, v in value.items()})
+    return type(value).__name__               # not a parameter value: the guard refuses it first
+
+
+def _unify(a, b):
+    if a is None or a == b:
+        return b
+    if b is None:
+        return a
+    if isinstance(a, tuple) and isinstance(b, tuple) and a[0] == b[0] == "list":
+        return ("list", _unify(a[1], b[1]))
+    if isinstance(a, tuple) and isinstance(b, tuple) and a[0] == b[0] == "map":
+        if set(a[1]) != set(b[1]):
+            raise _KindConflict(f"a list holds maps with different keys ({', '.join(sorted(a[1])) or 'none'} "
+                                f"and {', '.join(sorted(b[1])) or 'none'})")
+        return ("map", {k: _unify(a[1][k], b[1][k]) for k in a[1]})
+    raise _KindConflict(f"a list holds {_name(a)} and {_name(b)}")
+
+
+def _name(kind) -> str:
+    return {"bool": "a boolean", "number": "a number", "string": "a string"}.get(kind) if isinstance(kind, str) \
+        else f"a {kind[0]}"
+
+
 def _rollback(conn) -> None:
     try:
         conn.execute("ROLLBACK")
@@ -308,6 +366,7 @@ class EmbeddedBackend:
     def read(self, cypher: str, params: dict, limits: QueryLimits) -> list[dict]:
         """One user query (checked by the guard already) with exactly the parameters it uses."""
         self._usable()
+        check_param_kinds(params)
         with _Shared.lock:
             held_read_only = _Shared.open[self._key][1]
         if not held_read_only:
