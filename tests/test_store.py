@@ -193,7 +193,8 @@ def test_parameters_and_bad_cypher(store_uri):
         rows = store.query("MATCH (n:Node) WHERE n.gid = $gid AND n.layer IN $layers RETURN count(*) AS n",
                            {"gid": graph.id, "layers": [0, 1]})
         assert rows == [{"n": sum(1 for n in graph.nodes if n.layer in (0, 1))}]
-        assert store.query("MATCH (g:Graph) RETURN count(*) AS n", {"unused": 1}) == [{"n": 1}]  # as on Neo4j
+        with pytest.raises(CypherError, match=r"\$unused given but not used"):   # issue 10: an error, not ignored
+            store.query("MATCH (g:Graph) RETURN count(*) AS n", {"unused": 1})
         with pytest.raises(CypherError, match="Invalid input"):
             store.query("MATCH (n:Node RETURN n")
 
