@@ -15,7 +15,7 @@ from typing import Iterator
 from circuit_atlas.store.base import Store
 from circuit_atlas.store.errors import (CypherError, GraphNotFoundError, QueryTimeoutError, ReadOnlyQueryError,
                                         StoreError, StoreIOError, StoreLockedError, TooManyRowsError)
-from circuit_atlas.store.statements import Statement, all_statements, register_statements
+from circuit_atlas.store.statements import Statement, all_statements
 
 NEO4J_SCHEMES = ("bolt://", "bolt+s://", "bolt+ssc://", "neo4j://", "neo4j+s://", "neo4j+ssc://")
 
@@ -49,4 +49,4 @@ def open_store(uri: str, read_only: bool = False, **options) -> Iterator[Store]:
 
 __all__ = ["open_store", "connect", "Store", "StoreError", "StoreIOError", "StoreLockedError", "ReadOnlyQueryError",
            "QueryTimeoutError", "TooManyRowsError", "CypherError", "GraphNotFoundError", "Statement",
-           "all_statements", "register_statements", "is_neo4j_uri"]
+           "all_statements", "is_neo4j_uri"]
