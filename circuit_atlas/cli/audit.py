@@ -145,15 +145,14 @@ def _audit_dir(settings, audit_id: str, out_root) -> Path:
 @contextmanager
 def _reading(settings):
     """The store opened read-only for audit lookups; store errors become one clear line."""
-    from circuit_atlas.store import CypherError, StoreError, open_store
+    from circuit_atlas.store import StoreError, open_store
+    from circuit_atlas.store.errors import UnknownLabelError
 
     try:
         with open_store(settings.store, read_only=True) as store:
             yield store
-    except CypherError as e:
-        if "Audit does not exist" in str(e):   # the embedded store before its first audit
-            raise click.ClickException(f"no audits in {settings.store} yet; run `circuit-atlas audit run`") from None
-        raise click.ClickException(str(e)) from None
+    except UnknownLabelError:   # a store made before audits existed
+        raise click.ClickException(f"no audits in {settings.store} yet; run `circuit-atlas audit run`") from None
     except StoreError as e:
         raise click.ClickException(str(e)) from None
 

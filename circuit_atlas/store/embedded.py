@@ -32,7 +32,7 @@ from pathlib import Path
 from circuit_atlas.graph import Graph
 from circuit_atlas.store import schema
 from circuit_atlas.store.errors import (CypherError, QueryTimeoutError, ReadOnlyQueryError, StoreError,
-                                        StoreIOError, StoreLockedError, TooManyRowsError)
+                                        StoreIOError, StoreLockedError, TooManyRowsError, UnknownLabelError)
 from circuit_atlas.store.rows import graph_rows, tag_tables
 
 ENGINES = ("kuzu", "real_ladybug")
@@ -227,6 +227,8 @@ def _map_error(e: Exception, cypher: str) -> StoreError:
     if msg.startswith("Interrupted"):
         return QueryTimeoutError("query timed out (interrupted by the database); add LIMIT or a narrower "
                                  "MATCH, or raise the timeout")
+    if re.match(r"Binder exception: Table \w+ does not exist", msg):
+        return UnknownLabelError(f"{msg}\nin query: {cypher.strip()[:300]}")
     return CypherError(f"{msg}\nin query: {cypher.strip()[:300]}")
 
 
