@@ -82,10 +82,10 @@ def _run(settings, spec, opts, out_root: Path, *, inline: bool, use_store: bool,
     try:
         if inline:
             if not use_store:
-                return run_audit(spec, opts, out_root=out_root)
+                return run_audit(spec, opts, out_root=out_root, device=settings.device)
             from circuit_atlas.store import open_store
             with open_store(settings.store) as store:
-                return run_audit(spec, opts, out_root=out_root, store=store)
+                return run_audit(spec, opts, out_root=out_root, store=store, device=settings.device)
         return run_audit_job(spec, opts, settings, out_root=out_root, timeout_s=timeout)
     except (AuditInputError, StoreError, TracerError) as e:
         raise click.ClickException(str(e)) from None
