@@ -6,6 +6,7 @@ linter that saw only circuit_atlas/ would pass every contract without looking.
 """
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -43,3 +44,12 @@ def test_the_linter_sees_every_module():
             expected.add(".".join((package, *parts[:-1])) if parts[-1] == "__init__" else ".".join((package, *parts)))
     assert {"circuit_atlas.tracer.attribution", "circuit_atlas.workers.tasks", "circuit_atlas.cli"} <= expected
     assert expected <= seen
+
+
+def test_readme_layout_names_every_package_folder():
+    import tomllib
+
+    folders = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["package-dir"].values()
+    layout = (REPO / "README.md").read_text().split("## Layout\n", 1)[1].split("\n## ", 1)[0]
+    listed = set(re.findall(r"^\| `(\w+)/` \|", layout, re.MULTILINE))
+    assert {"circuit_atlas", *folders} <= listed
