@@ -32,8 +32,9 @@ from pathlib import Path
 from circuit_atlas.graph import Graph
 from circuit_atlas.store import schema
 from circuit_atlas.store.errors import (CypherError, QueryTimeoutError, ReadOnlyQueryError, StoreError,
-                                        StoreIOError, StoreLockedError, TooManyRowsError, UnknownLabelError)
+                                        StoreIOError, StoreLockedError, TooManyRowsError)
 from circuit_atlas.store.rows import graph_rows, tag_tables
+from circuit_atlas.store.errors import UnknownLabelError
 
 ENGINES = ("kuzu", "real_ladybug")
 
