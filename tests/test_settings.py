@@ -61,3 +61,18 @@ def test_only_prefixed_environment_names_are_read():
 def test_the_config_file_fills_in_below_the_environment():
     got = load_in({"CIRCUIT_ATLAS_DEVICE": "cuda:1"}, 'store = "/from-config.db"\ndevice = "cuda:0"\nheartbeat = 2.5\n')
     assert (got["store"], got["device"], got["heartbeat"]) == ("/from-config.db", "cuda:1", 2.5)
+
+
+def test_the_workers_guide_agrees_with_the_defaults():
+    """docs/workers.md repeats the workers' settings for their readers: its defaults are the code's."""
+    code = {f.name: f.default for f in dataclasses.fields(Settings)} | {f.name: f.default for f in dataclasses.fields(WorkerConfig)}
+    rows = re.findall(r"^\| `CIRCUIT_ATLAS_(\w+)` \| `([^`]*)` \|", (REPO / "docs/workers.md").read_text(), re.MULTILINE)
+    assert len(rows) >= 10
+    for name, shown in rows:
+        default = code[name.lower()]
+        if isinstance(default, (int, float)):
+            assert float(shown) == default, name
+        elif isinstance(default, Path):
+            assert Path(shown) == default, name
+        else:
+            assert shown == default, name
