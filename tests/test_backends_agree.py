@@ -27,7 +27,10 @@ REL = 1e-9
 ALL = 1_000_000
 REAL_GRAPHS = FULL_CORPUS.parent          # ../shared/fixtures/real-graphs: 5 files + gemma-2-2b-clt-hp/ (57)
 SKIP = {"_supernode-store", "_supernodes-delete",   # writes, exercised through propose-supernodes
-        "_labels-link", "_labels-show", "_labels-store"}  # writes, exercised through labels.auto_labels
+        "_labels-link", "_labels-show", "_labels-store",  # writes, exercised through labels.auto_labels
+        # interventions' evidence: these corpora hold none; test_interventions ranks it on both backends
+        "_intervention-features", "_intervention-graph", "_intervention-store", "_intervention-supernodes",
+        "causal-features", "causal-supernodes", "_supernode-members", "_supernode-unlink-members"}
 
 
 def parameter_sets(store, graphs) -> dict[str, list[dict]]:
@@ -77,6 +80,10 @@ def parameter_sets(store, graphs) -> dict[str, list[dict]]:
         "_search-feature-labels": [{"text": w, "limit": ALL} for w in label_words],
         "_search-graph-labels": [{"text": w, "limit": ALL} for w in label_words],
         "feature-labels": [{}, {"fkey": fkeys[0]}, {"source": "auto", "limit": ALL}],
+        "_graph-feature-nodes": [{"gid": gids[0]}],
+        "_graphs-features": [{"gids": gids[:5]}],
+        "_graphs-tag-split": [{"tag": tag}],
+        "contrast-supernode": [{"tag": tag, "dry_run": True}],
     }
     paths = []
     for hops in (2, 3, 4):

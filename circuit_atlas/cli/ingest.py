@@ -31,10 +31,10 @@ def ingest(settings, paths, tags, manifest, quiet, neo4j_home, overwrite):
         circuit-atlas ingest graphs/ extra/*.json --tag set=capitals --manifest langs.csv
 
     A first load into Neo4j can skip Bolt (neo4j-admin database import, many times faster); it only
-    makes a new database, with the server stopped:
+    makes a new database, with the server stopped (then `scripts/neo4j.sh start --dir .neo4j`):
 
     \b
-        circuit-atlas ingest graphs/ --neo4j-import .neo4j && scripts/neo4j.sh start --dir .neo4j
+        circuit-atlas ingest graphs/ --neo4j-import .neo4j
     """
     from circuit_atlas.ingest import IngestOptions, ManifestError, import_paths, ingest_paths
     from circuit_atlas.store import StoreError

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 import select
 import signal
 import struct
@@ -242,7 +243,10 @@ def _error(kind: str, text: str, cypher: str | None, limits=None) -> errors.Stor
     if kind == "crash":
         return errors.CypherError(f"the database failed on this query ({text})"
                                   + (f"\nin query: {cypher.strip()[:300]}" if cypher else ""))
-    return errors.CypherError(f"{text}" + (f"\nin query: {cypher.strip()[:300]}" if cypher else ""))
+    where = f"\nin query: {cypher.strip()[:300]}" if cypher else ""
+    if re.match(r"Binder exception: Table \w+ does not exist", text):   # the embedded engine's missing label
+        return errors.UnknownLabelError(text + where)
+    return errors.CypherError(text + where)
 
 
 # --- the child --------------------------------------------------------------------------------
