@@ -27,16 +27,19 @@ from pathlib import Path
 
 from circuit_atlas.graph import Graph
 from circuit_atlas.store import schema
+from circuit_atlas.store import statements as st
+from circuit_atlas.store.aggregates import FEATURE_AGGREGATES
 from circuit_atlas.store.errors import (CypherError, QueryTimeoutError, ReadOnlyQueryError, StoreError,
                                         StoreLockedError, TooManyRowsError)
 from circuit_atlas.store.rows import graph_rows, tag_tables
 
 ENGINES = ("kuzu", "real_ladybug")
 
-# Features and tags are global: a batch's rows include ones stored by earlier batches. ignore_errors makes
-# the COPY skip exactly those rows (duplicate primary keys; the stored row is kept), which is cheaper
-# than asking for the known keys first. Our Arrow rows are typed, so no other error can be skipped.
-COPY_OPTIONS = {"Feature": " (ignore_errors=true)", "Tag": " (ignore_errors=true)"}
+# Tags are global: a batch's rows include ones stored by earlier batches. ignore_errors makes the COPY
+# skip exactly those rows (duplicate primary keys; the stored row is kept), which is cheaper than asking
+# for the known keys first. Our Arrow rows are typed, so no other error can be skipped. Features are
+# global too, but carry aggregates: the stored ones are asked for first, and get the batch's added.
+COPY_OPTIONS = {"Tag": " (ignore_errors=true)"}
 
 
 @dataclass
@@ -208,11 +211,14 @@ class EmbeddedBackend:
             rows = graph_rows(graphs, next_uid(lambda c: self._rows(conn.execute(c))))  # one writer: no race
             if self.opts.bulk:
                 tags, tagged = tag_tables(rows.tags)
-                for table, data in [("Graph", rows.graphs), ("Node", rows.nodes), ("Feature", rows.features),
+                new_features, stored_features = self._split_features(rows.features)
+                for table, data in [("Graph", rows.graphs), ("Node", rows.nodes), ("Feature", new_features),
                                     ("Tag", tags), ("HAS_NODE", rows.has_node), ("OF_FEATURE", rows.of_feature),
-                                    ("TAGGED", tagged), ("EFFECT", rows.effects)]:
+                                    ("TAGGED", tagged), ("EFFECT", rows.effects), ("Path", rows.paths)]:
                     if data.num_rows:
                         conn.execute(f"COPY {table} FROM $data{COPY_OPTIONS.get(table, '')}", {"data": data})
+                if stored_features.num_rows:          # features stored before: add this batch to their aggregates
+                    conn.execute(st.ADD_FEATURE_AGGREGATES, {"rows": stored_features})
             else:
                 write_with_statements(lambda c, p: conn.execute(c, p), rows)
             conn.execute("COMMIT")
@@ -221,6 +227,33 @@ class EmbeddedBackend:
             if isinstance(e, RuntimeError):
                 raise _map_error(e, "COPY / bulk insert") from None
             raise
+
+    def write(self, work):
+        """work(run) with every statement it runs in one transaction: all of it or nothing."""
+        conn = self._conn
+        conn.execute("BEGIN TRANSACTION")
+        try:
+            result = work(lambda c, p=None: self._rows(conn.execute(c, _used(c, p))))
+            conn.execute("COMMIT")
+            return result
+        except BaseException as e:
+            _rollback(conn)
+            if isinstance(e, RuntimeError):
+                raise _map_error(e, "write transaction") from None
+            raise
+
+    def _split_features(self, features):
+        """(rows of features not stored yet, to COPY; aggregate rows of stored ones, r_-prefixed for
+        statements.ADD_FEATURE_AGGREGATES), asked inside the write transaction."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        keys = pa.table({"k": features["key"]})
+        stored = pa.array([r[0] for r in self._conn.execute(st.EXISTING_FEATURES, {"keys": keys}).get_all()],
+                          pa.string()) if features.num_rows else pa.array([], pa.string())
+        known = pc.is_in(features["key"], value_set=stored)
+        old = features.filter(known).select(["key", *FEATURE_AGGREGATES])
+        return features.filter(pc.invert(known)), old.rename_columns([f"r_{c}" for c in old.column_names])
 
     def close(self) -> None:
         if self._key is not None:

@@ -120,5 +120,15 @@ class Neo4jBackend:
                 except self._neo4j.exceptions.Neo4jError as e:
                     raise _map_error(e, "UNWIND bulk insert") from None
 
+    def write(self, work):
+        """work(run) with every statement it runs in one write transaction."""
+        def unit(tx):
+            return work(lambda c, p=None: [_plain(r.data()) for r in tx.run(c, p or {})])
+        try:
+            with self._session(read=False) as session:
+                return session.execute_write(unit)
+        except self._neo4j.exceptions.Neo4jError as e:
+            raise _map_error(e, "write transaction") from None
+
     def close(self) -> None:
         self._driver.close()

@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from circuit_atlas.graph import Graph, Node
-from circuit_atlas.store import schema
+from circuit_atlas.store import aggregates, schema
 
 ARROW_TYPES = {"STRING": pa.string(), "INT64": pa.int64(), "DOUBLE": pa.float64(), "FLOAT": pa.float32(),
                "BOOL": pa.bool_(), "STRING[]": pa.list_(pa.string())}
@@ -27,11 +27,12 @@ class GraphRows:
     """One table per label / relationship type; rel tables start with the (src, dst) key columns."""
     graphs: pa.Table
     nodes: pa.Table
-    features: pa.Table       # every feature the graphs use, deduplicated by key
+    features: pa.Table       # every feature the graphs use, deduplicated by key, with the batch's aggregates
     has_node: pa.Table
     of_feature: pa.Table
     effects: pa.Table
     tags: list[dict]         # rows for statements.LINK_TAGS: {gid, id, key, value}
+    paths: pa.Table          # the graphs' strong paths (aggregates.strong_paths)
 
 
 def _column(values, typ: str) -> pa.Array:
@@ -74,7 +75,7 @@ def graph_rows(graphs: list[Graph], first_uid: int) -> GraphRows:
     no Python loop per edge, which matters at 10^6 edges per batch.
     """
     created = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    g_cols = {name: [] for name in schema.GRAPH.properties}
+    g_cols = {name: [] for name in schema.GRAPH.properties if name != "features"}
     for g in graphs:
         meta = json.dumps({"generator": g.generator, "extra": g.extra, "scores": g.scores}, ensure_ascii=False)
         for name, value in dict(
@@ -110,15 +111,22 @@ def graph_rows(graphs: list[Graph], first_uid: int) -> GraphRows:
         return pa.array(np.concatenate(uids) if uids else np.zeros(0, np.int64), pa.int64())
 
     weights = [g.edge_weight for g in graphs]
+    nodes = _label_table(schema.NODE, n_cols)
+    effects = _rel_table(schema.EFFECT, endpoints("edge_source"), endpoints("edge_target"),
+                         weight=np.concatenate(weights) if weights else np.array([], dtype=np.float32))
+    contrib = aggregates.contributions(nodes, effects, first_uid, np.repeat(np.arange(len(graphs)), sizes),
+                                       np.array([len(g.prompt_tokens) for g in graphs], dtype=np.int64))
+    g_cols["features"] = aggregates.blobs(contrib, len(graphs))
+    features = features.join(aggregates.feature_deltas(contrib), "key", use_threads=False)
     return GraphRows(
         graphs=_label_table(schema.GRAPH, g_cols),
-        nodes=_label_table(schema.NODE, n_cols),
-        features=_label_table(schema.FEATURE, features),
+        nodes=nodes,
+        features=_label_table(schema.FEATURE, {name: features[name] for name in schema.FEATURE.properties}),
         has_node=_rel_table(schema.HAS_NODE, gid, uid),
         of_feature=_rel_table(schema.OF_FEATURE, uid.filter(linked), fkey.filter(linked)),
-        effects=_rel_table(schema.EFFECT, endpoints("edge_source"), endpoints("edge_target"),
-                           weight=np.concatenate(weights) if weights else np.array([], dtype=np.float32)),
+        effects=effects,
         tags=[row for g in graphs for row in tag_rows(g)],
+        paths=aggregates.strong_paths(nodes, effects, first_uid),
     )
 
 
