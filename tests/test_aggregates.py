@@ -21,9 +21,9 @@ from circuit_atlas.store.aggregates import FEATURE_AGGREGATES, PATH_MIN_WEIGHT, 
 SUMMARY = load_summary()
 
 
-def corpus(n: int, seed: int = 0) -> list:
+def corpus(n: int, seed: int = 0, scale: float = 0.06) -> list:
     rng = random.Random(seed)
-    return [realistic_graph(SUMMARY, seed=1000 * seed + i, scale=0.06,
+    return [realistic_graph(SUMMARY, seed=1000 * seed + i, scale=scale,
                             tags={"lang": rng.choice(["en", "fr", "de"]), "concept": rng.choice(["a", "b"])})
             for i in range(n)]
 
@@ -229,3 +229,45 @@ def test_tag_and_untag_touch_nothing_else(store_uri):
         assert store.get_graph(graphs[1].id).tags == {"concept": graphs[1].tags["concept"]}
         store.tag_graphs([graphs[1].id], {"lang": graphs[1].tags["lang"]})
         assert_same(dump(store), before)
+
+
+def walk(store, hops, **params) -> list[dict]:
+    """common-paths' rows computed by walking the edges (the statement used below the stored threshold)."""
+    from circuit_atlas import queries
+
+    params = {"min_weight": 1.0, "token": "", "tag": "", "sign": "excitatory", "rank_by": "strength", "limit": 10**6} | params
+    return queries.run(store, f"_common-paths-{hops}", **params)
+
+
+def same_paths(got: list[dict], want: list[dict], hops: int) -> None:
+    key = lambda r: (r["start_token"], *[r[f"f{i}"] for i in range(1, hops)], r["end_token"], r["signs"])
+    assert sorted(map(key, got)) == sorted(map(key, want))
+    by = {key(r): r for r in want}
+    for r in got:
+        w = by[key(r)]
+        assert (r["n_graphs"], r["n_paths"]) == (w["n_graphs"], w["n_paths"])
+        for c in ("mean_strength", "max_strength", "max_bottleneck"):
+            assert math.isclose(r[c], w[c], rel_tol=1e-5), (c, r, w)
+
+
+def test_common_paths_from_stored_paths_equal_the_walk(store_uri, monkeypatch):
+    from circuit_atlas import queries
+    from circuit_atlas.store import aggregates
+
+    graphs = corpus(16, seed=9, scale=1.0)
+    with open_store(store_uri) as store:
+        store.add_graphs(graphs[:12])
+        token = store.query("MATCH (p:Path {hops: 3}) RETURN p.end_token AS t LIMIT 1")[0]["t"]
+        cases = [dict(hops=h, sign=s) for h in (2, 3, 4) for s in ("excitatory", "inhibitory", "all")]
+        cases += [dict(hops=3, min_weight=1.7), dict(hops=3, token=token), dict(hops=2, tag="lang=fr"),
+                  dict(hops=3, rank_by="min", sign="all")]
+        for case in cases:
+            rows = queries.run(store, "common-paths", **case, limit=10**6)
+            assert rows or case.get("sign") == "inhibitory"
+            same_paths(rows, walk(store, **case), case["hops"])
+        # a graph with more strong paths than the cap stores none: common-paths walks the edges again
+        monkeypatch.setattr(aggregates, "PATH_CAP", 3)
+        store.add_graphs(graphs[12:])
+        assert store.query("MATCH (g:Graph) WHERE g.n_paths < 0 RETURN count(*) AS n")[0]["n"] > 0
+        assert store.query("MATCH (g:Graph), (p:Path) WHERE g.n_paths < 0 AND p.gid = g.id RETURN count(*) AS n")[0]["n"] == 0
+        same_paths(queries.run(store, "common-paths", hops=3, sign="all", limit=10**6), walk(store, 3, sign="all"), 3)

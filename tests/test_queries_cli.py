@@ -50,7 +50,8 @@ def params_for(q, store, graphs) -> dict:
     known = {"fkey": hub, "text": "temperature" if q.name in ("search-features", "_search-graph-labels", "_search-feature-labels") else "", "concept": "weather", "keys": [hub],
              "gids": gids, "selector": "lang=en", "a": gids[0], "b": gids[1], "tags": ["lang=en"],
              "min_graphs": 2, "min_weight": 0.5, "dry_run": True, "limit": 5, "max_features": 100,
-             "source": "" if q.name == "feature-labels" else "proposed", "id": "x"}
+             "source": "" if q.name == "feature-labels" else "proposed", "id": "x",
+             "hops": 3, "tag": "lang=en" if q.name.startswith("_strong-paths") else ""}
     return {p.name: known[p.name] for p in q.params if p.name in known}
 
 

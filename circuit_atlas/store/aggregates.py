@@ -28,6 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 PATH_MIN_WEIGHT = 1.0          # strong paths are stored down to this |weight| (common-paths' default)
+PATH_CAP = 200_000             # a graph with more strong paths stores none (Graph.n_paths = -1)
 MAX_HOPS = 4
 
 # The Feature aggregates, in schema order; how a batch's contributions combine into each, and how two
@@ -139,10 +140,15 @@ def blobs(contrib: pa.Table, n_graphs: int) -> list[str]:
     return [encode_blob(contrib.slice(bounds[i], bounds[i + 1] - bounds[i])) for i in range(n_graphs)]
 
 
-def strong_paths(nodes: pa.Table, effects: pa.Table, first_uid: int, min_weight: float = PATH_MIN_WEIGHT) -> pa.Table:
+def strong_paths(nodes: pa.Table, effects: pa.Table, first_uid: int, graph_index: np.ndarray, n_graphs: int,
+                 min_weight: float = PATH_MIN_WEIGHT, cap: int | None = None) -> tuple[pa.Table, np.ndarray]:
     """Every embedding -> feature (-> feature (-> feature)) -> logit path of a batch whose edges all have
-    |weight| >= min_weight, as Path rows (schema.PATH). Edges never leave their graph, so the whole
-    batch is walked at once: paths are index arrays extended one strong edge at a time."""
+    |weight| >= min_weight, as Path rows (schema.PATH), and per graph how many (Graph.n_paths).
+
+    Pruned attribution graphs have tens to hundreds; a dense graph (an unpruned .pt graph, a random
+    one) can have billions: the paths of each graph are counted first, and a graph with more than `cap`
+    stores none and gets n_paths = -1 (common-paths then walks the edges). Edges never leave their
+    graph, so the batch is walked at once: paths are index arrays extended one strong edge at a time."""
     is_feat = _np(pc.is_valid(nodes["fkey"]))
     is_emb = _np(pc.equal(nodes["kind"], "embedding"), False)
     is_logit = _np(pc.equal(nodes["kind"], "logit"), False)
@@ -191,4 +197,4 @@ def strong_paths(nodes: pa.Table, effects: pa.Table, first_uid: int, min_weight:
         }))
     t = pa.concat_tables(parts)
     ids = pc.binary_join_element_wise(t["gid"], pa.array(np.arange(t.num_rows).astype(str), pa.string()), "/")
-    return t.add_column(0, "id", ids)
+    return t.add_column(0, "id", ids), n_paths

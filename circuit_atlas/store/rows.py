@@ -75,7 +75,7 @@ def graph_rows(graphs: list[Graph], first_uid: int) -> GraphRows:
     no Python loop per edge, which matters at 10^6 edges per batch.
     """
     created = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    g_cols = {name: [] for name in schema.GRAPH.properties if name != "features"}
+    g_cols = {name: [] for name in schema.GRAPH.properties if name not in ("features", "n_paths")}
     for g in graphs:
         meta = json.dumps({"generator": g.generator, "extra": g.extra, "scores": g.scores}, ensure_ascii=False)
         for name, value in dict(
@@ -114,9 +114,11 @@ def graph_rows(graphs: list[Graph], first_uid: int) -> GraphRows:
     nodes = _label_table(schema.NODE, n_cols)
     effects = _rel_table(schema.EFFECT, endpoints("edge_source"), endpoints("edge_target"),
                          weight=np.concatenate(weights) if weights else np.array([], dtype=np.float32))
-    contrib = aggregates.contributions(nodes, effects, first_uid, np.repeat(np.arange(len(graphs)), sizes),
+    graph_index = np.repeat(np.arange(len(graphs)), sizes)              # (N,) batch index of each node's graph
+    contrib = aggregates.contributions(nodes, effects, first_uid, graph_index,
                                        np.array([len(g.prompt_tokens) for g in graphs], dtype=np.int64))
     g_cols["features"] = aggregates.blobs(contrib, len(graphs))
+    paths, g_cols["n_paths"] = aggregates.strong_paths(nodes, effects, first_uid, graph_index, len(graphs))
     features = features.join(aggregates.feature_deltas(contrib), "key", use_threads=False)
     return GraphRows(
         graphs=_label_table(schema.GRAPH, g_cols),
@@ -126,7 +128,7 @@ def graph_rows(graphs: list[Graph], first_uid: int) -> GraphRows:
         of_feature=_rel_table(schema.OF_FEATURE, uid.filter(linked), fkey.filter(linked)),
         effects=effects,
         tags=[row for g in graphs for row in tag_rows(g)],
-        paths=aggregates.strong_paths(nodes, effects, first_uid),
+        paths=paths,
     )
 
 

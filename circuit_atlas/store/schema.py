@@ -51,6 +51,7 @@ GRAPH = add_label(Label("Graph", "id", {
     "prompt_tokens": "STRING[]",  # part of the graph id, so get_graph round-trips exactly
     "meta": "STRING",             # JSON {generator, extra, scores}: file metadata for faithful export
     "features": "STRING",         # the graph's contribution to each Feature aggregate (aggregates.py)
+    "n_paths": "INT64",           # its strong paths stored as Path nodes; -1: too many, none stored
 }))
 NODE = add_label(Label("Node", "uid", {
     "uid": "INT64",               # store-wide number given at ingest (a compact key); (gid, node_id) names it

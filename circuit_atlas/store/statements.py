@@ -77,7 +77,7 @@ UNWIND $rows AS r
 CREATE (g:Graph {id: r.id, slug: r.slug, prompt: r.prompt, model: r.model, transcoder_set: r.transcoder_set,
                  n_layers: r.n_layers, n_nodes: r.n_nodes, n_edges: r.n_edges,
                  node_threshold: r.node_threshold, edge_threshold: r.edge_threshold,
-                 created: r.created, prompt_tokens: r.prompt_tokens, meta: r.meta, features: r.features})
+                 created: r.created, prompt_tokens: r.prompt_tokens, meta: r.meta, features: r.features, n_paths: r.n_paths})
 """)
 
 LAST_UID = statement("last_uid", "The highest Node.uid in the store (no row when it is empty); new nodes are numbered after it.", """
@@ -277,4 +277,10 @@ MATCH (g:Graph {id: r.gid})-[x:TAGGED]->(t:Tag)
 WHERE t.id = r.id OR (r.id IS NULL AND t.key = r.key)
 DELETE x
 RETURN t.id AS id
+""")
+
+UNWALKED_GRAPHS = statement("unwalked_graphs", "How many graphs have too many strong paths to store them (common-paths walks the edges then).", """
+MATCH (g:Graph)
+WHERE g.n_paths < 0
+RETURN count(*) AS n
 """)
