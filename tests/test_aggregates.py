@@ -126,6 +126,8 @@ def assert_exact(store) -> None:
         for a in FEATURE_AGGREGATES:
             assert close(got_feats[key][a], want[a]), f"{key}.{a}: stored {got_feats[key][a]}, from scratch {want[a]}"
     assert {k: v for k, v in got_paths.items() if v} == {k: v for k, v in paths.items() if v}
+    counted = {r["id"]: r["n"] for r in store.query("MATCH (g:Graph) RETURN g.id AS id, g.n_paths AS n", max_rows=10**6)}
+    assert counted == {gid: len(p) for gid, p in paths.items()}, "Graph.n_paths is not the number of its strong paths"
     assert set(got_tables) == set(tables)
     for gid, want in tables.items():
         got = got_tables[gid]

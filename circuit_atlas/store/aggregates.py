@@ -157,6 +157,22 @@ def strong_paths(nodes: pa.Table, effects: pa.Table, first_uid: int, graph_index
     src = _np(effects["src"])[strong] - first_uid
     dst = _np(effects["dst"])[strong] - first_uid
     w = w[strong]
+    # count first: total[x] = strong paths of 1 to MAX_HOPS - 1 edges from feature x to a logit through features
+    n = nodes.num_rows
+    feat_edge = is_feat[src]
+    reach = np.bincount(src[feat_edge & is_logit[dst]], minlength=n).astype(np.float64)
+    total = reach.copy()
+    for _ in range(MAX_HOPS - 2):
+        inner = feat_edge & is_feat[dst]
+        reach = np.bincount(src[inner], reach[dst[inner]], minlength=n)
+        total += reach
+    starts_here = is_emb[src] & is_feat[dst]
+    counts = np.bincount(graph_index[src[starts_here]], total[dst[starts_here]], minlength=n_graphs)
+    over = counts > (PATH_CAP if cap is None else cap)
+    if over.any():                                   # leave those graphs' edges out of the walk
+        keep = ~over[graph_index[src]]
+        src, dst, w = src[keep], dst[keep], w[keep]
+    n_paths = np.where(over, -1, counts).astype(np.int64)
     order = np.argsort(src, kind="stable")
     src, dst, w = src[order], dst[order], w[order]
     starts = np.searchsorted(src, np.arange(nodes.num_rows + 1))             # CSR: edges out of node i
