@@ -11,7 +11,14 @@ with the store, so the second figure is what a growing corpus sees); (3) the nai
 transaction) on --naive-edges edges of each of
 --naive-sample synthetic graphs, extrapolated per edge. CPU seconds are printed next to wall seconds:
 on a shared machine edges per CPU-second is the steadier figure.
-Targets: >= 1M edges/s for the embedded bulk path; bulk >= 50x naive. Other work on the machine
+Targets: >= 1M edges/s for the embedded bulk path; bulk >= 50x naive.
+
+--realistic N: the realistic corpus (circuit_atlas.corpus, Gemma-2-2B-shaped graphs): N graphs into a
+fresh store, then N more into it, once maintaining the cross-graph aggregates and once without
+(the write path before them), each mode in its own process so that its peak memory (VmHWM) is its
+own; prints edges/s, the with/without ratio, peak memory and the store's size on disk per million edges.
+    PYTHONPATH=. python bench/ingest.py --realistic 1000            # both modes
+    PYTHONPATH=. python bench/ingest.py --realistic 10000 --no-baseline Other work on the machine
 slows both paths alike; the ratio is the robust figure.
 """
 from __future__ import annotations
@@ -90,6 +97,80 @@ def naive(uri: str, graphs, engine: str, max_edges: int, one_transaction: bool) 
         return edges, seconds
 
 
+def vm_hwm_mb() -> float:
+    """This process's own peak resident memory (VmHWM), MB: unlike ru_maxrss it is not inherited across fork."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def realistic_phase(root: Path, n: int, aggregates: bool, batch_edges: int, engine: str) -> dict:
+    """n realistic graphs into a fresh store, then n more into it (generation not timed). Run in its own
+    process (--realistic-child) so that VmHWM is this phase's alone."""
+    from circuit_atlas.corpus import load_summary, realistic_graph
+    from bench.queries import tags
+
+    summary = load_summary()
+    uri = str(root / f"realistic-{'aggregates' if aggregates else 'none'}")
+    out = {}
+    for first, where in ((0, "fresh"), (n, "holding")):
+        edges = seconds = cpu = 0.0
+        batch: list = []
+
+        def flush():
+            nonlocal edges, seconds, cpu
+            start, start_cpu = time.perf_counter(), time.process_time()
+            with open_store(uri, engine=engine, aggregates=aggregates) as store:
+                store.add_graphs(batch)
+            seconds += time.perf_counter() - start
+            cpu += time.process_time() - start_cpu
+            edges += sum(g.n_edges for g in batch)
+            batch.clear()
+
+        for i in range(first, first + n):
+            batch.append(realistic_graph(summary, seed=i, tags=tags(i)))
+            batch[-1].id
+            if sum(g.n_edges for g in batch) >= batch_edges:
+                flush()
+        if batch:
+            flush()
+        out[where] = {"edges": edges, "seconds": seconds, "cpu": cpu}
+    size = sum(f.stat().st_size for f in Path(uri).rglob("*") if f.is_file()) if Path(uri).is_dir() else Path(uri).stat().st_size
+    out["disk_bytes"] = size
+    out["vm_hwm_mb"] = vm_hwm_mb()
+    return out
+
+
+def realistic(root: Path, n: int, baseline: bool, batch_edges: int, engine: str) -> None:
+    """The realistic corpus with and without aggregate maintenance, each mode in its own process."""
+    import json
+    import subprocess
+
+    modes = [True, False] if baseline else [True]
+    results = {}
+    for aggregates in modes:
+        cmd = [sys.executable, str(Path(__file__).resolve()), "--realistic-child", str(n), "--batch-edges",
+               str(batch_edges), "--engine", engine, "--root", str(root)] + ([] if aggregates else ["--no-aggregates"])
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
+        results[aggregates] = json.loads(proc.stdout.strip().splitlines()[-1])
+    for aggregates, r in results.items():
+        label = "with aggregates" if aggregates else "without aggregates (before)"
+        for where, text in (("fresh", "into a fresh store"), ("holding", f"into a store holding {n:,} graphs")):
+            x = r[where]
+            print(f"realistic, {label}: {n:,} graphs {text}: {x['edges']:,.0f} edges in {x['seconds']:.1f} s "
+                  f"({x['cpu']:.1f} CPU s) -> {x['edges'] / x['seconds']:,.0f} edges/s ({x['edges'] / x['cpu']:,.0f} per CPU s)")
+        total = r["fresh"]["edges"] + r["holding"]["edges"]
+        print(f"realistic, {label}: peak memory (VmHWM of the ingesting process) {r['vm_hwm_mb']:,.0f} MB; "
+              f"store on disk {r['disk_bytes'] / 1e6:,.0f} MB = {r['disk_bytes'] / 1e6 / (total / 1e6):.1f} MB per million edges")
+    if baseline:
+        on, off = results[True], results[False]
+        for where in ("fresh", "holding"):
+            ratio = (on[where]["edges"] / on[where]["seconds"]) / (off[where]["edges"] / off[where]["seconds"])
+            cpu_ratio = (on[where]["edges"] / on[where]["cpu"]) / (off[where]["edges"] / off[where]["cpu"])
+            print(f"aggregates / before ({where}): {ratio:.2f}x edges/s, {cpu_ratio:.2f}x edges per CPU s")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--synthetic", type=int, default=1000, help="number of synthetic graphs (10k edges each)")
@@ -97,11 +178,29 @@ def main() -> None:
     p.add_argument("--naive-edges", type=int, default=2000, help="edges per naive graph (the rate is per edge)")
     p.add_argument("--batch-edges", type=int, default=IngestOptions.batch_edges, help="edges per transaction")
     p.add_argument("--engine", default="kuzu", help="embedded engine: kuzu or real_ladybug")
+    p.add_argument("--realistic", type=int, default=0, metavar="N",
+                   help="only the realistic phase: N graphs into a fresh store, N more into it, with and without "
+                        "aggregate maintenance (each in its own process)")
+    p.add_argument("--no-baseline", action="store_true", help="realistic phase: skip the run without aggregates")
+    p.add_argument("--root", type=Path, help="where the stores go (default: a new temporary folder)")
+    p.add_argument("--realistic-child", type=int, default=0, help=argparse.SUPPRESS)
+    p.add_argument("--no-aggregates", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
+    if args.realistic_child:
+        import json
+        print(json.dumps(realistic_phase(args.root, args.realistic_child, not args.no_aggregates, args.batch_edges,
+                                         args.engine)))
+        return
     print(f"load average at start: {' '.join(f'{x:.1f}' for x in __import__('os').getloadavg())} "
           f"on {__import__('os').cpu_count()} cores")
-    root = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
+    root = args.root or Path(tempfile.mkdtemp(prefix="bench-ingest-"))
+    root.mkdir(parents=True, exist_ok=True)
     print(f"engine {args.engine}, store under {root}")
+    if args.realistic:
+        realistic(root, args.realistic, not args.no_baseline, args.batch_edges, args.engine)
+        print(f"load average at end: {' '.join(f'{x:.1f}' for x in __import__('os').getloadavg())}")
+        print("target: >= 1,000,000 edges/s into a store holding the corpus, with aggregates")
+        return
 
     if GEMMA.is_dir():
         from circuit_atlas.ingest.formats import read_graph_file

@@ -40,6 +40,7 @@ ENGINES = ("kuzu", "real_ladybug")
 # for the known keys first. Our Arrow rows are typed, so no other error can be skipped. Features are
 # global too, but carry aggregates: the stored ones are asked for first, and get the batch's added.
 COPY_OPTIONS = {"Tag": " (ignore_errors=true)"}
+NO_AGGREGATES_COPY_OPTIONS = {"Feature": " (ignore_errors=true)"}
 
 
 @dataclass
@@ -47,6 +48,7 @@ class EmbeddedOptions:
     lock_timeout_s: float = 30.0      # how long an open waits for another process to release the database
     engine: str | None = None         # kuzu | real_ladybug; None: Settings.embedded_engine (default kuzu)
     bulk: bool = True                 # COPY from Arrow; False = the UNWIND statement path (tests)
+    aggregates: bool = True           # False: bench/ingest.py's "before" only; queries on such a store are wrong
 
     def __post_init__(self) -> None:
         if self.engine is None:
@@ -208,15 +210,20 @@ class EmbeddedBackend:
         conn = self._conn
         conn.execute("BEGIN TRANSACTION")
         try:
-            rows = graph_rows(graphs, next_uid(lambda c: self._rows(conn.execute(c))))  # one writer: no race
+            rows = graph_rows(graphs, next_uid(lambda c: self._rows(conn.execute(c))),  # one writer: no race
+                              with_aggregates=self.opts.aggregates)
             if self.opts.bulk:
                 tags, tagged = tag_tables(rows.tags)
-                new_features, stored_features = self._split_features(rows.features)
+                if self.opts.aggregates:
+                    new_features, stored_features = self._split_features(rows.features)
+                else:                         # the write path before aggregates: skip the stored keys
+                    new_features, stored_features = rows.features, rows.features.slice(0, 0)
                 for table, data in [("Graph", rows.graphs), ("Node", rows.nodes), ("Feature", new_features),
                                     ("Tag", tags), ("HAS_NODE", rows.has_node), ("OF_FEATURE", rows.of_feature),
                                     ("TAGGED", tagged), ("EFFECT", rows.effects), ("Path", rows.paths)]:
                     if data.num_rows:
-                        conn.execute(f"COPY {table} FROM $data{COPY_OPTIONS.get(table, '')}", {"data": data})
+                        options = COPY_OPTIONS if self.opts.aggregates else COPY_OPTIONS | NO_AGGREGATES_COPY_OPTIONS
+                        conn.execute(f"COPY {table} FROM $data{options.get(table, '')}", {"data": data})
                 if stored_features.num_rows:          # features stored before: add this batch to their aggregates
                     conn.execute(st.ADD_FEATURE_AGGREGATES, {"rows": stored_features})
             else:

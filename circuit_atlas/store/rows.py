@@ -66,7 +66,7 @@ NODE_FIELDS = ("node_id", "kind", "layer", "pos", "feature", "token_id", "token"
                "logit_prob", "label")
 
 
-def graph_rows(graphs: list[Graph], first_uid: int) -> GraphRows:
+def graph_rows(graphs: list[Graph], first_uid: int, with_aggregates: bool = True) -> GraphRows:
     """Columns for a batch of graphs (features shared between graphs of the batch appear once).
 
     Nodes are numbered first_uid, first_uid + 1, ... in order (Node.uid: integer keys copy and
@@ -115,11 +115,17 @@ def graph_rows(graphs: list[Graph], first_uid: int) -> GraphRows:
     effects = _rel_table(schema.EFFECT, endpoints("edge_source"), endpoints("edge_target"),
                          weight=np.concatenate(weights) if weights else np.array([], dtype=np.float32))
     graph_index = np.repeat(np.arange(len(graphs)), sizes)              # (N,) batch index of each node's graph
-    contrib = aggregates.contributions(nodes, effects, first_uid, graph_index,
-                                       np.array([len(g.prompt_tokens) for g in graphs], dtype=np.int64))
-    g_cols["features"] = aggregates.blobs(contrib, len(graphs))
-    paths, g_cols["n_paths"] = aggregates.strong_paths(nodes, effects, first_uid, graph_index, len(graphs))
-    features = features.join(aggregates.feature_deltas(contrib), "key", use_threads=False)
+    if with_aggregates:
+        contrib = aggregates.contributions(nodes, effects, first_uid, graph_index,
+                                           np.array([len(g.prompt_tokens) for g in graphs], dtype=np.int64))
+        g_cols["features"] = aggregates.blobs(contrib, len(graphs))
+        paths, g_cols["n_paths"] = aggregates.strong_paths(nodes, effects, first_uid, graph_index, len(graphs))
+        features = features.join(aggregates.feature_deltas(contrib), "key", use_threads=False)
+    else:                              # bench/ingest.py's "before": the write path without aggregates
+        g_cols["features"], g_cols["n_paths"] = [None] * len(graphs), [None] * len(graphs)
+        paths = aggregates.strong_paths(nodes.slice(0, 0), effects.slice(0, 0), first_uid, graph_index[:0], 0)[0]
+        for name in aggregates.FEATURE_AGGREGATES:
+            features = features.append_column(name, pa.nulls(features.num_rows, pa.float64()))
     return GraphRows(
         graphs=_label_table(schema.GRAPH, g_cols),
         nodes=nodes,
