@@ -33,7 +33,7 @@ from circuit_atlas.store.errors import (CypherError, QueryTimeoutError, ReadOnly
                                         StoreLockedError, TooManyRowsError)
 from circuit_atlas.store.rows import graph_rows, tag_tables
 
-ENGINES = ("kuzu", "real_ladybug")
+ENGINES = ("kuzu", "real_ladybug", "ladybug")
 
 # Tags are global: a batch's rows include ones stored by earlier batches. ignore_errors makes the COPY
 # skip exactly those rows (duplicate primary keys; the stored row is kept), which is cheaper than asking
