@@ -4,6 +4,6 @@
 //   $gids: list              graph ids
 // Example row:
 //   {"source": "E_2_0", "target": "0_19204_1", "weight": 1.28, "n_graphs": 1}
-UNWIND $gids AS gid
-MATCH (g:Graph {id: gid})-[:HAS_NODE]->(a:Node)-[e:EFFECT]->(b:Node)
+MATCH (g:Graph)-[:HAS_NODE]->(a:Node)-[e:EFFECT]->(b:Node)
+WHERE g.id IN $gids
 RETURN a.node_id AS source, b.node_id AS target, sum(e.weight) AS weight, count(*) AS n_graphs
