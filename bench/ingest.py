@@ -18,7 +18,8 @@ fresh store, then N more into it, once maintaining the cross-graph aggregates an
 (the write path before them), each mode in its own process so that its peak memory (VmHWM) is its
 own; prints edges/s, the with/without ratio, peak memory and the store's size on disk per million edges.
     PYTHONPATH=. python bench/ingest.py --realistic 1000            # both modes
-    PYTHONPATH=. python bench/ingest.py --realistic 10000 --no-baseline Other work on the machine
+    PYTHONPATH=. python bench/ingest.py --realistic 10000 --no-baseline
+    PYTHONPATH=. python bench/ingest.py --realistic 1000 --no-baseline --compare-engine ladybug Other work on the machine
 slows both paths alike; the ratio is the robust figure.
 """
 from __future__ import annotations
@@ -142,20 +143,23 @@ def realistic_phase(root: Path, n: int, aggregates: bool, batch_edges: int, engi
     return out
 
 
-def realistic(root: Path, n: int, baseline: bool, batch_edges: int, engine: str) -> None:
-    """The realistic corpus with and without aggregate maintenance, each mode in its own process."""
+def realistic(root: Path, n: int, baseline: bool, batch_edges: int, engine: str, other_engine: str | None) -> None:
+    """The realistic corpus with and without aggregate maintenance (and on another engine), each run in
+    its own process."""
     import json
     import subprocess
 
-    modes = [True, False] if baseline else [True]
+    runs = [(engine, True)] + ([(engine, False)] if baseline else []) + ([(other_engine, True)] if other_engine else [])
     results = {}
-    for aggregates in modes:
+    for eng, aggregates in runs:
         cmd = [sys.executable, str(Path(__file__).resolve()), "--realistic-child", str(n), "--batch-edges",
-               str(batch_edges), "--engine", engine, "--root", str(root)] + ([] if aggregates else ["--no-aggregates"])
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
-        results[aggregates] = json.loads(proc.stdout.strip().splitlines()[-1])
-    for aggregates, r in results.items():
-        label = "with aggregates" if aggregates else "without aggregates (before)"
+               str(batch_edges), "--engine", eng, "--root", str(root / eng)] + ([] if aggregates else ["--no-aggregates"])
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode:
+            sys.exit(f"{' '.join(cmd)} failed:\n{proc.stderr[-3000:]}")
+        results[(eng, aggregates)] = json.loads(proc.stdout.strip().splitlines()[-1])
+    for (eng, aggregates), r in results.items():
+        label = f"{eng}, " + ("with aggregates" if aggregates else "without aggregates (before)")
         for where, text in (("fresh", "into a fresh store"), ("holding", f"into a store holding {n:,} graphs")):
             x = r[where]
             print(f"realistic, {label}: {n:,} graphs {text}: {x['edges']:,.0f} edges in {x['seconds']:.1f} s "
@@ -163,12 +167,14 @@ def realistic(root: Path, n: int, baseline: bool, batch_edges: int, engine: str)
         total = r["fresh"]["edges"] + r["holding"]["edges"]
         print(f"realistic, {label}: peak memory (VmHWM of the ingesting process) {r['vm_hwm_mb']:,.0f} MB; "
               f"store on disk {r['disk_bytes'] / 1e6:,.0f} MB = {r['disk_bytes'] / 1e6 / (total / 1e6):.1f} MB per million edges")
-    if baseline:
-        on, off = results[True], results[False]
+    pairs = ([("aggregates / before", (engine, True), (engine, False))] if baseline else []) + \
+            ([(f"{other_engine} / {engine}", (other_engine, True), (engine, True))] if other_engine else [])
+    for name, a, b in pairs:
+        on, off = results[a], results[b]
         for where in ("fresh", "holding"):
             ratio = (on[where]["edges"] / on[where]["seconds"]) / (off[where]["edges"] / off[where]["seconds"])
             cpu_ratio = (on[where]["edges"] / on[where]["cpu"]) / (off[where]["edges"] / off[where]["cpu"])
-            print(f"aggregates / before ({where}): {ratio:.2f}x edges/s, {cpu_ratio:.2f}x edges per CPU s")
+            print(f"{name} ({where}): {ratio:.2f}x edges/s, {cpu_ratio:.2f}x edges per CPU s")
 
 
 def main() -> None:
@@ -182,6 +188,7 @@ def main() -> None:
                    help="only the realistic phase: N graphs into a fresh store, N more into it, with and without "
                         "aggregate maintenance (each in its own process)")
     p.add_argument("--no-baseline", action="store_true", help="realistic phase: skip the run without aggregates")
+    p.add_argument("--compare-engine", metavar="ENGINE", help="realistic phase: also run on this engine (e.g. ladybug)")
     p.add_argument("--root", type=Path, help="where the stores go (default: a new temporary folder)")
     p.add_argument("--realistic-child", type=int, default=0, help=argparse.SUPPRESS)
     p.add_argument("--no-aggregates", action="store_true", help=argparse.SUPPRESS)
@@ -197,7 +204,7 @@ def main() -> None:
     root.mkdir(parents=True, exist_ok=True)
     print(f"engine {args.engine}, store under {root}")
     if args.realistic:
-        realistic(root, args.realistic, not args.no_baseline, args.batch_edges, args.engine)
+        realistic(root, args.realistic, not args.no_baseline, args.batch_edges, args.engine, args.compare_engine)
         print(f"load average at end: {' '.join(f'{x:.1f}' for x in __import__('os').getloadavg())}")
         print("target: >= 1,000,000 edges/s into a store holding the corpus, with aggregates")
         return
