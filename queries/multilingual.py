@@ -43,7 +43,8 @@ def shared_multilingual_features(store, concept: str, k: int, limit: int) -> lis
     if not langs:
         return []
     totals = {lang: len({r["gid"] for r in rows if r["lang"] == lang}) for lang in langs}
-    t = _feature_tables(rows, lambda r: langs.index(r["lang"]))       # one row per (graph, lang, feature)
+    lang_index = {lang: j for j, lang in enumerate(langs)}
+    t = _feature_tables(rows, lambda r: lang_index[r["lang"]])       # one row per (graph, lang, feature)
     keys, feature = np.unique(t["code"], return_inverse=True)          # (F,) global features
     cell = feature * len(langs) + t["group"]                          # (feature, lang)
     size = len(keys) * len(langs)
@@ -127,10 +128,10 @@ def multilingual_iou(store, concept: str, max_pairs: int) -> list[dict]:
     first = {}
     for r in rows:                       # one feature table per graph (a graph with two lang tags is listed twice)
         first.setdefault(r["gid"], r)
-    t = _feature_tables([first[g] for g in gids], lambda r: gids.index(r["gid"]))
+    index = {g: i for i, g in enumerate(gids)}
+    t = _feature_tables([first[g] for g in gids], lambda r: index[r["gid"]])
     n_layers = max((i[2] for i in info.values()), default=0)
     sets = _FeatureSets(t, len(gids), n_layers)
-    index = {g: i for i, g in enumerate(gids)}
     by_lang = defaultdict(list)
     for gid in gids:
         by_lang[info[gid][0]].append(gid)
