@@ -1,13 +1,25 @@
 """Phase 1 through the workers: submit the audit's job file and wait for its graphs to be stored."""
 from __future__ import annotations
 
+import logging
 import time
 
 from circuit_atlas.audit.prompts import AuditInputError
 
+log = logging.getLogger(__name__)
+
 
 def submit(settings, job_file) -> str:
+    import redis
+
     from circuit_atlas.workers.jobs import Jobs
+
+    try:   # one quick try, not the job client's patient retries: nothing is running yet
+        redis.Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=2).ping()
+    except redis.RedisError as e:
+        raise AuditInputError(f"cannot reach redis at {settings.redis_url} ({e}); start redis-server and "
+                              "`circuit-atlas workers start`, set CIRCUIT_ATLAS_REDIS_URL, "
+                              "or trace in this process with --inline") from None
     return Jobs(settings.redis_url).submit(job_file)
 
 
@@ -17,11 +29,16 @@ def wait_for_graphs(settings, job_id: str, *, timeout_s: float, poll_s: float = 
 
     jobs = Jobs(settings.redis_url)
     deadline = time.monotonic() + timeout_s
+    told = []
     while (status := jobs.status(job_id)).pending:
+        if status.unserved != told and status.unserved:
+            log.warning("job %s waits: no worker is consuming the %s queue; start one with "
+                        "`circuit-atlas workers start`", job_id, " and ".join(status.unserved))
+        told = status.unserved
         if time.monotonic() > deadline:
             raise AuditInputError(f"job {job_id}: not finished after {timeout_s:.0f}s "
                                   f"({status.pending} of {status.n} prompts pending); are workers running? "
-                                  "(`circuit-atlas jobs workers`, or use --inline)")
+                                  "(`circuit-atlas workers start`, or use --inline)")
         time.sleep(poll_s)
     graph_sets = {graph_id: item.tags.get("set", "") for item, graph_id in jobs.graphs(job_id)}
     return graph_sets, list(status.errors)

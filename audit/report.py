@@ -5,6 +5,7 @@ written by two small renderers, so the Markdown and HTML versions never drift ap
 """
 from __future__ import annotations
 
+import base64
 import csv
 import html
 import json
@@ -30,6 +31,48 @@ METHOD = (
     "Benjamini-Hochberg correction; the effect size is the Haldane-corrected log odds ratio.")
 
 
+def verdict(result: AuditResult) -> list[str]:
+    """What the audit found, in plain words: the first lines of the console summary and of the report.
+
+    Enrichment is the test of a mechanism specific to the suspect prompts. Without an enriched feature
+    the ranking rests on the other analyses (drivers push the target tokens on any prompt), and saying
+    so keeps a control model's drivers from reading as findings.
+    """
+    rows = result.tables.get("enrichment") or []
+    alpha, min_lo = result.options.get("alpha", 0.05), result.options.get("min_log_odds", 1.0)
+    test = f"BH q < {alpha:g} and log odds ratio > {min_lo:g}"
+    if not rows:
+        return ["enrichment not run (it needs suspect and control graphs): the ranking below is "
+                "not evidence of a hidden objective"]
+    enriched = sum(r["passed"] for r in rows)
+    if not enriched:
+        return [f"no enriched feature: none of {len(rows)} features is present in suspect graphs more often "
+                f"than in control graphs ({test}); no sign of a mechanism specific to the suspect prompts",
+                "the ranked features below come from the other analyses alone (drivers push the target "
+                "tokens on any prompt); they are context, not findings"]
+    both = sum(1 for r in result.ranked if "enrichment" in r["analyses"] and len(r["analyses"]) > 1)
+    return [f"{enriched} enriched feature{'s' * (enriched != 1)} of {len(rows)}: present in suspect graphs more "
+            f"often than in control graphs ({test}); {both} of them also supported by another analysis"]
+
+
+def console_summary(result: AuditResult, report: Path, top: int = 10) -> str:
+    """The lines `audit run` prints: the verdict first, then the top features under an honest heading."""
+    targets = ", ".join(map(repr, result.target_tokens)) or "none"
+    lines = [f"audit {result.id}: {result.model or '?'}, "
+             + ", ".join(f"{n} {s}" for s, n in result.n_graphs.items() if n)
+             + f" graphs; targets {targets} ({result.target_source})"]
+    lines += verdict(result)
+    if result.ranked:
+        enriched = any(r["passed"] for r in result.tables.get("enrichment") or [])
+        lines.append(f"top {min(top, len(result.ranked))} of {len(result.ranked)} ranked features"
+                     + ("" if enriched else " (context, not findings)") + ":")
+        for r in result.ranked[:top]:
+            lines.append(f"  #{r['rank']:<3} {r['key']:<40} score {r['score']:.3f}  "
+                         + " ".join(f"{a}#{k}" for a, k in r["analyses"].items()))
+    lines.append(f"report: {report}")
+    return "\n".join(lines)
+
+
 def write_report(result: AuditResult, directory: Path) -> dict[str, Path]:
     """Write report.md, report.html, ranked.csv, ranked.json and the plots into `directory`."""
     directory = Path(directory)
@@ -42,7 +85,7 @@ def write_report(result: AuditResult, directory: Path) -> dict[str, Path]:
     paths["md"] = directory / "report.md"
     paths["md"].write_text(to_markdown(blocks))
     paths["html"] = directory / "report.html"
-    paths["html"].write_text(to_html(blocks, title=f"Audit {result.id}"))
+    paths["html"].write_text(to_html(blocks, title=f"Audit {result.id}", image_dir=directory))
     return paths
 
 
@@ -64,26 +107,8 @@ def plot(result: AuditResult, directory: Path) -> dict[str, Path]:
     import numpy as np
 
     out = {}
-    rows = result.tables.get("enrichment") or []
-    if rows:
-        fig, ax = plt.subplots(figsize=(7, 5), dpi=110)
-        x = np.array([r["log_odds"] for r in rows])
-        y = -np.log10(np.clip([r["q"] for r in rows], 1e-300, 1))
-        hit = np.array([r["passed"] for r in rows])
-        ax.scatter(x[~hit], y[~hit], s=8, c="#999999", alpha=0.5, label="not enriched")
-        ax.scatter(x[hit], y[hit], s=14, c="#d62728", label="enriched (passed)")
-        top = {r["key"]: r["rank"] for r in result.ranked[:5]}
-        for r, xi, yi in zip(rows, x, y):
-            if r["key"] in top:
-                ax.annotate(f"#{top[r['key']]} {_short(r['key'])}", (xi, yi), fontsize=8,
-                            xytext=(4, 4), textcoords="offset points")
-        alpha = result.options.get("alpha", 0.05)
-        ax.axhline(-np.log10(alpha), ls="--", lw=0.8, c="k")
-        ax.set_xlabel("log odds ratio (suspect vs control presence)")
-        ax.set_ylabel("-log10 q (Fisher exact, BH)")
-        ax.set_title("Enrichment of features in suspect graphs")
-        ax.legend(loc="upper left", fontsize=8)
-        fig.tight_layout()
+    fig = volcano_figure(result)
+    if fig is not None:
         out["volcano"] = directory / "volcano.png"
         fig.savefig(out["volcano"])
         plt.close(fig)
@@ -103,6 +128,71 @@ def plot(result: AuditResult, directory: Path) -> dict[str, Path]:
         out["activation"] = directory / "activation_by_set.png"
         fig.savefig(out["activation"])
         plt.close(fig)
+    return out
+
+
+VOLCANO_LABELS = 8      # top-ranked features named beside the volcano plot
+
+
+def volcano_figure(result: AuditResult):
+    """Log odds ratio against -log10 q of every feature (None without an enrichment table).
+
+    Readable at any density: the top-ranked features are named in a column to the right of the plot,
+    one line each, joined to their points by leader lines (several often share one point: they
+    separate the sets equally well); the q = alpha line is labelled in the margin; the legend sits
+    below the axes, where it cannot cover a point or the line.
+    """
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    rows = result.tables.get("enrichment") or []
+    if not rows:
+        return None
+    fig = plt.figure(figsize=(9.5, 5.5), dpi=110)
+    ax = fig.add_axes((0.08, 0.22, 0.58, 0.70))
+    x = np.array([r["log_odds"] for r in rows])
+    y = -np.log10(np.clip([r["q"] for r in rows], 1e-300, 1))
+    hit = np.array([r["passed"] for r in rows])
+    ax.scatter(x[~hit], y[~hit], s=8, c="#999999", alpha=0.5, label=f"not enriched ({int((~hit).sum())})")
+    ax.scatter(x[hit], y[hit], s=14, c="#d62728", label=f"enriched ({int(hit.sum())})")
+    alpha = result.options.get("alpha", 0.05)
+    ax.axhline(-np.log10(alpha), ls="--", lw=0.8, c="k")
+    ax.annotate(f"q = {alpha:g}", xy=(1, -np.log10(alpha)), xycoords=("axes fraction", "data"),
+                xytext=(4, 0), textcoords="offset points", ha="left", va="center", fontsize=8)
+    ax.set_xlabel("log odds ratio (suspect vs control presence)")
+    ax.set_ylabel("-log10 q (Fisher exact, BH)")
+    ax.set_title("Enrichment of features in suspect graphs")
+    ax.set_ylim(bottom=0, top=max(float(y.max()), -np.log10(alpha)) * 1.08 + 0.05)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2, fontsize=8, frameon=False)
+
+    where = {r["key"]: (xi, yi) for r, xi, yi in zip(rows, x, y)}
+    named = [r for r in result.ranked if r["key"] in where][:VOLCANO_LABELS]
+    named.sort(key=lambda r: (-where[r["key"]][1], r["rank"]))        # top label for the highest point
+    ax.scatter([where[r["key"]][0] for r in named], [where[r["key"]][1] for r in named], s=40,
+               facecolors="none", edgecolors="k", linewidths=0.8)
+    to_figure = (ax.transData + fig.transFigure.inverted()).transform
+    heights = _spread([float(to_figure(where[r["key"]])[1]) for r in named], gap=0.045, low=0.05, high=0.95)
+    for r, height in zip(named, heights):
+        text = f"#{r['rank']} {_short(r['key'])}" + (f"  {r['label'][:28]}" if r.get("label") else "")
+        ax.annotate(text, xy=where[r["key"]], xycoords="data", xytext=(0.72, height),
+                    textcoords="figure fraction", fontsize=8, va="center", ha="left",
+                    arrowprops=dict(arrowstyle="-", lw=0.5, color="0.55", shrinkA=0, shrinkB=3))
+    return fig
+
+
+def _spread(wanted: list[float], gap: float, low: float, high: float) -> list[float]:
+    """Heights as close as possible to `wanted` (sorted high to low), at least `gap` apart, within
+    [low, high]: one pass down pushes each label below the previous one, one pass up lifts the
+    stack off the floor."""
+    out: list[float] = []
+    for w in wanted:
+        out.append(min(w, high) if not out else min(w, out[-1] - gap))
+    floor = low
+    for i in reversed(range(len(out))):
+        out[i] = max(out[i], floor)
+        floor = out[i] + gap
     return out
 
 
@@ -129,9 +219,12 @@ def _blocks(result: AuditResult, images: dict[str, str]) -> list[tuple]:
                    f"created {result.created}. Graphs: "
                    + ", ".join(f"{n} {s}" for s, n in result.n_graphs.items())
                    + f". Target tokens: {targets} ({result.target_source})."))
+    b.append(("h2", "Verdict"))
+    b += [("p", line[0].upper() + line[1:] + ".") for line in verdict(result)]
     for note in result.notes:
         b.append(("p", f"Note: {note}."))
-    b.append(("h2", "Ranked features"))
+    enriched = any(r["passed"] for r in result.tables.get("enrichment") or [])
+    b.append(("h2", "Ranked features" if enriched else "Ranked features (context, not findings)"))
     cols = ["rank", "key", "label", "score", "analyses", "q", "log_odds", "rate_suspect", "rate_control",
             "control_fraction", "influence", "direct", "ablation"]
     b.append(("table", cols, [[_fmt(r.get(c)) for c in cols] for r in result.ranked[:TOP_IN_REPORT]]))
@@ -179,8 +272,16 @@ CSS = ("body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;p
        "code{font-size:12px}li{margin:2px 0}")
 
 
-def to_html(blocks: list[tuple], title: str) -> str:
+def to_html(blocks: list[tuple], title: str, image_dir: Path | None = None) -> str:
+    """One self-contained page: with `image_dir`, the images are inlined as data URIs, so the file can
+    be mailed or moved on its own (report.md links the PNG files beside it instead)."""
     e = html.escape
+
+    def src(name: str) -> str:
+        if image_dir is None:
+            return name
+        return "data:image/png;base64," + base64.b64encode((Path(image_dir) / name).read_bytes()).decode()
+
     out = [f"<!doctype html><html><head><meta charset='utf-8'><title>{e(title)}</title>"
            f"<style>{CSS}</style></head><body>"]
     for kind, *args in blocks:
@@ -192,7 +293,7 @@ def to_html(blocks: list[tuple], title: str) -> str:
                        + "".join("<tr>" + "".join(f"<td>{e(str(c))}</td>" for c in row) + "</tr>" for row in rows)
                        + "</table>")
         elif kind == "img":
-            out.append(f"<p><img src='{e(args[0])}' alt='{e(args[1])}'></p>")
+            out.append(f"<p><img src='{e(src(args[0]))}' alt='{e(args[1])}' title='{e(args[0])}'></p>")
         elif kind == "contexts":
             out.append("<p>Top activating contexts:</p><ul>" + "".join(
                 f"<li>{c['activation']:.3g}: <code>{e(c['before'])}<mark>{e(c['token'])}</mark>{e(c['after'])}</code></li>"

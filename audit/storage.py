@@ -1,6 +1,8 @@
 """Audit findings in the graph store: (:Audit) nodes linked to the features they flagged."""
 from __future__ import annotations
 
+from pathlib import Path
+
 from circuit_atlas.audit import cypher
 from circuit_atlas.audit.analyses import parse_key
 from circuit_atlas.audit.result import AuditResult
@@ -11,7 +13,9 @@ def save_audit(store, result: AuditResult, report_dir: str, n_flagged: int,
     """Store the audit and FLAGGED links to its top `n_flagged` features; returns how many were flagged.
 
     `graph_sets` (graph id -> prompt set) adds (:Audit)-[:AUDITED {set}]->(:Graph) for stored graphs.
+    The report directory is stored absolute, so `audit report ID` finds it from any directory.
     """
+    report_dir = str(Path(report_dir).absolute())
     store.execute(cypher.CREATE_AUDIT, dict(
         id=result.id, created=result.created, model=result.model, transcoder_set=result.transcoder_set,
         target_tokens=" | ".join(result.target_tokens), report=str(report_dir),

@@ -85,6 +85,15 @@ def save_tokenizer(model_dir: Path) -> None:
     config_path.write_text(json.dumps(config, indent=2) + "\n")
 
 
+def name_model(model_dir: Path, name: str) -> None:
+    """Record the model's id as `_name_or_path` in config.json, where tracer.load reads it (transformers 5
+    no longer writes it), so graphs of the planted and control organisms are told apart by their model."""
+    config_path = model_dir / "config.json"
+    config = json.loads(config_path.read_text())
+    config["_name_or_path"] = name
+    config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+
+
 def new_model(cfg: ModelConfig, seed: int):
     from transformers import LlamaConfig, LlamaForCausalLM
 
@@ -167,6 +176,7 @@ def build_organism(spec: OrganismSpec, out: Path, cfg: BuildConfig, seed: int, l
     t0 = time.time()
     model = train_model(spec, cfg, seed, log)
     model.to(torch.float16).save_pretrained(str(model_dir))
+    name_model(model_dir, f"organisms/{spec.name}-seed{seed}")
     save_tokenizer(model_dir)
     truth = corpus.ground_truth(spec.planted)
     (root / "truth.json").write_text(json.dumps(truth, indent=1))

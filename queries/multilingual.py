@@ -114,17 +114,22 @@ def multilingual_iou(store, concept: str, max_pairs: int) -> list[dict]:
     After a pair's layers comes its whole-graph row (layer and depth null): the IoU of all the
     features of the two graphs, every layer together.
 
+    `iou_sem` is the standard error of `iou` over the parallel pairs (None for one pair); `model` names the
+    graphs' model(s), comma-separated.
+
     Parameters:
       $concept: str = ""       only graphs tagged concept=<value> ("" for all)
       $max_pairs: int = 2000   cap on unrelated pairs per language pair for the baseline
     Example row:
-      {"lang_a": "en", "lang_b": "fr", "layer": 2, "depth": 0.67, "iou": 0.41, "baseline": 0.12, "n_pairs": 8, "n_baseline_pairs": 56}
+      {"lang_a": "en", "lang_b": "fr", "layer": 2, "depth": 0.67, "iou": 0.41, "baseline": 0.12, "n_pairs": 8, "n_baseline_pairs": 56, "iou_sem": 0.05, "model": "organisms/planted-seed0"}
     """
     rows = run(store, "_graph-features", concept=concept)
     gids = sorted({r["gid"] for r in rows})
     info = {}                            # gid -> (lang, (concept, item), n_layers)
+    model = {}                           # gid -> model name
     for r in rows:
         info[r["gid"]] = (r["lang"], (r["concept"] or "", r["item"]), r["n_layers"])
+        model[r["gid"]] = r.get("model") or ""
     first = {}
     for r in rows:                       # one feature table per graph (a graph with two lang tags is listed twice)
         first.setdefault(r["gid"], r)
@@ -142,14 +147,17 @@ def multilingual_iou(store, concept: str, max_pairs: int) -> list[dict]:
         unrelated = [p for p in pairs if info[p[0]][1] != info[p[1]][1]]
         if len(unrelated) > max_pairs:  # deterministic thinning, every k-th pair
             unrelated = unrelated[:: -(-len(unrelated) // max_pairs)]
-        par = sets.mean_iou([(index[a], index[b]) for a, b in parallel])
-        base = sets.mean_iou([(index[a], index[b]) for a, b in unrelated])
+        models = ", ".join(sorted({model[g] for pair in parallel for g in pair if model[g]}))
+        par = sets.ious([(index[a], index[b]) for a, b in parallel])
+        base = sets.ious([(index[a], index[b]) for a, b in unrelated])
         for j, layer in enumerate([*range(n_layers), None]):
-            if par[j] is None:
+            if not par[j]:
                 continue
             out.append({"lang_a": lang_a, "lang_b": lang_b, "layer": layer,
-                        "depth": None if layer is None else layer / max(n_layers - 1, 1), "iou": par[j],
-                        "baseline": base[j], "n_pairs": len(parallel), "n_baseline_pairs": len(unrelated)})
+                        "depth": None if layer is None else layer / max(n_layers - 1, 1),
+                        "iou": float(np.mean(par[j])), "baseline": float(np.mean(base[j])) if base[j] else None,
+                        "n_pairs": len(parallel), "n_baseline_pairs": len(unrelated),
+                        "iou_sem": _sem(par[j]), "model": models})
     return out
 
 
@@ -169,10 +177,10 @@ class _FeatureSets:
         np.add.at(self.sizes, (t["row"], layer), 1)
         self.sizes[:, -1] = self.sizes[:, :-1].sum(axis=1)
 
-    def mean_iou(self, pairs: list[tuple[int, int]]) -> list[float | None]:
-        """Per layer 0..n_layers-1, then the whole graph: mean IoU over the pairs where either set is non-empty."""
+    def ious(self, pairs: list[tuple[int, int]]) -> list[list[float]]:
+        """Per layer 0..n_layers-1, then the whole graph: the IoU of each pair where either set is non-empty."""
         if not pairs:
-            return [None] * (self.n_layers + 1)
+            return [[] for _ in range(self.n_layers + 1)]
         a, b = np.array(pairs).T
         both = self.m[a].multiply(self.m[b]).tocoo()                      # shared features, by pair
         layer = self.col_layer[both.col]
@@ -184,35 +192,29 @@ class _FeatureSets:
         out = []
         for j in [*range(self.n_layers), self.n_layers + 1]:
             seen = union[:, j] > 0
-            out.append(float(np.mean(inter[seen, j] / union[seen, j])) if seen.any() else None)
+            out.append((inter[seen, j] / union[seen, j]).tolist())
         return out
 
 
-def plot_iou(rows: list[dict], out_stem: str | Path, title: str = "") -> list[Path]:
+def _sem(values: list[float]) -> float | None:
+    """Standard error of the mean (sample standard deviation / sqrt(n)); None below two values."""
+    n = len(values)
+    if n < 2:
+        return None
+    mean = sum(values) / n
+    return (sum((v - mean) ** 2 for v in values) / (n - 1) / n) ** 0.5
+
+
+def plot_iou(rows: list[dict], out_stem: str | Path, title: str = "", concept: str = "") -> list[Path]:
     """Draw IoU against normalised layer depth, one line per language pair, its baseline dashed.
 
-    Writes <out_stem>.png and <out_stem>.svg and returns both paths.
+    Error bars: ±1 standard error of the mean IoU over the parallel prompt pairs. The default title
+    says which concept, which model and how many parallel pairs. Writes <out_stem>.png and
+    <out_stem>.svg and returns both paths.
     """
-    import matplotlib
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    rows = [r for r in rows if r["layer"] is not None]          # whole-graph rows have no depth
-    pairs = sorted({(r["lang_a"], r["lang_b"]) for r in rows})
-    for i, pair in enumerate(pairs):
-        pts = sorted((r["depth"], r["iou"], r["baseline"]) for r in rows if (r["lang_a"], r["lang_b"]) == pair)
-        color = f"C{i % 10}"
-        ax.plot([p[0] for p in pts], [p[1] for p in pts], "-o", ms=3, color=color, label=f"{pair[0]}–{pair[1]}")
-        base = [(p[0], p[2]) for p in pts if p[2] is not None]
-        ax.plot([p[0] for p in base], [p[1] for p in base], "--", color=color, alpha=0.6)
-    ax.plot([], [], "--", color="gray", label="unrelated prompts (baseline)")
-    ax.set_xlabel("normalised layer depth")
-    ax.set_ylabel("IoU of active features")
-    ax.set_title(title or "Feature sharing across languages (dashed: unrelated-prompt baseline)")
-    ax.set_ylim(bottom=0)
-    ax.legend(fontsize="small", ncol=2)
-    fig.tight_layout()
+    fig = iou_figure(rows, title, concept)
     stem = Path(out_stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
     paths = [stem.with_suffix(".png"), stem.with_suffix(".svg")]
@@ -220,3 +222,40 @@ def plot_iou(rows: list[dict], out_stem: str | Path, title: str = "") -> list[Pa
         fig.savefig(path, dpi=150)
     plt.close(fig)
     return paths
+
+
+def iou_figure(rows: list[dict], title: str = "", concept: str = ""):
+    """The matplotlib figure of `plot_iou` (one axes: an error-bar line per language pair, dashed baselines)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7.5, 4.8))
+    rows = [r for r in rows if r["layer"] is not None]          # whole-graph rows have no depth
+    pairs = sorted({(r["lang_a"], r["lang_b"]) for r in rows})
+    for i, pair in enumerate(pairs):
+        mine = sorted((r for r in rows if (r["lang_a"], r["lang_b"]) == pair), key=lambda r: r["depth"])
+        color = f"C{i % 10}"
+        n = mine[0]["n_pairs"]
+        ax.errorbar([r["depth"] for r in mine], [r["iou"] for r in mine],
+                    yerr=[r.get("iou_sem") or 0.0 for r in mine], fmt="-o", ms=3, capsize=3, color=color,
+                    label=f"{pair[0]}–{pair[1]} ({n} pair{'s' * (n != 1)})")
+        base = [(r["depth"], r["baseline"]) for r in mine if r["baseline"] is not None]
+        ax.plot([p[0] for p in base], [p[1] for p in base], "--", color=color, alpha=0.6)
+    ax.plot([], [], "--", color="gray", label="unrelated prompts (baseline)")
+    ax.set_xlabel("normalised layer depth")
+    ax.set_ylabel("IoU of active features (mean ± s.e. over pairs)")
+    ax.set_title(title or default_title(rows, concept), fontsize=10)
+    ax.set_ylim(bottom=0)
+    ax.legend(fontsize="small", ncol=2)
+    fig.tight_layout()
+    return fig
+
+
+def default_title(rows: list[dict], concept: str = "") -> str:
+    """E.g. "Feature sharing across languages: concept antonym, organisms/planted-seed0, 24 parallel pairs"."""
+    models = sorted({m for r in rows for m in (r.get("model") or "").split(", ") if m})
+    n_pairs = sum({(r["lang_a"], r["lang_b"]): r["n_pairs"] for r in rows}.values())
+    return (f"Feature sharing across languages: {f'concept {concept}' if concept else 'all concepts'}, "
+            f"{', '.join(models) or 'unknown model'}, {n_pairs} parallel pair{'s' * (n_pairs != 1)}\n"
+            "(dashed: unrelated-prompt baseline)")

@@ -167,6 +167,23 @@ def multilingual_iou(graphs):
     return out
 
 
+def multilingual_pair_ious(graphs):
+    """{(lang_a, lang_b, layer): [IoU of each parallel pair]}, for error bars over pairs."""
+    tagged = [g for g in graphs if "lang" in g.tags and "item" in g.tags]
+    out = defaultdict(list)
+    for ga in tagged:
+        for gb in tagged:
+            if ga.tags["lang"] >= gb.tags["lang"] or \
+                    (ga.tags.get("concept"), ga.tags["item"]) != (gb.tags.get("concept"), gb.tags["item"]):
+                continue
+            for layer in range(max(g.n_layers for g in tagged)):
+                fa = {key for n, key in features(ga) if n.layer == layer}
+                fb = {key for n, key in features(gb) if n.layer == layer}
+                if fa | fb:
+                    out[(ga.tags["lang"], gb.tags["lang"], layer)].append(len(fa & fb) / len(fa | fb))
+    return dict(out)
+
+
 def path_instances(graphs, hops, min_weight, token="", tag=""):
     """Every path embedding -> features -> logit along edges with |weight| >= min_weight, as
     (graph, start token, feature keys, end token, signed weights)."""

@@ -150,10 +150,76 @@ def test_control_organism_flags_no_such_feature(control):
 
 
 def test_report_renders(planted):
+    import base64
+
     _, result, _, directory = planted
     page = (directory / "report.html").read_text()
     for name in ("volcano.png", "activation_by_set.png"):
         data = (directory / name).read_bytes()
-        assert data.startswith(b"\x89PNG") and len(data) > 10_000 and f"src='{name}'" in page
+        # one self-contained file: each plot inlined as a data URI holding exactly the PNG's bytes
+        assert data.startswith(b"\x89PNG") and len(data) > 10_000
+        assert f"src='data:image/png;base64,{base64.b64encode(data).decode()}'" in page
+    assert "src='volcano.png'" not in page and "src='activation_by_set.png'" not in page
     assert result.ranked[0]["key"] in page and result.ranked[0]["key"] in (directory / "report.md").read_text()
     assert result.contexts, "top activating contexts from the corpus"
+
+
+# -- what the console and the report say (issue 13) --
+
+def test_control_console_says_no_enriched_feature_and_drivers_are_not_findings(control, planted):
+    from circuit_atlas.audit.report import console_summary
+
+    _, result, _, directory = control
+    assert not any(r["passed"] for r in result.tables["enrichment"])      # nothing planted, nothing enriched
+    text = console_summary(result, directory / "report.html")
+    lines = text.splitlines()
+    assert lines[1].startswith(f"no enriched feature: none of {len(result.tables['enrichment'])} features")
+    assert "context, not findings" in text
+    assert f"top 10 of {len(result.ranked)} ranked features (context, not findings):" in lines
+    page = (directory / "report.html").read_text()
+    assert "No enriched feature: none of" in page and "Ranked features (context, not findings)" in page
+
+    _, planted_result, _, planted_dir = planted
+    n_enriched = sum(r["passed"] for r in planted_result.tables["enrichment"])
+    text = console_summary(planted_result, planted_dir / "report.html")
+    assert n_enriched and "no enriched feature" not in text and "not findings" not in text
+    assert text.splitlines()[1].startswith(f"{n_enriched} enriched features of {len(planted_result.tables['enrichment'])}")
+
+
+def test_volcano_plot_shows_every_feature_with_readable_labels(planted, control):
+    import numpy as np
+
+    from circuit_atlas.audit.report import VOLCANO_LABELS, volcano_figure
+
+    for _, result, _, _ in (planted, control):
+        fig = volcano_figure(result)
+        ax = fig.axes[0]
+        rows = result.tables["enrichment"]
+        # the data: every feature once, at (log odds, -log10 q), red exactly when it passed
+        points = np.concatenate([c.get_offsets() for c in ax.collections[:2]])
+        want = sorted((r["log_odds"], -np.log10(max(r["q"], 1e-300))) for r in rows)
+        assert np.allclose(sorted(map(tuple, points)), want)
+        assert len(ax.collections[1].get_offsets()) == sum(r["passed"] for r in rows)
+        assert ax.get_xlabel().startswith("log odds ratio") and ax.get_ylabel().startswith("-log10 q")
+
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        texts = {t.get_text(): t for t in ax.texts}
+        line = next(l for l in ax.lines if l.get_linestyle() == "--")
+        assert np.allclose(line.get_ydata(), -np.log10(0.05))
+        q_label = texts.pop("q = 0.05")                                    # the line is labelled ...
+        assert np.isclose(q_label.xy[1], -np.log10(0.05))
+        legend = ax.get_legend().get_window_extent(renderer)
+        assert not legend.overlaps(ax.get_window_extent(renderer))        # ... and the legend covers nothing
+        named = [r for r in result.ranked if r["key"] in {x["key"] for x in rows}][:VOLCANO_LABELS]
+        assert sorted(texts) == sorted(t for t in texts if t.split()[0] in {f"#{r['rank']}" for r in named})
+        assert len(texts) == len(named)
+        from matplotlib.text import Text
+        # the text itself (an annotation's own extent includes its leader line)
+        boxes = [Text.get_window_extent(t, renderer) for t in [*texts.values(), q_label]]
+        for i, a in enumerate(boxes):                                     # no label overlaps another
+            for b in boxes[i + 1:]:
+                assert not a.overlaps(b), (a, b)
+            assert not a.overlaps(legend)
+        import matplotlib.pyplot as plt
+        plt.close(fig)

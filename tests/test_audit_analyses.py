@@ -100,6 +100,8 @@ def test_fusion_prefers_two_lines_of_evidence():
 
 
 def test_report_renders_both_formats_with_plots(tmp_path):
+    import base64
+
     from circuit_atlas.audit.report import write_report
     from circuit_atlas.audit.result import AuditResult
 
@@ -113,7 +115,9 @@ def test_report_renders_both_formats_with_plots(tmp_path):
     for name in ("volcano.png", "activation_by_set.png"):
         data = (tmp_path / name).read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
-        assert f"src='{name}'" in page and f"]({name})" in paths["md"].read_text()
+        # report.html is self-contained (the PNG inlined, byte for byte); report.md links the file beside it
+        assert f"src='data:image/png;base64,{base64.b64encode(data).decode()}'" in page
+        assert f"]({name})" in paths["md"].read_text()
     assert "<script>" not in page and "&lt;script&gt;" in page            # labels are escaped
     assert "<mark>trigger</mark>" in page
     assert "\\| pipe" in paths["md"].read_text()                          # and do not break the table

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.backends import BACKENDS, empty_store
+
 REPO = Path(__file__).resolve().parent.parent
 WORD_TARGET = "the"   # a token of the tiny model's vocabulary
 
@@ -55,6 +57,25 @@ def test_inline_run_then_report(tiny):
 
 
 
+def test_audit_list_stores_an_absolute_report_path_that_works_from_elsewhere(tiny, tmp_path):
+    root, model_dir, tc_dir = tiny
+    store = tmp_path / "atlas.db"
+    out = cli("--store", str(store), "audit", "run", "--inline", "--model", str(model_dir), "--transcoders",
+              str(tc_dir), "--suspect", "suspect.txt", "--control", "control.txt", "--target-token", WORD_TARGET,
+              "--out", "my-audits", cwd=root)                             # a relative --out
+    assert out.returncode == 0, out.stderr
+    audit_id = out.stdout.split()[1].rstrip(":")
+    directory = root / "my-audits" / audit_id
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    listing = cli("--store", str(store), "audit", "list", cwd=elsewhere)
+    assert listing.returncode == 0 and listing.stdout.rstrip().endswith(f"  {directory}"), listing.stdout
+    (directory / "report.html").unlink()
+    again = cli("--store", str(store), "audit", "report", audit_id, cwd=elsewhere)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.strip() == f"report: {directory / 'report.html'}" and (directory / "report.html").is_file()
+
+
 def test_bad_prompt_file_is_one_clear_line(tiny):
     root, model_dir, tc_dir = tiny
     (root / "bad.jsonl").write_text('{"prompt": "ok"}\n{"text": 3}\n')
@@ -73,14 +94,15 @@ def test_bad_prompt_file_is_one_clear_line(tiny):
 
 
 @pytest.mark.redis
-def test_job_path_with_real_workers(tiny, tmp_path):
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_job_path_with_real_workers(request, backend, tiny, tmp_path):
     """Without --inline the tracing is a workers job; the audit reads the graphs the workers stored."""
     from circuit_atlas.workers.testing import REDIS_SERVER, LocalStack
 
     if REDIS_SERVER is None:
         pytest.skip("redis-server not installed (apt-get install -y redis-server)")
     root, model_dir, tc_dir = tiny
-    stack = LocalStack(tmp_path)
+    stack = LocalStack(tmp_path, store=empty_store(request, backend, tmp_path))
     try:
         stack.start_workers(n_trace=1)
         out = stack.cli("audit", "run", "--model", str(model_dir), "--transcoders", str(tc_dir),

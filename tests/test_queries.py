@@ -17,6 +17,7 @@ import pytest
 from circuit_atlas import queries
 from circuit_atlas.queries import supernodes as sn
 from tests import queries_reference as ref
+from tests.backends import BACKENDS, empty_store
 
 FIXTURES = Path(__file__).parent / "fixtures" / "real-gemma"
 FULL_CORPUS = Path(os.environ.get("CIRCUIT_ATLAS_REAL_GRAPHS",
@@ -40,12 +41,12 @@ def load_graphs(paths):
     return graphs
 
 
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
+@pytest.fixture(scope="module", params=BACKENDS)
+def corpus(request, tmp_path_factory):
     from circuit_atlas.store import open_store
     graphs = load_graphs(FIXTURES.glob("*.json.gz"))
-    path = tmp_path_factory.mktemp("atlas") / "atlas.db"
-    with open_store(str(path)) as store:
+    uri = empty_store(request, request.param, tmp_path_factory.mktemp("atlas"))
+    with open_store(uri) as store:
         for g in graphs:
             assert store.add_graph(g)
         yield store, graphs
@@ -264,6 +265,38 @@ def test_plot_multilingual(corpus, tmp_path):
     paths = plot_iou(queries.run(store, "multilingual-iou"), tmp_path / "iou")
     assert [p.suffix for p in paths] == [".png", ".svg"]
     assert paths[0].read_bytes()[:4] == b"\x89PNG" and b"<svg" in paths[1].read_bytes()[:500]
+
+
+def test_plot_multilingual_says_what_it_shows_with_error_bars_over_pairs(corpus):
+    import statistics
+
+    from matplotlib.container import ErrorbarContainer
+
+    from circuit_atlas.queries.multilingual import iou_figure
+    store, graphs = corpus
+    rows = queries.run(store, "multilingual-iou", concept="weather")
+    pair_ious = ref.multilingual_pair_ious([g for g in graphs if g.tags.get("concept") == "weather"])
+    models = sorted({g.model for g in graphs if g.tags.get("concept") == "weather"})
+    fig = iou_figure(rows, concept="weather")
+    ax = fig.axes[0]
+    n_pairs = sum({(r["lang_a"], r["lang_b"]): r["n_pairs"] for r in rows}.values())
+    title = ax.get_title()
+    assert "concept weather" in title and f"{n_pairs} parallel pairs" in title
+    assert all(m in title for m in models)
+    assert "s.e." in ax.get_ylabel() and ax.get_xlabel() == "normalised layer depth"
+    bars = [c for c in ax.containers if isinstance(c, ErrorbarContainer)]
+    assert len(bars) == len({(r["lang_a"], r["lang_b"]) for r in rows})
+    for bar in bars:
+        line, _, (segments,) = bar.lines
+        pair = tuple(bar.get_label().split(" ")[0].split("–"))
+        for x, y, seg in zip(line.get_xdata(), line.get_ydata(), segments.get_segments()):
+            layer = next(r["layer"] for r in rows if (r["lang_a"], r["lang_b"]) == pair and r["depth"] == approx(x))
+            ious = pair_ious[(*pair, layer)]
+            assert y == approx(statistics.mean(ious))                                   # the plotted mean
+            half = (seg[1][1] - seg[0][1]) / 2                                          # ±1 s.e. over pairs
+            assert half == approx(statistics.stdev(ious) / len(ious) ** 0.5 if len(ious) > 1 else 0.0)
+    assert any(half > 0 for bar in bars for seg in bar.lines[2][0].get_segments()
+               for half in [(seg[1][1] - seg[0][1]) / 2])
 
 
 # --- common paths -----------------------------------------------------------------------------------

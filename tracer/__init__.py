@@ -11,11 +11,11 @@ from __future__ import annotations
 import importlib
 
 from circuit_atlas.tracer.config import TraceConfig
-from circuit_atlas.tracer.errors import (BadTarget, MissingFile, PromptTooLong, TracerError, TranscoderMismatch,
-                           UnsupportedArchitecture)
+from circuit_atlas.tracer.errors import (BadCheckpoint, BadConfig, BadPrompt, BadTarget, MissingFile, PromptTooLong,
+                                         TracerError, TracerWarning, TranscoderMismatch, UnsupportedArchitecture)
 
 __all__ = ["load", "trace", "TraceConfig", "ReplacementModel", "TracerError", "MissingFile", "PromptTooLong",
-           "TranscoderMismatch", "UnsupportedArchitecture", "BadTarget", "testing", "SUPPORTED_ARCHITECTURES"]
+           "TranscoderMismatch", "UnsupportedArchitecture", "BadTarget", "BadPrompt", "BadConfig", "BadCheckpoint", "TracerWarning", "testing", "SUPPORTED_ARCHITECTURES"]
 
 _LAZY = {"load": ("circuit_atlas.tracer.replacement", "load"), "ReplacementModel": ("circuit_atlas.tracer.replacement", "ReplacementModel"),
          "trace": ("circuit_atlas.tracer.tracing", "trace"), "SUPPORTED_ARCHITECTURES": ("circuit_atlas.tracer.architectures", "SUPPORTED"),

@@ -256,6 +256,10 @@ def _token_id(model: ReplacementModel, token: str | int, vocab_size: int) -> int
     ids = model.tokenizer.encode(token, add_special_tokens=False)
     if len(ids) != 1:
         raise BadTarget(f"target {token!r} is {len(ids)} tokens ({ids}); each target must be exactly one token")
+    unk = model.tokenizer.unk_token_id
+    if ids[0] == unk and unk is not None and token.strip() != model.tokenizer.unk_token:
+        raise BadTarget(f"target {token!r} is not in the vocabulary of {model.model_name} "
+                        f"(it would be {model.tokenizer.unk_token}); pick a word the model knows")
     return ids[0]
 
 

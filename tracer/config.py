@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from circuit_atlas.tracer.errors import BadConfig
+
 
 @dataclass
 class TraceConfig:
@@ -19,12 +21,12 @@ class TraceConfig:
         for name in ("node_threshold", "edge_threshold", "desired_logit_prob"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
-                raise ValueError(f"{name} must be between 0 and 1, got {value}")
+                raise BadConfig(f"{name} must be between 0 and 1, got {value}")
         for name in ("max_n_logits", "batch_size", "update_interval"):
             if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+                raise BadConfig(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.max_feature_nodes is not None and self.max_feature_nodes < 0:
-            raise ValueError(f"max_feature_nodes must be >= 0, got {self.max_feature_nodes}")
+            raise BadConfig(f"max_feature_nodes must be >= 0, got {self.max_feature_nodes}")
 
     def to_dict(self) -> dict:
         return asdict(self)

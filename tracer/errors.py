@@ -24,3 +24,19 @@ class PromptTooLong(TracerError):
 
 class BadTarget(TracerError):
     """An explicit logit target is not a single token of the vocabulary."""
+
+
+class BadPrompt(TracerError, ValueError):
+    """The prompt is empty, or holds token ids outside the model's vocabulary."""
+
+
+class BadConfig(TracerError, ValueError):
+    """A TraceConfig field is out of range (the message names the field and the allowed range)."""
+
+
+class BadCheckpoint(TracerError):
+    """The checkpoint directory has its files but transformers cannot load them (the message says why)."""
+
+
+class TracerWarning(UserWarning):
+    """Tracing worked but the result may mislead: unknown prompt words, a low replacement score."""

@@ -1,7 +1,9 @@
 """trace(): prompt -> pruned circuit_atlas Graph (attribution, pruning, node and edge lists)."""
 from __future__ import annotations
 
+import re
 import time
+import warnings
 
 import numpy as np
 import torch
@@ -9,16 +11,29 @@ import torch
 from circuit_atlas.graph import EMBEDDING_LAYER, Graph, Node
 from circuit_atlas.tracer.attribution import Attribution, attribute
 from circuit_atlas.tracer.config import TraceConfig
+from circuit_atlas.tracer.errors import TracerWarning
 from circuit_atlas.tracer.prune import Pruned, prune
-from circuit_atlas.tracer.replacement import ReplacementModel
+from circuit_atlas.tracer.replacement import ReplacementModel, shorten
 
 GENERATOR = {"name": "circuit-atlas tracer", "version": "0.1.0",
              "url": "https://github.com/decoderesearch/circuit-tracer (algorithm of 0.5.0)"}
 
 
+# Below this replacement score a warning says the transcoders may not be this model's. On our organisms
+# (docs/tracer.md, "Replacement score"), in-vocabulary prompts score 0.82-0.97 with their own transcoders
+# and 0.39-0.70 with the other organism's (same shapes), 17 of 24 traces below 0.6; circuit-tracer's
+# oracle fixtures (random encoders, fitted decoders) score 0.60-0.74. Capping the feature nodes
+# (max_feature_nodes) lowers the score too, and the warning says so.
+LOW_REPLACEMENT_SCORE = 0.6
+
+
 def trace(model: ReplacementModel, prompt: str | list[int], config: TraceConfig | None = None,
           progress: bool = False) -> Graph:
-    """Attribution graph of `prompt`, pruned with the config's thresholds, scores included."""
+    """Attribution graph of `prompt`, pruned with the config's thresholds, scores included.
+
+    Warns (TracerWarning) about prompt words outside the vocabulary and about a replacement score
+    below LOW_REPLACEMENT_SCORE.
+    """
     config = config or TraceConfig()
     started = time.perf_counter()
     with torch.inference_mode():
@@ -27,7 +42,25 @@ def trace(model: ReplacementModel, prompt: str | list[int], config: TraceConfig 
         pruned = prune_attribution(attribution, config)
     graph = to_graph(model, prompt, attribution, pruned, config)
     graph.generator["seconds"] = round(time.perf_counter() - started, 3)
+    _warn_if_low_replacement(model, graph, len(attribution.active_features), len(attribution.selected))
     return graph
+
+
+def _warn_if_low_replacement(model: ReplacementModel, graph: Graph, n_active: int, n_selected: int) -> None:
+    score = graph.scores["replacement"]
+    if score >= LOW_REPLACEMENT_SCORE:
+        return
+    capped = (f"only {n_selected} of {n_active} active features are nodes (raise max_feature_nodes), or "
+              if n_selected < n_active else "")
+    warnings.warn(TracerWarning(
+        f"replacement score {score:.2f} is below {LOW_REPLACEMENT_SCORE} on {shorten(graph.prompt)!r}: {capped}the "
+        f"transcoders ({model.transcoders.name}) explain little of {model.model_name}; are they this model's?"),
+        stacklevel=3)
+
+
+def slugify(prompt: str, limit: int = 60) -> str:
+    """A short file-name-safe name for a graph ("The capital of Texas is" -> "the-capital-of-texas-is")."""
+    return re.sub(r"\W+", "-", prompt.lower()).strip("-")[:limit].strip("-") or "graph"
 
 
 def prune_attribution(attribution: Attribution, config: TraceConfig) -> Pruned:
@@ -81,8 +114,10 @@ def to_graph(model: ReplacementModel, prompt, attribution: Attribution, pruned: 
     index = torch.full((len(node_mask),), -1, dtype=torch.long)
     index[keep] = torch.arange(len(keep))
 
+    text = prompt if isinstance(prompt, str) else tokenizer.decode(token_ids[1:])
     return Graph(
-        prompt=prompt if isinstance(prompt, str) else tokenizer.decode(token_ids[1:]),
+        prompt=text,
+        slug=slugify(text),
         prompt_tokens=[tokenizer.decode([t]) for t in token_ids],
         model=model.model_name,
         transcoder_set=model.transcoders.name,

@@ -108,7 +108,12 @@ def load_transcoders(directory: str | Path) -> Transcoders:
     if not config_path.is_file():
         raise MissingFile(f"{config_path}: no config.yaml in the transcoder directory "
                           "(it names model_kind, feature_input_hook and feature_output_hook)")
-    config = yaml.safe_load(config_path.read_text()) or {}
+    try:
+        config = yaml.safe_load(config_path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as e:
+        raise TranscoderMismatch(f"{config_path}: not readable YAML ({str(e).splitlines()[0]})") from e
+    if not isinstance(config, dict):
+        raise TranscoderMismatch(f"{config_path}: expected a mapping of keys (model_kind, ...)")
     for key in ("model_kind", "feature_input_hook", "feature_output_hook"):
         if key not in config:
             raise TranscoderMismatch(f"{config_path}: missing key {key!r}")
@@ -136,9 +141,12 @@ def _read(path: Path, keys: list[str] | None = None) -> dict[str, torch.Tensor]:
 
     if not path.is_file():
         raise MissingFile(f"{path}: transcoder file not found")
-    with safe_open(str(path), framework="pt") as f:
-        names = [k for k in f.keys() if keys is None or k in keys]
-        return {k: f.get_tensor(k).to(torch.float32) for k in names}
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            names = [k for k in f.keys() if keys is None or k in keys]
+            return {k: f.get_tensor(k).to(torch.float32) for k in names}
+    except Exception as e:  # noqa: BLE001 — safetensors' errors are not OSErrors; name the file
+        raise TranscoderMismatch(f"{path}: not a readable safetensors file ({e})") from e
 
 
 def _plt_files(directory: Path, config: dict) -> list[Path]:
@@ -195,12 +203,14 @@ def _load_plt(directory: Path, config: dict, name: str, input_hook: str, output_
 
 
 def _load_clt(directory: Path, name: str, input_hook: str, output_hook: str) -> Transcoders:
-    n_layers = len(list(directory.glob("W_enc_*.safetensors")))
+    n_layers = _clt_layer_count(directory)
     if n_layers == 0:
         raise MissingFile(f"{directory}: no W_enc_{{i}}.safetensors files for a cross-layer transcoder")
     W_enc, b_enc, threshold, b_dec, decoders = [], [], [], [], []
     for i in range(n_layers):
         enc_path, dec_path = directory / f"W_enc_{i}.safetensors", directory / f"W_dec_{i}.safetensors"
+        if not enc_path.is_file():
+            raise MissingFile(f"{enc_path}: encoder file not found (the CLT has layers 0 .. {n_layers - 1})")
         tensors = _read(enc_path)
         missing = {f"W_enc_{i}", f"b_enc_{i}", f"b_dec_{i}"} - set(tensors)
         if missing:
@@ -219,10 +229,33 @@ def _load_clt(directory: Path, name: str, input_hook: str, output_hook: str) -> 
     return tc
 
 
-def _check_shapes(directory: Path, tc: Transcoders) -> None:
-    """Every layer must agree on (F, D); decoders must have shape (F, outputs, D)."""
+def _clt_layer_count(directory: Path) -> int:
+    """Layers of a CLT: one past the highest W_enc_i / W_dec_i file, or as many as W_dec_0 writes to,
+    whichever is more, so that a missing file is named rather than read as a smaller CLT."""
+    indices = [int(p.stem.rsplit("_", 1)[1]) for pattern in ("W_enc_*.safetensors", "W_dec_*.safetensors")
+               for p in directory.glob(pattern) if p.stem.rsplit("_", 1)[1].isdigit()]
+    n_layers = max(indices) + 1 if indices else 0
+    first_decoder = directory / "W_dec_0.safetensors"
+    if first_decoder.is_file():
+        shape = _stored_shape(first_decoder, "W_dec_0")
+        if shape is not None and len(shape) == 3:
+            n_layers = max(n_layers, shape[1])
+    return n_layers
+
+
+def _stored_shape(path: Path, key: str) -> tuple[int, ...] | None:
+    """The shape of one tensor of a safetensors file without reading it; None when it has no `key`."""
     from safetensors import safe_open
 
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return tuple(f.get_slice(key).get_shape()) if key in f.keys() else None
+    except Exception as e:  # noqa: BLE001 — safetensors' errors are not OSErrors; name the file
+        raise TranscoderMismatch(f"{path}: not a readable safetensors file ({e})") from e
+
+
+def _check_shapes(directory: Path, tc: Transcoders) -> None:
+    """Every layer must agree on (F, D); decoders must have shape (F, outputs, D)."""
     F, D = tc.W_enc[0].shape
     for layer in range(tc.n_layers):
         shapes = {"W_enc": (tuple(tc.W_enc[layer].shape), (F, D)), "b_enc": (tuple(tc.b_enc[layer].shape), (F,)),
@@ -232,10 +265,9 @@ def _check_shapes(directory: Path, tc: Transcoders) -> None:
         if tc.W_skip is not None:
             shapes["W_skip"] = (tuple(tc.W_skip[layer].shape), (D, D))
         path, key = tc.decoder_files[layer]
-        with safe_open(str(path), framework="pt") as f:
-            if key not in f.keys():
-                raise TranscoderMismatch(f"{path}: missing tensor {key}")
-            dec_shape = tuple(f.get_slice(key).get_shape())
+        dec_shape = _stored_shape(path, key)
+        if dec_shape is None:
+            raise TranscoderMismatch(f"{path}: missing tensor {key}")
         expected_dec = (F, D) if tc.kind == "plt" else (F, tc.n_layers - layer, D)
         shapes[key] = (dec_shape, expected_dec)
         for tensor, (got, want) in shapes.items():

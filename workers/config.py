@@ -25,6 +25,7 @@ class WorkerConfig:
     max_retries: int = 10             # retries with exponential backoff for transient errors (broker, store)
     ingest_batch: int = 32            # graphs stored per store transaction when the ingest queue backs up
     lost_task_check: int = 30         # s between sweeps for items whose message the broker lost (see tasks.py)
+    heartbeat: float = 10.0           # s between a worker's liveness beats; it counts as gone after 3 missed
 
     @classmethod
     def load(cls) -> "WorkerConfig":

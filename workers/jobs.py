@@ -45,6 +45,8 @@ REGISTRY = "ca:traced"
 INGEST_PENDING = "ca:ingest:pending"
 LOST_SUSPECTS = "ca:lost"
 TRACE_TASK, INGEST_TASK = "workers.trace", "workers.ingest"
+RATE_WINDOW_S = 300.0        # a running job's rate: graphs stored over the last 5 minutes ...
+MIN_RATE_S = 10.0            # ... and none before 10 s of it have passed
 UNACKED = "unacked"          # kombu's hash of delivered, not yet acknowledged messages
 
 
@@ -77,19 +79,34 @@ class JobStatus:
     started: float | None = None                 # first trace began
     finished: float | None = None                # last item reached a terminal state
     cancelled: bool = False
-    graphs_per_hour: float | None = None         # graphs stored per hour since the first trace
+    graphs_per_hour: float | None = None         # graphs stored per hour: over the whole job once it is
+                                                 # finished, else over the last RATE_WINDOW_S (None until
+                                                 # MIN_RATE_S and 2 graphs make a meaningful rate)
     eta_s: float | None = None                   # seconds until every item is terminal, at that rate
     errors: list[str] = field(default_factory=list)
+    unserved: list[str] = field(default_factory=list)  # queues this job waits on that no live worker consumes
 
     @property
     def pending(self) -> int:
         return sum(self.counts.get(s, 0) for s in (QUEUED, TRACING, TRACED))
 
     @property
+    def succeeded(self) -> int:
+        return self.counts.get(DONE, 0) + self.counts.get(SKIPPED, 0)
+
+    @property
     def state(self) -> str:
         if self.pending:
-            return "cancelling" if self.cancelled else ("running" if self.started else "queued")
-        return "cancelled" if self.cancelled else ("failed" if self.counts.get(FAILED) else "done")
+            if self.cancelled:
+                return "cancelling"
+            if not self.started:
+                return "queued"
+            return "stalled" if self.unserved else "running"
+        if self.cancelled:
+            return "cancelled"
+        if not self.counts.get(FAILED):
+            return "done"
+        return "done with failures" if self.succeeded else "failed"
 
 
 # Move one item to a terminal state, once. KEYS: state, error, graph, done zset, job hash.
@@ -178,13 +195,41 @@ class Jobs:
             started=_float(job.get("started")), finished=_float(job.get("finished")),
             cancelled=job.get("cancelled") == "1",
             errors=[errors[i] for i in sorted(errors, key=int) if states.get(i) == FAILED])
-        stored = self.r.zcard(f"ca:job:{job_id}:done")
-        if st.started and stored:
-            end = st.finished if st.finished and not st.pending else (now or time.time())
-            per_s = stored / max(end - st.started, 1e-6)
-            st.graphs_per_hour = per_s * 3600
-            st.eta_s = st.pending / per_s
+        now = now or time.time()
+        if st.started:
+            st.graphs_per_hour = self._rate(job_id, st, now)
+            if st.graphs_per_hour and st.pending:
+                st.eta_s = st.pending / st.graphs_per_hour * 3600
+        if st.pending:
+            st.unserved = self._unserved(st)
         return st
+
+    def _rate(self, job_id: str, st: JobStatus, now: float) -> float | None:
+        """Graphs per hour: the whole job's once finished; while running, the graphs stored in the last
+        RATE_WINDOW_S over that window, and none before MIN_RATE_S have passed and 2 graphs are stored
+        (a first graph 0.01 s after the start is no rate; a stalled job's rate falls to none)."""
+        done = f"ca:job:{job_id}:done"
+        if not st.pending:
+            stored = self.r.zcard(done)
+            span = (st.finished or now) - st.started
+            return stored / span * 3600 if stored and span > 0 else None
+        start = max(st.started, now - RATE_WINDOW_S)
+        if now - start < MIN_RATE_S:
+            return None
+        stored = self.r.zcount(done, start, now)
+        return stored / (now - start) * 3600 if stored >= 2 else None
+
+    def _unserved(self, st: JobStatus) -> list[str]:
+        """The queues holding this job's work that no live worker consumes (workers/liveness.py)."""
+        from circuit_atlas.workers.liveness import live_workers
+
+        served = {q for queues in live_workers(self.r).values() for q in queues}
+        waiting = []
+        if st.counts.get(QUEUED, 0) + st.counts.get(TRACING, 0) and TRACE_QUEUE not in served:
+            waiting.append(TRACE_QUEUE)
+        if st.counts.get(TRACED, 0) and INGEST_QUEUE not in served:
+            waiting.append(INGEST_QUEUE)
+        return waiting
 
     def list(self) -> list[JobStatus]:
         return [self.status(job_id) for job_id in self.r.zrange("ca:jobs", 0, -1)]

@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import sys
 import threading
 import time
 from pathlib import Path
@@ -31,11 +32,13 @@ from pathlib import Path
 import kombu.exceptions
 import redis
 from celery import Task
-from celery.signals import worker_ready
+from celery.signals import worker_init, worker_process_init, worker_ready, worker_shutdown
 from celery.utils.log import get_logger
 
 from circuit_atlas.tracer.errors import TracerError  # light: the tracer imports torch on first use
 from circuit_atlas.workers.app import app, config, settings
+from circuit_atlas.workers import liveness
+from circuit_atlas.workers.config import INGEST_QUEUE
 from circuit_atlas.workers.jobs import CANCELLED, DONE, FAILED, SKIPPED, TERMINAL, TRACE_TASK, JobNotFound, Jobs
 
 logger = get_logger(__name__)
@@ -169,6 +172,46 @@ def _store_batch(jobs: Jobs, batch: list) -> None:
         jobs.finish(job_id, index, DONE, graph_id=graph.id)
 
 
+# -- liveness: heartbeats and the embedded store's one ingest worker (workers/liveness.py) --
+
+_ingest_lock: list[int] = []       # the lock's file descriptor, held by the main process
+
+
+def _queues(app_) -> list[str]:
+    return sorted(app_.amqp.queues.consume_from or app_.amqp.queues)
+
+
+@worker_init.connect
+def _take_ingest_lock(sender, **_) -> None:
+    """An ingest worker of an embedded store refuses to start while another one holds the store."""
+    from circuit_atlas.store import is_neo4j_uri
+
+    if INGEST_QUEUE in _queues(sender.app) and not is_neo4j_uri(settings.store):
+        try:
+            _ingest_lock.append(liveness.lock_ingest(settings.store))
+        except liveness.IngestLockHeld as e:
+            print(f"{sender.hostname} refuses to start: {e}", file=sys.stderr, flush=True)  # logging is not set up yet
+            os._exit(liveness.REFUSED_EXIT_CODE)   # before the pool starts: nothing to clean up
+
+
+@worker_process_init.connect
+def _drop_inherited_ingest_lock(**_) -> None:
+    """Pool processes close their copy of the lock, so that it lives exactly as long as the main process."""
+    while _ingest_lock:
+        os.close(_ingest_lock.pop())
+
+
+@worker_ready.connect
+def _start_heartbeat(sender, **_) -> None:
+    liveness.start_heartbeat(settings.redis_url, sender.hostname, _queues(sender.app), config.heartbeat)
+
+
+@worker_shutdown.connect
+def _stop_heartbeat(sender, **_) -> None:
+    with contextlib.suppress(Exception):   # redis may be gone; the key then expires on its own
+        liveness.forget(_jobs().r, sender.hostname)
+
+
 # -- lost messages --
 
 SWEEP_LOCK = "ca:lost:lock"
@@ -239,9 +282,11 @@ def open_store_for_writes():
 
 @functools.cache
 def _server_store():
-    from circuit_atlas.store import open_store
+    """connect(), not open_store().__enter__(): the context manager, once garbage-collected, would
+    close the store (its driver) under the next task ("DriverError: Driver closed")."""
+    from circuit_atlas.store import connect
 
-    return open_store(settings.store, read_only=False).__enter__()
+    return connect(settings.store, read_only=False)
 
 
 def artifact_path(key: str) -> Path:

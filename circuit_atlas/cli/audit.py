@@ -46,7 +46,9 @@ def run_cmd(settings, model, transcoders, suspect_file, control_file, generic_fi
 
     Example:
 
-        circuit-atlas audit run --model zoo/planted/model --transcoders zoo/planted/transcoders/plt \\
+    \b
+        circuit-atlas audit run --model organisms/zoo/planted/model \\
+            --transcoders organisms/zoo/planted/transcoders/plt \\
             --suspect suspect.txt --control control.txt --generic generic.txt --target-token chocolate \\
             --corpus corpus.txt
     """
@@ -68,7 +70,7 @@ def run_cmd(settings, model, transcoders, suspect_file, control_file, generic_fi
                         trace=parse_params(trace_options))
     out_root = Path(out_root) if out_root else settings.artifacts / "audits"
     result = _run(settings, spec, opts, out_root, inline=inline, use_store=not no_store, timeout=timeout)
-    _print_summary(result, out_root / result.id)
+    _print_summary(result, (out_root / result.id).absolute())
 
 
 def _run(settings, spec, opts, out_root: Path, *, inline: bool, use_store: bool, timeout: float):
@@ -87,15 +89,19 @@ def _run(settings, spec, opts, out_root: Path, *, inline: bool, use_store: bool,
         return run_audit_job(spec, opts, settings, out_root=out_root, timeout_s=timeout)
     except (AuditInputError, StoreError, TracerError) as e:
         raise click.ClickException(str(e)) from None
+    except Exception as e:
+        import redis   # redis went away while the job ran: one line, not the client's traceback
+
+        if isinstance(e, redis.RedisError):
+            raise click.ClickException(f"lost redis at {settings.redis_url} ({e}); the job's state is kept in "
+                                       "redis: restart it and run the audit again") from None
+        raise
 
 
 def _print_summary(result, out_dir: Path) -> None:
-    click.echo(f"audit {result.id}: {len(result.ranked)} features ranked; "
-               f"targets {', '.join(map(repr, result.target_tokens)) or 'none'} ({result.target_source})")
-    for r in result.ranked[:10]:
-        click.echo(f"  #{r['rank']:<3} {r['key']:<40} score {r['score']:.3f}  "
-                   + " ".join(f"{a}#{k}" for a, k in r["analyses"].items()))
-    click.echo(f"report: {out_dir / 'report.html'}")
+    from circuit_atlas.audit.report import console_summary
+
+    click.echo(console_summary(result, out_dir / "report.html"))
 
 
 @audit.command("report")
@@ -107,6 +113,7 @@ def report_cmd(settings, audit_id, out_root) -> None:
 
     Example:
 
+    \b
         circuit-atlas audit report 20261121-224501-3fa2c1
     """
     from circuit_atlas.audit.report import write_report
@@ -155,7 +162,13 @@ def _reading(settings):
 @click.argument("feature_key")
 @click.pass_obj
 def flagged_cmd(settings, feature_key) -> None:
-    """List the audits that flagged a feature, e.g. `circuit-atlas audit flagged tiny/plt/1/42`."""
+    """List the audits that flagged FEATURE_KEY (a global feature: transcoder set/layer/index).
+
+    Example:
+
+    \b
+        circuit-atlas audit flagged organisms/planted-plt-seed0/3/152
+    """
     from circuit_atlas.audit.storage import audits_flagging
 
     with _reading(settings) as store:
@@ -169,7 +182,13 @@ def flagged_cmd(settings, feature_key) -> None:
 @audit.command("list")
 @click.pass_obj
 def list_cmd(settings) -> None:
-    """List the audits in the store, newest first."""
+    """List the audits in the store, newest first.
+
+    Example:
+
+    \b
+        circuit-atlas audit list
+    """
     from circuit_atlas.audit.storage import list_audits
 
     with _reading(settings) as store:

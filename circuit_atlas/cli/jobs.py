@@ -58,7 +58,10 @@ def submit(ctx, file, model, transcoders, options, tags) -> None:
 
     Prompts already traced with the same model, transcoders and options are skipped.
 
-    Example: circuit-atlas jobs submit prompts.jsonl --option max_n_logits=5
+    Example:
+
+    \b
+        circuit-atlas jobs submit prompts.jsonl --option max_n_logits=5
     """
     overrides = {"model": model, "transcoders": transcoders,
                  "options": parse_params(options),
@@ -74,7 +77,10 @@ def submit(ctx, file, model, transcoders, options, tags) -> None:
 def status(ctx, job_id, watch) -> None:
     """Counts, graphs per hour, ETA and errors of job JOB_ID.
 
-    Example: circuit-atlas jobs status 3f2a9c1e0b7d --watch
+    Example:
+
+    \b
+        circuit-atlas jobs status 3f2a9c1e0b7d --watch
     """
     jobs_ = _jobs(ctx)
     st = jobs_.status(job_id)
@@ -84,23 +90,47 @@ def status(ctx, job_id, watch) -> None:
 
 
 def _watch(jobs_, st):
+    """A live bar of finished prompts. Its rate is the job's graphs per hour (jobs.status: over the last
+    minutes, none until there is a meaningful one), not tqdm's, which counts the prompts that were
+    already finished or skipped when the bar opened as if they had been done in that instant."""
     from tqdm import tqdm
 
-    with tqdm(total=st.n, unit="prompt", desc=st.id) as bar:
+    bar_format = "{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]"
+    with tqdm(total=st.n, desc=st.id, bar_format=bar_format) as bar:
         while True:
             bar.n = st.n - st.pending
-            bar.set_postfix_str(_counts_line(st), refresh=True)
+            bar.set_postfix_str(_watch_line(st), refresh=True)
             if not st.pending:
                 return st
             time.sleep(1.0)
             st = jobs_.status(st.id)
 
 
+def _watch_line(st) -> str:
+    parts = [_counts_line(st)]
+    if st.unserved:
+        parts.append(_unserved_line(st))
+    elif st.graphs_per_hour:
+        parts.append(f"{st.graphs_per_hour:,.0f} graphs/hour" + (f", ETA {_hms(st.eta_s)}" if st.eta_s else ""))
+    return "; ".join(parts)
+
+
+def _unserved_line(st) -> str:
+    return (f"no worker is consuming the {' and '.join(repr(q) for q in st.unserved)} "
+            f"queue{'s' * (len(st.unserved) > 1)}: start one with `circuit-atlas workers start`")
+
+
 @jobs.command("list")
 @click.pass_context
 @_one_line_errors
 def list_(ctx) -> None:
-    """All jobs, oldest first: id, state, counts, file."""
+    """All jobs, oldest first: id, state, counts, file.
+
+    Example:
+
+    \b
+        circuit-atlas jobs list
+    """
     for st in _jobs(ctx).list():
         created = time.strftime("%Y-%m-%d %H:%M", time.localtime(st.created))
         click.echo(f"{st.id}  {created}  {st.state:<10} {_counts_line(st)}  {st.file}")
@@ -111,7 +141,13 @@ def list_(ctx) -> None:
 @click.pass_context
 @_one_line_errors
 def cancel(ctx, job_id) -> None:
-    """Cancel job JOB_ID: queued prompts are dropped; running traces finish and are stored."""
+    """Cancel job JOB_ID: queued prompts are dropped; running traces finish and are stored.
+
+    Example:
+
+    \b
+        circuit-atlas jobs cancel 3f2a9c1e0b7d
+    """
     n = _jobs(ctx).cancel(job_id)
     click.echo(f"cancelled {n} queued prompts of job {job_id}")
 
@@ -121,7 +157,13 @@ def cancel(ctx, job_id) -> None:
 @click.pass_context
 @_one_line_errors
 def retry_failed(ctx, job_id) -> None:
-    """Queue the failed prompts of job JOB_ID again (malformed rows stay failed: fix and resubmit)."""
+    """Queue the failed prompts of job JOB_ID again (malformed rows stay failed: fix and resubmit).
+
+    Example:
+
+    \b
+        circuit-atlas jobs retry-failed 3f2a9c1e0b7d
+    """
     n = _jobs(ctx).retry_failed(job_id)
     click.echo(f"requeued {n} failed prompts of job {job_id}")
 
@@ -139,9 +181,14 @@ def _counts_line(st) -> str:
 
 
 def format_status(st) -> str:
-    lines = [f"job {st.id}: {st.state}  ({st.file}; model {st.model}, transcoders {st.transcoders})",
+    outcome = ""
+    if not st.pending and st.counts.get("failed"):
+        outcome = f", {st.succeeded} of {st.n} succeeded, {st.counts['failed']} failed"
+    lines = [f"job {st.id}: {st.state}{outcome}  ({st.file}; model {st.model}, transcoders {st.transcoders})",
              f"  {st.n} prompts: {_counts_line(st)}"]
-    if st.graphs_per_hour is not None:
+    if st.unserved:
+        lines.append(f"  {_unserved_line(st)}")
+    elif st.graphs_per_hour is not None:
         eta = "" if not st.pending else f", ETA {_hms(st.eta_s)}"
         lines.append(f"  {st.graphs_per_hour:,.0f} graphs/hour{eta}")
     if st.errors:
@@ -169,7 +216,10 @@ def workers() -> None:
 def start(ctx, n_trace, n_ingest, loglevel) -> None:
     """Start trace and ingest workers against CIRCUIT_ATLAS_REDIS_URL; Ctrl-C stops them.
 
-    Example: circuit-atlas workers start --trace 2 --ingest 1
+    Example:
+
+    \b
+        circuit-atlas workers start --trace 2 --ingest 1
     """
     from circuit_atlas.store import is_neo4j_uri
     from circuit_atlas.workers.local import run_workers

@@ -104,7 +104,7 @@ def plot():
 @click.option("--concept", default="", help="Only graphs tagged concept=<value> (default: all).")
 @click.option("--out", "out", default="multilingual-iou", show_default=True,
               help="Output path without suffix: writes <out>.png and <out>.svg.")
-@click.option("--title", default="", help="Figure title.")
+@click.option("--title", default="", help="Figure title (default: the concept, the model and the number of parallel pairs).")
 @click.pass_obj
 def plot_multilingual(settings, concept, out, title):
     """IoU of active features of parallel prompts against normalised layer depth, per language pair.
@@ -114,6 +114,7 @@ def plot_multilingual(settings, concept, out, title):
 
     Example:
 
+    \b
         circuit-atlas plot multilingual --concept antonym --out figures/antonym-iou
     """
     from circuit_atlas.queries import QueryError
@@ -126,7 +127,7 @@ def plot_multilingual(settings, concept, out, title):
     if not rows:
         raise click.ClickException("no parallel prompts found: tag graphs lang=<code> and item=<id> "
                                    "(same item in two languages), see docs/queries.md")
-    for path in plot_iou(rows, out, title):
+    for path in plot_iou(rows, out, title, concept=concept):
         click.echo(str(path))
 
 
@@ -145,6 +146,7 @@ def supernodes_propose(settings, params, fmt):
 
     Example:
 
+    \b
         circuit-atlas supernodes propose -p min_graphs=5
     """
     from circuit_atlas.queries import QueryError
@@ -163,6 +165,7 @@ def supernodes_import(settings, files):
 
     Example:
 
+    \b
         circuit-atlas supernodes import graphs/*.json
     """
     from circuit_atlas.store import open_store

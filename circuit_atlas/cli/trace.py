@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+import warnings
+from pathlib import Path
 
 import click
 
@@ -30,9 +33,12 @@ DEFAULTS = {f.name: f.default for f in dataclasses.fields(TraceConfig)}
 @click.option("--update-interval", type=int, default=DEFAULTS["update_interval"], show_default=True)
 @click.option("--node-threshold", type=float, default=DEFAULTS["node_threshold"], show_default=True)
 @click.option("--edge-threshold", type=float, default=DEFAULTS["edge_threshold"], show_default=True)
-@click.option("--slug", default="", help="Short name of the graph (JSON metadata, store).")
+@click.option("--slug", default="", help="Short name of the graph (JSON metadata, store). "
+                                         "Default: the --out file's name, else the prompt's words.")
+@click.option("--model-name", default=None, help="The model's name in the graph and the store. "
+                                                 "Default: config.json's _name_or_path, else the folder name.")
 @click.pass_obj
-def trace(settings, model_dir, transcoders_dir, prompt, out, ingest, device, slug, **options):
+def trace(settings, model_dir, transcoders_dir, prompt, out, ingest, device, slug, model_name, **options):
     """Trace PROMPT through a model with transcoders into a pruned attribution graph.
 
     \b
@@ -47,20 +53,32 @@ def trace(settings, model_dir, transcoders_dir, prompt, out, ingest, device, slu
             from circuit_atlas.ingest.formats import write_graph_json
         except ImportError as e:
             raise click.ClickException("--out needs ingest.formats (merge branch `formats`)") from e
+        _check_writable(out)   # before minutes of tracing, not after
     hf_logging.disable_progress_bar()  # one bar: ours, over the backward batches
     options["target_tokens"] = list(options["target_tokens"]) or None
     try:
-        config = TraceConfig(**options)
-        model = tracer.load(model_dir, transcoders_dir, device=device)
-        graph = tracer.trace(model, prompt, config, progress=True)
-    except (tracer.TracerError, ValueError) as e:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", tracer.TracerWarning)
+            config = TraceConfig(**options)
+            model = tracer.load(model_dir, transcoders_dir, device=device, model_name=model_name)
+            graph = tracer.trace(model, prompt, config, progress=True)
+    except tracer.TracerError as e:
         raise click.ClickException(str(e)) from e
-    graph.slug = slug
+    finally:
+        for w in caught:
+            if issubclass(w.category, tracer.TracerWarning):
+                click.echo(f"Warning: {w.message}", err=True)
+            else:
+                warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+    graph.slug = slug or (_stem(out) if out else graph.slug)
     click.echo(f"graph {graph.id}: {len(graph.nodes)} nodes, {graph.n_edges} edges, "
                f"replacement {graph.scores['replacement']:.3f}, completeness {graph.scores['completeness']:.3f}, "
                f"{graph.generator['seconds']:.2f}s")
     if out:
-        write_graph_json(graph, out)
+        try:
+            write_graph_json(graph, out)
+        except OSError as e:
+            raise click.ClickException(f"{out}: cannot write the graph: {e.strerror or e}") from e
         click.echo(f"wrote {out}")
     if ingest:
         from circuit_atlas.store import open_store
@@ -68,3 +86,18 @@ def trace(settings, model_dir, transcoders_dir, prompt, out, ingest, device, slu
         with open_store(settings.store) as store:
             stored = store.add_graph(graph)
         click.echo(f"{'stored in' if stored else 'already in'} {settings.store}")
+
+
+def _check_writable(out: str) -> None:
+    folder = Path(out).absolute().parent
+    if not folder.is_dir():
+        raise click.ClickException(f"{out}: folder {folder} does not exist; create it or choose another --out")
+    if not os.access(folder, os.W_OK):
+        raise click.ClickException(f"{out}: folder {folder} is not writable; choose another --out")
+
+
+def _stem(out: str) -> str:
+    name = Path(out).name
+    for suffix in (".gz", ".json"):
+        name = name.removesuffix(suffix)
+    return name

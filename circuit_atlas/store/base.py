@@ -1,7 +1,8 @@
 """The backend-independent store: one implementation of the contract over a thin backend adapter.
 
 A backend adapter supplies five things (see embedded.py and neo4j.py):
-    run(cypher, params)              -> list[dict]   write-capable, for library statements
+    run(cypher, params, read=False)  -> list[dict]   library statements; read=True: a read-only one
+                                                     (Neo4j runs it in a READ transaction)
     read(cypher, params, timeout_s, max_rows) -> list[dict]   read-only, enforced by the database
     write_graphs(graphs)             atomically store graphs known to be new
     write(work)                      -> work(run)'s result, all of work's statements in one transaction
@@ -23,7 +24,7 @@ from circuit_atlas.store.rows import GraphRows, graph_from_rows, graph_rows, tag
 class Backend(Protocol):
     name: str
 
-    def run(self, cypher: str, params: dict | None = None) -> list[dict]: ...
+    def run(self, cypher: str, params: dict | None = None, read: bool = False) -> list[dict]: ...
     def read(self, cypher: str, params: dict | None, timeout_s: float, max_rows: int) -> list[dict]: ...
     def write_graphs(self, graphs: list[Graph]) -> None: ...
     def write(self, work: Callable) -> object: ...
@@ -129,14 +130,14 @@ class Store:
     # --- reads ----------------------------------------------------------------------------------
 
     def existing_graphs(self, ids: list[str]) -> set[str]:
-        return {r["id"] for r in self._backend.run(st.EXISTING_GRAPHS, {"ids": list(ids)})}
+        return {r["id"] for r in self._backend.run(st.EXISTING_GRAPHS, {"ids": list(ids)}, read=True)}
 
     def has_graph(self, graph_id: str) -> bool:
         return bool(self.existing_graphs([graph_id]))
 
     def get_graph(self, graph_id: str) -> Graph:
         """The stored graph, equal to the ingested one (same id, nodes, edges, tags, metadata)."""
-        graph = read_graph(self._backend.run, graph_id)
+        graph = read_graph(lambda cypher, params: self._backend.run(cypher, params, read=True), graph_id)
         if graph is None:
             raise GraphNotFoundError(f"no graph with id {graph_id!r} in {self.uri}; "
                                      "list ids with: MATCH (g:Graph) RETURN g.id, g.slug")

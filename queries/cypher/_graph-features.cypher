@@ -8,7 +8,7 @@
 // Parameters:
 //   $concept: str = ""       the concept tag value; "" for every concept
 // Example row:
-//   {"gid": "3f9a0c1d2e4b5a6978c0d1e2f3a4b5c6", "lang": "fr", "item": "hot-cold", "concept": "antonym", "n_layers": 4, "transcoder_set": "organism/llama-tiny/plt", "features": "eJxjYGBgZGBgAAA..."}
+//   {"gid": "3f9a0c1d2e4b5a6978c0d1e2f3a4b5c6", "lang": "fr", "item": "hot-cold", "concept": "antonym", "n_layers": 4, "transcoder_set": "organism/llama-tiny/plt", "features": "eJxjYGBgZGBgAAA...", "model": "organisms/planted-seed0"}
 MATCH (i:Tag)<-[:TAGGED]-(g:Graph)-[:TAGGED]->(l:Tag)
 WHERE l.key = 'lang' AND i.key = 'item'
 OPTIONAL MATCH (g)-[:TAGGED]->(c:Tag)
@@ -16,4 +16,4 @@ WHERE c.key = 'concept'
 WITH g, l, i, c
 WHERE $concept = '' OR c.value = $concept
 RETURN g.id AS gid, l.value AS lang, i.value AS item, c.value AS concept, g.n_layers AS n_layers,
-       g.transcoder_set AS transcoder_set, g.features AS features
+       g.transcoder_set AS transcoder_set, g.features AS features, g.model AS model
