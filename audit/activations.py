@@ -89,18 +89,9 @@ def _window(tokenizer, ids: list[int], i: int, width: int) -> dict:
 
 
 def top_output_tokens(model, key: str, k: int = 8) -> list[str]:
-    """Tokens whose logits the feature's decoder raises most: W_U . (final norm gain * sum of its decoder rows).
-
-    Every layer a feature writes to adds to the residual stream the unembedding finally reads; the
-    final norm's per-position scale is left out (it rescales all tokens alike).
-    """
-    import torch
-
+    """Tokens whose logits the feature's decoder raises most (ReplacementModel.promoted_tokens)."""
     _, layer, feature = parse_key(key)
-    with torch.inference_mode():
-        direction = model.transcoders.decoders(layer, torch.tensor([feature]))[0].sum(0)   # (D,)
-        scores = model.arch.W_U.float() @ (model.arch.final_norm.gain.float() * direction)  # (V,)
-    return [model.tokenizer.decode([int(i)]) for i in scores.argsort(descending=True)[:k]]
+    return [model.tokenizer.decode([i]) for i in model.promoted_tokens(layer, [feature], k)[0]]
 
 
 def _key(tset: str, layer, feature) -> str:

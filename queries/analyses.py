@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import statistics
 
+from circuit_atlas.queries.labels import token_text
 from circuit_atlas.queries.registry import QueryError, analysis, run
 
 
@@ -28,30 +29,67 @@ def search_graphs(store, text: str, tags: list, limit: int) -> list[dict]:
 
 
 @analysis("common-paths")
-def common_paths(store, hops: int, min_weight: float, token: str, tag: str, rank_by: str, limit: int) -> list[dict]:
-    """Recurring paths from embeddings through features to logits, counted across graphs.
+def common_paths(store, hops: int, min_weight: float, token: str, tag: str, sign: str, rank_by: str,
+                 limit: int) -> list[dict]:
+    """Recurring signed paths from an input token through features to an output logit, counted across graphs.
 
-    A path is identified by its sequence of global features (f1 .. f<hops-1>); only edges with
-    |weight| >= $min_weight are walked (the strong-edge restriction keeps a 3-hop search over 10M
-    edges near a second). Ranked by the graphs it occurs in, then by its mean strength (product of
-    |weight|, strongest path per graph) or, with rank_by=min, its best bottleneck (min |weight|).
+    A path is identified by its start token, its sequence of global features (f1 .. f<hops-1>), its
+    end token and the signs of its edges; only edges with |weight| >= $min_weight are walked (the
+    strong-edge restriction keeps a 3-hop search over 10M edges near a second). Its strength is the
+    product of its signed weights. By default only excitatory paths count, every edge positive (the
+    start token raises each feature in turn, and the last raises the end logit); sign=inhibitory gives
+    the paths of negative strength (the start token lowers the end logit through them), sign=all every
+    path, double inhibitions included (net positive). Per graph the strongest such path counts;
+    `mean_strength` averages it over graphs and keeps the sign; `max_bottleneck` is the best min |weight|.
+    Ranked by the graphs it occurs in, then |mean_strength| (or, with rank_by=min, the bottleneck).
+    `path` reads the row: `" Dallas" → [label of f1] → [label of f2] → " Austin"`, each feature by its
+    label (its short key "layer/index" when it has none), each edge "→" when it excites, "⊣" when it inhibits.
 
     Parameters:
       $hops: int = 3           edges per path, 2 to 4 (2: embedding -> feature -> logit)
       $min_weight: float = 1.0 only edges with at least this |weight|
-      $token: str = ""         only paths ending in this logit token, e.g. " cold" ("" for any)
+      $token: str = ""         only paths ending in this logit token, e.g. " Austin" ("" for any)
       $tag: str = ""           only graphs with this tag "key=value" ("" for all)
-      $rank_by: str = "product" "product" (mean strength) or "min" (bottleneck) after graph count
+      $sign: str = "excitatory" "excitatory" (every edge > 0), "inhibitory" (strength < 0) or "all"
+      $rank_by: str = "strength" "strength" (|mean strength|) or "min" (bottleneck) after graph count
       $limit: int = 25         rows returned
     Example row:
-      {"f1": "mntss/clt-gemma-2-2b-2.5M/0/18753", "f2": "mntss/clt-gemma-2-2b-2.5M/1/12928", "n_graphs": 30, "n_paths": 41, "mean_strength": 9.1, "max_strength": 40.2, "max_bottleneck": 2.9}
+      {"path": "\\" Dallas\\" → [\\" Dallas\\" → say \\" Texas\\"] → [\\" is\\" → say \\" Austin\\"] → \\" Austin\\"", "start_token": " Dallas", "f1": "mntss/gemma-scope-transcoders/20/15589", "f1_label": "\\" Dallas\\" → say \\" Texas\\"", "f2": "mntss/gemma-scope-transcoders/23/12237", "f2_label": "\\" is\\" → say \\" Austin\\"", "end_token": " Austin", "signs": "+++", "n_graphs": 1, "n_paths": 2, "mean_strength": 412.5, "max_strength": 412.5, "max_bottleneck": 3.1}
     """
     if hops not in (2, 3, 4):
         raise QueryError(f"common-paths: hops={hops}; use 2, 3 or 4")
-    if rank_by not in ("product", "min"):
-        raise QueryError(f"common-paths: rank_by={rank_by!r}; use 'product' or 'min'")
-    return run(store, f"_common-paths-{hops}", min_weight=min_weight, token=token, tag=tag,
+    if sign not in ("excitatory", "inhibitory", "all"):
+        raise QueryError(f"common-paths: sign={sign!r}; use 'excitatory', 'inhibitory' or 'all'")
+    rank_by = {"product": "strength"}.get(rank_by, rank_by)      # the name before strengths were signed
+    if rank_by not in ("strength", "min"):
+        raise QueryError(f"common-paths: rank_by={rank_by!r}; use 'strength' or 'min'")
+    rows = run(store, f"_common-paths-{hops}", min_weight=min_weight, token=token, tag=tag, sign=sign,
                rank_by=rank_by, limit=limit)
+    features = [f"f{i}" for i in range(1, hops)]
+    shown = labels_of(store, {r[f] for r in rows for f in features})
+    out = []
+    for r in rows:
+        names = [shown.get(r[f]) or short_key(r[f]) for f in features]
+        arrows = ["→" if s == "+" else "⊣" for s in r["signs"]]
+        steps = [token_text(r["start_token"])] + [f"[{n}]" for n in names] + [token_text(r["end_token"])]
+        path = steps[0] + "".join(f" {a} {s}" for a, s in zip(arrows, steps[1:]))
+        row = {"path": path, "start_token": r["start_token"]}
+        for f in features:
+            row[f], row[f"{f}_label"] = r[f], shown.get(r[f]) or ""
+        out.append(row | {k: r[k] for k in ("end_token", "signs", "n_graphs", "n_paths", "mean_strength",
+                                               "max_strength", "max_bottleneck")})
+    return out
+
+
+def short_key(fkey: str) -> str:
+    """'layer/index' of a global feature key: enough to tell features of one transcoder set apart."""
+    return "/".join(fkey.rsplit("/", 2)[-2:])
+
+
+def labels_of(store, keys) -> dict[str, str]:
+    """The label each feature shows, for a set of feature keys ({} for none)."""
+    keys = sorted(k for k in keys if k)
+    return {r["fkey"]: r["label"] or "" for r in run(store, "_labels-of", keys=keys)} if keys else {}
 
 
 @analysis("feature-profile")
@@ -101,14 +139,14 @@ def graph_diff(store, a: str, b: str, limit: int) -> list[dict]:
     by global key, nodes by node id, edges by (source node id, target node id). A value is the sum
     over the set divided by its size (absent = 0): activation for features and nodes, weight for
     edges; so for two single graphs it is the plain value. Rows: everything only in a or only in
-    b, and what is in both with a changed value, largest |change| first.
+    b, and what is in both with a changed value, largest |change| first; a feature row shows its label.
 
     Parameters:
       $a: str                  graph id, slug or tag "key=value"
       $b: str                  graph id, slug or tag "key=value"
       $limit: int = 200        rows returned
     Example row:
-      {"item": "edge", "key": "E_2_0 -> 0_19204_1", "status": "both", "a": 1.28, "b": 0.91, "change": -0.37}
+      {"item": "feature", "key": "mntss/clt-gemma-2-2b-2.5M/0/19204", "label": "\\"The\\" → say \\" the\\"", "status": "both", "a": 1.28, "b": 0.91, "change": -0.37}
     """
     sets = {}
     for side, selector in (("a", a), ("b", b)):
@@ -136,4 +174,7 @@ def graph_diff(store, a: str, b: str, limit: int) -> list[dict]:
         status = "both" if in_a and in_b else ("only_a" if in_a else "only_b")
         rows.append({"item": key[0], "key": key[1], "status": status, "a": va, "b": vb, "change": change})
     rows.sort(key=lambda r: (-abs(r["change"]), r["item"], r["key"]))
-    return rows[:limit]
+    rows = rows[:limit]
+    shown = labels_of(store, {r["key"] for r in rows if r["item"] == "feature"})
+    return [{"item": r["item"], "key": r["key"], "label": shown.get(r["key"]) if r["item"] == "feature" else None,
+             **{k: r[k] for k in ("status", "a", "b", "change")}} for r in rows]

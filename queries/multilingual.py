@@ -16,6 +16,43 @@ from pathlib import Path
 from circuit_atlas.queries.registry import analysis, run
 
 
+@analysis("shared-multilingual-features")
+def shared_multilingual_features(store, concept: str, k: int, limit: int) -> list[dict]:
+    """Features the graphs of one concept share across at least k languages, the most consistent first.
+
+    Uses the tagging convention of docs/queries.md: graphs carry `concept=<name>` and `lang=<code>`.
+    For each language of the concept, a feature's `share` is the fraction of that language's graphs
+    (of this concept) it occurs in; its `consistency` is its smallest share over all the concept's
+    languages (0 when it is missing from one), so 1.0 means "in every graph of every language".
+    `mean_share` averages the shares. Ranked by consistency, then mean_share (then layer and key).
+    `per_lang` holds, for each language it occurs in, its graphs, share, mean activation and best
+    (smallest) cumulative influence.
+
+    Parameters:
+      $concept: str            the concept tag value, e.g. "antonym"
+      $k: int = 2              minimum number of languages the feature occurs in
+      $limit: int = 100        rows returned
+    Example row:
+      {"fkey": "organisms/planted-plt-seed0/1/17", "layer": 1, "label": "\\"big\\" → say \\"grand\\"", "n_langs": 3, "consistency": 0.75, "mean_share": 0.92, "per_lang": [{"lang": "en", "n_graphs": 4, "share": 1.0, "activation": 2.1, "influence": 0.12}]}
+    """
+    totals = {r["lang"]: r["n_graphs"] for r in run(store, "_concept-lang-graphs", concept=concept)}
+    per = defaultdict(dict)
+    for r in run(store, "_multilingual-feature-langs", concept=concept):
+        per[r["fkey"]][r["lang"]] = {"lang": r["lang"], "n_graphs": r["n_graphs"], "share": r["n_graphs"] / totals[r["lang"]],
+                                     "activation": r["activation"], "influence": r["influence"]}
+    rows = []
+    for fkey, langs in per.items():
+        if len(langs) < k:
+            continue
+        shares = [langs[lang]["share"] if lang in langs else 0.0 for lang in totals]
+        rows.append({"fkey": fkey, "n_langs": len(langs), "consistency": min(shares),
+                     "mean_share": sum(shares) / len(shares), "per_lang": [langs[lang] for lang in sorted(langs)]})
+    info = {r["fkey"]: r for r in run(store, "_labels-of", keys=sorted(per))} if per else {}
+    rows.sort(key=lambda r: (-r["consistency"], -r["mean_share"], info[r["fkey"]]["layer"], r["fkey"]))
+    return [{"fkey": r["fkey"], "layer": info[r["fkey"]]["layer"], "label": info[r["fkey"]]["label"], **r}
+            for r in rows[:limit]]
+
+
 @analysis("multilingual-iou")
 def multilingual_iou(store, concept: str, max_pairs: int) -> list[dict]:
     """Per language pair and layer: mean IoU of active features of parallel prompts vs unrelated prompts.
@@ -23,6 +60,8 @@ def multilingual_iou(store, concept: str, max_pairs: int) -> list[dict]:
     Needs graphs tagged lang=<code> and item=<id> (parallel prompts share (concept, item)).
     `depth` is layer / (n_layers - 1). `baseline` averages over prompt pairs of different items in
     the same two languages (at most $max_pairs of them per language pair, chosen deterministically).
+    After a pair's layers comes its whole-graph row (layer and depth null): the IoU of all the
+    features of the two graphs, every layer together.
 
     Parameters:
       $concept: str = ""       only graphs tagged concept=<value> ("" for all)
@@ -47,21 +86,25 @@ def multilingual_iou(store, concept: str, max_pairs: int) -> list[dict]:
         unrelated = [p for p in pairs if info[p[0]][1] != info[p[1]][1]]
         if len(unrelated) > max_pairs:  # deterministic thinning, every k-th pair
             unrelated = unrelated[:: -(-len(unrelated) // max_pairs)]
-        for layer in range(n_layers):
+        for layer in [*range(n_layers), None]:
             iou = _mean_iou(features, parallel, layer)
             if iou is None:
                 continue
             out.append({"lang_a": lang_a, "lang_b": lang_b, "layer": layer,
-                        "depth": layer / max(n_layers - 1, 1), "iou": iou,
+                        "depth": None if layer is None else layer / max(n_layers - 1, 1), "iou": iou,
                         "baseline": _mean_iou(features, unrelated, layer),
                         "n_pairs": len(parallel), "n_baseline_pairs": len(unrelated)})
     return out
 
 
-def _mean_iou(features: dict, pairs: list, layer: int) -> float | None:
+def _mean_iou(features: dict, pairs: list, layer: int | None) -> float | None:
+    """Mean IoU of the pairs' feature sets at `layer` (None: the whole graph, every layer's features)."""
     scores = []
     for g1, g2 in pairs:
-        f1, f2 = features[g1].get(layer, set()), features[g2].get(layer, set())
+        if layer is None:
+            f1, f2 = set().union(*features[g1].values()), set().union(*features[g2].values())
+        else:
+            f1, f2 = features[g1].get(layer, set()), features[g2].get(layer, set())
         if f1 or f2:
             scores.append(len(f1 & f2) / len(f1 | f2))
     return sum(scores) / len(scores) if scores else None
@@ -77,6 +120,7 @@ def plot_iou(rows: list[dict], out_stem: str | Path, title: str = "") -> list[Pa
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
+    rows = [r for r in rows if r["layer"] is not None]          # whole-graph rows have no depth
     pairs = sorted({(r["lang_a"], r["lang_b"]) for r in rows})
     for i, pair in enumerate(pairs):
         pts = sorted((r["depth"], r["iou"], r["baseline"]) for r in rows if (r["lang_a"], r["lang_b"]) == pair)

@@ -118,7 +118,8 @@ def _cypher_query(path: Path) -> NamedQuery:
                     if line.startswith("//"))
     body = "\n".join(line for line in text.splitlines() if not line.startswith("//")).strip()
     summary, params, example = parse_doc(path.stem, doc)
-    return NamedQuery(path.stem, summary, doc, params, example, cypher=body)
+    writes = re.search(r"\b(MERGE|CREATE|SET|DELETE)\b", body) is not None
+    return NamedQuery(path.stem, summary, doc, params, example, cypher=body, writes=writes)
 
 
 QUERIES: dict[str, NamedQuery] = {p.stem: _cypher_query(p) for p in sorted(CYPHER_DIR.glob("*.cypher"))}
@@ -176,3 +177,42 @@ def _plain(value):
 def all_statements() -> dict[str, str]:
     """Every Cypher statement of the library by name, for the Neo4j linter and the portability tests."""
     return {name: q.cypher for name, q in QUERIES.items() if q.cypher is not None}
+
+
+def reference_markdown() -> str:
+    """The "Reference" section of docs/queries.md, generated from the docstrings (a test keeps them equal)."""
+    out = ["## Reference", ""]
+    for name, q in sorted(QUERIES.items()):
+        if not q.listed:
+            continue
+        lines = q.doc.strip().splitlines()
+        body = []
+        for line in lines[1:]:
+            if line.strip() in ("Parameters:", "Example row:"):
+                break
+            body.append(line.strip())
+        text = " ".join([lines[0].strip(), " ".join(body).strip()]).strip()
+        if q.cypher is not None:
+            source = f"Source: `queries/cypher/{name}.cypher`."
+        else:
+            source = f"Source: Python analysis in `queries/{q.function.__module__.rsplit('.', 1)[-1]}.py`."
+        out += [f"### `{name}`", "", text, "", source + (" Writes to the store." if q.writes else ""), ""]
+        if q.params:
+            out += ["| parameter | type | default | meaning |", "|---|---|---|---|"]
+            for p in q.params:
+                default = "required" if p.default is REQUIRED else f"`{json.dumps(p.default)}`"
+                out.append(f"| `{p.name}` | {p.type.__name__} | {default} | {p.help.replace('|', '/')} |")
+            out.append("")
+        out += ["Example row:", "", "```json", json.dumps(q.example, ensure_ascii=False), "```", ""]
+    return "\n".join(out)
+
+
+def to_dataframe(rows: list[dict]):
+    """Query rows as a pandas DataFrame, one column per key in first-seen order (nested values stay as
+    Python lists and dicts). pandas is optional: `pip install pandas`."""
+    try:
+        import pandas as pd
+    except ImportError:
+        raise ImportError("to_dataframe needs pandas: pip install pandas") from None
+    columns = list(dict.fromkeys(k for row in rows for k in row))
+    return pd.DataFrame.from_records(rows, columns=columns)

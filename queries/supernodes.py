@@ -11,7 +11,8 @@ Proposal, in phases:
   4. communities  Louvain (networkx, fixed seed) on the graph of pairs with similarity >= min_similarity
   5. scores       coherence = mean pairwise similarity of members; n_graphs = graphs holding any
                   member; influence = summed importance (1 - cumulative influence) of members over graphs
-Then stored as (:Supernode)-[:HAS_MEMBER]->(:Feature), replacing the previous proposal.
+Then stored as (:Supernode)-[:HAS_MEMBER]->(:Feature), replacing the previous proposal, and named from
+the corpus (`name`): the tokens its members sit on, the logit they drive.
 
 Manual supernodes drawn in Neuronpedia live in a graph file's `qParams.supernodes`
 ([label, node_id, ...]); `import_manual` stores them as source "neuronpedia", scored the same way.
@@ -126,8 +127,8 @@ def score(members: list[str], corpus: Corpus, sim: np.ndarray) -> dict:
     return {"coherence": coherence, "n_graphs": len(spanned), "influence": influence}
 
 
-def propose(corpus: Corpus, options: SupernodeOptions) -> list[dict]:
-    """Phases 3-5: the proposed supernodes as rows (not stored)."""
+def propose(corpus: Corpus, options: SupernodeOptions, evidence: dict | None = None) -> list[dict]:
+    """Phases 3-5: the proposed supernodes as rows (not stored), named from `evidence` (see `name`)."""
     if len(corpus.keys) < 2:
         return []
     sim = similarity(corpus, options)
@@ -135,21 +136,29 @@ def propose(corpus: Corpus, options: SupernodeOptions) -> list[dict]:
     for members in communities(corpus, sim, options):
         layers = sorted(corpus.layers[m] for m in members)
         digest = hashlib.sha1(" ".join(members).encode()).hexdigest()[:12]
-        out.append({"id": f"auto/{digest}", "name": f"layers {layers[0]}-{layers[-1]} · {_role(members, corpus)}",
+        out.append({"id": f"auto/{digest}", "name": f"layers {layers[0]}-{layers[-1]} · {name(members, evidence or {})}",
                     "source": "proposed", "gid": "", **score(members, corpus, sim),
                     "n_members": len(members), "members": members})
     return out
 
 
-def _role(members: list[str], corpus: Corpus) -> str:
-    """A readable name: the members' strongest shared input and output partners."""
-    totals = defaultdict(float)
+def name(members: list[str], evidence: dict) -> str:
+    """What the members share, from the corpus (labels.Evidence per feature): the prompt tokens they sit
+    on most, special tokens such as <bos> left out, then the logit they drive most:
+    '"Dallas"/"Texas" → say "Austin"'. A side without evidence says so ("no logit edge")."""
+    from collections import Counter
+
+    from circuit_atlas.queries.labels import is_special, token_text
+
+    inputs, logits = Counter(), defaultdict(float)
     for m in members:
-        for p, w in corpus.profiles.get(m, {}).items():
-            totals[p] += abs(w)
-    best = {d: max((p for p in totals if p.startswith(d)), key=lambda p: totals[p], default=None)
-            for d in ("in:", "out:")}
-    return " → ".join(p.split(":", 1)[1] if p else "?" for p in best.values())
+        if m in evidence:
+            inputs.update({t: n for t, n in evidence[m].inputs.items() if t is not None and not is_special(t)})
+            for t, w in evidence[m].logits.items():
+                logits[t] += w
+    read = "/".join(token_text(t) for t, _ in sorted(inputs.items(), key=lambda kv: (-kv[1], kv[0]))[:2])
+    driven = sorted((t for t, w in logits.items() if w > 0), key=lambda t: (-logits[t], t))
+    return f"{read or 'only special tokens'} → " + (f"say {token_text(driven[0])}" if driven else "no logit edge")
 
 
 def store_supernodes(store, rows: list[dict], source: str, replace: bool) -> int:
@@ -175,7 +184,8 @@ def propose_supernodes(store, min_graphs: int, max_features: int, min_weight: fl
 
     Similar signed input/output edge profiles (cosine) damped by rare co-occurrence (Jaccard of
     graph sets), then Louvain community detection; see queries/supernodes.py for the phases. Replaces
-    the previous proposal unless dry_run.
+    the previous proposal unless dry_run. A proposal is named from the corpus: its layers, the prompt
+    tokens its members sit on most (BOS and other special tokens left out) and the logit they drive most.
 
     Parameters:
       $min_graphs: int = 3     a feature must recur in this many graphs to be a candidate
@@ -185,11 +195,13 @@ def propose_supernodes(store, min_graphs: int, max_features: int, min_weight: fl
       $resolution: float = 2.0 Louvain resolution (higher: smaller groups)
       $dry_run: bool = false   only return the proposals, store nothing
     Example row:
-      {"id": "auto/5f2c9a1b3d4e", "name": "layers 0-1 · embedding:<bos> → logit: cold", "source": "proposed", "gid": "", "coherence": 0.62, "n_graphs": 41, "influence": 18.3, "n_members": 4, "members": ["mntss/clt-gemma-2-2b-2.5M/0/18753"]}
+      {"id": "auto/5f2c9a1b3d4e", "name": "layers 0-1 · \\"The\\"/\\" to\\" → say \\" cold\\"", "source": "proposed", "gid": "", "coherence": 0.62, "n_graphs": 41, "influence": 18.3, "n_members": 4, "members": ["mntss/clt-gemma-2-2b-2.5M/0/18753"]}
     """
     options = SupernodeOptions(min_graphs=min_graphs, max_features=max_features, min_weight=min_weight,
                                min_similarity=min_similarity, resolution=resolution)
-    rows = propose(load_corpus(store, options), options)
+    from circuit_atlas.queries.labels import corpus_evidence
+
+    rows = propose(load_corpus(store, options), options, corpus_evidence(store))
     if not dry_run:
         store_supernodes(store, rows, "proposed", replace=True)
     return rows

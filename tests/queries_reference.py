@@ -135,7 +135,8 @@ def shared_multilingual(graphs, concept, k):
 
 
 def multilingual_iou(graphs):
-    """{(lang_a, lang_b, layer): (iou, baseline)}; parallel = same (concept, item), baseline = different."""
+    """{(lang_a, lang_b, layer): (iou, baseline)}; parallel = same (concept, item), baseline = different;
+    layer None: the whole graph."""
     tagged = [g for g in graphs if "lang" in g.tags and "item" in g.tags]
     layer_sets = {g.id: defaultdict(set) for g in tagged}
     for g in tagged:
@@ -155,24 +156,32 @@ def multilingual_iou(graphs):
                     (same if parallel else other).append(len(fa & fb) / len(fa | fb))
             if same:
                 out[(la, lb, layer)] = (sum(same) / len(same), sum(other) / len(other) if other else None)
+        same, other = [], []                 # the whole graph: every layer's features together
+        for ga in (g for g in tagged if g.tags["lang"] == la):
+            for gb in (g for g in tagged if g.tags["lang"] == lb):
+                fa = {k for _, k in features(ga)}
+                fb = {k for _, k in features(gb)}
+                parallel = (ga.tags.get("concept"), ga.tags["item"]) == (gb.tags.get("concept"), gb.tags["item"])
+                (same if parallel else other).append(len(fa & fb) / len(fa | fb))
+        out[(la, lb, None)] = (sum(same) / len(same), sum(other) / len(other) if other else None)
     return out
 
 
-def common_paths(graphs, hops, min_weight, token="", tag=""):
-    """{(f1, ..): {"n_graphs", "n_paths", "mean_strength", "max_strength", "max_bottleneck"}} by walking strong edges."""
-    per_graph = defaultdict(dict)   # feature sequence -> gid -> (strength, bottleneck, paths)
+def path_instances(graphs, hops, min_weight, token="", tag=""):
+    """Every path embedding -> features -> logit along edges with |weight| >= min_weight, as
+    (graph, start token, feature keys, end token, signed weights)."""
     for g in graphs:
         if tag and not has_tag(g, tag):
             continue
         out_edges = defaultdict(list)
         for s, t, w in g.edges():
             if abs(w) >= min_weight:
-                out_edges[id(s)].append((t, abs(w)))
+                out_edges[id(s)].append((t, w))
 
         def walk(node, feats, ws):
             if len(ws) == hops:
                 if node.kind == "logit" and (not token or node.token == token):
-                    yield tuple(feats), ws
+                    yield tuple(feats), node.token, ws
                 return
             if ws and node.kind != "feature":
                 return
@@ -182,17 +191,31 @@ def common_paths(graphs, hops, min_weight, token="", tag=""):
                     yield from walk(t, feats + ([g.feature_key(t)] if not is_last else []), ws + [w])
 
         for e in (n for n in g.nodes if n.kind == "embedding"):
-            for feats, ws in walk(e, [], []):
-                strength, bottleneck = 1.0, min(ws)
-                for w in ws:
-                    strength *= w
-                s0, b0, c0 = per_graph[feats].get(g.id, (0.0, 0.0, 0))
-                per_graph[feats][g.id] = (max(s0, strength), max(b0, bottleneck), c0 + 1)
-    return {feats: {"n_graphs": len(by_g), "n_paths": sum(v[2] for v in by_g.values()),
-                    "mean_strength": sum(v[0] for v in by_g.values()) / len(by_g),
-                    "max_strength": max(v[0] for v in by_g.values()),
-                    "max_bottleneck": max(v[1] for v in by_g.values())}
-            for feats, by_g in per_graph.items()}
+            for feats, end, ws in walk(e, [], []):
+                yield g, e.token, feats, end, ws
+
+
+def common_paths(graphs, hops, min_weight, token="", tag="", sign="excitatory"):
+    """{(start, f1, .., end, signs): {"n_graphs", "n_paths", "mean_strength", "max_strength", "max_bottleneck"}}.
+
+    strength = product of signed weights; per graph the largest |strength| counts; excitatory = every
+    edge positive, inhibitory = negative product."""
+    per_graph = defaultdict(dict)   # key -> gid -> (|strength|, bottleneck, paths, sign)
+    for g, start, feats, end, ws in path_instances(graphs, hops, min_weight, token, tag):
+        strength = 1.0
+        for w in ws:
+            strength *= w
+        if sign == "excitatory" and not all(w > 0 for w in ws) or sign == "inhibitory" and strength >= 0:
+            continue
+        key = (start, *feats, end, "".join("+" if w > 0 else "-" for w in ws))
+        s0, b0, c0, _ = per_graph[key].get(g.id, (0.0, 0.0, 0, 1))
+        per_graph[key][g.id] = (max(s0, abs(strength)), max(b0, min(abs(w) for w in ws)), c0 + 1,
+                                1 if strength > 0 else -1)
+    return {key: {"n_graphs": len(by_g), "n_paths": sum(v[2] for v in by_g.values()),
+                  "mean_strength": next(iter(by_g.values()))[3] * sum(v[0] for v in by_g.values()) / len(by_g),
+                  "max_strength": next(iter(by_g.values()))[3] * max(v[0] for v in by_g.values()),
+                  "max_bottleneck": max(v[1] for v in by_g.values())}
+            for key, by_g in per_graph.items()}
 
 
 def supernode_inputs(graphs, min_graphs, min_weight):
@@ -219,3 +242,57 @@ def supernode_inputs(graphs, min_graphs, min_weight):
             if b in cands:
                 profiles[b]["in:" + a] += w
     return cands, {k: dict(profiles[k]) for k in cands}
+
+
+def label_evidence(graphs):
+    """{fkey: (Counter of prompt tokens its occurrences sit on, {logit token: summed direct edge weight})}."""
+    from collections import Counter
+    inputs, logits = defaultdict(Counter), defaultdict(lambda: defaultdict(float))
+    for g in graphs:
+        for n, key in features(g):
+            inputs[key][g.prompt_tokens[n.pos]] += 1
+        for s, t, w in g.edges():
+            if g.feature_key(s) and t.kind == "logit":
+                logits[g.feature_key(s)][t.token] += w
+    return {k: (inputs[k], dict(logits[k])) for k in inputs}
+
+
+def auto_label_text(inputs, logits, promotes=()):
+    """The documented rule: '"<token sat on most, special tokens last>" → say "<logit driven most>"'."""
+    import json
+    special = lambda t: t.startswith("<") and t.endswith(">")
+    ranked = sorted(inputs, key=lambda t: (special(t), -inputs[t], t))
+    read = json.dumps(ranked[0], ensure_ascii=False) if ranked else ""
+    pos = sorted((t for t, w in logits.items() if w > 0), key=lambda t: (-logits[t], t))
+    neg = sorted(logits, key=lambda t: (-abs(logits[t]), t))
+    say = (f"say {json.dumps(pos[0], ensure_ascii=False)}" if pos else
+           f"say {json.dumps(promotes[0], ensure_ascii=False)}" if promotes else
+           f"not {json.dumps(neg[0], ensure_ascii=False)}" if neg else "")
+    return " → ".join(p for p in (read, say) if p)
+
+
+def hub_positions(graphs):
+    """{fkey: {"n_graphs", "position_share", "on_bos"}}: the share of its prompt's positions a feature sits
+    on, averaged over the graphs it occurs in, and the graphs where it sits on position 0."""
+    per = defaultdict(dict)
+    for g in graphs:
+        for n, key in features(g):
+            per[key].setdefault(g.id, (set(), len(g.prompt_tokens)))[0].add(n.pos)
+    return {k: {"n_graphs": len(by_g), "position_share": sum(len(p) / n for p, n in by_g.values()) / len(by_g),
+                "on_bos": sum(0 in p for p, _ in by_g.values())} for k, by_g in per.items()}
+
+
+def consistency(graphs, concept):
+    """{fkey: (consistency, mean share)}: per language of the concept, the share of its graphs holding the feature."""
+    langs = defaultdict(set)
+    holding = defaultdict(lambda: defaultdict(set))
+    for g in graphs:
+        if g.tags.get("concept") == concept and "lang" in g.tags:
+            langs[g.tags["lang"]].add(g.id)
+            for _, key in features(g):
+                holding[key][g.tags["lang"]].add(g.id)
+    out = {}
+    for key, by_lang in holding.items():
+        shares = [len(by_lang.get(lang, ())) / len(gids) for lang, gids in langs.items()]
+        out[key] = (min(shares), sum(shares) / len(shares))
+    return out

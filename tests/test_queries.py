@@ -6,6 +6,8 @@ is used by test_full_real_corpus when /work/shared (or $CIRCUIT_ATLAS_REAL_GRAPH
 """
 from __future__ import annotations
 
+import json
+import math
 import os
 import random
 from pathlib import Path
@@ -75,6 +77,33 @@ def test_hubs_by_graphs(corpus):
     assert_sorted(rows, lambda r: (-r["n_graphs"], -r["n_occurrences"], r["fkey"]))
     assert rows[0]["n_graphs"] == len(graphs)   # some features occur in every graph
     assert len(queries.run(store, "hubs-by-graphs", limit=5)) == 5
+    positions = ref.hub_positions(graphs)
+    for r in rows:
+        p = positions[r["fkey"]]
+        assert r["position_share"] == approx(p["position_share"]) and r["on_bos"] == p["on_bos"]
+        assert r["specificity"] == approx(1 - p["position_share"])
+        assert r["graph_share"] == approx(r["n_graphs"] / len(graphs))
+        assert r["idf"] == approx(math.log(len(graphs) / r["n_graphs"]))
+    # template features sit on most positions; the specific ranking puts features on one position first
+    specific = queries.run(store, "hubs-by-graphs", rank_by="specificity", limit=ALL)
+    assert_sorted(specific, lambda r: (-r["n_graphs"] * r["specificity"], -r["n_occurrences"], r["fkey"]))
+    assert rows[0]["position_share"] > 0.5 > specific[0]["position_share"]
+    kept = queries.run(store, "hubs-by-graphs", max_position_share=0.5, limit=ALL)
+    assert {r["fkey"] for r in kept} == {r["fkey"] for r in rows if positions[r["fkey"]]["position_share"] <= 0.5}
+
+
+def test_hubs_leave_out_features_on_bos(tmp_path):
+    """Synthetic graphs put features on position 0 (real circuit-tracer graphs never do)."""
+    from circuit_atlas.store import open_store
+    from circuit_atlas.synthetic import synthetic_graph
+    graphs = [synthetic_graph(seed, n_nodes=150, n_edges=300, n_feature_ids=300) for seed in range(12)]
+    positions = ref.hub_positions(graphs)
+    with open_store(str(tmp_path / "atlas.db")) as store:
+        store.add_graphs(graphs)
+        every = queries.run(store, "hubs-by-graphs", limit=ALL)
+        kept = queries.run(store, "hubs-by-graphs", skip_bos=True, limit=ALL)
+    assert any(r["on_bos"] for r in every)
+    assert {r["fkey"] for r in kept} == {k for k, p in positions.items() if p["n_graphs"] >= 2 and not p["on_bos"]}
 
 
 def test_hubs_by_weight(corpus):
@@ -185,6 +214,8 @@ def test_graph_diff(corpus, sets):
         assert (r["a"] is None) == (va is None) and (r["b"] is None) == (vb is None)
         assert r["change"] == pytest.approx((vb or 0.0) - (va or 0.0), rel=1e-4, abs=1e-4)
     assert {r["item"] for r in rows} == {"feature", "node", "edge"}
+    for r in rows:                   # feature rows show the feature's label
+        assert r["label"] == (queries.run(store, "_labels-of", keys=[r["key"]])[0]["label"] if r["item"] == "feature" else None)
     with pytest.raises(queries.QueryError, match="names no graph"):
         queries.run(store, "graph-diff", a="nope=nothing", b=b)
 
@@ -204,6 +235,14 @@ def test_shared_multilingual_features(corpus):
             assert p["n_graphs"] == w["n_graphs"]
             assert p["activation"] == approx(w["activation"]) and p["influence"] == approx(w["influence"])
     assert queries.run(store, "shared-multilingual-features", concept="weather", k=3) == []
+    shares = ref.consistency(graphs, "weather")
+    for r in rows:
+        assert (r["consistency"], r["mean_share"]) == approx(shares[r["fkey"]])
+        for p in r["per_lang"]:
+            assert p["share"] == approx(p["n_graphs"] / sum(g.tags == {**g.tags, "concept": "weather", "lang": p["lang"]}
+                                                          for g in graphs))
+    assert_sorted(rows, lambda r: (-r["consistency"], -r["mean_share"], r["layer"], r["fkey"]))
+    assert rows[0]["consistency"] == 1.0 and rows[-1]["consistency"] < 1.0
 
 
 def test_multilingual_iou(corpus):
@@ -214,8 +253,9 @@ def test_multilingual_iou(corpus):
     assert set(got) == set(want)
     for k, r in got.items():
         assert r["iou"] == approx(want[k][0]) and r["baseline"] == approx(want[k][1])
-        assert 0.0 <= r["depth"] <= 1.0
+        assert 0.0 <= r["depth"] <= 1.0 if r["layer"] is not None else r["depth"] is None
     assert {r["n_pairs"] for r in rows} == {5}   # 5 items, each an en/fr pair
+    assert [r["layer"] for r in rows][-1] is None  # the whole-graph row follows the pair's layers
 
 
 def test_plot_multilingual(corpus, tmp_path):
@@ -228,24 +268,29 @@ def test_plot_multilingual(corpus, tmp_path):
 
 # --- common paths -----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("hops,min_weight,token,tag", [(2, 1.0, "", ""), (3, 1.0, "", ""), (4, 1.0, "", ""),
-                                                       (3, 0.5, " cold", ""), (3, 1.0, "", "lang=fr")])
-def test_common_paths(corpus, hops, min_weight, token, tag):
+@pytest.mark.parametrize("hops,min_weight,token,tag,sign", [
+    (2, 1.0, "", "", "excitatory"), (3, 1.0, "", "", "excitatory"), (4, 1.0, "", "", "excitatory"),
+    (3, 0.5, " cold", "", "excitatory"), (3, 1.0, "", "lang=fr", "excitatory"),
+    (2, 1.0, "", "", "inhibitory"), (3, 1.0, "", "", "inhibitory"), (3, 1.0, "", "", "all")])
+def test_common_paths(corpus, hops, min_weight, token, tag, sign):
     store, graphs = corpus
-    rows = queries.run(store, "common-paths", hops=hops, min_weight=min_weight, token=token, tag=tag, limit=ALL)
-    want = ref.common_paths(graphs, hops, min_weight, token, tag)
+    rows = queries.run(store, "common-paths", hops=hops, min_weight=min_weight, token=token, tag=tag, sign=sign,
+                       limit=ALL)
+    want = ref.common_paths(graphs, hops, min_weight, token, tag, sign)
     assert want, "the case should find paths"
-    got = {tuple(r[f"f{i}"] for i in range(1, hops)): r for r in rows}
-    assert set(got) == set(want)
+    got = {(r["start_token"], *(r[f"f{i}"] for i in range(1, hops)), r["end_token"], r["signs"]): r for r in rows}
+    assert len(got) == len(rows) and set(got) == set(want)
     for k, r in got.items():
         for col in ("n_graphs", "n_paths"):
             assert r[col] == want[k][col]
         for col in ("mean_strength", "max_strength", "max_bottleneck"):
             assert r[col] == approx(want[k][col])
-    assert_sorted(rows, lambda r: (-r["n_graphs"], -r["mean_strength"]))
-    by_min = queries.run(store, "common-paths", hops=hops, min_weight=min_weight, token=token, tag=tag,
+    assert_sorted(rows, lambda r: (-r["n_graphs"], -abs(r["mean_strength"])))
+    by_min = queries.run(store, "common-paths", hops=hops, min_weight=min_weight, token=token, tag=tag, sign=sign,
                          rank_by="min", limit=ALL)
     assert_sorted(by_min, lambda r: (-r["n_graphs"], -r["max_bottleneck"]))
+    if sign == "all":     # double inhibitions are net excitatory: only "all" has them
+        assert any(r["signs"].count("-") == 2 and r["mean_strength"] > 0 for r in rows)
 
 
 def test_common_paths_bad_hops(corpus):
@@ -317,6 +362,43 @@ def test_full_real_corpus(tmp_path):
         assert {r["fkey"]: r["n_graphs"] for r in rows} == {k: v["n_graphs"] for k, v in want.items()}
         rows = queries.run(store, "common-paths", hops=3, min_weight=1.0, limit=ALL)
         want = ref.common_paths(graphs, 3, 1.0)
-        assert {(r["f1"], r["f2"]): r["n_graphs"] for r in rows} == {k: v["n_graphs"] for k, v in want.items()}
+        assert {(r["start_token"], r["f1"], r["f2"], r["end_token"], r["signs"]): r["n_graphs"] for r in rows} == \
+            {k: v["n_graphs"] for k, v in want.items()}
         got = {(r["lang_a"], r["lang_b"], r["layer"]): r["iou"] for r in queries.run(store, "multilingual-iou")}
         assert got == {k: approx(v[0]) for k, v in ref.multilingual_iou(graphs).items()}
+
+
+def test_supernodes_are_named_from_the_corpus(corpus):
+    """Name = layers, the two tokens the members sit on most (special tokens left out), the logit they drive most."""
+    import json as _json
+    from collections import Counter
+    store, graphs = corpus
+    rows = queries.run(store, "propose-supernodes", min_graphs=3, dry_run=True)
+    evidence = ref.label_evidence(graphs)
+    for r in rows:
+        inputs, logits = Counter(), Counter()
+        for m in r["members"]:
+            inputs.update({t: n for t, n in evidence[m][0].items() if not (t.startswith("<") and t.endswith(">"))})
+            logits.update(evidence[m][1])
+        read = "/".join(_json.dumps(t) for t, _ in sorted(inputs.items(), key=lambda kv: (-kv[1], kv[0]))[:2])
+        driven = sorted((t for t in logits if logits[t] > 0), key=lambda t: (-logits[t], t))
+        say = f"say {_json.dumps(driven[0])}" if driven else "no logit edge"
+        layers = sorted(int(m.split("/")[-2]) for m in r["members"])
+        assert r["name"] == f"layers {layers[0]}-{layers[-1]} · {read} → {say}"
+        assert "<bos>" not in r["name"] and "?" not in r["name"]
+
+
+def test_cli_supernodes_propose_json_has_members(tmp_path):
+    from click.testing import CliRunner
+    from circuit_atlas.cli import main
+    from circuit_atlas.store import open_store
+    path = str(tmp_path / "atlas.db")
+    with open_store(path) as store:
+        store.add_graphs(load_graphs(sorted(FIXTURES.glob("*.json.gz"))[:4]))
+    out = CliRunner().invoke(main, ["--store", path, "supernodes", "propose", "-p", "min_graphs=2", "--format", "json"])
+    assert out.exit_code == 0, out.output
+    proposed = json.loads(out.stdout)
+    assert proposed and all(len(r["members"]) == r["n_members"] >= 2 for r in proposed)
+    with open_store(path, read_only=True) as store:
+        stored = {r["id"]: sorted(r["members"]) for r in queries.run(store, "supernodes", limit=ALL)}
+    assert stored == {r["id"]: r["members"] for r in proposed}

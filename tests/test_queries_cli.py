@@ -5,6 +5,7 @@ ones), every parameter its Cypher uses is declared, and `circuit-atlas query` an
 """
 from __future__ import annotations
 
+import csv
 import json
 import os
 import re
@@ -15,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from circuit_atlas import queries
-from circuit_atlas.queries import supernodes as sn
+from circuit_atlas.queries import labels, supernodes as sn
 from tests.test_queries import FIXTURES, load_graphs
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,6 +31,9 @@ def store_path(tmp_path_factory):
         for g in graphs:
             store.add_graph(g)
         queries.run(store, "propose-supernodes", min_graphs=2)
+        labels.auto_labels(store)
+        hub = queries.run(store, "hubs-by-graphs", limit=1)[0]["fkey"]
+        labels.store_labels(store, {hub: {"text": "not linked yet"}}, "csv:test")   # for _labels-unlinked
     return path, graphs
 
 
@@ -43,10 +47,10 @@ def params_for(q, store, graphs) -> dict:
     """Values that make each query return rows on the small corpus."""
     hub = queries.run(store, "hubs-by-graphs", limit=1)[0]["fkey"]
     gids = [g.id for g in graphs]
-    known = {"fkey": hub, "text": "temperature" if q.name == "search-features" else "", "concept": "weather",
+    known = {"fkey": hub, "text": "temperature" if q.name in ("search-features", "_search-graph-labels", "_search-feature-labels") else "", "concept": "weather", "keys": [hub],
              "gids": gids, "selector": "lang=en", "a": gids[0], "b": gids[1], "tags": ["lang=en"],
              "min_graphs": 2, "min_weight": 0.5, "dry_run": True, "limit": 5, "max_features": 100,
-             "source": "proposed", "id": "x"}
+             "source": "" if q.name == "feature-labels" else "proposed", "id": "x"}
     return {p.name: known[p.name] for p in q.params if p.name in known}
 
 
@@ -127,8 +131,8 @@ def test_cli_query_answers_like_the_library(store_path):
     out = cli(path, "query", "common-paths", "-p", "hops=2", "-p", "min_weight=0.5", "-p", 'token=" cold"',
               "-p", "limit=3", "--format", "csv")
     assert out.returncode == 0, out.stderr
-    lines = out.stdout.splitlines()
-    assert lines[0].split(",")[:2] == ["f1", "n_graphs"] and len(lines) == 1 + len(top)
+    lines = list(csv.reader(out.stdout.splitlines()))
+    assert lines[0][:4] == ["path", "start_token", "f1", "f1_label"] and len(lines) == 1 + len(top)
 
 
 def test_cli_errors_are_one_line(store_path):
@@ -147,3 +151,11 @@ def test_cli_plot_and_supernodes(store_path, tmp_path):
     proposed = json.loads(out.stdout)
     listed = json.loads(cli(path, "query", "supernodes", "-p", "limit=1000", "--format", "json").stdout)
     assert {r["id"] for r in proposed} == {r["id"] for r in listed if r["source"] == "proposed"}
+
+
+def test_docs_reference_is_generated_from_the_docstrings():
+    """docs/queries.md's Reference section is `reference_markdown()`; regenerate it after changing a query:
+    python -c 'from circuit_atlas.queries.registry import reference_markdown; print(reference_markdown())'"""
+    from circuit_atlas.queries.registry import reference_markdown
+    doc = (ROOT / "docs" / "queries.md").read_text()
+    assert doc[doc.index("## Reference"):].strip() == reference_markdown().strip()

@@ -56,7 +56,7 @@ def test_parallel_prompts_share_middle_layer_features(tmp_path):
     assert got == {k: pytest.approx(v[0]) for k, v in want.items()}
     # all tasks, and antonyms alone (no token is shared between the languages' antonym prompts)
     for concept, rows in by_concept.items():
-        middle = [r for r in rows if 0.25 <= r["depth"] <= 0.75 and r["baseline"] is not None]
+        middle = [r for r in rows if r["depth"] is not None and 0.25 <= r["depth"] <= 0.75 and r["baseline"] is not None]
         assert middle, "no middle layers with parallel and unrelated pairs"
         for pair in sorted({(r["lang_a"], r["lang_b"]) for r in middle}):
             mine = [r for r in middle if (r["lang_a"], r["lang_b"]) == pair]

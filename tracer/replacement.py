@@ -56,6 +56,16 @@ class ReplacementModel:
         return ids, torch.stack([self.transcoders.encode(l, frozen.reads_clean[l]) for l in range(self.n_layers)])
 
 
+    @torch.inference_mode()
+    def promoted_tokens(self, layer: int, features: list[int], k: int = 8) -> list[list[int]]:
+        """Per feature of `layer`, the k token ids whose logits its decoder raises most: W_U . (final norm
+        gain * the sum of its decoder rows). Every layer a feature writes to adds to the residual stream the
+        unembedding finally reads; the final norm's per-position scale is left out (it rescales all tokens alike)."""
+        directions = self.transcoders.decoders(layer, torch.tensor(features)).sum(1)         # (n, D)
+        scores = (self.arch.final_norm.gain.float() * directions) @ self.arch.W_U.float().T   # (n, V)
+        return scores.topk(min(k, scores.shape[-1]), dim=-1).indices.tolist()
+
+
 def shorten(text: str, n: int = 60) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 

@@ -13,7 +13,7 @@ import click
 from circuit_atlas.settings import Settings
 
 # Area modules that add commands to `main`; each is imported for its side effect of registering.
-AREAS = ["ingest", "cypher", "trace", "query", "jobs", "audit", "demo"]
+AREAS = ["ingest", "cypher", "trace", "query", "jobs", "audit", "demo", "labels", "graph"]
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

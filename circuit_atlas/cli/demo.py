@@ -34,6 +34,8 @@ def demo(settings, organism: str, kind: str, tasks: str, per_language: int | Non
     from circuit_atlas import organisms
     from circuit_atlas import queries
     from circuit_atlas import tracer
+    from circuit_atlas.queries import labels
+    from circuit_atlas.queries.analyses import short_key
     from circuit_atlas.store import open_store
 
     truth = organisms.truth(organism)
@@ -66,20 +68,24 @@ def demo(settings, organism: str, kind: str, tasks: str, per_language: int | Non
         new = sum(store.add_graphs(graphs))
         click.echo(f"   {new} new, {len(graphs) - new} already present")
 
-        click.echo("3. features shared across languages (query shared-multilingual-features):")
+        made = labels.auto_labels(store, model)
+        click.echo(f"3. labelling every feature from the corpus (labels auto): {len(made)} features, named by the "
+                   "token they sit on and the logit they drive")
+
+        click.echo("4. features shared across languages, most consistent first (query shared-multilingual-features):")
         for task in wanted:
             rows = queries.run(store, "shared-multilingual-features", concept=task, k=3, limit=10_000)
-            # most consistently shared first: by the language where the feature is rarest
-            rows.sort(key=lambda r: (-min(p["n_graphs"] for p in r["per_lang"]), r["fkey"]))
-            click.echo(f"\n   concept={task}: {len(rows)} features occur in all 3 languages; the most consistent:")
-            click.echo(format_rows([{"feature": r["fkey"], "layer": r["layer"],
+            click.echo(f"\n   concept={task}: {len(rows)} features occur in all 3 languages; consistency = the smallest "
+                       "share of a language's graphs holding the feature")
+            click.echo(format_rows([{"feature": short_key(r["fkey"]), "label": r["label"],
+                                     "consistency": round(r["consistency"], 2),
                                      "graphs per language": ", ".join(
-                                         f"{p['lang']}:{p['n_graphs']}"
-                                         for p in sorted(r["per_lang"], key=lambda p: p["lang"]))}
-                                    for r in rows[:8]]))
-        click.echo("\n4. IoU of active features, parallel prompts vs unrelated (query multilingual-iou):")
+                                         f"{p['lang']} {p['n_graphs']}/{round(p['n_graphs'] / p['share'])}"
+                                         for p in r["per_lang"])}
+                                    for r in rows[:6]]))
+        click.echo("\n5. IoU of active features, parallel prompts vs unrelated (query multilingual-iou; layer all = whole graph):")
         rows = queries.run(store, "multilingual-iou", concept="", max_pairs=2000)
-        click.echo(format_rows([{"pair": f"{r['lang_a']}-{r['lang_b']}", "layer": r["layer"],
+        click.echo(format_rows([{"pair": f"{r['lang_a']}-{r['lang_b']}", "layer": "all" if r["layer"] is None else r["layer"],
                                  "iou parallel": round(r["iou"], 3),
                                  "iou unrelated": None if r["baseline"] is None else round(r["baseline"], 3)}
                                 for r in rows]))

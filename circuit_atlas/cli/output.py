@@ -3,7 +3,9 @@
     @output_options            # adds --format table|json|csv
     def command(fmt, ...):
         emit(rows, fmt)
-`--format json` prints one JSON array of row objects; csv has a header row; table is for eyes.
+`--format json` prints one JSON array of row objects; csv has a header row and full-precision numbers;
+table is for eyes: 6 significant digits, tokens quoted so that leading spaces show, rows with nested
+values (dicts, lists of rows) as vertical cards.
 """
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import json
 import click
 
 FORMATS = ("table", "json", "csv")
+UNCUT = ("path",)        # table columns never shortened: a path is read whole
 
 
 def output_options(func):
@@ -21,14 +24,61 @@ def output_options(func):
                         help="table for reading, json (one array of row objects) or csv for programs.")(func)
 
 
-def _cell(value) -> str:
+def _cell(value, full: bool = False) -> str:
+    """A value as text: 6 significant digits for people, full precision (`full`) for programs (CSV)."""
     if value is None:
         return ""
     if isinstance(value, float):
-        return f"{value:.6g}"
+        return repr(value) if full else f"{value:.6g}"
     if isinstance(value, (dict, list)):
         return json.dumps(value, ensure_ascii=False, default=str)
     return str(value)
+
+
+def _csv_value(value):
+    """Numbers as numbers (full precision: csv writes repr), everything else as text."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return value
+    return _cell(value, full=True)
+
+
+def _is_token(column: str) -> bool:
+    return column == "token" or column.endswith("_token")
+
+
+def _shown(column: str, value) -> str:
+    """A table cell: tokens quoted so that leading spaces show (' Austin' -> '" Austin"')."""
+    if _is_token(column) and isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    return _cell(value)
+
+
+def _card_value(value, indent: str = "  ") -> list[str]:
+    """A nested value as lines: a dict one 'key: value' a line, a list of dicts one '- k=v, ...' an item."""
+    if isinstance(value, dict):
+        return [f"{indent}{k}: {_shown(k, v)}" for k, v in value.items()]
+    if isinstance(value, list) and any(isinstance(v, dict) for v in value):
+        return [f"{indent}- " + ", ".join(f"{k}={_shown(k, x)}" for k, x in v.items()) if isinstance(v, dict)
+                else f"{indent}- {_cell(v)}" for v in value] or [f"{indent}(none)"]
+    return []
+
+
+def format_cards(rows: list[dict]) -> str:
+    """Rows with nested values (dicts, lists of dicts) as vertical cards, one 'column  value' a line."""
+    width = max(len(c) for c in _columns(rows))
+    out = []
+    for i, row in enumerate(rows, 1):
+        out.append(f"-[ row {i} ]" + "-" * max(0, width - 8))
+        for column, value in row.items():
+            nested = _card_value(value)
+            if nested:
+                out.append(column)
+                out += nested
+            else:
+                text = _shown(column, value) if not isinstance(value, list) else ", ".join(_shown(column, v) for v in value)
+                out.append(f"{column.ljust(width)}  {text}")
+    out.append(f"({len(rows)} row{'s' * (len(rows) != 1)})")
+    return "\n".join(out)
 
 
 def _columns(rows: list[dict]) -> list[str]:
@@ -44,14 +94,18 @@ def format_rows(rows: list[dict], fmt: str = "table", max_width: int = 60) -> st
     cols = _columns(rows)
     if fmt == "csv":
         buf = io.StringIO()
-        writer = csv.writer(buf, lineterminator="\n")
-        writer.writerow(cols)
-        writer.writerows([[_cell(r.get(c)) for c in cols] for r in rows])
+        csv.writer(buf, lineterminator="\n").writerow(cols)
+        # every text value quoted (a token's leading space survives any reader); numbers bare
+        csv.writer(buf, lineterminator="\n", quoting=csv.QUOTE_NONNUMERIC).writerows(
+            [[_csv_value(r.get(c)) for c in cols] for r in rows])
         return buf.getvalue().rstrip("\n")
     if not rows:
         return "(no rows)"
-    cells = [[_cell(r.get(c)) for c in cols] for r in rows]
-    cells = [[v if len(v) <= max_width else v[: max_width - 1] + "…" for v in line] for line in cells]
+    if any(_card_value(v) for r in rows for v in r.values()):
+        return format_cards(rows)
+    cells = [[_shown(c, r.get(c)) for c in cols] for r in rows]
+    cells = [[v if len(v) <= max_width or c in UNCUT else v[: max_width - 1] + "…" for c, v in zip(cols, line)]
+             for line in cells]
     widths = [max(len(c), *(len(line[i]) for line in cells)) for i, c in enumerate(cols)]
     fmt_line = lambda vals: "  ".join(v.ljust(w) for v, w in zip(vals, widths)).rstrip()
     out = [fmt_line(cols), fmt_line(["-" * w for w in widths])] + [fmt_line(line) for line in cells]

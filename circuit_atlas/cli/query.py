@@ -25,16 +25,19 @@ def _list_queries() -> str:
 @click.argument("name", required=False)
 @click.option("--param", "-p", "params", multiple=True, metavar="K=V", help="A query parameter; repeatable.")
 @output_options
+@click.option("--columns", default=None, metavar="A,B,...", help="Show only these columns, in this order.")
 @click.option("--list", "list_", is_flag=True, help="List the named queries with what each answers and its parameters.")
 @click.option("--describe", is_flag=True, help="Print the query's documentation (and Cypher) instead of running it.")
 @click.pass_obj
-def query(settings, name, params, fmt, list_, describe):
+def query(settings, name, params, fmt, columns, list_, describe):
     """Run a named query from the library (see `--list` and docs/queries.md).
 
     Example:
 
+    \b
         circuit-atlas query hubs-by-graphs --param limit=10
-        circuit-atlas query common-paths -p hops=3 -p token=" cold" --format json
+        circuit-atlas query common-paths -p hops=3 -p 'token=" cold"' --format json
+        circuit-atlas query common-paths -p 'token=" Austin"' --columns path,n_graphs,mean_strength
     """
     from circuit_atlas import queries
     from circuit_atlas.queries import QueryError
@@ -47,10 +50,38 @@ def query(settings, name, params, fmt, list_, describe):
         if describe:
             click.echo(q.doc.strip() + ("\n\n" + q.cypher if q.cypher else ""))
             return
-        rows = _run(settings.store, name, parse_params(params), writes=q.writes)
+        given = parse_params(params)
+        rows = _run(settings.store, name, given, writes=q.writes)
+        note = _note(settings.store, q, given, rows)
     except QueryError as e:
         raise click.ClickException(str(e)) from None
+    if columns:
+        wanted = [c.strip() for c in columns.split(",") if c.strip()]
+        known = list(dict.fromkeys(k for r in rows for k in r)) or list(q.example)
+        unknown = [c for c in wanted if c not in known]
+        if unknown:
+            raise click.BadParameter(f"{name} has no column {unknown[0]!r}; its columns: {', '.join(known)}",
+                                     param_hint="--columns")
+        rows = [{c: r.get(c) for c in wanted} for r in rows]
     emit(rows, fmt)
+    if note:
+        click.echo(note, err=fmt != "table")
+
+
+def _note(uri: str, q, given: dict, rows: list[dict]) -> str | None:
+    """What a reader should know about the answer: why it is empty, or that LIMIT cut it."""
+    limit = q.bind(given).get("limit")
+    if rows and limit is not None and len(rows) == limit:
+        return f"(cut at limit={limit}: there may be more rows; raise it with -p limit=N)"
+    if not rows and not q.writes:
+        from circuit_atlas import queries
+        from circuit_atlas.store import StoreError, open_store
+        try:
+            with open_store(uri, read_only=True) as store:
+                return "why: " + queries.explain_empty(store, q.name, given)
+        except StoreError:
+            return None
+    return None
 
 
 def _run(uri: str, name: str, params: dict, writes: bool = False) -> list[dict]:
@@ -121,7 +152,7 @@ def supernodes_propose(settings, params, fmt):
         rows = _run(settings.store, "propose-supernodes", parse_params(params), writes=True)
     except QueryError as e:
         raise click.ClickException(str(e)) from None
-    emit([{k: v for k, v in r.items() if k != "members"} for r in rows], fmt)
+    emit(rows, fmt)           # members too: the feature keys of each group
 
 
 @supernodes.command("import")

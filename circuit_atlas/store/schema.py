@@ -95,6 +95,20 @@ FLAGGED = add_rel(Rel("FLAGGED", "Audit", "Feature", {
 }))
 AUDITED = add_rel(Rel("AUDITED", "Audit", "Graph", {"set": "STRING"}))
 
+# Feature labels (queries/labels.py): every label of a feature with its source; Feature.label holds the
+# one shown (a user's label over a graph file's clerp over the automatic one).
+FEATURE_LABEL = add_label(Label("FeatureLabel", "id", {
+    "id": "STRING",               # "<feature key>|<source>": one label per feature and source
+    "fkey": "STRING",
+    "source": "STRING",           # "auto", or where a user's label came from: "neuronpedia:<file>", "csv:<file>"
+    "text": "STRING",             # the label
+    "inputs": "STRING",           # auto: prompt tokens it sits on most, with counts ('"Dallas" x3, ...')
+    "logits": "STRING",           # auto: logit tokens its direct edges drive most, signed summed weight
+    "promotes": "STRING",         # auto: tokens its decoder promotes through the unembedding ("" without a model)
+    "created": "STRING",          # ISO-8601 UTC
+}, indexed=("fkey", "source")))
+HAS_LABEL = add_rel(Rel("HAS_LABEL", "Feature", "FeatureLabel"))
+
 
 def embedded_ddl() -> list[str]:
     """CREATE NODE/REL TABLE IF NOT EXISTS statements: idempotent, run at every read-write open."""

@@ -1,26 +1,38 @@
-// Recurring 2-hop paths embedding -> feature -> logit, keyed by their global feature.
+// Recurring signed 2-hop paths embedding -> feature -> logit, keyed by start token, global features, end token and edge signs.
 //
-// Only edges with |weight| >= $min_weight are walked. Per graph the strongest such path counts
-// (strength = product of |weight|, bottleneck = min |weight|).
+// Only edges with |weight| >= $min_weight are walked. A path's strength is the product of its signed
+// weights, so its sign is the product of its edge signs (`signs`, "+" or "-" per edge). $sign picks
+// "excitatory" paths (every edge excites), "inhibitory" ones (negative strength: the start token lowers
+// the end logit through them) or "all" (double inhibitions, net positive, only here). Per graph the
+// strongest such path counts (largest |strength|; bottleneck = min |weight|); mean_strength averages
+// it over the graphs, keeping the sign. The `path` column is filled in by the common-paths analysis.
 //
 // Parameters:
 //   $min_weight: float = 1.0 only edges at least this strong (|weight|)
 //   $token: str = ""         only paths ending in this logit token ("" for any)
 //   $tag: str = ""           only graphs with this tag, "key=value" ("" for all)
-//   $rank_by: str = "product" rank equally common paths by "product" or "min" strength
+//   $sign: str = "excitatory" "excitatory" (every edge > 0), "inhibitory" (strength < 0) or "all"
+//   $rank_by: str = "strength" rank equally common paths by "strength" (|mean strength|) or "min" (bottleneck)
 //   $limit: int = 25         rows returned
 // Example row:
-//   {"f1": "mntss/clt-gemma-2-2b-2.5M/1/12928", "n_graphs": 40, "n_paths": 52, "mean_strength": 6.3, "max_strength": 20.1, "max_bottleneck": 3.2}
+//   {"start_token": " Dallas", "f1": "mntss/gemma-scope-transcoders/20/15589", "end_token": " Texas", "signs": "++", "n_graphs": 1, "n_paths": 1, "mean_strength": 107.2, "max_strength": 107.2, "max_bottleneck": 5.9}
 MATCH (e:Node)-[r1:EFFECT]->(a:Node)-[r2:EFFECT]->(l:Node)
 WHERE e.kind = 'embedding' AND l.kind = 'logit' AND a.fkey IS NOT NULL
   AND abs(r1.weight) >= $min_weight AND abs(r2.weight) >= $min_weight
   AND ($token = '' OR l.token = $token)
   AND ($tag = '' OR EXISTS { MATCH (g:Graph)-[:TAGGED]->(t:Tag) WHERE g.id = l.gid AND t.id = $tag })
-WITH a.fkey AS f1, l.gid AS gid, abs(r1.weight) AS w1, abs(r2.weight) AS w2
-WITH f1, gid, w1 * w2 AS strength, CASE WHEN w1 < w2 THEN w1 ELSE w2 END AS bottleneck
-WITH f1, gid, max(strength) AS strength, max(bottleneck) AS bottleneck, count(*) AS n_paths
-WITH f1, count(*) AS n_graphs, sum(n_paths) AS n_paths, avg(strength) AS mean_strength,
-     max(strength) AS max_strength, max(bottleneck) AS max_bottleneck
-RETURN f1, n_graphs, n_paths, mean_strength, max_strength, max_bottleneck
-ORDER BY n_graphs DESC, CASE WHEN $rank_by = 'min' THEN max_bottleneck ELSE mean_strength END DESC, f1
+WITH e.token AS start_token, a.fkey AS f1, l.token AS end_token, l.gid AS gid,
+       CASE WHEN r1.weight < 0 THEN '-' ELSE '+' END +
+       CASE WHEN r2.weight < 0 THEN '-' ELSE '+' END AS signs,
+       r1.weight * r2.weight AS strength,
+       CASE WHEN abs(r1.weight) < abs(r2.weight) THEN abs(r1.weight) ELSE abs(r2.weight) END AS bottleneck
+WHERE $sign = 'all' OR ($sign = 'excitatory' AND signs = '++') OR ($sign = 'inhibitory' AND strength < 0)
+WITH start_token, f1, end_token, signs, gid, max(abs(strength)) AS strongest, max(strength) AS hi, max(bottleneck) AS bottleneck, count(*) AS n_paths
+WITH start_token, f1, end_token, signs, count(*) AS n_graphs, sum(n_paths) AS n_paths, avg(strongest) AS mean_abs,
+     max(strongest) AS max_abs, max(hi) AS hi, max(bottleneck) AS max_bottleneck
+WITH start_token, f1, end_token, signs, n_graphs, n_paths, max_bottleneck,
+     CASE WHEN hi > 0 THEN 1.0 ELSE -1.0 END AS sign, mean_abs, max_abs
+RETURN start_token, f1, end_token, signs, n_graphs, n_paths, sign * mean_abs AS mean_strength, sign * max_abs AS max_strength,
+       max_bottleneck
+ORDER BY n_graphs DESC, CASE WHEN $rank_by = 'min' THEN max_bottleneck ELSE mean_abs END DESC, start_token, f1, end_token, signs
 LIMIT $limit

@@ -1,30 +1,40 @@
-// Recurring 4-hop paths embedding -> feature -> feature -> feature -> logit, keyed by their global features.
+// Recurring signed 4-hop paths embedding -> feature -> feature -> feature -> logit, keyed by start token, global features, end token and edge signs.
 //
-// Only edges with |weight| >= $min_weight are walked. Per graph the strongest such path counts
-// (strength = product of |weight|, bottleneck = min |weight|).
+// Only edges with |weight| >= $min_weight are walked. A path's strength is the product of its signed
+// weights, so its sign is the product of its edge signs (`signs`, "+" or "-" per edge). $sign picks
+// "excitatory" paths (every edge excites), "inhibitory" ones (negative strength: the start token lowers
+// the end logit through them) or "all" (double inhibitions, net positive, only here). Per graph the
+// strongest such path counts (largest |strength|; bottleneck = min |weight|); mean_strength averages
+// it over the graphs, keeping the sign. The `path` column is filled in by the common-paths analysis.
 //
 // Parameters:
 //   $min_weight: float = 1.0 only edges at least this strong (|weight|)
 //   $token: str = ""         only paths ending in this logit token ("" for any)
 //   $tag: str = ""           only graphs with this tag, "key=value" ("" for all)
-//   $rank_by: str = "product" rank equally common paths by "product" or "min" strength
+//   $sign: str = "excitatory" "excitatory" (every edge > 0), "inhibitory" (strength < 0) or "all"
+//   $rank_by: str = "strength" rank equally common paths by "strength" (|mean strength|) or "min" (bottleneck)
 //   $limit: int = 25         rows returned
 // Example row:
-//   {"f1": "mntss/clt-gemma-2-2b-2.5M/0/18753", "f2": "mntss/clt-gemma-2-2b-2.5M/1/12928", "f3": "mntss/clt-gemma-2-2b-2.5M/3/4410", "n_graphs": 12, "n_paths": 15, "mean_strength": 20.4, "max_strength": 80.0, "max_bottleneck": 2.1}
+//   {"start_token": "The", "f1": "mntss/clt-gemma-2-2b-2.5M/0/18753", "f2": "mntss/clt-gemma-2-2b-2.5M/1/12928", "f3": "mntss/clt-gemma-2-2b-2.5M/3/4410", "end_token": " cold", "signs": "++++", "n_graphs": 12, "n_paths": 15, "mean_strength": 20.4, "max_strength": 80.0, "max_bottleneck": 2.1}
 MATCH (e:Node)-[r1:EFFECT]->(a:Node)-[r2:EFFECT]->(b:Node)-[r3:EFFECT]->(c:Node)-[r4:EFFECT]->(l:Node)
 WHERE e.kind = 'embedding' AND l.kind = 'logit' AND a.fkey IS NOT NULL AND b.fkey IS NOT NULL AND c.fkey IS NOT NULL
-  AND abs(r1.weight) >= $min_weight AND abs(r2.weight) >= $min_weight
-  AND abs(r3.weight) >= $min_weight AND abs(r4.weight) >= $min_weight
+  AND abs(r1.weight) >= $min_weight AND abs(r2.weight) >= $min_weight AND abs(r3.weight) >= $min_weight AND abs(r4.weight) >= $min_weight
   AND ($token = '' OR l.token = $token)
   AND ($tag = '' OR EXISTS { MATCH (g:Graph)-[:TAGGED]->(t:Tag) WHERE g.id = l.gid AND t.id = $tag })
-WITH a.fkey AS f1, b.fkey AS f2, c.fkey AS f3, l.gid AS gid,
-     abs(r1.weight) AS w1, abs(r2.weight) AS w2, abs(r3.weight) AS w3, abs(r4.weight) AS w4
-WITH f1, f2, f3, gid, w1 * w2 * w3 * w4 AS strength,
-     CASE WHEN w1 < w2 THEN w1 ELSE w2 END AS m12, CASE WHEN w3 < w4 THEN w3 ELSE w4 END AS m34
-WITH f1, f2, f3, gid, strength, CASE WHEN m12 < m34 THEN m12 ELSE m34 END AS bottleneck
-WITH f1, f2, f3, gid, max(strength) AS strength, max(bottleneck) AS bottleneck, count(*) AS n_paths
-WITH f1, f2, f3, count(*) AS n_graphs, sum(n_paths) AS n_paths, avg(strength) AS mean_strength,
-     max(strength) AS max_strength, max(bottleneck) AS max_bottleneck
-RETURN f1, f2, f3, n_graphs, n_paths, mean_strength, max_strength, max_bottleneck
-ORDER BY n_graphs DESC, CASE WHEN $rank_by = 'min' THEN max_bottleneck ELSE mean_strength END DESC, f1, f2, f3
+WITH e.token AS start_token, a.fkey AS f1, b.fkey AS f2, c.fkey AS f3, l.token AS end_token, l.gid AS gid,
+       CASE WHEN r1.weight < 0 THEN '-' ELSE '+' END +
+       CASE WHEN r2.weight < 0 THEN '-' ELSE '+' END +
+       CASE WHEN r3.weight < 0 THEN '-' ELSE '+' END +
+       CASE WHEN r4.weight < 0 THEN '-' ELSE '+' END AS signs,
+       r1.weight * r2.weight * r3.weight * r4.weight AS strength,
+       CASE WHEN CASE WHEN abs(r1.weight) < abs(r2.weight) THEN abs(r1.weight) ELSE abs(r2.weight) END < CASE WHEN abs(r3.weight) < abs(r4.weight) THEN abs(r3.weight) ELSE abs(r4.weight) END THEN CASE WHEN abs(r1.weight) < abs(r2.weight) THEN abs(r1.weight) ELSE abs(r2.weight) END ELSE CASE WHEN abs(r3.weight) < abs(r4.weight) THEN abs(r3.weight) ELSE abs(r4.weight) END END AS bottleneck
+WHERE $sign = 'all' OR ($sign = 'excitatory' AND signs = '++++') OR ($sign = 'inhibitory' AND strength < 0)
+WITH start_token, f1, f2, f3, end_token, signs, gid, max(abs(strength)) AS strongest, max(strength) AS hi, max(bottleneck) AS bottleneck, count(*) AS n_paths
+WITH start_token, f1, f2, f3, end_token, signs, count(*) AS n_graphs, sum(n_paths) AS n_paths, avg(strongest) AS mean_abs,
+     max(strongest) AS max_abs, max(hi) AS hi, max(bottleneck) AS max_bottleneck
+WITH start_token, f1, f2, f3, end_token, signs, n_graphs, n_paths, max_bottleneck,
+     CASE WHEN hi > 0 THEN 1.0 ELSE -1.0 END AS sign, mean_abs, max_abs
+RETURN start_token, f1, f2, f3, end_token, signs, n_graphs, n_paths, sign * mean_abs AS mean_strength, sign * max_abs AS max_strength,
+       max_bottleneck
+ORDER BY n_graphs DESC, CASE WHEN $rank_by = 'min' THEN max_bottleneck ELSE mean_abs END DESC, start_token, f1, f2, f3, end_token, signs
 LIMIT $limit

@@ -1,16 +1,18 @@
 // The strongest direct inputs of one feature, aggregated across all graphs it appears in.
 //
 // Inputs are grouped by what they are globally: a feature by its key, an embedding or logit by its
-// token, an error node by its layer. Ranked by summed |weight| over graphs.
+// token, an error node by its layer. Ranked by summed |weight| over graphs; `label` is a feature's label.
 //
 // Parameters:
 //   $fkey: str               the global feature key
 //   $limit: int = 10         rows returned
 // Example row:
-//   {"kind": "feature", "layer": 0, "fkey": "mntss/clt-gemma-2-2b-2.5M/0/18753", "token": null, "total_weight": 31.2, "total_abs_weight": 33.0, "n_edges": 40, "n_graphs": 38}
+//   {"kind": "feature", "layer": 0, "fkey": "mntss/clt-gemma-2-2b-2.5M/0/18753", "label": "\"The\"", "token": null, "total_weight": 31.2, "total_abs_weight": 33.0, "n_edges": 40, "n_graphs": 38}
 MATCH (f:Feature {key: $fkey})<-[:OF_FEATURE]-(n:Node)<-[e:EFFECT]-(u:Node)
 WITH u.kind AS kind, u.layer AS layer, u.fkey AS fkey, u.token AS token,
      sum(e.weight) AS total_weight, sum(abs(e.weight)) AS total_abs_weight, count(*) AS n_edges, count(DISTINCT u.gid) AS n_graphs
-RETURN kind, layer, fkey, token, total_weight, total_abs_weight, n_edges, n_graphs
 ORDER BY total_abs_weight DESC, kind, layer, coalesce(fkey, ''), coalesce(token, '')
 LIMIT $limit
+OPTIONAL MATCH (x:Feature {key: fkey})
+RETURN kind, layer, fkey, x.label AS label, token, total_weight, total_abs_weight, n_edges, n_graphs
+ORDER BY total_abs_weight DESC, kind, layer, coalesce(fkey, ''), coalesce(token, '')

@@ -1,0 +1,82 @@
+"""Why a query answered nothing: the filter that matched nothing, and the values that do exist.
+
+    rows = queries.run(store, "common-paths", token="Austin")
+    if not rows:
+        print(queries.explain_empty(store, "common-paths", {"token": "Austin"}))
+        # no logit token "Austin" in the store; did you mean " Austin"? (...)
+
+Each check reads what the store holds for one kind of filter (logit tokens, tags, concepts, features,
+labels, supernode sources); the first filter that names something absent is the answer.
+"""
+from __future__ import annotations
+
+import difflib
+import json
+
+from circuit_atlas.queries.registry import get, run
+
+SHOWN = 12      # values listed at most
+
+
+def _q(value: str) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _listing(values: list[str], what: str) -> str:
+    more = f", … ({len(values) - SHOWN} more)" if len(values) > SHOWN else ""
+    return f"{what}: {', '.join(values[:SHOWN])}{more}" if values else f"the store has no {what}"
+
+
+def _suggest(value: str, known: list[str]) -> str:
+    near = [k for k in known if k.strip() == value.strip() and k != value]
+    near += [k for k in difflib.get_close_matches(value, known, n=3, cutoff=0.6) if k not in near]
+    return f"; did you mean {' or '.join(_q(k) for k in near[:3])}?" if near else ""
+
+
+def _tag_problem(store, tag: str) -> str | None:
+    tags = run(store, "_tags")
+    if any(t["id"] == tag for t in tags):
+        return None
+    key, sep, _ = tag.partition("=")
+    values = [t["value"] for t in tags if t["key"] == key]
+    if not sep:
+        return (f"tag {_q(tag)} has no value: tags are key=value"
+                + (f"; {_listing([f'{key}={v}' for v in values], f'tags with key {key}')}" if values else
+                   f"; {_listing(sorted({t['key'] for t in tags}), 'tag keys')}"))
+    if values:
+        return f"no graph is tagged {_q(tag)}; {_listing([f'{key}={v}' for v in values], f'tags with key {key}')}"
+    return f"no graph is tagged {_q(tag)}; {_listing(sorted({t['key'] for t in tags}), 'tag keys')}"
+
+
+def explain_empty(store, name: str, params: dict | None = None) -> str:
+    """One line saying which filter of `name`'s parameters matched nothing, and what exists instead."""
+    bound = get(name).bind(params or {})
+    token = bound.get("token")
+    if token:
+        tokens = [r["token"] for r in run(store, "_logit-tokens") if r["token"] is not None]
+        if token not in tokens:
+            return f"no logit token {_q(token)} in the store{_suggest(token, tokens)} ({_listing([_q(t) for t in tokens], 'logit tokens, most common first')})"
+    for tag in [bound.get("tag")] + list(bound.get("tags") or []):
+        if tag and (problem := _tag_problem(store, tag)):
+            return problem
+    concept = bound.get("concept")
+    if concept and (problem := _tag_problem(store, f"concept={concept}")):
+        return problem.replace("no graph is tagged", "no graph has the concept tag")
+    fkey = bound.get("fkey")
+    if fkey and not run(store, "_labels-of", keys=[fkey]):
+        return f"no feature {_q(fkey)} in the store; keys look like <transcoder set>/<layer>/<index> (find some with hubs-by-graphs or search-features)"
+    if bound.get("source") and name == "supernodes":
+        sources = [f"{r['source']} ({r['n']})" for r in run(store, "_supernode-sources")]
+        return f"no supernodes from source {_q(bound['source'])}; {_listing(sources, 'supernode sources')}"
+    if bound.get("text") and name == "search-features":
+        if not run(store, "feature-labels", fkey="", source="", limit=1):
+            return (f"no label contains {_q(bound['text'])}: the store has no feature labels yet "
+                    "(circuit-atlas labels auto, or labels import FILE)")
+        return f"no label contains {_q(bound['text'])} (case-insensitive)"
+    if name == "common-paths":
+        into = f" into {_q(token)}" if token else ""
+        return (f"no {bound['sign']} {bound['hops']}-hop path{into} has every edge at |weight| >= "
+                f"{bound['min_weight']:g}{' in graphs tagged ' + _q(bound['tag']) if bound['tag'] else ''}; "
+                "try a lower min_weight, other hops, or sign=all")
+    given = ", ".join(f"{k}={_q(v) if isinstance(v, str) else v}" for k, v in bound.items() if k != "limit")
+    return f"{name}: every filter names something in the store, but nothing matches them together ({given})"

@@ -1,0 +1,314 @@
+"""Feature labels: users' labels imported from files, and automatic labels read off the corpus.
+
+Every label is a (:FeatureLabel {source, text, ...}) linked from its (:Feature) by HAS_LABEL, one per
+feature and source. The label a feature *shows* (Feature.label, returned by every query) is chosen so
+that people win over machines:
+    1. a user's label (`import_labels`: Neuronpedia explanation exports, or a CSV), the latest import;
+    2. a graph file's own label (clerp), which ingest copied to Feature.label;
+    3. the automatic label (`auto_labels`).
+
+Automatic labels come from the stored graphs, for every feature:
+    inputs    the prompt tokens the feature sits on most, with counts (the first special token left out)
+    logits    the logit tokens its direct edges drive most, summed signed weight over all graphs
+    promotes  with the model at hand: the tokens its decoder promotes through the unembedding
+and read `"<input>" → say "<output>"`: the token it sits on most, then the logit it drives most
+(without a positive logit edge: the token its decoder promotes most, else `not "<token>"` for the
+logit it suppresses most).
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from circuit_atlas.queries.registry import analysis, run, statement
+
+AUTO = "auto"
+GRAPH_FILE = "graph file"     # the label a graph file gave the feature (clerp), as ingest stored it
+BATCH = 5_000                     # rows per UNWIND
+SPECIAL = re.compile(r"^(<[^<>\s]+>|<\|[^|]+\|>)$")   # <bos>, <s>, <|endoftext|>, <|begin_of_text|> ...
+
+
+class LabelFileError(ValueError):
+    """A label file that cannot be read; the message is '<file>: <problem>'."""
+
+
+def token_text(token: str | None) -> str:
+    """A token as people should read it: quoted, so leading spaces show (' Dallas' -> '" Dallas"')."""
+    return "?" if token is None else json.dumps(token, ensure_ascii=False)
+
+
+def is_special(token: str | None) -> bool:
+    return token is not None and SPECIAL.match(token) is not None
+
+
+# --- import ---------------------------------------------------------------------------------------
+
+@dataclass
+class ImportReport:
+    file: str
+    transcoder_set: str
+    source: str
+    labels: int = 0                 # labels stored
+    waiting: int = 0                # ... of features no stored graph has yet: applied by `labels auto` once ingested
+    duplicates: int = 0             # later labels of a feature already labelled by this file (the first is kept)
+
+    def summary(self) -> str:
+        extra = ([f"{self.waiting} for features no stored graph has yet: `circuit-atlas labels auto` applies "
+                  "them after those graphs are ingested"] if self.waiting else [])
+        if self.duplicates:
+            extra.append(f"{self.duplicates} further labels of the same features ignored (the first is kept)")
+        return (f"{self.file}: {self.labels} labels of {self.transcoder_set} stored as source {self.source!r}"
+                + (f" ({'; '.join(extra)})" if extra else "") + "; they show in every query")
+
+
+def read_label_file(path: str | Path) -> tuple[str, list[dict]]:
+    """(kind, rows {layer, index, text, model}) of a Neuronpedia explanation export or a CSV.
+
+    JSON: an array of explanation objects, or an object with an "explanations" array; JSONL: one per
+    line. Fields: `layer` (Neuronpedia's source id "20-clt-hp", or a number), `index`, `description`
+    (or `explanation`/`label`/`text`), optional `modelId`. CSV: a header with layer, index and label.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as e:
+        raise LabelFileError(f"{path}: cannot read it ({e})") from None
+    if path.suffix.lower() == ".csv":
+        return "csv", _csv_rows(path, text)
+    stripped = text.lstrip()
+    if not stripped:
+        raise LabelFileError(f"{path}: the file is empty")
+    if path.suffix.lower() == ".jsonl" or (stripped[0] == "{" and "\n{" in stripped.strip()):
+        objects = []
+        for i, line in enumerate(text.splitlines(), 1):
+            if line.strip():
+                try:
+                    objects.append(json.loads(line))
+                except json.JSONDecodeError as e:
+                    raise LabelFileError(f"{path}: line {i}: not JSON ({e.msg})") from None
+    else:
+        try:
+            data = json.loads(text)
+        except (json.JSONDecodeError, RecursionError) as e:
+            raise LabelFileError(f"{path}: not JSON ({getattr(e, 'msg', e)}); expected a Neuronpedia "
+                                 "explanation export (.json / .jsonl) or a .csv with layer,index,label") from None
+        objects = data.get("explanations") if isinstance(data, dict) else data
+        if not isinstance(objects, list):
+            raise LabelFileError(f"{path}: expected a JSON array of explanations (or {{\"explanations\": [...]}})")
+    return "neuronpedia", [_explanation(path, i, o) for i, o in enumerate(objects, 1)]
+
+
+def _explanation(path: Path, i: int, o) -> dict:
+    if not isinstance(o, dict):
+        raise LabelFileError(f"{path}: explanation {i}: expected an object, got {type(o).__name__}")
+    text = next((o[k] for k in ("description", "explanation", "label", "text") if isinstance(o.get(k), str)), None)
+    if text is None:
+        raise LabelFileError(f"{path}: explanation {i}: no 'description' (the label text)")
+    return {"layer": _int(path, i, "layer", o.get("layer")), "index": _int(path, i, "index", o.get("index")),
+            "text": text.strip(), "model": o.get("modelId")}
+
+
+def _csv_rows(path: Path, text: str) -> list[dict]:
+    reader = csv.DictReader(io.StringIO(text))
+    fields = {(f or "").strip().lower(): f for f in reader.fieldnames or []}
+    column = {"layer": fields.get("layer"), "index": fields.get("index") or fields.get("feature"),
+              "text": fields.get("label") or fields.get("description")}
+    if None in column.values():
+        raise LabelFileError(f"{path}: the header must name the columns layer, index and label "
+                             f"(found: {', '.join(reader.fieldnames or []) or 'none'})")
+    rows = []
+    for i, r in enumerate(reader, 2):
+        rows.append({"layer": _int(path, i, "layer", r[column["layer"]], "line"),
+                     "index": _int(path, i, "index", r[column["index"]], "line"),
+                     "text": (r[column["text"]] or "").strip(), "model": None})
+    return rows
+
+
+def _int(path: Path, i: int, name: str, value, where: str = "explanation") -> int:
+    """An int from 20, "20" or Neuronpedia's source id "20-clt-hp" (the layer comes first)."""
+    m = re.match(r"^\s*(\d+)(?:-|\s*$)", str(value)) if value is not None else None
+    if m is None:
+        raise LabelFileError(f"{path}: {where} {i}: {name} {value!r} is not a number "
+                             f"(or a Neuronpedia source id such as '20-clt-hp')")
+    return int(m.group(1))
+
+
+def import_labels(store, path: str | Path, transcoder_set: str | None = None) -> ImportReport:
+    """Store the labels of `path` as users' labels of `transcoder_set` (the store's only one if None)."""
+    from circuit_atlas.graph import feature_key
+
+    kind, rows = read_label_file(path)
+    rows = [r for r in rows if r["text"]]
+    if not rows:
+        raise LabelFileError(f"{path}: no labels in the file")
+    tset = transcoder_set or _only_transcoder_set(store, path, {r["model"] for r in rows if r["model"]})
+    report = ImportReport(str(path), tset, f"{kind}:{Path(path).name}")
+    texts: dict[str, dict] = {}
+    for r in rows:
+        key = feature_key(tset, r["layer"], r["index"])
+        if key in texts:
+            report.duplicates += 1
+        else:
+            texts[key] = {"text": r["text"]}
+    store_labels(store, texts, report.source)
+    report.labels = len(texts)
+    report.waiting = len(texts) - apply_labels(store, set(texts))
+    return report
+
+
+def _only_transcoder_set(store, path, models: set[str]) -> str:
+    rows = run(store, "_transcoder-sets")
+    sets = sorted({r["transcoder_set"] for r in rows if r["transcoder_set"] and (not models or r["model"] in models)})
+    if len(sets) == 1:
+        return sets[0]
+    stored = ", ".join(sorted({r["transcoder_set"] for r in rows if r["transcoder_set"]})) or "none (ingest graphs first)"
+    raise LabelFileError(f"{path}: say which transcoder set the labels belong to (--transcoder-set); "
+                         f"the store holds: {stored}")
+
+
+def store_labels(store, labels: dict[str, dict], source: str) -> None:
+    """Store {fkey: {text, inputs?, logits?, promotes?}} as `source`'s labels (replacing its old ones).
+
+    Labels of features the store does not hold are kept too: `apply_labels` links them once it does.
+    (Features are never created here: the embedded engine's bulk ingest fails on a key inserted by a
+    statement since its last checkpoint.)"""
+    created = datetime.now(timezone.utc).isoformat(timespec="microseconds")
+    rows = [{"id": f"{k}|{source}", "fkey": k, "source": source, "text": v["text"], "inputs": v.get("inputs", ""),
+             "logits": v.get("logits", ""), "promotes": v.get("promotes", ""), "created": created}
+            for k, v in labels.items()]
+    _write(store, rows, "_labels-store")
+
+
+def apply_labels(store, keys: set[str] | None = None) -> int:
+    """Link stored labels to their (now stored) features and set the label each feature shows.
+
+    Shown: the latest user's label, else its graph file's label, else the automatic label. A graph
+    file's label (clerp) is what ingest wrote to Feature.label of a feature with no stored label yet;
+    it is kept as a label of source "graph file" the first time. Returns how many of `keys` (all
+    features if None) are in the store.
+    """
+    rows = run(store, "_feature-labels-all")
+    first, labelled = {r["fkey"]: r["label"] for r in rows}, {r["fkey"] for r in rows if r["source"] is not None}
+    store_labels(store, {k: {"text": t} for k, t in first.items() if t and k not in labelled}, GRAPH_FILE)
+    _write(store, run(store, "_labels-unlinked"), "_labels-link")
+    by_key: dict[str, tuple[str, dict]] = {}
+    for r in run(store, "_feature-labels-all"):
+        label, found = by_key.setdefault(r["fkey"], (r["label"] or "", {}))
+        if r["source"] is not None:
+            found[r["source"]] = r
+    changes = []
+    for key, (label, found) in by_key.items():
+        users = sorted((r for src, r in found.items() if src not in (AUTO, GRAPH_FILE)),
+                       key=lambda r: (r["created"], r["source"]))
+        best = users[-1] if users else found.get(GRAPH_FILE) or found.get(AUTO)
+        if best is not None and best["text"] != label:
+            changes.append({"fkey": key, "text": best["text"]})
+    _write(store, changes, "_labels-show")
+    return len(by_key.keys() & keys) if keys is not None else len(by_key)
+
+
+def _write(store, rows: list[dict], name: str) -> None:
+    for start in range(0, len(rows), BATCH):        # an empty list cannot be typed by the embedded engine
+        store.execute(statement(name), {"rows": rows[start:start + BATCH]})
+
+
+# --- automatic labels -----------------------------------------------------------------------------
+
+@dataclass
+class Evidence:
+    """What the corpus says about one feature."""
+    inputs: Counter = field(default_factory=Counter)               # token -> occurrences on it
+    logits: dict[str, float] = field(default_factory=dict)          # logit token -> summed direct weight
+    promotes: list[str] = field(default_factory=list)               # decoder -> unembedding, best first
+
+    def label(self, top: int = 3) -> dict:
+        ranked = sorted(self.inputs.items(), key=lambda kv: (-kv[1], str(kv[0])))   # ties: by token, stable
+        read = [t for t, _ in ranked if not is_special(t)] or [t for t, _ in ranked]
+        drives = sorted(self.logits.items(), key=lambda kv: (-abs(kv[1]), kv[0]))
+        positive = [t for t, w in sorted(self.logits.items(), key=lambda kv: (-kv[1], kv[0])) if w > 0]
+        say = (f"say {token_text(positive[0])}" if positive else
+               f"say {token_text(self.promotes[0])}" if self.promotes else
+               f"not {token_text(drives[0][0])}" if drives else "")
+        text = " → ".join(p for p in ((token_text(read[0]) if read else ""), say) if p)
+        return {"text": text or "(no evidence)",
+                "inputs": ", ".join(f"{token_text(t)} ×{n}" for t, n in ranked[:top]),
+                "logits": ", ".join(f"{token_text(t)} {w:+.3g}" for t, w in drives[:top]),
+                "promotes": ", ".join(token_text(t) for t in self.promotes[:top])}
+
+
+def corpus_evidence(store) -> dict[str, Evidence]:
+    """Inputs and logits of every feature that occurs in a stored graph."""
+    tokens = {r["gid"]: r["tokens"] or [] for r in run(store, "_graph-tokens")}
+    out: dict[str, Evidence] = defaultdict(Evidence)
+    for r in run(store, "_feature-positions"):
+        ev = out[r["fkey"]]
+        toks = tokens.get(r["gid"], [])
+        ev.inputs[toks[r["pos"]] if 0 <= r["pos"] < len(toks) else None] += r["n"]
+    for r in run(store, "_feature-logit-effects"):
+        if r["fkey"] in out and r["token"] is not None:
+            out[r["fkey"]].logits[r["token"]] = r["weight"]
+    return dict(out)
+
+
+def promoted_tokens(model, keys: list[str], k: int = 5) -> dict[str, list[str]]:
+    """Tokens each feature's decoder promotes through the unembedding, for the keys of `model`'s transcoders."""
+    prefix = model.transcoders.name + "/"
+    by_layer = defaultdict(list)
+    for key in keys:
+        if key.startswith(prefix):
+            layer, index = key[len(prefix):].split("/")
+            by_layer[int(layer)].append((key, int(index)))
+    out = {}
+    for layer, items in by_layer.items():
+        ids = model.promoted_tokens(layer, [i for _, i in items], k)
+        out.update({key: [model.tokenizer.decode([t]) for t in row] for (key, _), row in zip(items, ids)})
+    return out
+
+
+def auto_labels(store, model=None, top: int = 3) -> dict[str, dict]:
+    """Compute and store the automatic label of every feature in the store; returns {fkey: label}.
+
+    `model` (a tracer.ReplacementModel) adds what each decoder promotes for its transcoder set's features.
+    Users' and graph files' labels still win (see `apply_labels`, which also applies labels imported
+    before their features were ingested).
+    """
+    evidence = corpus_evidence(store)
+    if model is not None:
+        for key, tokens in promoted_tokens(model, list(evidence), k=top).items():
+            evidence[key].promotes = tokens
+    labels = {k: ev.label(top) for k, ev in evidence.items()}
+    store_labels(store, labels, AUTO)
+    apply_labels(store)
+    return labels
+
+
+# --- search ---------------------------------------------------------------------------------------
+
+@analysis("search-features")
+def search_features(store, text: str, limit: int) -> list[dict]:
+    """Features with a label containing a keyword (case-insensitive): their own labels and graph files' labels.
+
+    Searches every stored label of a feature (imported, automatic, and the automatic label's evidence:
+    input tokens, driven logits, promoted tokens) and the per-graph labels (clerps) graph files carry.
+    `label` is the label the feature shows; `matched` the text that matched and `source` where it is
+    from ("graph file" for clerps). `n_graphs`: for a graph file's label, the graphs whose label
+    matched; for a stored label, every graph the feature occurs in.
+
+    Parameters:
+      $text: str               the keyword, e.g. "capital" or " Austin"
+      $limit: int = 50         rows returned
+    Example row:
+      {"fkey": "mntss/clt-gemma-2-2b-2.5M/20/1454", "layer": 20, "label": "capital cities", "source": "graph file", "matched": "capital cities", "n_graphs": 3}
+    """
+    rows = {r["fkey"]: {**r, "source": "graph file"} for r in run(store, "_search-graph-labels", text=text, limit=limit)}
+    for r in run(store, "_search-feature-labels", text=text, limit=limit):
+        if r["fkey"] not in rows or r["n_graphs"] > rows[r["fkey"]]["n_graphs"]:
+            rows[r["fkey"]] = r
+    out = [{k: r[k] for k in ("fkey", "layer", "label", "source", "matched", "n_graphs")} for r in rows.values()]
+    return sorted(out, key=lambda r: (-r["n_graphs"], r["fkey"]))[:limit]

@@ -1,0 +1,186 @@
+"""Feature labels: automatic labels against a plain-Python reading of the graph files, users' imports,
+the precedence between them, and that every query shows them."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from circuit_atlas import queries
+from circuit_atlas.cli import main
+from circuit_atlas.queries import labels
+from tests import queries_reference as ref
+from tests.test_queries import ALL, FIXTURES, approx, load_graphs
+
+TSET = "mntss/clt-gemma-2-2b-2.5M"
+
+
+@pytest.fixture(scope="module")
+def graphs():
+    return load_graphs(sorted(FIXTURES.glob("*.json.gz")))
+
+
+@pytest.fixture
+def store(graphs, tmp_path):
+    from circuit_atlas.store import open_store
+    with open_store(str(tmp_path / "atlas.db")) as s:
+        s.add_graphs(graphs)
+        yield s
+
+
+def cli(store, *args):
+    result = CliRunner().invoke(main, ["--store", store.uri, *args])
+    return result
+
+
+def shown(store, key):
+    return queries.run(store, "_labels-of", keys=[key])[0]["label"]
+
+
+def test_auto_labels_match_plain_python(store, graphs):
+    made = labels.auto_labels(store)
+    want = ref.label_evidence(graphs)
+    assert set(made) == set(want)
+    evidence = labels.corpus_evidence(store)
+    for key, (inputs, logits) in want.items():
+        ev = evidence[key]
+        assert dict(ev.inputs) == dict(inputs), key
+        assert set(ev.logits) == set(logits) and [ev.logits[t] for t in sorted(logits)] == \
+            approx([logits[t] for t in sorted(logits)])
+        assert made[key]["text"] == ref.auto_label_text(inputs, logits), key
+    # the labels read like findings: most features sit on a real token and drive a logit
+    says = [k for k, v in made.items() if " → say " in v["text"]]
+    assert len(says) > len(made) / 2
+    stored = {r["fkey"]: r for r in queries.run(store, "feature-labels", source="auto", limit=ALL)}
+    assert {k: r["text"] for k, r in stored.items()} == {k: v["text"] for k, v in made.items()}
+    assert all(r["inputs"] and "×" in r["inputs"] for r in stored.values())
+
+
+def test_every_query_shows_the_label(store, graphs):
+    made = labels.auto_labels(store)
+    clerped = {g.feature_key(n) for g in graphs for n in g.nodes if n.label and g.feature_key(n)}
+    for name in ("hubs-by-graphs", "hubs-by-weight", "hubs-by-influence"):
+        for r in queries.run(store, name, limit=200):
+            want = "Say a Temperature word" if r["fkey"] in clerped else made[r["fkey"]]["text"]
+            assert r["label"] == want, (name, r["fkey"])      # a graph file's label wins over the automatic one
+    hub = queries.run(store, "hubs-by-graphs", limit=1)[0]["fkey"]
+    for name in ("feature-upstream", "feature-downstream"):
+        for r in queries.run(store, name, fkey=hub, limit=50):
+            assert r["label"] == (shown(store, r["fkey"]) if r["fkey"] else None)
+    [profile] = queries.run(store, "feature-profile", fkey=hub)
+    assert profile["label"] == made[hub]["text"]
+    [row] = queries.run(store, "shared-multilingual-features", concept="weather", k=2, limit=1)
+    assert row["label"] == shown(store, row["fkey"])
+
+
+def test_users_labels_win_and_survive_a_new_automatic_run(store, tmp_path):
+    labels.auto_labels(store)
+    key = queries.run(store, "hubs-by-graphs", limit=1)[0]["fkey"]
+    layer, index = key.split("/")[-2:]
+    csv = tmp_path / "mine.csv"
+    csv.write_text(f"layer,index,label\n{layer},{index},template token hub\n")
+    result = cli(store, "labels", "import", str(csv))
+    assert result.exit_code == 0, result.output
+    assert f"1 labels of {TSET}" in result.output
+    assert shown(store, key) == "template token hub"
+    labels.auto_labels(store)                                   # users' labels win over a new automatic run
+    assert shown(store, key) == "template token hub"
+    rows = queries.run(store, "feature-labels", fkey=key)
+    assert {(r["source"], r["shown"]) for r in rows} == {("csv:mine.csv", True), ("auto", False)}
+    assert queries.run(store, "hubs-by-graphs", limit=1)[0]["label"] == "template token hub"
+    found = queries.run(store, "search-features", text="TOKEN HUB")
+    assert [(r["fkey"], r["source"]) for r in found] == [(key, "csv:mine.csv")]
+
+
+@pytest.mark.parametrize("form", ["json", "jsonl", "wrapped"])
+def test_neuronpedia_exports_and_labels_of_features_not_ingested_yet(form, tmp_path, graphs):
+    from circuit_atlas.store import open_store
+    first = {graphs[0].feature_key(n) for n in graphs[0].nodes} - {None}
+    later = sorted({g.feature_key(n) for g in graphs[1:] for n in g.nodes} - {None} - first)[0]
+    layer, index = later.split("/")[-2:]
+    explanations = [{"modelId": "gemma-2-2b", "layer": f"{layer}-clt-hp", "index": index, "description": " capital cities",
+                     "explanationModelName": "gpt-4o-mini", "typeName": "oai_token-act-pair"},
+                    {"modelId": "gemma-2-2b", "layer": "1-clt-hp", "index": 12928, "description": "template 'to'"},
+                    {"modelId": "gemma-2-2b", "layer": "1-clt-hp", "index": 12928, "description": "a second opinion"}]
+    path = tmp_path / ("labels.jsonl" if form == "jsonl" else "labels.json")
+    path.write_text("\n".join(json.dumps(e) for e in explanations) if form == "jsonl" else
+                    json.dumps({"explanations": explanations} if form == "wrapped" else explanations))
+    with open_store(str(tmp_path / "atlas.db")) as store:
+        store.add_graphs(graphs[:1])
+        report = labels.import_labels(store, path)
+        assert (report.labels, report.duplicates, report.transcoder_set, report.waiting) == (2, 1, TSET, 1)
+        assert report.source == f"neuronpedia:{path.name}"
+        store.add_graphs(graphs)
+        labels.auto_labels(store)                # applies labels imported before their feature was ingested
+        assert shown(store, later) == "capital cities"
+        assert shown(store, f"{TSET}/1/12928") == "template 'to'"
+        found = queries.run(store, "search-features", text="capital")
+        assert [(r["fkey"], r["n_graphs"]) for r in found] == \
+            [(later, sum(later in {g.feature_key(n) for n in g.nodes} for g in graphs))]
+
+
+def test_bad_label_files_get_one_clear_line_and_store_nothing(store, tmp_path):
+    cases = {"bad.json": "[{\"layer\": \"x-clt\", \"index\": 3, \"description\": \"y\"}]",
+             "nolabel.json": "[{\"layer\": 3, \"index\": 3}]",
+             "broken.jsonl": "{\"layer\": 3, \"index\": 3, \"description\": \"a\"}\n{not json\n",
+             "header.csv": "a,b,c\n1,2,3\n",
+             "empty.json": ""}
+    for name, text in cases.items():
+        (tmp_path / name).write_text(text)
+        result = cli(store, "labels", "import", str(tmp_path / name))
+        assert result.exit_code == 1, (name, result.output)
+        assert len(result.output.strip().splitlines()) == 1 and name in result.output, result.output
+    assert queries.run(store, "feature-labels", limit=ALL) == []
+
+
+def test_import_asks_which_transcoder_set_when_the_store_has_several(tmp_path, graphs):
+    from circuit_atlas.store import open_store
+    from circuit_atlas.ingest.formats import read_graph_file
+    other = read_graph_file(FIXTURES.parent / "formats" / "real" / "dallas-austin-gemma-2-2b-gemmascope-tc.json.gz")
+    (tmp_path / "l.csv").write_text("layer,index,label\n20,15589,Texas\n")
+    with open_store(str(tmp_path / "atlas.db")) as store:
+        store.add_graphs([graphs[0], other])
+        with pytest.raises(labels.LabelFileError, match="--transcoder-set.*mntss/clt-gemma-2-2b-2.5M, mntss/gemma-scope"):
+            labels.import_labels(store, tmp_path / "l.csv")
+        labels.import_labels(store, tmp_path / "l.csv", other.transcoder_set)
+        assert shown(store, f"{other.transcoder_set}/20/15589") == "Texas"
+
+
+def test_decoder_promotions_with_the_model(tmp_path):
+    """`labels auto --model` adds what each decoder promotes: W_U (gain * decoder), computed here with torch."""
+    import torch
+    from safetensors.torch import load_file
+    from circuit_atlas import organisms, tracer
+
+    root = organisms.zoo_path("planted")
+    model = tracer.load(root / "model", root / "transcoders" / "plt")
+    from circuit_atlas.store import open_store
+    with open_store(str(tmp_path / "atlas.db")) as store:
+        store.add_graph(tracer.trace(model, "the opposite of small is"))
+        made = labels.auto_labels(store, model)
+    weights = load_file(str(root / "model" / "model.safetensors"))
+    W_U = weights.get("lm_head.weight", weights["model.embed_tokens.weight"]).float()
+    gain = weights["model.norm.weight"].float()
+    checked = 0
+    for key, label in made.items():
+        layer, index = map(int, key.split("/")[-2:])
+        W_dec = load_file(str(root / "transcoders" / "plt" / f"layer_{layer}.safetensors"))["W_dec"].float()
+        top = torch.topk(W_U @ (gain * W_dec[index]), 3).indices.tolist()
+        assert label["promotes"] == ", ".join(json.dumps(model.tokenizer.decode([t])) for t in top), key
+        checked += 1
+    assert checked > 10
+
+
+def test_automatic_labels_follow_the_corpus_as_it_grows(tmp_path, graphs):
+    from circuit_atlas.store import open_store
+    with open_store(str(tmp_path / "atlas.db")) as store:
+        store.add_graphs(graphs[:2])
+        before = labels.auto_labels(store)
+        store.add_graphs(graphs[2:])
+        after = labels.auto_labels(store)
+        changed = [k for k in before if before[k]["text"] != after[k]["text"]]
+        assert changed, "more graphs should change some automatic labels"
+        clerped = {g.feature_key(n) for g in graphs for n in g.nodes if n.label and g.feature_key(n)}
+        got = {r["fkey"]: r["label"] for r in queries.run(store, "_labels-of", keys=sorted(after))}
+        assert {k: got[k] for k in after if k not in clerped} == {k: v["text"] for k, v in after.items() if k not in clerped}
