@@ -55,7 +55,7 @@ class Sources:
 
     n_cols: int                      # n_active + n_layers * P errors + P tokens
     cols: list[torch.Tensor]         # per write layer (P, n_max) column index; n_cols marks padding
-    vectors: list[torch.Tensor]      # per write layer (P, n_max, D) activation * decoder row
+    vectors: list[torch.Tensor]      # per write layer (P, n_max, D) activation * decoder row (transcoder dtype)
     errors: torch.Tensor             # (L, P, D) error vectors
     tokens: torch.Tensor             # (P, D) token embeddings
     starts: list[list[int]]          # per source layer: column of its first feature at each position 0..P
@@ -83,12 +83,13 @@ def attribute(model: ReplacementModel, input_ids: torch.Tensor, config: TraceCon
 
     max_features = min(config.max_feature_nodes or n_active, n_active)
     limited = max_features < n_active
+    store = torch.device("cpu") if model.offload else fm.logits.device   # where rows are collected
     if limited:   # rows in visit order, reordered in phase 5
-        rows = torch.zeros(n_logits + max_features, n_cols, device=fm.logits.device)
+        rows = torch.zeros(n_logits + max_features, n_cols, device=store)
         logit_slot = torch.arange(n_logits)
     else:         # rows written where they end up
         n_nodes = n_cols + n_logits
-        adjacency = torch.zeros(n_nodes, n_nodes, device=fm.logits.device)
+        adjacency = torch.zeros(n_nodes, n_nodes, device=store)
         rows = adjacency[:, :n_cols]
         logit_slot = torch.arange(n_nodes - n_logits, n_nodes)
     row_to_node = torch.zeros(len(rows), dtype=torch.long)  # column index of each row's node (limited mode)
@@ -112,7 +113,7 @@ def attribute(model: ReplacementModel, input_ids: torch.Tensor, config: TraceCon
         if not limited:
             pending = torch.arange(n_active)
         else:
-            influence = _partial_influence(rows[:next_row], logit_probs, row_to_node[:next_row].to(rows.device),
+            influence = _partial_influence(rows[:next_row], logit_probs.to(store), row_to_node[:next_row].to(store),
                                            n_cols)
             ranking = torch.argsort(influence[:n_active], descending=True).cpu()
             queue_size = min(config.update_interval * config.batch_size, max_features - n_visited)
@@ -147,14 +148,12 @@ def _nodes(fm: FrozenModel):
     device = fm.resid0.device
     per_layer = []  # (positions, features, activations, decoders (n, n_out, D)) of features read at layer l
     for l in range(L):
-        acts = tc.encode(l, fm.reads_clean[l])                     # (P, F)
-        acts[:ZERO_POSITIONS] = 0
-        pos, feat = acts.nonzero(as_tuple=True)                    # row-major: sorted by (pos, feature)
-        values = acts[pos, feat]
+        pos, feat, values = tc.active(l, fm.reads_clean[l][ZERO_POSITIONS:])   # sorted by (pos, feature)
+        pos = pos + ZERO_POSITIONS
         per_layer.append((pos, feat, values, tc.decoders(l, feat) * values[:, None, None]))
     active = torch.cat([torch.stack([torch.full_like(p, l), p, f], 1) for l, (p, f, _, _) in enumerate(per_layer)])
     activations = torch.cat([v for _, _, v, _ in per_layer])
-    encoders = torch.cat([tc.W_enc[l][f] for l, (_, f, _, _) in enumerate(per_layer)])  # (n_active, D)
+    encoders = torch.cat([tc.encoder_rows(l, f) for l, (_, f, _, _) in enumerate(per_layer)])  # (n_active, D)
     n_active = len(active)
     n_cols = n_active + L * P + P
 
@@ -182,7 +181,7 @@ def _nodes(fm: FrozenModel):
         errors.append(error)
         c, v = _pad_by_position(col, pos, vec, P, n_cols)
         cols.append(c)
-        vectors.append(v)
+        vectors.append(v.to(tc.dtype))      # held in the transcoders' precision, widened per use
     starts = [[offsets[l] + c for c in [0] + torch.bincount(per_layer[l][0], minlength=P).cumsum(0).tolist()]
               for l in range(L)]
     sources = Sources(n_cols, cols, vectors, torch.stack(errors), fm.token_vectors, starts)
@@ -273,7 +272,7 @@ def _rows(fm: FrozenModel, sources: Sources, layers: torch.Tensor, positions: to
         if not g_r_is_zero:
             g_o = fm.write_T(l, g_r)                               # (B, n, D) gradient where layer l writes
             if sources.cols[l].numel():
-                effects = torch.bmm(sources.vectors[l][:n], g_o.permute(1, 2, 0))  # (n, n_max, B)
+                effects = torch.bmm(sources.vectors[l][:n].float(), g_o.permute(1, 2, 0))  # (n, n_max, B)
                 features.index_add_(0, sources.cols[l][:n].flatten(), effects.flatten(0, 1))
             error_start = n_active + l * P
             out[:, error_start:error_start + n] = torch.einsum("bpd,pd->bp", g_o, sources.errors[l][:n])

@@ -20,6 +20,7 @@ class ReplacementModel:
     transcoders: Transcoders
     model_name: str              # the checkpoint's name (directory name unless given)
     device: torch.device
+    offload: bool = False        # on a GPU: encoders and the attribution rows stay in CPU memory
 
     @property
     def n_layers(self) -> int:
@@ -71,8 +72,14 @@ def shorten(text: str, n: int = 60) -> str:
 
 
 def load(model_dir: str | Path, transcoders_dir: str | Path, device: str = "cpu",
-         model_name: str | None = None) -> ReplacementModel:
-    """Load a local HF checkpoint and its transcoders; check that they fit each other."""
+         model_name: str | None = None, lazy: bool = False, dtype: str | torch.dtype = "float32",
+         offload: bool = False) -> ReplacementModel:
+    """Load a local HF checkpoint and its transcoders; check that they fit each other.
+
+    For transcoder sets larger than memory (docs/tracer.md, "Large transcoder sets"): `lazy` leaves the
+    encoders in their files (read a chunk at a time when encoding), `dtype` holds transcoder weights in
+    bfloat16/float16 (products stay float32), `offload` keeps encoders and attribution rows in CPU memory
+    when `device` is a GPU."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     model_dir = Path(model_dir)
@@ -81,7 +88,7 @@ def load(model_dir: str | Path, transcoders_dir: str | Path, device: str = "cpu"
         raise MissingFile(f"{config_path}: not found; --model must be a local HF checkpoint directory")
     for name in json.loads(config_path.read_text()).get("architectures") or ["(none given)"]:
         check_supported(name, str(config_path))
-    transcoders = load_transcoders(transcoders_dir)
+    transcoders = load_transcoders(transcoders_dir, lazy=lazy, dtype=dtype)
     hf_model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32, attn_implementation="eager")
     hf_model.eval().requires_grad_(False).to(device)
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
@@ -91,5 +98,5 @@ def load(model_dir: str | Path, transcoders_dir: str | Path, device: str = "cpu"
         raise TranscoderMismatch(
             f"{transcoders_dir}: transcoders have {transcoders.n_layers} layers with d_model {transcoders.d_model}, "
             f"but {model_dir} has {len(arch.layers)} layers with d_model {d_model}")
-    return ReplacementModel(hf_model, tokenizer, arch, transcoders.to(device),
-                            model_name or model_dir.resolve().name, torch.device(device))
+    return ReplacementModel(hf_model, tokenizer, arch, transcoders.to(device, offload=offload),
+                            model_name or model_dir.resolve().name, torch.device(device), offload)
