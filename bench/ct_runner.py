@@ -78,6 +78,7 @@ def main() -> None:
             torch.cuda.synchronize()
         times.append(time.perf_counter() - start)
     peak = peak_rss_mb()
+    gpu_peak = torch.cuda.max_memory_allocated() / 2**20 if a.device != "cpu" else None
     if a.save:
         import numpy as np
 
@@ -85,7 +86,7 @@ def main() -> None:
                             active_features=graph.active_features.cpu().numpy(),
                             selected_features=graph.selected_features.cpu().numpy(),
                             node_mask=node_mask.cpu().numpy(), edge_mask=edge_mask.cpu().numpy())
-    print(json.dumps({"times": times, "rss_before_mb": rss_before, "peak_rss_mb": peak,
+    print(json.dumps({"times": times, "rss_before_mb": rss_before, "peak_rss_mb": peak, "gpu_peak_mb": gpu_peak,
                       "n_nodes": int(graph.adjacency_matrix.shape[0]), "kept_nodes": int(node_mask.sum()),
                       "replacement": replacement, "completeness": completeness,
                       "threads": torch.get_num_threads()}))

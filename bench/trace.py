@@ -48,8 +48,8 @@ CONFIGS = {
 # tokens -> (max_feature_nodes (None: every active feature), batch size)
 CELLS = {
     "toy": {9: (None, 512), 32: (None, 512)},
-    "gpt2s-8k": {32: (None, 512), 128: (2048, 64), 512: (1024, 16)},
-    "gpt2s-16k": {32: (None, 512), 128: (2048, 64), 512: (1024, 16)},
+    "gpt2s-8k": {32: (None, 512), 128: (512, 64), 512: (256, 16)},
+    "gpt2s-16k": {32: (None, 512), 128: (512, 64), 512: (256, 16)},
 }
 PROMPTS = {
     9: "The capital of the state containing Dallas is",
@@ -88,6 +88,11 @@ def parse_args():
     p.add_argument("--ct-repeats", type=int, help="timed runs of circuit-tracer per cell (default: --repeats)")
     p.add_argument("--threads", type=int, default=0, help="torch threads in every process (0: torch's default)")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--dtype", default="float32", help="ours: precision transcoder weights are held in")
+    p.add_argument("--lazy", action="store_true", help="ours: encoders left in their files")
+    p.add_argument("--offload", action="store_true", help="ours: encoders and rows in CPU memory (GPU)")
+    p.add_argument("--precision", action="store_true",
+                   help="ours only: bfloat16 and float16 storage against float32 (adjacency error, memory)")
     p.add_argument("--report", action="store_true", help="reprint the table from the saved results and graphs")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--build", help=argparse.SUPPRESS)
@@ -120,7 +125,8 @@ def worker(a) -> None:
     if a.threads:
         torch.set_num_threads(a.threads)
     build = Path(a.build)
-    model = tracer.load(build / "model", build / "transcoders" / f"tiny-{a.kind}", device=a.device)
+    model = tracer.load(build / "model", build / "transcoders" / f"tiny-{a.kind}", device=a.device,
+                        lazy=a.lazy, dtype=a.dtype, offload=a.offload)
     rss_before = rss_mb()
     config = tracer.TraceConfig(batch_size=a.batch_size, max_feature_nodes=a.max_feature_nodes or None)
     times = []
@@ -199,6 +205,11 @@ def compare(ours: Path, theirs: Path) -> dict:
             "node_mask_diff": node_diff, "edge_mask_diff": edge_diff, "kept_edges": kept_edges}
 
 
+def peak_mb(r: dict) -> float:
+    """The memory compared: GPU memory on a GPU (torch's peak allocation), else the process's peak RSS."""
+    return r.get("gpu_peak_mb") or r["peak_rss_mb"]
+
+
 def header() -> str:
     return (f"{'case':<24}{'nodes':>7}{'ours s':>9}{'TL s':>9}{'NNS s':>9}{'ratio':>7}"
             f"{'ours MB':>9}{'TL MB':>8}{'NNS MB':>8}{'ratio':>7}  equal graphs (adjacency rel. diff; kept edges differing)")
@@ -207,12 +218,12 @@ def header() -> str:
 def row(result: dict) -> str:
     ours, theirs = result["ours"], result["circuit_tracer"]
     seconds = [f"{min(theirs[b]['times']):.2f}" if b in theirs else "-" for b in SHORT]
-    megabytes = [f"{theirs[b]['peak_rss_mb']:.0f}" if b in theirs else "-" for b in SHORT]
+    megabytes = [f"{peak_mb(theirs[b]):.0f}" if b in theirs else "-" for b in SHORT]
     equal = ", ".join(f"{SHORT[b]}: {'yes' if r['comparison']['equal'] else 'NO'} "
                       f"({r['comparison']['adjacency_rel_diff']:.1e}; {r['comparison']['edge_mask_diff']}"
                       f"/{r['comparison']['kept_edges']})" for b, r in theirs.items())
     return (f"{result['case']:<24}{ours['n_nodes']:>7}{min(ours['times']):>9.2f}" + "".join(f"{s:>9}" for s in seconds)
-            + f"{result['time_ratio']:>7.2f}{ours['peak_rss_mb']:>9.0f}" + "".join(f"{m:>8}" for m in megabytes)
+            + f"{result['time_ratio']:>7.2f}{peak_mb(ours):>9.0f}" + "".join(f"{m:>8}" for m in megabytes)
             + f"{result['memory_ratio']:>7.2f}  {equal}")
 
 
@@ -220,12 +231,12 @@ def growth(results: list[dict]) -> list[str]:
     """How time and peak memory grow with tokens (same config and kind) and with features (same tokens)."""
     by = {(r["config"], r["kind"], r["tokens"]): r for r in results}
     best = lambda r: min(min(x["times"]) for x in r["circuit_tracer"].values())  # noqa: E731
-    best_mb = lambda r: min(x["peak_rss_mb"] for x in r["circuit_tracer"].values())  # noqa: E731
+    best_mb = lambda r: min(peak_mb(x) for x in r["circuit_tracer"].values())  # noqa: E731
     lines = []
 
     def line(label, r0, r1):
         time_ours = min(r1["ours"]["times"]) / min(r0["ours"]["times"])
-        memory_ours = r1["ours"]["peak_rss_mb"] / r0["ours"]["peak_rss_mb"]
+        memory_ours = peak_mb(r1["ours"]) / peak_mb(r0["ours"])
         lines.append(f"  {label:<40} time x{time_ours:6.1f} ours, x{best(r1) / best(r0):6.1f} circuit-tracer; "
                      f"peak memory x{memory_ours:5.1f} ours, x{best_mb(r1) / best_mb(r0):5.1f} circuit-tracer")
 
@@ -245,7 +256,7 @@ def print_table(results: list[dict]) -> None:
     for result in results:
         print(row(result))
     print("ratio = ours / circuit-tracer's faster backend (targets: time <= 0.5, memory <= 1.0); "
-          "memory = each process's own peak RSS (VmHWM)")
+          "memory = each process's own peak RSS (VmHWM), on a GPU torch's peak GPU allocation")
     lines = growth(results)
     if lines:
         print("growth (different cells may differ in max_feature_nodes and batch size; see results.json):")
@@ -266,6 +277,58 @@ def report(out: Path) -> None:
         print(f"{result['case']}: {result['settings']}")
 
 
+def _against(ref, got) -> tuple[float, str]:
+    """Adjacency error of `got` against `ref` over the nodes both have (rounding can flip a few features
+    across their JumpReLU threshold), and how many features and kept nodes/edges differ."""
+    import numpy as np
+
+    key = lambda f: {tuple(r): i for i, r in enumerate(f["active_features"][f["selected_features"]])}  # noqa: E731
+    kr, kg = key(ref), key(got)
+    common = sorted(set(kr) & set(kg))
+    n_ref, n_got = len(ref["adjacency"]), len(got["adjacency"])
+    if n_ref - len(kr) != n_got - len(kg):
+        return float("nan"), "different error/token/logit nodes"
+    rest = n_ref - len(kr)                      # errors, tokens and logits: the same, in the same order
+    ir = np.array([kr[k] for k in common] + list(range(len(kr), n_ref)))
+    ig = np.array([kg[k] for k in common] + list(range(len(kg), n_got)))
+    A, B = ref["adjacency"][np.ix_(ir, ir)], got["adjacency"][np.ix_(ig, ig)]
+    error = float(np.abs(A - B).max() / np.abs(ref["adjacency"]).max())
+    nodes = int((ref["node_mask"][ir] != got["node_mask"][ig]).sum())
+    edges = int((ref["edge_mask"][np.ix_(ir, ir)] != got["edge_mask"][np.ix_(ig, ig)]).sum())
+    return error, (f"{len(kr) - len(common)} + {len(kg) - len(common)} of {len(kr)} features differ; kept nodes "
+                   f"differ at {nodes}, kept edges at {edges} of {int(ref['edge_mask'].sum())} ({rest} other nodes)")
+
+
+def precision(a, out: Path) -> None:
+    """Ours with transcoder weights held in bfloat16 / float16 against float32: adjacency error, masks, memory."""
+    import numpy as np
+
+    print(f"{'case':<24}{'dtype':>10}{'seconds':>9}{'peak MB':>9}  adjacency error vs float32 (max |diff| / max |A|); "
+          "active features, node and edge masks")
+    rows = []
+    for config in a.configs:
+        build_dir = build(a, config)
+        for kind in a.kinds:
+            for n_tokens in a.tokens or sorted(CELLS[config]):
+                max_features, batch = CELLS[config].get(n_tokens, (None, 512))
+                runs = {}
+                for dtype in ("float32", "bfloat16", "float16"):
+                    npz = out / config / f"{kind}-{n_tokens}tok-ours-{dtype}.npz"
+                    runs[dtype] = run([sys.executable, __file__, "--worker", "--build", str(build_dir), "--kind", kind,
+                                       "--prompt", prompt(n_tokens), "--save", str(npz), "--repeats", "1",
+                                       "--batch-size", str(a.batch_size or batch), "--threads", str(a.threads),
+                                       "--device", a.device, "--max-feature-nodes", str(max_features or 0),
+                                       "--dtype", dtype])
+                    ref, got = np.load(out / config / f"{kind}-{n_tokens}tok-ours-float32.npz"), np.load(npz)
+                    error, masks = _against(ref, got)
+                    rows.append({"case": f"{config}/{kind}-{n_tokens}tok", "dtype": dtype, "error": error,
+                                 "masks": masks, "seconds": min(runs[dtype]["times"]),
+                                 "peak_rss_mb": runs[dtype]["peak_rss_mb"]})
+                    print(f"{rows[-1]['case']:<24}{dtype:>10}{rows[-1]['seconds']:>9.2f}{rows[-1]['peak_rss_mb']:>9.0f}  "
+                          f"{error:.1e}; {masks}", flush=True)
+    (out / "precision.json").write_text(json.dumps(rows, indent=1))
+
+
 def main() -> None:
     a = parse_args()
     if a.worker:
@@ -273,6 +336,8 @@ def main() -> None:
     out = Path(a.outdir)
     if a.report:
         return report(out)
+    if a.precision:
+        return precision(a, out)
     venv_python = str(Path(a.venv) / "bin" / "python")
     results = []
     for config in a.configs:
@@ -291,10 +356,11 @@ def main() -> None:
                 cell = f"{kind}-{n_tokens}tok"
                 common = ["--batch-size", str(batch), "--threads", str(a.threads), "--device", a.device,
                           "--max-feature-nodes", str(max_features or 0)]
+                ours_only = ["--dtype", a.dtype] + ["--lazy"] * a.lazy + ["--offload"] * a.offload
                 load = [os.getloadavg()[0]]
                 ours_npz = out / config / f"{cell}-ours.npz"
                 ours = run([sys.executable, __file__, "--worker", "--build", str(build_dir), "--kind", kind,
-                            "--prompt", text, "--save", str(ours_npz), "--repeats", str(a.repeats), *common])
+                            "--prompt", text, "--save", str(ours_npz), "--repeats", str(a.repeats), *common, *ours_only])
                 theirs = {}
                 for backend in a.backends:
                     npz = out / config / f"{cell}-{SHORT[backend]}.npz"
@@ -308,10 +374,11 @@ def main() -> None:
                           "tokens": n_tokens, "ours": ours, "circuit_tracer": theirs,
                           "settings": {"max_feature_nodes": max_features, "batch_size": batch,
                                        "repeats": a.repeats, "ct_repeats": a.ct_repeats or a.repeats,
-                                       "device": a.device, "threads": ours["threads"],
+                                       "device": a.device, "threads": ours["threads"], "dtype": a.dtype,
+                                       "lazy": a.lazy, "offload": a.offload,
                                        "load_average": load, "date": datetime.date.today().isoformat()},
                           "time_ratio": min(ours["times"]) / min(min(r["times"]) for r in theirs.values()),
-                          "memory_ratio": ours["peak_rss_mb"] / min(r["peak_rss_mb"] for r in theirs.values())}
+                          "memory_ratio": peak_mb(ours) / min(peak_mb(r) for r in theirs.values())}
                 print(row(result), flush=True)
                 results.append(result)
                 _save(out, [result])

@@ -121,3 +121,24 @@ def test_half_precision_storage_stays_close_to_float32(dtype):
     assert torch.equal(a.active_features, b.active_features)      # no threshold crossed on this prompt
     error = float((b.adjacency - a.adjacency).abs().max() / a.adjacency.abs().max())
     assert 0 < error < {torch.bfloat16: 2e-2, torch.float16: 2e-3}[dtype], error
+
+
+def test_cli_lazy_and_dtype_options(tmp_path):
+    from click.testing import CliRunner
+
+    from circuit_atlas.cli import main
+    from circuit_atlas.ingest.formats import read_graph_file
+
+    graphs = {}
+    for name, extra in {"eager": [], "lazy": ["--lazy"], "bf16": ["--lazy", "--dtype", "bfloat16"]}.items():
+        out = tmp_path / f"{name}.json"
+        result = CliRunner().invoke(main, ["trace", "--model", str(ORACLE / "model"), "--transcoders",
+                                           str(ORACLE / "transcoders" / "tiny-plt"), PROMPT, "--out", str(out), *extra])
+        assert result.exit_code == 0, result.output
+        graphs[name] = read_graph_file(out)
+    eager, lazy = graphs["eager"], graphs["lazy"]
+    assert [n.node_id for n in lazy.nodes] == [n.node_id for n in eager.nodes] and lazy.n_edges == eager.n_edges
+    assert graphs["bf16"].n_edges > 0
+    bad = CliRunner().invoke(main, ["trace", "--model", str(ORACLE / "model"), "--transcoders",
+                                    str(ORACLE / "transcoders" / "tiny-plt"), PROMPT, "--dtype", "int8"])
+    assert bad.exit_code == 2 and "'int8' is not one of" in bad.output

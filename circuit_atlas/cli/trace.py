@@ -31,8 +31,12 @@ DEFAULTS = {f.name: f.default for f in dataclasses.fields(TraceConfig)}
 @click.option("--node-threshold", type=float, default=DEFAULTS["node_threshold"], show_default=True)
 @click.option("--edge-threshold", type=float, default=DEFAULTS["edge_threshold"], show_default=True)
 @click.option("--slug", default="", help="Short name of the graph (JSON metadata, store).")
+@click.option("--lazy", is_flag=True, help="Leave the encoders in their files (transcoder sets larger than memory).")
+@click.option("--dtype", type=click.Choice(["float32", "bfloat16", "float16"]), default="float32", show_default=True,
+              help="Precision transcoder weights are held in (products stay float32).")
+@click.option("--offload", is_flag=True, help="On a GPU: encoders and attribution rows stay in CPU memory.")
 @click.pass_obj
-def trace(settings, model_dir, transcoders_dir, prompt, out, ingest, device, slug, **options):
+def trace(settings, model_dir, transcoders_dir, prompt, out, ingest, device, slug, lazy, dtype, offload, **options):
     """Trace PROMPT through a model with transcoders into a pruned attribution graph.
 
     \b
@@ -51,7 +55,7 @@ def trace(settings, model_dir, transcoders_dir, prompt, out, ingest, device, slu
     options["target_tokens"] = list(options["target_tokens"]) or None
     try:
         config = TraceConfig(**options)
-        model = tracer.load(model_dir, transcoders_dir, device=device)
+        model = tracer.load(model_dir, transcoders_dir, device=device, lazy=lazy, dtype=dtype, offload=offload)
         graph = tracer.trace(model, prompt, config, progress=True)
     except (tracer.TracerError, ValueError) as e:
         raise click.ClickException(str(e)) from e
