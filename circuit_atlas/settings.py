@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DEFAULT_STORE = "./atlas.db"
+DEFAULT_LOCK_TIMEOUT_S = 60.0   # how long an embedded-store open waits while another process holds it
 
 
 def _config_file() -> dict:
@@ -39,9 +40,10 @@ class Settings:
     redis_url: str        # Celery broker and result backend
     artifacts: Path       # where traced graphs are persisted before ingest
     embedded_engine: str = "kuzu"   # kuzu | real_ladybug: the embedded store's engine (docs/store.md)
+    lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S   # every embedded-store open waits this long for a lock
 
     @classmethod
-    def load(cls, store: str | None = None) -> "Settings":
+    def load(cls, store: str | None = None, lock_timeout_s: float | None = None) -> "Settings":
         return cls(
             store=store or lookup("store") or DEFAULT_STORE,
             neo4j_user=lookup("neo4j_user", "neo4j"),
@@ -50,4 +52,17 @@ class Settings:
             redis_url=lookup("redis_url", "redis://127.0.0.1:6379/0"),
             artifacts=Path(lookup("artifacts", "./atlas-artifacts")),
             embedded_engine=lookup("embedded_engine", "kuzu"),
+            lock_timeout_s=lock_timeout_s if lock_timeout_s is not None else _seconds("lock_timeout"),
         )
+
+
+def _seconds(name: str) -> float:
+    raw = lookup(name, DEFAULT_LOCK_TIMEOUT_S)
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        value = -1.0
+    if not value >= 0:
+        raise ValueError(f"CIRCUIT_ATLAS_{name.upper()} (or `{name}` in the config file) is {raw!r}: "
+                         "expected a number of seconds >= 0")
+    return value

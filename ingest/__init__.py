@@ -35,7 +35,8 @@ class IngestOptions:
     # Fewer, larger commits: the embedded engine's commit cost grows with the store, so 16M-edge batches
     # store ~1.3x the edges/s of 4M-edge ones (bench/ingest.py --batch-edges).
     progress: bool = True            # tqdm bar on stderr
-    lock_timeout_s: float = 60.0     # embedded: wait this long for another process holding the store
+    lock_timeout_s: float | None = None  # embedded: wait this long for another process holding the store;
+                                         # None: Settings.lock_timeout_s (--lock-timeout, default 60 s)
 
 
 @dataclass
@@ -50,16 +51,25 @@ class IngestReport:
     edges: int = 0
     seconds: float = 0.0
     graph_ids: dict[str, str] = field(default_factory=dict)  # file -> graph id (stored or present)
+    stopped: str = ""                # why the run stopped early: the store itself failed (full disk, lock, ...)
+    not_stored: int = 0              # graph files left unstored because the run stopped
 
     def summary(self) -> str:
         rate = f" ({self.edges / self.seconds:,.0f} edges/s)" if self.seconds > 0 and self.edges else ""
         lines = [f"{self.store}: {self.new} new graph{'s' * (self.new != 1)}, {self.present} already present, "
                  f"{len(self.failed)} failed; {self.nodes:,} nodes and {self.edges:,} edges added "
                  f"in {self.seconds:.1f} s{rate}."]
+        if self.stopped:
+            lines.append(f"Stopped early ({self.not_stored} file{'s' * (self.not_stored != 1)} not stored): "
+                         f"{self.stopped}")
         if self.skipped:
             lines.append(f"{len(self.skipped)} file{'s' * (len(self.skipped) != 1)} skipped "
                          f"(not {', '.join(GRAPH_SUFFIXES)}).")
         return "\n".join(lines)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and not self.stopped
 
 
 def is_graph_file(path: Path) -> bool:
@@ -115,37 +125,56 @@ def read_manifest(path) -> dict[Path, dict[str, str]]:
 def ingest_paths(store_uri: str, paths, tags: dict[str, str] | None = None, manifest=None,
                  options: IngestOptions | None = None, log=print) -> IngestReport:
     """Ingest graph files into the store at `store_uri`; bad files are reported (via `log` and in the
-    report) and skipped, the others load. Returns an IngestReport."""
+    report) and skipped, the others load. Returns an IngestReport. Raises StoreError, before reading
+    any file, when the store cannot be opened at all (not a store, locked past the timeout); a store
+    failure later (a full disk) stops the run instead: `report.stopped` says why."""
     from tqdm import tqdm
 
     from circuit_atlas.ingest.formats import GraphFileError, read_graph_file
+    from circuit_atlas.store import StoreError, open_store
 
     opts = options or IngestOptions()
     start = time.perf_counter()
     files, others = expand_paths(paths)
     report = IngestReport(store=str(store_uri), skipped=[str(f) for f in others])
     per_file_tags = read_manifest(manifest) if manifest else {}
+    with open_store(store_uri, lock_timeout_s=opts.lock_timeout_s):
+        pass                                  # a path that is not a store is refused now, before any file is read
     batch: list[tuple[Path, object]] = []
     bar = tqdm(files, unit="file", disable=not opts.progress, desc="ingest")
-    for path in bar:
-        try:
-            graph = read_graph_file(path)
-        except GraphFileError as e:
-            _fail(report, path, str(e), log)
-            continue
-        graph.tags.update(per_file_tags.get(path.resolve(), {}))
-        graph.tags.update(tags or {})
-        batch.append((path, graph))
-        if len(batch) >= opts.batch_graphs or sum(g.n_edges for _, g in batch) >= opts.batch_edges:
+    try:
+        for done, path in enumerate(bar, start=1):
+            try:
+                graph = read_graph_file(path)
+            except GraphFileError as e:
+                _fail(report, path, str(e), log)
+                continue
+            except Exception as e:            # a reader bug or a resource limit: this file fails, the rest load
+                _fail(report, path, f"cannot read: unexpected {_one_line(e)}", log)
+                continue
+            graph.tags.update(per_file_tags.get(path.resolve(), {}))
+            graph.tags.update(tags or {})
+            batch.append((path, graph))
+            if len(batch) >= opts.batch_graphs or sum(g.n_edges for _, g in batch) >= opts.batch_edges:
+                _store_batch(store_uri, batch, report, opts, log)
+                batch = []
+            bar.set_postfix(new=report.new, present=report.present, failed=len(report.failed))
+        done = len(files)
+        if batch:
             _store_batch(store_uri, batch, report, opts, log)
             batch = []
-        bar.set_postfix(new=report.new, present=report.present, failed=len(report.failed))
-    if batch:
-        _store_batch(store_uri, batch, report, opts, log)
+    except StoreError as e:                   # the store itself failed: every later batch would fail the same way
+        report.stopped = str(e).splitlines()[0]           # said once, in the summary
+        report.not_stored = len([p for p, _ in batch if str(p) not in report.graph_ids]) + len(files) - done
     bar.set_postfix(new=report.new, present=report.present, failed=len(report.failed))
     bar.close()
     report.seconds = time.perf_counter() - start
     return report
+
+
+def _one_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {text[0][:300]}" if text else type(e).__name__
 
 
 def _fail(report: IngestReport, path: Path, message: str, log) -> None:
@@ -156,24 +185,33 @@ def _fail(report: IngestReport, path: Path, message: str, log) -> None:
 
 def _store_batch(store_uri: str, batch, report: IngestReport, opts: IngestOptions, log) -> None:
     """Add a batch in one store open; if the batch fails as a whole, retry graph by graph so that one
-    bad graph fails alone."""
-    from circuit_atlas.store import StoreError, open_store
+    bad graph fails alone. A failure of the store itself (it cannot be opened, a full disk: StoreIOError)
+    is raised instead: retrying graph by graph would only repeat it."""
+    from circuit_atlas.store import StoreIOError, open_store
 
     with open_store(store_uri, lock_timeout_s=opts.lock_timeout_s) as store:
         try:
-            results = list(zip(batch, store.add_graphs([g for _, g in batch])))
-        except StoreError:
-            results = []
-            for item in batch:
+            stored = store.add_graphs([g for _, g in batch])
+        except StoreIOError:
+            raise
+        except Exception:
+            for path, graph in batch:
                 try:
-                    results.append((item, store.add_graph(item[1])))
-                except StoreError as e:
-                    _fail(report, item[0], f"cannot store graph: {e}".splitlines()[0], log)
-    for (path, graph), stored in results:
-        report.graph_ids[str(path)] = graph.id
-        if stored:
-            report.new += 1
-            report.nodes += len(graph.nodes)
-            report.edges += graph.n_edges
-        else:
-            report.present += 1
+                    _record(report, path, graph, store.add_graph(graph))
+                except StoreIOError:
+                    raise
+                except Exception as e:
+                    _fail(report, path, f"cannot store graph: {_one_line(e)}", log)
+            return
+    for (path, graph), new in zip(batch, stored):
+        _record(report, path, graph, new)
+
+
+def _record(report: IngestReport, path: Path, graph, new: bool) -> None:
+    report.graph_ids[str(path)] = graph.id
+    if new:
+        report.new += 1
+        report.nodes += len(graph.nodes)
+        report.edges += graph.n_edges
+    else:
+        report.present += 1

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from circuit_atlas.graph import EMBEDDING_LAYER, Graph, Node
-from circuit_atlas.ingest.formats import _Problem, transcoder_set_from_scan, model_from_scan
+from circuit_atlas.ingest.formats import _Problem, check_values, model_from_scan, transcoder_set_from_scan
 
 _STUB_MODULES = ("circuit_tracer", "transformer_lens", "nnsight", "transformers")
 _SAFE_GLOBALS = {
@@ -128,12 +128,14 @@ def graph_from_pt(data: bytes, tokenizer=None) -> Graph:
     else:
         transcoder_set = transcoder_set_from_scan(scan)
         model = model_from_scan(scan, transcoder_set) if scan else str(_cfg(cfg, "model_name", ""))
-    return Graph(
+    graph = Graph(
         prompt=d["input_string"], prompt_tokens=prompt_tokens, model=model, transcoder_set=transcoder_set,
         n_layers=n_layers, nodes=nodes, edge_source=src, edge_target=dst, edge_weight=adjacency[dst, src],
         extra={"metadata": {"scan": scan} if isinstance(scan, str) else {},
                "pt": {"vocab_size": d.get("vocab_size"), "cfg": _plain(cfg)}},
     )
+    check_values(graph)
+    return graph
 
 
 def _numpy(x, dtype) -> np.ndarray:

@@ -16,6 +16,7 @@ Values always travel as query parameters; nothing a user types is ever formatted
 """
 from __future__ import annotations
 
+import difflib
 import json
 import re
 from decimal import Decimal
@@ -41,17 +42,41 @@ class Param:
     help: str
 
     def coerce(self, value: Any) -> Any:
-        """Turn a CLI string (or a Python value) into this parameter's type."""
+        """Turn a CLI string (or a Python value) into this parameter's type; a value that is not one
+        (limit=ten, limit=1.5, flag=maybe) is refused, naming the parameter and what it takes."""
         if value is None or (isinstance(value, str) and value.lower() in ("null", "none")):
             return None
         if self.type is list:
             return [v for v in value.split(",") if v] if isinstance(value, str) else list(value)
-        if self.type is bool and isinstance(value, str):
-            return value.lower() in ("1", "true", "yes")
+        if self.type is bool:
+            if isinstance(value, bool):
+                return value
+            if isinstance(value, str) and value.lower() in _BOOL_WORDS:
+                return _BOOL_WORDS[value.lower()]
+            raise self._wrong(value)
+        if self.type is int and isinstance(value, float) and not value.is_integer():
+            raise self._wrong(value)                  # int(1.5) would quietly make it 1
         try:
             return self.type(value)
         except (TypeError, ValueError):
-            raise QueryError(f"parameter ${self.name}: {value!r} is not a {self.type.__name__}") from None
+            raise self._wrong(value) from None
+
+    def _wrong(self, value: Any) -> "QueryError":
+        what, sample = _TYPE_WORDS[self.type]
+        if self.default is not REQUIRED and self.default is not None:
+            sample = json.dumps(self.default)
+        return QueryError(f"parameter {self.name}: {value!r} is not {what}; give e.g. --param {self.name}={sample}"
+                          + (f" ({self.help})" if self.help else ""))
+
+
+_BOOL_WORDS = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
+_TYPE_WORDS = {int: ("an integer", "10"), float: ("a number", "0.5"), str: ("text", "abc"),
+               bool: ("true or false", "true"), list: ("a comma-separated list", "a,b")}
+
+
+def _did_you_mean(name: str, names) -> str:
+    close = difflib.get_close_matches(name, list(names), n=3, cutoff=0.6)
+    return f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
 
 
 @dataclass(frozen=True)
@@ -75,12 +100,16 @@ class NamedQuery:
         known = {p.name for p in self.params}
         unknown = sorted(set(given) - known)
         if unknown:
-            raise QueryError(f"query {self.name!r} has no parameter {', '.join('$' + u for u in unknown)}; "
-                             f"it takes: {', '.join('$' + k for k in sorted(known)) or 'none'}")
+            raise QueryError(f"query {self.name!r} has no parameter {', '.join('$' + u for u in unknown)}"
+                             f"{_did_you_mean(unknown[0], known)} "
+                             f"(it takes: {', '.join('$' + k for k in sorted(known)) or 'none'})")
         bound = {}
         for p in self.params:
             if p.name in given:
-                bound[p.name] = p.coerce(given[p.name])
+                try:
+                    bound[p.name] = p.coerce(given[p.name])
+                except QueryError as e:
+                    raise QueryError(f"query {self.name!r}: {e}") from None
             elif p.default is REQUIRED:
                 raise QueryError(f"query {self.name!r} needs --param {p.name}=<{p.type.__name__}>: {p.help}")
             else:
@@ -139,9 +168,9 @@ def get(name: str) -> NamedQuery:
     try:
         return QUERIES[name]
     except KeyError:
-        listed = ", ".join(n for n, q in QUERIES.items() if q.listed)
-        raise QueryError(f"no query named {name!r}; known queries: {listed} "
-                         f"(see `circuit-atlas query --list`)") from None
+        listed = [n for n, q in QUERIES.items() if q.listed]
+        hint = _did_you_mean(name, listed) or f"; known queries: {', '.join(listed)}"
+        raise QueryError(f"no query named {name!r}{hint} (see `circuit-atlas query --list`)") from None
 
 
 def statement(name: str) -> str:
@@ -164,14 +193,30 @@ MAX_ROWS = 2_000_000  # analyses read whole feature sets; user-facing statements
 
 
 def _plain(value):
-    """Engine-specific number types (Kùzu's sum of integers is a 128-bit Decimal) as plain int/float."""
+    """Engine-specific number types (Kùzu's sum of integers is a 128-bit Decimal) as plain int/float,
+    and lists sorted: every list a library statement returns is a collect() set, whose order the two
+    backends do not agree on (ORDER BY before collect() keeps it in Neo4j, not in the embedded
+    engine; docs/store.md), so the library fixes one."""
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_plain(v) for v in value]
+        return sorted((_plain(v) for v in value), key=_order)
     if isinstance(value, Decimal):
         return int(value) if value == value.to_integral_value() else float(value)
     return value
+
+
+def _order(value):
+    """A sort key for any JSON-like value (None first, then numbers, strings, lists, maps)."""
+    if value is None:
+        return (0,)
+    if isinstance(value, (bool, int, float)):
+        return (1, value)
+    if isinstance(value, str):
+        return (2, value)
+    if isinstance(value, list):
+        return (3, [_order(v) for v in value])
+    return (4, sorted((k, _order(v)) for k, v in value.items()))
 
 
 def all_statements() -> dict[str, str]:

@@ -15,22 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.backends import BACKENDS, empty_store
+
 REPO = Path(__file__).resolve().parents[1]
-
-
-def _wipe_neo4j(uri: str) -> None:
-    from circuit_atlas.store import open_store
-
-    with open_store(uri) as store:            # creates the schema (constraints, indexes) if new
-        pass
-    import neo4j
-
-    from circuit_atlas.settings import Settings
-
-    s = Settings.load(store=uri)
-    with neo4j.GraphDatabase.driver(uri, auth=(s.neo4j_user, s.neo4j_password)) as driver:
-        with driver.session(database=s.neo4j_database) as session:   # auto-commit: batches of deletes
-            session.run("MATCH (n) CALL { WITH n DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS").consume()
 
 
 NEO4J_ENV = ("NEO4J_URI", "NEO4J_USER", "NEO4J_PASSWORD", "CIRCUIT_ATLAS_NEO4J_USER", "CIRCUIT_ATLAS_NEO4J_PASSWORD")
@@ -50,7 +37,7 @@ def neo4j_server(tmp_path_factory):
     from circuit_atlas.settings import lookup
     from circuit_atlas.store import neo4j_server
 
-    password = lookup("neo4j_password") or secrets.token_urlsafe(16)
+    password = lookup("neo4j_password") or secrets.token_hex(12)
     home = tmp_path_factory.mktemp("neo4j")
     try:
         server = neo4j_server.start(home, password, log=lambda msg: None)
@@ -70,14 +57,10 @@ def neo4j_server(tmp_path_factory):
         neo4j_server.stop(home, grace_s=30)
 
 
-@pytest.fixture(params=["embedded", pytest.param("neo4j", marks=pytest.mark.neo4j)])
+@pytest.fixture(params=BACKENDS)
 def store_uri(request, tmp_path) -> str:
     """A store URI with the schema and nothing else: a temporary directory, or a wiped Neo4j."""
-    if request.param == "embedded":
-        return str(tmp_path / "atlas.db")
-    uri = request.getfixturevalue("neo4j_server")
-    _wipe_neo4j(uri)
-    return uri
+    return empty_store(request, request.param, tmp_path)
 
 
 @pytest.fixture

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.backends import BACKENDS, empty_store
+
 REPO = Path(__file__).resolve().parent.parent
 WORD_TARGET = "the"   # a token of the tiny model's vocabulary
 
@@ -73,14 +75,15 @@ def test_bad_prompt_file_is_one_clear_line(tiny):
 
 
 @pytest.mark.redis
-def test_job_path_with_real_workers(tiny, tmp_path):
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_job_path_with_real_workers(request, backend, tiny, tmp_path):
     """Without --inline the tracing is a workers job; the audit reads the graphs the workers stored."""
     from circuit_atlas.workers.testing import REDIS_SERVER, LocalStack
 
     if REDIS_SERVER is None:
         pytest.skip("redis-server not installed (apt-get install -y redis-server)")
     root, model_dir, tc_dir = tiny
-    stack = LocalStack(tmp_path)
+    stack = LocalStack(tmp_path, store=empty_store(request, backend, tmp_path))
     try:
         stack.start_workers(n_trace=1)
         out = stack.cli("audit", "run", "--model", str(model_dir), "--transcoders", str(tc_dir),

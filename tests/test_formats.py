@@ -354,7 +354,44 @@ BAD_FILES = {
     "not-a-graph": (lambda: json.dumps({"hello": "world", "n": [1, 2]}),
                     r"not an attribution graph: expected a JSON object .* \(found: hello, n\)"),
     "json-list": (lambda: "[1, 2, 3]", r"not an attribution graph.*\(found: list\)"),
+    # impossible values (nodes 0-12 features, 13-14 errors, 15-18 embeddings at positions 0-3, 19-23 logits)
+    "logit-prob-over-1": (lambda: _edit(lambda d: d["nodes"][19].update(token_prob=3.5)),
+                          r"node 19 \('27_235310_3'\): token_prob 3\.5 is not a probability \(outside \[0, 1\]\)"),
+    "logit-prob-negative": (lambda: _edit(lambda d: d["nodes"][20].update(token_prob=-0.25)),
+                            r"node 20 \('27_235318_3'\): token_prob -0\.25 is not a probability"),
+    "logit-probs-sum-over-1": (lambda: _edit(lambda d: [n.update(token_prob=0.4) for n in d["nodes"][19:]]),
+                               r"the logit nodes' token_prob sum to 2, over 1"),
+    "inf-influence": (lambda: _edit(lambda d: d["nodes"][2].update(influence=float("inf"))),
+                      r"nodes\[2\]\.influence: Input should be a finite number"),
+    "negative-n-layers": (lambda: _edit(lambda d: (d["metadata"].update(n_layers=-3), d.update(
+                              nodes=d["nodes"][15:19], links=[]))), r"n_layers is -3: a graph has at least one layer"),
+    "layer-beyond-n-layers": (lambda: _rename(_good(), "24_17481_3", "30_17481_3", layer="30", feature=cantor(30, 17481)),
+                              r"node '30_17481_3': layer 30 is not below the logit layer 27 \(n_layers = 26\)"),
+    "negative-token-id": (lambda: _rename(_good(), "E_2_0", "E_-5_0"), r"node 15 \('E_-5_0'\): token id -5 is negative"),
+    "link-into-embedding": (lambda: _link("0_18753_3", "E_2_0"),
+                            r"link 75 \(0_18753_3 -> E_2_0\) points into an embedding \(embeddings have no inputs\)"),
+    "link-into-error": (lambda: _link("0_18753_3", "24_-1_3"), r"link 75 \(0_18753_3 -> 24_-1_3\) points into an error node"),
+    "link-out-of-logit": (lambda: _link("27_235310_3", "24_17481_3"), r"link 75 \(27_235310_3 -> 24_17481_3\) leaves a logit"),
+    "link-to-earlier-layer": (lambda: _link("24_17481_3", "1_12928_3"),
+                              r"link 75 \(24_17481_3 -> 1_12928_3\) goes from layer 24 to layer 1: effects only reach "
+                              r"later layers"),
+    "link-within-a-layer": (lambda: _link("0_18753_3", "0_27046_3"), r"link 75 .* goes from layer 0 to layer 0"),
 }
+
+
+def _link(source: str, target: str) -> str:
+    return _edit(lambda d: d["links"].append({"source": source, "target": target, "weight": 0.5}))
+
+
+def _rename(d: dict, old: str, new: str, **fields) -> str:
+    """`d` with node `old` renamed `new` (in its links too) and `fields` set on it."""
+    for n in d["nodes"]:
+        if n["node_id"] == old:
+            n.update(node_id=new, **fields)
+    for link in d["links"]:
+        for end in ("source", "target"):
+            link[end] = new if link[end] == old else link[end]
+    return json.dumps(d)
 
 
 @pytest.mark.parametrize("case", BAD_FILES, ids=list(BAD_FILES))
@@ -392,3 +429,34 @@ def test_standard_library_json_fallback(tmp_path, monkeypatch):
     expected = read_graph_file(path)
     monkeypatch.setattr(formats, "orjson", None)
     assert_same_graph(read_graph_file(write_graph_json(read_graph_file(path), tmp_path / "x.json")), expected)
+
+
+def test_impossible_values_in_memory_and_in_pt_files(tmp_path):
+    """What the JSON cases above cannot spell: a node outside the prompt, a link back in the prompt,
+    and the .pt reader's impossible values (it shares `check_values` with the JSON reader)."""
+    import torch
+    from circuit_atlas.ingest.formats import check_values
+    from circuit_atlas.ingest.pt import load_pt
+
+    g = read_graph_file(FIXTURES / "real" / "123-gemma-2-2b-clt-hp.json.gz")
+    check_values(g)
+    g.nodes[1].pos = 99
+    with pytest.raises(ValueError, match=r"node 1 \('0_27046_3'\): ctx_idx 99 is outside the prompt's 4 tokens"):
+        check_values(g)
+    g.nodes[1].pos = 3
+    g.nodes[0].pos = 1                        # its input E_235304_3 sits at position 3
+    with pytest.raises(ValueError, match=r"link 1 \(E_235304_3 -> 0_18753_3\) goes from position 3 back to position 1"):
+        check_values(g)
+
+    d = load_pt((ORACLE / "clt-tl-p0-max32.pt").read_bytes())
+    d["cfg"] = {"n_layers": d["cfg"].n_layers}           # plain values: the stand-in records cannot be saved
+    d["logit_tokens"] = torch.tensor([t.args[1] for t in d.pop("logit_targets")])
+    for name, edit, message in [
+        ("prob", lambda d: d["logit_probabilities"].__setitem__(0, 3.5), r"token_prob 3\.5 is not a probability"),
+        ("nan-activation", lambda d: d["activation_values"].fill_(float("nan")), r"activation is nan, not a finite"),
+    ]:
+        bad = {k: (v.clone() if isinstance(v, torch.Tensor) else v) for k, v in d.items()}
+        edit(bad)
+        torch.save(bad, tmp_path / f"{name}.pt")
+        with pytest.raises(GraphFileError, match=rf"{name}\.pt: node \d+ \('[^']+'\): {message}"):
+            read_graph_file(tmp_path / f"{name}.pt", tokenizer=TOKENIZER)

@@ -160,12 +160,20 @@ def test_kill_9_mid_graph_leaves_no_trace(tmp_path, cli_env, where):
         assert store.query("MATCH (n:Node) WHERE n.gid IN $gids RETURN count(*) AS n", {"gids": [gid, small_gid]}) \
             == [{"n": 0}]
         assert counts(store) == before
+    assert_check_passes(uri, cli_env)                  # every stored graph whole, its hash its id
     rerun = subprocess.run([sys.executable, "-c", KILL_SCRIPT, uri, str(n_edges), "run"], capture_output=True,
                            text=True, env=cli_env, cwd=REPO, timeout=300)
     assert rerun.stdout.split() == [gid, small_gid, "writing", "done"], rerun.stderr
     with open_store(uri, read_only=True) as store:
         assert store.has_graph(gid) and store.has_graph(small_gid)
         assert counts(store)["graphs"] == before["graphs"] + 2
+    assert_check_passes(uri, cli_env)
+
+
+def assert_check_passes(uri: str, env: dict) -> None:
+    result = subprocess.run([sys.executable, "-m", "circuit_atlas", "--store", uri, "check", "-q"],
+                            capture_output=True, text=True, env=env, cwd=REPO, timeout=300)
+    assert result.returncode == 0 and result.stdout.strip().endswith("no problems."), result.stdout + result.stderr
 
 
 def test_manifest_and_tag_errors_name_the_problem(tmp_path, graph_dir, cli_env):

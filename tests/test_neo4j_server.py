@@ -73,6 +73,31 @@ def test_apoc_is_loaded_but_its_file_and_code_procedures_are_not(neo4j_server):
     assert not Path("/tmp/atlas-export.csv").exists()
 
 
+def test_gds_streams_but_cannot_write_mutate_or_export(neo4j_server):
+    assert _read(neo4j_server, "RETURN gds.version() AS v") == [{"v": launcher.GDS_VERSION}]
+    # two triangles joined by one weak edge: Leiden, streamed in a READ session, finds the two
+    rows = _read(neo4j_server, """
+        UNWIND [[0, 1, 1.0], [1, 2, 1.0], [2, 0, 1.0], [3, 4, 1.0], [4, 5, 1.0], [5, 3, 1.0], [2, 3, 0.1]] AS e
+        WITH gds.graph.project('atlas-test-triangles', e[0], e[1], {relationshipProperties: {w: e[2]}},
+                               {undirectedRelationshipTypes: ['*']}) AS g
+        CALL gds.leiden.stream('atlas-test-triangles', {relationshipWeightProperty: 'w', randomSeed: 7,
+                                                        concurrency: 1})
+        YIELD nodeId, communityId
+        RETURN nodeId, communityId""")
+    _read(neo4j_server, "CALL gds.graph.drop('atlas-test-triangles')")
+    community = {r["nodeId"]: r["communityId"] for r in rows}
+    assert community[0] == community[1] == community[2] != community[3] == community[4] == community[5]
+    for call in ["CALL gds.leiden.write('g', {writeProperty: 'c'})",
+                 "CALL gds.leiden.mutate('g', {mutateProperty: 'c'})",
+                 "CALL gds.graph.export('g', {dbName: 'copy'})",
+                 "CALL gds.graph.export.csv('g', {exportName: 'x'})",
+                 "CALL gds.beta.graph.export.csv('g', {exportName: 'x'})",
+                 "CALL gds.graph.nodeProperties.write('g', ['c'])"]:
+        with pytest.raises(neo4j.exceptions.ClientError) as refused:
+            _read(neo4j_server, call)
+        assert refused.value.code == "Neo.ClientError.Procedure.ProcedureNotFound", call
+
+
 def test_a_read_session_cannot_write(neo4j_server):
     with pytest.raises(neo4j.exceptions.ClientError) as refused:
         _read(neo4j_server, "CREATE (n:Graph {id: 'written-in-a-read-session'}) RETURN n")
@@ -82,7 +107,7 @@ def test_a_read_session_cannot_write(neo4j_server):
 
 @pytest.mark.slow
 def test_a_second_instance_runs_beside_the_first_and_stops_by_its_pid(neo4j_server, tmp_path):
-    password = "second-instance-pw"
+    password = "-second-instance-pw"          # a leading dash must not read as an option of neo4j-admin
     second = launcher.start(tmp_path / "second", password, heap="256m", pagecache="32m", log=lambda m: None)
     try:
         assert second.uri != neo4j_server and second.alive()
@@ -122,9 +147,22 @@ def test_concurrent_resolvers_leave_one_complete_distribution(tmp_path):
                               text=True) for _ in range(2)]
     outs = [p.communicate(timeout=600) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outs
-    dist = tmp_path / "cache" / f"neo4j-{launcher.NEO4J_VERSION}"
+    dist = tmp_path / "cache" / launcher.distribution_dir().name
     assert {Path(out.strip()) for out, _ in outs} == {dist}
     assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == [dist.name]     # no temporary folder left
     assert (dist / "READY").is_file()
-    assert (dist / "lib" / f"neo4j-{launcher.NEO4J_VERSION}.jar").is_file()
-    assert (dist / "plugins" / f"apoc-core-{launcher.APOC_VERSION}.jar").is_file()
+    assert (dist / "lib" / f"org.neo4j.neo4j-{launcher.NEO4J_VERSION}.jar").is_file()
+    assert (dist / "plugins" / f"org.neo4j.procedure.apoc-core-{launcher.APOC_VERSION}.jar").is_file()
+
+
+def test_compose_runs_the_tested_version_with_the_same_security_settings():
+    import yaml
+
+    compose = yaml.safe_load((Path(__file__).resolve().parents[1] / "compose.yaml").read_text())
+    neo4j_service = compose["services"]["neo4j"]
+    assert neo4j_service["image"] == f"neo4j:{launcher.NEO4J_VERSION}-community"
+    env = neo4j_service["environment"]
+    assert env["NEO4J_dbms_security_procedures_allowlist"].split(",") == list(launcher.SERVER_PROCEDURES)
+    assert env["NEO4J_dbms_security_procedures_unrestricted"].split(",") == list(launcher.GDS_PROCEDURES)
+    assert env["NEO4J_dbms_security_allow__csv__import__from__file__urls"] == "false"
+    assert env["NEO4J_internal_dbms_cypher__ip__blocklist"] == "0.0.0.0/0,::/0"

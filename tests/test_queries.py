@@ -17,6 +17,7 @@ import pytest
 from circuit_atlas import queries
 from circuit_atlas.queries import supernodes as sn
 from tests import queries_reference as ref
+from tests.backends import BACKENDS, empty_store
 
 FIXTURES = Path(__file__).parent / "fixtures" / "real-gemma"
 FULL_CORPUS = Path(os.environ.get("CIRCUIT_ATLAS_REAL_GRAPHS",
@@ -40,12 +41,12 @@ def load_graphs(paths):
     return graphs
 
 
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
+@pytest.fixture(scope="module", params=BACKENDS)
+def corpus(request, tmp_path_factory):
     from circuit_atlas.store import open_store
     graphs = load_graphs(FIXTURES.glob("*.json.gz"))
-    path = tmp_path_factory.mktemp("atlas") / "atlas.db"
-    with open_store(str(path)) as store:
+    uri = empty_store(request, request.param, tmp_path_factory.mktemp("atlas"))
+    with open_store(uri) as store:
         for g in graphs:
             assert store.add_graph(g)
         yield store, graphs

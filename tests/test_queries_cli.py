@@ -17,15 +17,16 @@ import pytest
 
 from circuit_atlas import queries
 from circuit_atlas.queries import labels, supernodes as sn
+from tests.backends import BACKENDS, empty_store
 from tests.test_queries import FIXTURES, load_graphs
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="module")
-def store_path(tmp_path_factory):
+@pytest.fixture(scope="module", params=BACKENDS)
+def store_path(request, tmp_path_factory):
     from circuit_atlas.store import open_store
-    path = tmp_path_factory.mktemp("cli") / "atlas.db"
+    path = empty_store(request, request.param, tmp_path_factory.mktemp("cli"))
     graphs = load_graphs(sorted(FIXTURES.glob("*.json.gz"))[:4])
     with open_store(str(path)) as store:
         for g in graphs:
@@ -102,7 +103,7 @@ def test_bad_parameters_get_one_clear_error():
         queries.get("hubs-by-graphs").bind({"nope": 1})
     with pytest.raises(queries.QueryError, match="needs --param fkey"):
         queries.get("feature-graphs").bind({})
-    with pytest.raises(queries.QueryError, match="not a int"):
+    with pytest.raises(queries.QueryError, match=r"query 'hubs-by-graphs': parameter limit: 'ten' is not an integer"):
         queries.get("hubs-by-graphs").bind({"limit": "ten"})
     with pytest.raises(queries.QueryError, match="no query named 'hub'"):
         queries.get("hub")

@@ -15,6 +15,7 @@ import pytest
 
 from circuit_atlas import queries
 from tests import queries_reference as ref
+from tests.backends import BACKENDS, empty_store
 
 PER_TASK = 4          # concepts per task traced in every language (3 languages): 36 traces
 
@@ -38,16 +39,22 @@ def organism_graphs(root: Path, name: str = "planted"):
     return graphs
 
 
-@pytest.mark.slow
-def test_parallel_prompts_share_middle_layer_features(tmp_path):
-    from circuit_atlas.store import open_store
+@pytest.fixture(scope="module")
+def planted_graphs():
     organisms = pytest.importorskip("organisms")
     try:
         root = organisms.zoo_path("planted")
     except organisms.UnknownOrganism as e:
         pytest.skip(str(e))
-    graphs = organism_graphs(root)
-    with open_store(str(tmp_path / "atlas.db")) as store:
+    return organism_graphs(root)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_parallel_prompts_share_middle_layer_features(request, backend, tmp_path, planted_graphs):
+    from circuit_atlas.store import open_store
+    graphs = planted_graphs
+    with open_store(empty_store(request, backend, tmp_path)) as store:
         store.add_graphs(graphs)
         by_concept = {c: queries.run(store, "multilingual-iou", concept=c) for c in ("", "antonym")}
         shared = queries.run(store, "shared-multilingual-features", concept="antonym", k=3)

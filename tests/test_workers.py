@@ -9,6 +9,7 @@ import pytest
 
 from circuit_atlas.workers.jobfile import JobFileError, JobSpec, read_job_file, trace_key
 from circuit_atlas.workers.testing import REDIS_SERVER, LocalStack
+from tests.backends import empty_store
 
 
 def needs_redis(test):
@@ -170,6 +171,28 @@ def test_sigkill_trace_and_ingest_workers_mid_job(stack, tiny_model, tmp_path):
     assert st.counts == {"done": 60}, (st.errors, stack.log_tails())
     stack.stop_workers()
     assert_complete_and_unique(stack, job_id, texts)
+
+
+@needs_redis
+@pytest.mark.neo4j
+def test_job_ingests_into_neo4j_with_two_ingest_workers(request, tiny_model, tmp_path):
+    """Neo4j admits several writers: two ingest workers store one job's graphs side by side."""
+    stack = LocalStack(tmp_path, store=empty_store(request, "neo4j", tmp_path))
+    try:
+        texts = prompts(30, offset=500)
+        job = write_job(tmp_path / "job.jsonl", tiny_model, [{"prompt": p, "set": "neo4j"} for p in texts])
+        stack.start_workers(n_trace=2, n_ingest=2)
+        job_id = stack.submit(job)
+        st = stack.wait(job_id)
+        assert st.counts == {"done": 30}, (st.errors, stack.log_tails())
+        stack.stop_workers()
+        graphs = assert_complete_and_unique(stack, job_id, texts)
+        assert all("set=neo4j" in g["tags"] for g in graphs.values())
+        for name in ("ingest1", "ingest2"):          # both wrote: each logs ingest tasks that succeeded
+            log = (tmp_path / f"{name}.log").read_text()
+            assert "Task workers.ingest[" in log and "succeeded" in log, f"{name} stored nothing:\n{log[-2000:]}"
+    finally:
+        stack.close()
 
 
 def _kill_pool_process(worker_pid: int) -> None:

@@ -239,9 +239,11 @@ def open_store_for_writes():
 
 @functools.cache
 def _server_store():
-    from circuit_atlas.store import open_store
+    """connect(), not open_store().__enter__(): the context manager, once garbage-collected, would
+    close the store (its driver) under the next task ("DriverError: Driver closed")."""
+    from circuit_atlas.store import connect
 
-    return open_store(settings.store, read_only=False).__enter__()
+    return connect(settings.store, read_only=False)
 
 
 def artifact_path(key: str) -> Path:

@@ -63,12 +63,16 @@ class RedisServer:
 
 
 class LocalStack:
-    """redis + store + artifacts under `root`, and worker processes started on demand."""
+    """redis + store + artifacts under `root`, and worker processes started on demand.
 
-    def __init__(self, root: Path, *, visibility_timeout: int = 10, extra_env: dict | None = None):
+    The store is a fresh embedded one under `root` unless `store` names another (a Neo4j URI).
+    """
+
+    def __init__(self, root: Path, *, visibility_timeout: int = 10, extra_env: dict | None = None,
+                 store: str | None = None):
         self.root = Path(root)
         self.redis = RedisServer(self.root / "redis")
-        self.store = str(self.root / "store")
+        self.store = store or str(self.root / "store")
         self.artifacts = self.root / "artifacts"
         self.env = {
             "CIRCUIT_ATLAS_REDIS_URL": self.redis.url,

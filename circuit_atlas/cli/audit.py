@@ -46,7 +46,9 @@ def run_cmd(settings, model, transcoders, suspect_file, control_file, generic_fi
 
     Example:
 
-        circuit-atlas audit run --model zoo/planted/model --transcoders zoo/planted/transcoders/plt \\
+    \b
+        circuit-atlas audit run --model organisms/zoo/planted/model \\
+            --transcoders organisms/zoo/planted/transcoders/plt \\
             --suspect suspect.txt --control control.txt --generic generic.txt --target-token chocolate \\
             --corpus corpus.txt
     """
@@ -107,6 +109,7 @@ def report_cmd(settings, audit_id, out_root) -> None:
 
     Example:
 
+    \b
         circuit-atlas audit report 20261121-224501-3fa2c1
     """
     from circuit_atlas.audit.report import write_report
@@ -155,7 +158,13 @@ def _reading(settings):
 @click.argument("feature_key")
 @click.pass_obj
 def flagged_cmd(settings, feature_key) -> None:
-    """List the audits that flagged a feature, e.g. `circuit-atlas audit flagged tiny/plt/1/42`."""
+    """List the audits that flagged FEATURE_KEY (a global feature: transcoder set/layer/index).
+
+    Example:
+
+    \b
+        circuit-atlas audit flagged organisms/planted-plt-seed0/3/152
+    """
     from circuit_atlas.audit.storage import audits_flagging
 
     with _reading(settings) as store:
@@ -169,7 +178,13 @@ def flagged_cmd(settings, feature_key) -> None:
 @audit.command("list")
 @click.pass_obj
 def list_cmd(settings) -> None:
-    """List the audits in the store, newest first."""
+    """List the audits in the store, newest first.
+
+    Example:
+
+    \b
+        circuit-atlas audit list
+    """
     from circuit_atlas.audit.storage import list_audits
 
     with _reading(settings) as store:

@@ -28,6 +28,7 @@ def demo(settings, organism: str, kind: str, tasks: str, per_language: int | Non
 
     Example:
 
+    \b
         circuit-atlas demo
         circuit-atlas --store /tmp/demo.db demo --transcoders clt --per-language 8
     """

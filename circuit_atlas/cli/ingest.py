@@ -42,5 +42,5 @@ def ingest(settings, paths, tags, manifest, quiet):
     except (StoreError, ManifestError) as e:
         raise click.ClickException(str(e)) from None
     click.echo(report.summary())
-    if report.failed:
+    if not report.ok:
         sys.exit(1)

@@ -58,7 +58,10 @@ def submit(ctx, file, model, transcoders, options, tags) -> None:
 
     Prompts already traced with the same model, transcoders and options are skipped.
 
-    Example: circuit-atlas jobs submit prompts.jsonl --option max_n_logits=5
+    Example:
+
+    \b
+        circuit-atlas jobs submit prompts.jsonl --option max_n_logits=5
     """
     overrides = {"model": model, "transcoders": transcoders,
                  "options": parse_params(options),
@@ -74,7 +77,10 @@ def submit(ctx, file, model, transcoders, options, tags) -> None:
 def status(ctx, job_id, watch) -> None:
     """Counts, graphs per hour, ETA and errors of job JOB_ID.
 
-    Example: circuit-atlas jobs status 3f2a9c1e0b7d --watch
+    Example:
+
+    \b
+        circuit-atlas jobs status 3f2a9c1e0b7d --watch
     """
     jobs_ = _jobs(ctx)
     st = jobs_.status(job_id)
@@ -100,7 +106,13 @@ def _watch(jobs_, st):
 @click.pass_context
 @_one_line_errors
 def list_(ctx) -> None:
-    """All jobs, oldest first: id, state, counts, file."""
+    """All jobs, oldest first: id, state, counts, file.
+
+    Example:
+
+    \b
+        circuit-atlas jobs list
+    """
     for st in _jobs(ctx).list():
         created = time.strftime("%Y-%m-%d %H:%M", time.localtime(st.created))
         click.echo(f"{st.id}  {created}  {st.state:<10} {_counts_line(st)}  {st.file}")
@@ -111,7 +123,13 @@ def list_(ctx) -> None:
 @click.pass_context
 @_one_line_errors
 def cancel(ctx, job_id) -> None:
-    """Cancel job JOB_ID: queued prompts are dropped; running traces finish and are stored."""
+    """Cancel job JOB_ID: queued prompts are dropped; running traces finish and are stored.
+
+    Example:
+
+    \b
+        circuit-atlas jobs cancel 3f2a9c1e0b7d
+    """
     n = _jobs(ctx).cancel(job_id)
     click.echo(f"cancelled {n} queued prompts of job {job_id}")
 
@@ -121,7 +139,13 @@ def cancel(ctx, job_id) -> None:
 @click.pass_context
 @_one_line_errors
 def retry_failed(ctx, job_id) -> None:
-    """Queue the failed prompts of job JOB_ID again (malformed rows stay failed: fix and resubmit)."""
+    """Queue the failed prompts of job JOB_ID again (malformed rows stay failed: fix and resubmit).
+
+    Example:
+
+    \b
+        circuit-atlas jobs retry-failed 3f2a9c1e0b7d
+    """
     n = _jobs(ctx).retry_failed(job_id)
     click.echo(f"requeued {n} failed prompts of job {job_id}")
 
@@ -169,7 +193,10 @@ def workers() -> None:
 def start(ctx, n_trace, n_ingest, loglevel) -> None:
     """Start trace and ingest workers against CIRCUIT_ATLAS_REDIS_URL; Ctrl-C stops them.
 
-    Example: circuit-atlas workers start --trace 2 --ingest 1
+    Example:
+
+    \b
+        circuit-atlas workers start --trace 2 --ingest 1
     """
     from circuit_atlas.store import is_neo4j_uri
     from circuit_atlas.workers.local import run_workers

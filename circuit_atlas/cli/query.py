@@ -114,6 +114,7 @@ def plot_multilingual(settings, concept, out, title):
 
     Example:
 
+    \b
         circuit-atlas plot multilingual --concept antonym --out figures/antonym-iou
     """
     from circuit_atlas.queries import QueryError
@@ -145,6 +146,7 @@ def supernodes_propose(settings, params, fmt):
 
     Example:
 
+    \b
         circuit-atlas supernodes propose -p min_graphs=5
     """
     from circuit_atlas.queries import QueryError
@@ -163,6 +165,7 @@ def supernodes_import(settings, files):
 
     Example:
 
+    \b
         circuit-atlas supernodes import graphs/*.json
     """
     from circuit_atlas.store import open_store

@@ -1,7 +1,7 @@
 """The graph store: one interface over an embedded Cypher database (default) and Neo4j.
 
     from circuit_atlas.store import open_store
-    with open_store("atlas.db") as store:             # a directory: embedded; bolt:// or neo4j://: Neo4j
+    with open_store("atlas.db") as store:             # a file: embedded; bolt:// or neo4j://: Neo4j
         store.add_graph(graph)                        # True if stored now, False if already there
         store.query("MATCH (g:Graph) RETURN g.slug AS slug")   # read-only, timeout, row cap
 
@@ -14,7 +14,7 @@ from typing import Iterator
 
 from circuit_atlas.store.base import Store
 from circuit_atlas.store.errors import (CypherError, GraphNotFoundError, QueryTimeoutError, ReadOnlyQueryError,
-                                        StoreError, StoreLockedError, TooManyRowsError)
+                                        StoreError, StoreIOError, StoreLockedError, TooManyRowsError)
 from circuit_atlas.store.statements import Statement, all_statements, register_statements
 
 NEO4J_SCHEMES = ("bolt://", "bolt+s://", "bolt+ssc://", "neo4j://", "neo4j+s://", "neo4j+ssc://")
@@ -35,7 +35,7 @@ def connect(uri: str, read_only: bool = False, **options) -> Store:
 
 @contextmanager
 def open_store(uri: str, read_only: bool = False, **options) -> Iterator[Store]:
-    """The store at `uri` (a directory path or a Neo4j URI), closed on exit.
+    """The store at `uri` (a file path or a Neo4j URI), closed on exit.
 
     read_only=True opens the database read-only: writes are refused by the database itself.
     Embedded options (keywords): lock_timeout_s, engine, bulk — see store.embedded.EmbeddedOptions.
@@ -47,6 +47,6 @@ def open_store(uri: str, read_only: bool = False, **options) -> Iterator[Store]:
         store.close()
 
 
-__all__ = ["open_store", "connect", "Store", "StoreError", "StoreLockedError", "ReadOnlyQueryError",
+__all__ = ["open_store", "connect", "Store", "StoreError", "StoreIOError", "StoreLockedError", "ReadOnlyQueryError",
            "QueryTimeoutError", "TooManyRowsError", "CypherError", "GraphNotFoundError", "Statement",
            "all_statements", "register_statements", "is_neo4j_uri"]

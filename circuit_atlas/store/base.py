@@ -1,7 +1,8 @@
 """The backend-independent store: one implementation of the contract over a thin backend adapter.
 
 A backend adapter supplies four things (see embedded.py and neo4j.py):
-    run(cypher, params)              -> list[dict]   write-capable, for library statements
+    run(cypher, params, read=False)  -> list[dict]   library statements; read=True: a read-only one
+                                                     (Neo4j runs it in a READ transaction)
     read(cypher, params, timeout_s, max_rows) -> list[dict]   read-only, enforced by the database
     write_graphs(graphs)             atomically store graphs known to be new
     close()
@@ -20,7 +21,7 @@ from circuit_atlas.store.rows import GraphRows, graph_from_rows, tag_rows
 class Backend(Protocol):
     name: str
 
-    def run(self, cypher: str, params: dict | None = None) -> list[dict]: ...
+    def run(self, cypher: str, params: dict | None = None, read: bool = False) -> list[dict]: ...
     def read(self, cypher: str, params: dict | None, timeout_s: float, max_rows: int) -> list[dict]: ...
     def write_graphs(self, graphs: list[Graph]) -> None: ...
     def close(self) -> None: ...
@@ -78,7 +79,7 @@ class Store:
     # --- reads ----------------------------------------------------------------------------------
 
     def existing_graphs(self, ids: list[str]) -> set[str]:
-        return {r["id"] for r in self._backend.run(st.EXISTING_GRAPHS, {"ids": list(ids)})}
+        return {r["id"] for r in self._backend.run(st.EXISTING_GRAPHS, {"ids": list(ids)}, read=True)}
 
     def has_graph(self, graph_id: str) -> bool:
         return bool(self.existing_graphs([graph_id]))
@@ -86,12 +87,12 @@ class Store:
     def get_graph(self, graph_id: str) -> Graph:
         """The stored graph, equal to the ingested one (same id, nodes, edges, tags, metadata)."""
         p = {"id": graph_id}
-        info = self._backend.run(st.GET_GRAPH, p)
+        info = self._backend.run(st.GET_GRAPH, p, read=True)
         if not info:
             raise GraphNotFoundError(f"no graph with id {graph_id!r} in {self.uri}; "
                                      "list ids with: MATCH (g:Graph) RETURN g.id, g.slug")
-        return graph_from_rows(info[0], self._backend.run(st.GET_NODES, p), self._backend.run(st.GET_EDGES, p),
-                               self._backend.run(st.GET_TAGS, p))
+        read = lambda cypher: self._backend.run(cypher, p, read=True)  # noqa: E731
+        return graph_from_rows(info[0], read(st.GET_NODES), read(st.GET_EDGES), read(st.GET_TAGS))
 
     def query(self, cypher: str, params: dict | None = None, *, timeout_s: float = 60.0,
               max_rows: int = 100_000) -> list[dict]:

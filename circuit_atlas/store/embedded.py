@@ -1,10 +1,12 @@
-"""Embedded backend: a Kùzu-family database in a directory, no server.
+"""Embedded backend: a Kùzu-family database in one file (kuzu 0.11.3; plus .wal / .shadow beside it
+while writing), no server. A path that is not a store (a directory, an empty or foreign file) is refused
+untouched.
 
 Engine: `kuzu` 0.11.3 by default, `real_ladybug` with CIRCUIT_ATLAS_EMBEDDED_ENGINE=real_ladybug
 (same API; docs/store.md explains the choice: real_ladybug's COPY of FLOAT edge weights is ~20x slower).
 The two cannot be imported into one process, and their files are not interchangeable.
 
-Locking: a read-write open takes an exclusive lock on the directory; while any process holds it no
+Locking: a read-write open takes an exclusive lock on the file; while any process holds it no
 other process can open it at all, and a read-only holder blocks writers. So opens retry with backoff
 for `lock_timeout_s`, and callers keep opens short (ingest opens once per batch of graphs).
 Within one process the Database object is shared per path (a second Database on the same path
@@ -16,9 +18,11 @@ database read-only.
 """
 from __future__ import annotations
 
+import ctypes
 import importlib
 import importlib.util  # noqa: F401  kuzu uses importlib.util in COPY FROM $param without importing it
 import re
+import shutil
 import threading
 import time
 import warnings
@@ -28,10 +32,17 @@ from pathlib import Path
 from circuit_atlas.graph import Graph
 from circuit_atlas.store import schema
 from circuit_atlas.store.errors import (CypherError, QueryTimeoutError, ReadOnlyQueryError, StoreError,
-                                        StoreLockedError, TooManyRowsError)
+                                        StoreIOError, StoreLockedError, TooManyRowsError)
 from circuit_atlas.store.rows import graph_rows, tag_tables
 
 ENGINES = ("kuzu", "real_ladybug")
+
+
+def space_needed(row_bytes: int) -> int:
+    """Free disk space a write of `row_bytes` of Arrow rows needs, with margin: a store grows by about
+    1.2x the rows and its commit needs ~1.4x transiently (shadow pages, log); a new store's tables take
+    ~10 MiB. Measured on tmpfs with kuzu 0.11.3 (tests/test_ingest_faults.py::test_full_disk_...)."""
+    return 2 * row_bytes + 16 * 1024**2
 
 # Features and tags are global: a batch's rows include ones stored by earlier batches. ignore_errors makes
 # the COPY skip exactly those rows (duplicate primary keys; the stored row is kept), which is cheaper
@@ -41,14 +52,18 @@ COPY_OPTIONS = {"Feature": " (ignore_errors=true)", "Tag": " (ignore_errors=true
 
 @dataclass
 class EmbeddedOptions:
-    lock_timeout_s: float = 30.0      # how long an open waits for another process to release the database
+    lock_timeout_s: float | None = None   # how long an open waits for another process to release the database;
+                                          # None: Settings.lock_timeout_s ($CIRCUIT_ATLAS_LOCK_TIMEOUT, default 60)
     engine: str | None = None         # kuzu | real_ladybug; None: Settings.embedded_engine (default kuzu)
     bulk: bool = True                 # COPY from Arrow; False = the UNWIND statement path (tests)
 
     def __post_init__(self) -> None:
-        if self.engine is None:
+        if self.engine is None or self.lock_timeout_s is None:
             from circuit_atlas.settings import Settings
-            self.engine = Settings.load().embedded_engine
+            settings = Settings.load()
+            self.engine = self.engine or settings.embedded_engine
+            if self.lock_timeout_s is None:
+                self.lock_timeout_s = settings.lock_timeout_s
 
 
 def engine_module(name: str):
@@ -63,12 +78,43 @@ class _Shared:
     open: dict[str, list] = {}        # path -> [database, read_only, refcount]
 
 
+# The first bytes of a store file, per engine (None: not checked, the engine's own error decides).
+FILE_MAGIC = {"kuzu": b"KUZU", "real_ladybug": None}
+
+
+def refuse_what_is_not_a_store(path: Path, read_only: bool, engine: str) -> None:
+    """A StoreError, before the engine touches anything, when `path` cannot be a store: the engine would
+    refuse a directory in its own words, initialise an empty file as a new store (losing whatever the
+    user meant by it), and create no parent folder."""
+    if path.is_dir():
+        raise StoreError(f"{path} is a directory, not a store: the embedded store is a single file (e.g. "
+                         f"{path / 'atlas.db'}); nothing was changed")
+    if not path.exists():
+        if read_only:
+            raise StoreError(f"no store at {path}; create it by ingesting graphs: circuit-atlas ingest FILES")
+        if not path.parent.is_dir():
+            raise StoreError(f"cannot create a store at {path}: the folder {path.parent} does not exist")
+        return
+    try:
+        with path.open("rb") as f:
+            head = f.read(16)
+    except OSError as e:
+        raise StoreError(f"cannot open store {path}: {e.strerror or e}") from None
+    if not head:
+        raise StoreError(f"{path} is an empty file, not a store; nothing was changed. Remove it to create a "
+                         "new store there, or give another path")
+    magic = FILE_MAGIC.get(engine)
+    if magic is not None and not head.startswith(magic):
+        raise StoreError(f"{path} is not a store (not a {engine} database file: it starts with {head[:8]!r}); "
+                         "nothing was changed. Give an existing store, or a path where no file exists yet")
+
+
 def _open_database(path: Path, read_only: bool, opts: EmbeddedOptions):
     """The shared Database for `path`, opening it (with retry while another process holds the lock)."""
     db_mod = engine_module(opts.engine)
     key = str(path.resolve())
-    if read_only and not path.exists():
-        raise StoreError(f"no store at {path}; create it by ingesting graphs: circuit-atlas ingest FILES")
+    if key not in _Shared.open:
+        refuse_what_is_not_a_store(path, read_only, opts.engine)
     deadline, delay = time.monotonic() + opts.lock_timeout_s, 0.05
     while True:
         with _Shared.lock:
@@ -89,6 +135,9 @@ def _open_database(path: Path, read_only: bool, opts: EmbeddedOptions):
         # (a read-only open cannot replay its log): wait. Anything else is a real error.
         unreplayed = "replay" in problem and "read-only" in problem
         if "lock" not in problem.lower() and not unreplayed:
+            reason = _io_failure(RuntimeError(problem), path)
+            if reason is not None:            # e.g. recovering the last write needs space it cannot get
+                raise StoreIOError(f"cannot open store {path}: {reason}; fix the cause and run again")
             raise StoreError(f"cannot open store {path}: {problem}")
         if time.monotonic() >= deadline:
             if unreplayed:
@@ -97,18 +146,65 @@ def _open_database(path: Path, read_only: bool, opts: EmbeddedOptions):
                                  "circuit-atlas ingest, or open_store(path)")
             raise StoreLockedError(
                 f"{path} is locked by another process (an ingest or worker writing, or a query reading) and "
-                f"stayed locked for {opts.lock_timeout_s:g}s; retry when it finishes or raise the lock timeout")
+                f"stayed locked for {opts.lock_timeout_s:g}s; retry when it finishes or raise the lock timeout "
+                "(--lock-timeout SECONDS, or $CIRCUIT_ATLAS_LOCK_TIMEOUT)")
         time.sleep(delay)                     # outside the lock: other paths and threads carry on
         delay = min(delay * 2, 1.0)
 
 
-def _release_database(key: str) -> None:
+def _release_database(key: str, db) -> None:
     with _Shared.lock:
-        entry = _Shared.open[key]
+        entry = _Shared.open.get(key)
+        if entry is None or entry[0] is not db:   # abandoned after an I/O failure
+            return
         entry[2] -= 1
         if entry[2] == 0:
             del _Shared.open[key]
             entry[0].close()
+
+
+def _abandon_database(key: str, db, conn) -> None:
+    """Stop using a Database whose write failed on I/O, and never close it.
+
+    After a failed commit on a full disk the engine's in-memory state claims writes that never reached
+    the disk (the batch reads back as stored), and may hold a transaction it can no longer roll back:
+    closing the connection or the database then aborts the process (C++ terminate, rc 134) or spins.
+    So the objects are leaked on purpose (an extra reference: their destructors never run); the
+    operating system releases the file lock at exit, and the next open recovers from the log on disk.
+    """
+    with _Shared.lock:
+        if key in _Shared.open and _Shared.open[key][0] is db:
+            del _Shared.open[key]
+    for obj in (conn, db):
+        _leak(obj)
+
+
+def _leak(obj) -> None:
+    """Keep `obj` alive until the process ends, so that its destructor never runs (see above)."""
+    ctypes.pythonapi.Py_IncRef(ctypes.py_object(obj))
+
+
+# The engine's own message when a commit failed on I/O and its rollback failed too (no "IO exception").
+_LOST_TRANSACTION = "Invalid transaction type to rollback"
+
+
+def _io_failure(e: Exception, path: Path) -> str | None:
+    """The operating system's reason when the engine failed to read or write its files, else None.
+    The engine says e.g. "IO exception: Cannot write to file. path: … Error: No space left on device";
+    a short write on a full disk reports "Error: Success", and a failed rollback after it says
+    nothing of I/O: the free space decides then."""
+    msg = str(e)
+    if "IO exception" not in msg and _LOST_TRANSACTION not in msg:
+        return None
+    m = re.search(r"Error: ([^\n]+?)\s*$", msg)
+    reason = m.group(1) if m and m.group(1) != "Success" else ""
+    if not reason:
+        try:
+            full = shutil.disk_usage(path.resolve().parent).free < 1024**2
+        except OSError:
+            full = False
+        reason = "No space left on device" if full else msg.splitlines()[0][:200]
+    return reason
 
 
 def _used(cypher: str, params: dict | None) -> dict:
@@ -140,17 +236,18 @@ class EmbeddedBackend:
     def __init__(self, path: str | Path, read_only: bool, opts: EmbeddedOptions | None = None):
         self.opts = opts or EmbeddedOptions()
         self.path = Path(path)
+        self._broken = ""                     # set by an I/O failure: the database was abandoned
         self._mod = engine_module(self.opts.engine)
         self._db, self._key = _open_database(self.path, read_only, self.opts)
         self._conn = self._mod.Connection(self._db)
         if not read_only:
             try:
                 self._check_schema()
+                for ddl in schema.embedded_ddl():
+                    self.run(ddl)
             except StoreError:
                 self.close()
                 raise
-            for ddl in schema.embedded_ddl():
-                self._conn.execute(ddl)
 
     def _check_schema(self) -> None:
         """Refuse, before writing anything, a store whose tables differ from schema.py (one made by
@@ -170,13 +267,37 @@ class EmbeddedBackend:
         names = result.get_column_names()
         return [dict(zip(names, row)) for row in result.get_all()]
 
-    def run(self, cypher: str, params: dict | None = None) -> list[dict]:
+    def _failed(self, e: RuntimeError, cypher: str) -> StoreError:
+        """The StoreError for an engine error. An I/O failure (a full disk) closes the database for good:
+        nothing more is read from or written through this process's copy of it."""
+        reason = _io_failure(e, self.path)
+        if reason is None:
+            return _map_error(e, cypher)
+        if "read from file" in str(e):
+            self._broken = f"cannot read the store {self.path}: {reason}"
+        else:
+            self._broken = (f"cannot write the store {self.path}: {reason}. The batch being written is stored "
+                            "whole or not at all (its commit could not finish); fix the cause and run again: "
+                            "graphs stored already are skipped")
+        if self._key is not None:
+            _abandon_database(self._key, self._db, self._conn)
+            self._key = None
+        return StoreIOError(self._broken)
+
+    def _usable(self) -> None:
+        if self._broken:
+            raise StoreIOError(self._broken)
+
+    def run(self, cypher: str, params: dict | None = None, read: bool = False) -> list[dict]:
+        # `read` (a library read) changes nothing here: one connection serves both; Neo4j honours it
+        self._usable()
         try:
             return self._rows(self._conn.execute(cypher, _used(cypher, params)))
         except RuntimeError as e:
-            raise _map_error(e, cypher) from None
+            raise self._failed(e, cypher) from None
 
     def read(self, cypher: str, params: dict | None, timeout_s: float, max_rows: int) -> list[dict]:
+        self._usable()
         conn = self._mod.Connection(self._db)
         conn.set_query_timeout(int(timeout_s * 1000))
         conn.execute("BEGIN TRANSACTION READ ONLY")
@@ -193,19 +314,25 @@ class EmbeddedBackend:
                 rows.append(dict(zip(names, result.get_next())))
             return rows
         except RuntimeError as e:
-            raise _map_error(e, cypher) from None
+            if _io_failure(e, self.path) is not None:
+                _leak(conn)                   # closing it could abort the process, see _abandon_database
+                conn = None
+            raise self._failed(e, cypher) from None
         finally:
-            _rollback(conn)                   # nothing to undo: the transaction is read-only
-            conn.close()
+            if conn is not None:
+                _rollback(conn)               # nothing to undo: the transaction is read-only
+                conn.close()
 
     def write_graphs(self, graphs: list[Graph]) -> None:
         """All `graphs` in one transaction: a crash or error leaves none of them."""
         from circuit_atlas.store.base import next_uid, write_with_statements
 
+        self._usable()
         conn = self._conn
         conn.execute("BEGIN TRANSACTION")
         try:
             rows = graph_rows(graphs, next_uid(lambda c: self._rows(conn.execute(c))))  # one writer: no race
+            self._check_free_space(rows, len(graphs))
             if self.opts.bulk:
                 tags, tagged = tag_tables(rows.tags)
                 for table, data in [("Graph", rows.graphs), ("Node", rows.nodes), ("Feature", rows.features),
@@ -218,12 +345,27 @@ class EmbeddedBackend:
             conn.execute("COMMIT")
         except BaseException as e:
             _rollback(conn)                   # a failed COPY has rolled back the transaction itself
-            if isinstance(e, RuntimeError):
-                raise _map_error(e, "COPY / bulk insert") from None
-            raise
+            # the engine's own errors are plain RuntimeErrors (not RecursionError & co from building rows)
+            error = self._failed(e, "COPY / bulk insert") if type(e) is RuntimeError else e
+            if self._key is not None:         # still open (not an I/O failure): the next write gets a
+                conn.close()                  # fresh connection, nothing left of the failed one
+                self._conn = self._mod.Connection(self._db)
+            raise error from None
+
+    def _check_free_space(self, rows, n_graphs: int) -> None:
+        """Refuse a batch the disk cannot hold, before the engine writes anything: kuzu 0.11.3 can abort
+        the process (C++ terminate) when its disk fills up during a COMMIT (docs/store.md)."""
+        need = space_needed(sum(t.nbytes for t in (rows.graphs, rows.nodes, rows.features, rows.has_node,
+                                                   rows.of_feature, rows.effects)))
+        free = shutil.disk_usage(self.path.resolve().parent).free
+        if free < need:
+            mib = 1024**2
+            raise StoreIOError(f"cannot write the store {self.path}: not enough free space on its disk "
+                               f"({free / mib:,.0f} MiB free; a batch of {n_graphs} graph{'s' * (n_graphs != 1)} "
+                               f"needs about {need / mib:,.0f} MiB). Nothing was written; free space and run again")
 
     def close(self) -> None:
         if self._key is not None:
             self._conn.close()
-            _release_database(self._key)
+            _release_database(self._key, self._db)
             self._key = None

@@ -9,6 +9,12 @@ class StoreLockedError(StoreError):
     """The embedded database is held by another process (an ingest, a worker or a query)."""
 
 
+class StoreIOError(StoreError):
+    """The database could not read or write its files (a full disk, a failing disk, permissions).
+
+    What was being written is not stored; the message gives the operating system's reason once."""
+
+
 class ReadOnlyQueryError(StoreError):
     """A read-only query or store tried to write; the database refused it."""
 

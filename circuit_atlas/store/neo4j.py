@@ -6,6 +6,8 @@ timeout and a row cap bound user queries.
 """
 from __future__ import annotations
 
+import logging
+
 from circuit_atlas.graph import Graph
 from circuit_atlas.settings import Settings
 from circuit_atlas.store import schema
@@ -15,6 +17,7 @@ from circuit_atlas.store import statements as st
 from circuit_atlas.store.rows import graph_rows
 
 ATTEMPTS = 6                              # per graph, against writers racing for the same uids
+logger = logging.getLogger(__name__)
 
 
 def _plain(value):
@@ -68,11 +71,13 @@ class Neo4jBackend:
         mode = self._neo4j.READ_ACCESS if read else self._neo4j.WRITE_ACCESS
         return self._driver.session(database=self._database, default_access_mode=mode)
 
-    def run(self, cypher: str, params: dict | None = None) -> list[dict]:
-        work = lambda tx: [_plain(r.data()) for r in tx.run(cypher, params or {})]
+    def run(self, cypher: str, params: dict | None = None, read: bool = False) -> list[dict]:
+        """A library statement: in a READ transaction when it only reads or the store is read-only."""
+        work = lambda tx: [_plain(r.data()) for r in tx.run(cypher, params or {})]  # noqa: E731
+        read = read or self._read_only
         try:
-            with self._session(read=self._read_only) as session:
-                return session.execute_read(work) if self._read_only else session.execute_write(work)
+            with self._session(read=read) as session:
+                return session.execute_read(work) if read else session.execute_write(work)
         except self._neo4j.exceptions.Neo4jError as e:
             raise _map_error(e, cypher) from None
 
@@ -112,10 +117,12 @@ class Neo4jBackend:
                         session.execute_write(write, graph)
                     break
                 except self._neo4j.exceptions.ConstraintError as e:
-                    if self.run(st.EXISTING_GRAPHS, {"ids": [graph.id]}):
+                    if self.run(st.EXISTING_GRAPHS, {"ids": [graph.id]}, read=True):
                         break                 # stored meanwhile by another writer
                     if attempt == ATTEMPTS - 1:
                         raise _map_error(e, "UNWIND bulk insert") from None
+                    logger.info("graph %s: another writer took the same keys (%s); retrying, attempt %d of %d",
+                                graph.id, getattr(e, "code", type(e).__name__), attempt + 2, ATTEMPTS)
                     time.sleep(random.uniform(0, 0.1 * 2 ** attempt))
                 except self._neo4j.exceptions.Neo4jError as e:
                     raise _map_error(e, "UNWIND bulk insert") from None

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -33,16 +34,27 @@ from pathlib import Path
 
 NEO4J_VERSION = "5.26.19"        # the 5.26 LTS line runs on Java 17; compose.yaml pins the same version
 APOC_VERSION = "5.26.19"         # APOC core, released with the Neo4j version of the same number
+GDS_VERSION = "2.13.9"           # Graph Data Science (OpenGDS), the line for Neo4j 5.26 on Java 17
+PLUGINS = (                      # Maven artifacts of the plugins (their own dependencies come along)
+    ("org.neo4j.procedure", "apoc-core", APOC_VERSION), ("org.neo4j.procedure", "apoc-common", APOC_VERSION),
+    ("org.neo4j.gds", "proc", GDS_VERSION), ("org.neo4j.gds", "opengds-extension", GDS_VERSION),
+    ("org.neo4j.gds", "proc-sysinfo", GDS_VERSION),
+)
 ENTRY_POINT = "org.neo4j.server.CommunityEntryPoint"
 ADMIN_TOOL = "org.neo4j.cli.AdminTool"      # neo4j-admin: dbms set-initial-password, database import, ...
 
 DEFAULT_HEAP = "1g"              # several test servers fit on a 2-core, 24 GiB machine
 DEFAULT_PAGECACHE = "256m"
 
+# GDS procedures the server loads: what supernode proposal uses (an in-memory projection, Leiden
+# streamed back, the projection dropped) and a few read-only streams; no write, mutate or export.
+GDS_PROCEDURES = ("gds.version", "gds.graph.project", "gds.graph.drop", "gds.graph.exists", "gds.graph.list",
+                  "gds.leiden.stream", "gds.louvain.stream", "gds.wcc.stream", "gds.pageRank.stream")
+
 # Procedures the server loads (dbms.security.procedures.allowlist). Built-in db.* / dbms.* procedures
 # are always there; of the plugins only side-effect-free helpers are listed: no apoc.load.*,
 # apoc.export.*, apoc.import.*, apoc.cypher.*, apoc.periodic.*, apoc.trigger.*, no GDS write/mutate/export.
-SERVER_PROCEDURES = (
+SERVER_PROCEDURES = GDS_PROCEDURES + (
     "apoc.coll.*", "apoc.map.*", "apoc.text.*", "apoc.math.*", "apoc.number.*", "apoc.agg.*",
     "apoc.convert.*", "apoc.label.*", "apoc.meta.*", "apoc.node.*", "apoc.nodes.*", "apoc.rel.*",
     "apoc.path.*", "apoc.algo.*", "apoc.scoring.*", "apoc.util.md5", "apoc.util.sha1", "apoc.util.sha256",
@@ -62,6 +74,10 @@ JVM_OPTIONS = (                   # what Neo4j's own launcher passes on Java 17
 STATE_FILE = "server.json"
 
 
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
 class Neo4jServerError(RuntimeError):
     """The server could not be resolved, started or stopped; the message says why and what to do."""
 
@@ -73,7 +89,15 @@ def cache_root() -> Path:
 
 
 def distribution_dir() -> Path:
-    return cache_root() / f"neo4j-{NEO4J_VERSION}"
+    """Named after everything pinned, so a change of any version resolves a new folder beside the old."""
+    return cache_root() / f"neo4j-{NEO4J_VERSION}-apoc-{APOC_VERSION}-gds-{GDS_VERSION}"
+
+
+def _artifact(jar: Path) -> str:
+    """'com.fasterxml.jackson.core.jackson-core-2.18.6.jar' -> 'com.fasterxml.jackson.core.jackson-core':
+    group and artifact without the version (jars are copied with their group id: GDS and Neo4j both
+    have an artifact named 'annotations', 'logging', ...)."""
+    return re.sub(r"-\d[^-]*(-[A-Za-z][\w.-]*)?\.jar$", "", jar.name)
 
 
 def _pom(artifact_id: str, dependencies: list[tuple[str, str, str]]) -> str:
@@ -93,15 +117,15 @@ def _maven_copy(pom: str, workdir: Path, out: Path) -> None:
     workdir.mkdir(parents=True)
     (workdir / "pom.xml").write_text(pom)
     cmd = [mvn, "-q", "-B", "-f", str(workdir / "pom.xml"), "dependency:copy-dependencies",
-           "-DincludeScope=runtime", f"-DoutputDirectory={out}"]
+           "-DincludeScope=runtime", "-Dmdep.prependGroupId=true", f"-DoutputDirectory={out}"]
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode != 0:
         tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-15:])
         raise Neo4jServerError(f"Maven could not resolve Neo4j {NEO4J_VERSION} from Maven Central:\n{tail}")
 
 
-def resolve(log=print) -> Path:
-    """The Neo4j distribution folder (lib/: the server's jars, plugins/: APOC core), fetched once.
+def resolve(log=_say) -> Path:
+    """The Neo4j distribution folder (lib/: the server's jars, plugins/: APOC core and GDS), fetched once.
 
     Built in a temporary folder beside its final place and renamed into it, so a concurrent
     resolver either finds the complete folder or builds its own copy and drops it.
@@ -112,17 +136,16 @@ def resolve(log=print) -> Path:
     dist.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{dist.name}.", dir=dist.parent))
     try:
-        log(f"[neo4j] resolving Neo4j {NEO4J_VERSION} Community and APOC core {APOC_VERSION} with Maven "
-            f"into {dist} (first time only)")
+        log(f"[neo4j] resolving Neo4j {NEO4J_VERSION} Community, APOC core {APOC_VERSION} and GDS {GDS_VERSION} "
+            f"with Maven into {dist} (first time only)")
         _maven_copy(_pom("neo4j-server", [("org.neo4j", "neo4j", NEO4J_VERSION)]), tmp / "pom-server", tmp / "lib")
-        _maven_copy(_pom("neo4j-plugins", [("org.neo4j.procedure", "apoc-core", APOC_VERSION),
-                                              ("org.neo4j.procedure", "apoc-common", APOC_VERSION)]),
-                    tmp / "pom-plugins", tmp / "plugins")
-        on_class_path = {p.name for p in (tmp / "lib").glob("*.jar")}
-        for jar in (tmp / "plugins").glob("*.jar"):      # the server has these already
-            if jar.name in on_class_path:
+        _maven_copy(_pom("neo4j-plugins", list(PLUGINS)), tmp / "pom-plugins", tmp / "plugins")
+        on_class_path = {_artifact(p) for p in (tmp / "lib").glob("*.jar")}
+        for jar in (tmp / "plugins").glob("*.jar"):      # the server has these (its own version wins)
+            if _artifact(jar) in on_class_path:
                 jar.unlink()
-        (tmp / "READY").write_text(json.dumps({"neo4j": NEO4J_VERSION, "apoc": APOC_VERSION}) + "\n")
+        (tmp / "READY").write_text(json.dumps({"neo4j": NEO4J_VERSION, "apoc": APOC_VERSION,
+                                               "gds": GDS_VERSION}) + "\n")
         try:
             tmp.rename(dist)
         except OSError:                                   # another resolver finished first
@@ -218,7 +241,7 @@ def write_config(home: Path, dist: Path, port: int, pagecache: str) -> Path:
         "internal.dbms.cypher_ip_blocklist": "0.0.0.0/0,::/0",
         "dbms.security.auth_enabled": "true",
         "dbms.security.procedures.allowlist": ",".join(SERVER_PROCEDURES),
-        "dbms.security.procedures.unrestricted": "",
+        "dbms.security.procedures.unrestricted": ",".join(GDS_PROCEDURES),   # GDS reads the store's internals
         "server.memory.pagecache.size": pagecache,
         "dbms.usage_report.enabled": "false",
         "db.logs.query.enabled": "OFF",
@@ -238,7 +261,7 @@ def set_initial_password(java: str, dist: Path, home: Path, password: str) -> No
     """`neo4j-admin dbms set-initial-password` (only before the first start; later it is a no-op)."""
     if (home / "data" / "dbms" / "auth.ini").exists():
         return
-    done = subprocess.run([java, "-cp", class_path(dist), ADMIN_TOOL, "dbms", "set-initial-password", password],
+    done = subprocess.run([java, "-cp", class_path(dist), ADMIN_TOOL, "dbms", "set-initial-password", "--", password],
                           env=_admin_env(home), capture_output=True, text=True)
     if done.returncode != 0:
         raise Neo4jServerError(f"neo4j-admin set-initial-password failed: {(done.stdout + done.stderr).strip()}")
@@ -276,7 +299,7 @@ def _answers(uri: str, user: str, password: str) -> bool:
 
 
 def start(home: str | Path, password: str, *, port: int | None = None, heap: str | None = None,
-          pagecache: str | None = None, wait_s: float = 180.0, log=print) -> Server:
+          pagecache: str | None = None, wait_s: float = 180.0, log=_say) -> Server:
     """Start a server with its data in `home` (created if new) and wait until it answers a query.
 
     Bolt on 127.0.0.1:`port` (default: a free one), user neo4j with `password` (set at the first

@@ -164,3 +164,60 @@ GET_TAGS = statement("get_tags", "A graph's tags.", """
 MATCH (:Graph {id: $id})-[:TAGGED]->(t:Tag)
 RETURN t.key AS key, t.value AS value
 """)
+
+# --- integrity check (circuit_atlas.store.check) ----------------------------------------------
+
+CHECK_NODE_COUNTS = statement("check.node_counts", "Each graph's recorded n_nodes / n_edges and its node count.", """
+MATCH (g:Graph)
+OPTIONAL MATCH (g)-[:HAS_NODE]->(n:Node)
+RETURN g.id AS gid, g.n_nodes AS n_nodes, g.n_edges AS n_edges, count(n) AS nodes
+ORDER BY gid
+""")
+
+CHECK_EDGE_COUNTS = statement("check.edge_counts", "Each graph's number of EFFECT edges (graphs without any: no row).", """
+MATCH (g:Graph)-[:HAS_NODE]->(:Node)-[e:EFFECT]->(:Node)
+RETURN g.id AS gid, count(e) AS edges
+""")
+
+CHECK_DANGLING_NODES = statement("check.dangling_nodes", "Nodes that do not belong to exactly one graph, by gid.", """
+MATCH (n:Node)
+OPTIONAL MATCH (g:Graph)-[:HAS_NODE]->(n)
+WITH n, count(g) AS owners
+WHERE owners <> 1
+RETURN n.gid AS gid, count(n) AS n
+""")
+
+CHECK_WRONG_GID = statement("check.wrong_gid", "Nodes whose gid is not the id of the graph that holds them.", """
+MATCH (g:Graph)-[:HAS_NODE]->(n:Node)
+WHERE n.gid IS NULL OR n.gid <> g.id
+RETURN g.id AS gid, count(n) AS n
+""")
+
+CHECK_CROSS_EDGES = statement("check.cross_edges", "EFFECT edges joining nodes held by two different graphs.", """
+MATCH (g:Graph)-[:HAS_NODE]->(:Node)-[e:EFFECT]->(:Node)<-[:HAS_NODE]-(h:Graph)
+WHERE g.id <> h.id
+RETURN g.id AS gid, count(e) AS n
+""")
+
+CHECK_BAD_WEIGHTS = statement("check.bad_weights", "EFFECT edges whose weight is NaN, infinite or missing (NaN <> NaN).", """
+MATCH (a:Node)-[e:EFFECT]->(:Node)
+WHERE e.weight IS NULL OR e.weight <> e.weight OR abs(e.weight) > 3.4028235e38
+RETURN a.gid AS gid, count(e) AS n
+""")
+
+CHECK_BAD_VALUES = statement("check.bad_values", "Nodes with a NaN or infinite activation, influence or logit probability.", """
+MATCH (n:Node)
+WHERE n.activation <> n.activation OR abs(n.activation) > 3.4028235e38
+   OR n.influence <> n.influence OR abs(n.influence) > 3.4028235e38
+   OR n.logit_prob <> n.logit_prob OR n.logit_prob < 0 OR n.logit_prob > 1
+RETURN n.gid AS gid, count(n) AS n
+""")
+
+CHECK_FEATURE_LINKS = statement("check.feature_links", "Feature occurrences not linked to exactly one Feature with their key.", """
+MATCH (n:Node)
+WHERE n.fkey IS NOT NULL
+OPTIONAL MATCH (n)-[:OF_FEATURE]->(f:Feature {key: n.fkey})
+WITH n, count(f) AS links
+WHERE links <> 1
+RETURN n.gid AS gid, count(n) AS n
+""")

@@ -7,6 +7,9 @@
 // strongest such path counts (largest |strength|; bottleneck = min |weight|); mean_strength averages
 // it over the graphs, keeping the sign. The `path` column is filled in by the common-paths analysis.
 //
+// Strength is 1.0 * w1 * w2 ...: the embedded engine multiplies two FLOAT (32-bit) weights in 32 bits,
+// Neo4j in 64; promoted to double first, both agree (docs/store.md).
+//
 // Parameters:
 //   $min_weight: float = 1.0 only edges at least this strong (|weight|)
 //   $token: str = ""         only paths ending in this logit token ("" for any)
@@ -24,7 +27,7 @@ WHERE e.kind = 'embedding' AND l.kind = 'logit' AND a.fkey IS NOT NULL
 WITH e.token AS start_token, a.fkey AS f1, l.token AS end_token, l.gid AS gid,
        CASE WHEN r1.weight < 0 THEN '-' ELSE '+' END +
        CASE WHEN r2.weight < 0 THEN '-' ELSE '+' END AS signs,
-       r1.weight * r2.weight AS strength,
+       1.0 * r1.weight * r2.weight AS strength,
        CASE WHEN abs(r1.weight) < abs(r2.weight) THEN abs(r1.weight) ELSE abs(r2.weight) END AS bottleneck
 WHERE $sign = 'all' OR ($sign = 'excitatory' AND signs = '++') OR ($sign = 'inhibitory' AND strength < 0)
 WITH start_token, f1, end_token, signs, gid, max(abs(strength)) AS strongest, max(strength) AS hi, max(bottleneck) AS bottleneck, count(*) AS n_paths

@@ -7,6 +7,9 @@
 // strongest such path counts (largest |strength|; bottleneck = min |weight|); mean_strength averages
 // it over the graphs, keeping the sign. The `path` column is filled in by the common-paths analysis.
 //
+// Strength is 1.0 * w1 * w2 ...: the embedded engine multiplies two FLOAT (32-bit) weights in 32 bits,
+// Neo4j in 64; promoted to double first, both agree (docs/store.md).
+//
 // Parameters:
 //   $min_weight: float = 1.0 only edges at least this strong (|weight|)
 //   $token: str = ""         only paths ending in this logit token ("" for any)
@@ -25,7 +28,7 @@ WITH e.token AS start_token, a.fkey AS f1, b.fkey AS f2, l.token AS end_token, l
        CASE WHEN r1.weight < 0 THEN '-' ELSE '+' END +
        CASE WHEN r2.weight < 0 THEN '-' ELSE '+' END +
        CASE WHEN r3.weight < 0 THEN '-' ELSE '+' END AS signs,
-       r1.weight * r2.weight * r3.weight AS strength,
+       1.0 * r1.weight * r2.weight * r3.weight AS strength,
        CASE WHEN abs(r1.weight) < CASE WHEN abs(r2.weight) < abs(r3.weight) THEN abs(r2.weight) ELSE abs(r3.weight) END THEN abs(r1.weight) ELSE CASE WHEN abs(r2.weight) < abs(r3.weight) THEN abs(r2.weight) ELSE abs(r3.weight) END END AS bottleneck
 WHERE $sign = 'all' OR ($sign = 'excitatory' AND signs = '+++') OR ($sign = 'inhibitory' AND strength < 0)
 WITH start_token, f1, f2, end_token, signs, gid, max(abs(strength)) AS strongest, max(strength) AS hi, max(bottleneck) AS bottleneck, count(*) AS n_paths

@@ -1,0 +1,161 @@
+"""Every library query gives the same rows on the embedded store and on Neo4j.
+
+The same graphs go into both stores; every named query (Cypher statements and Python analyses,
+building blocks included) runs with the same parameter sets on each, and the answers must match:
+rows compared after sorting, values of the same type, floats within 1e-9 relative. Corpora: the
+committed real Gemma subset and a traced organism corpus always, the 62 real graphs of
+../shared/fixtures/real-graphs when that folder is there. Differences met between the engines, and
+how the Cypher was made to agree, are in docs/store.md ("Same answers on both backends").
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from circuit_atlas import queries
+from circuit_atlas.store import open_store
+from tests.backends import empty_store
+from tests.test_queries import FIXTURES, FULL_CORPUS, load_graphs
+
+pytestmark = [pytest.mark.neo4j, pytest.mark.slow]
+
+REL = 1e-9
+ALL = 1_000_000
+REAL_GRAPHS = FULL_CORPUS.parent          # ../shared/fixtures/real-graphs: 5 files + gemma-2-2b-clt-hp/ (57)
+SKIP = {"_supernode-store", "_supernodes-delete"}    # writes, exercised through propose-supernodes
+
+
+def parameter_sets(store, graphs) -> dict[str, list[dict]]:
+    """Parameters that make each query return rows on `graphs`, several per query (with and without
+    the default limit, so ties cut by a LIMIT show too). Derived from the store's own answers."""
+    hubs = queries.run(store, "hubs-by-graphs", limit=ALL)
+    fkeys = [hubs[0]["fkey"], hubs[len(hubs) // 2]["fkey"], hubs[-1]["fkey"]]
+    gids = [g.id for g in graphs]
+    concepts = sorted({g.tags["concept"] for g in graphs if "concept" in g.tags})
+    labels = sorted({n.label for g in graphs for n in g.nodes if n.label})
+    words = sorted({w.lower() for label in labels for w in label.split() if len(w) > 3})[:3] or ["temperature"]
+    tokens = sorted({n.token for g in graphs for n in g.nodes if n.kind == "logit" and n.token})[:2]
+    tag = f"lang={graphs[0].tags['lang']}"
+    out: dict[str, list[dict]] = {
+        "_active-features": [{"concept": c} for c in ["", *concepts]],
+        "_feature-edge-profile": [{"min_weight": w} for w in (0.5, 2.0)],
+        "_feature-graphs-all": [{"min_graphs": 2, "max_features": 2000}, {"min_graphs": 3, "max_features": 50}],
+        "_feature-occurrences": [{"fkey": f} for f in fkeys],
+        "_feature": [{"fkey": f} for f in fkeys],
+        "_graph-set-edges": [{"gids": gids[:3]}],
+        "_graph-set-nodes": [{"gids": gids[:3]}],
+        "_graphs-by-text-and-tags": [{"text": "", "tags": [tag], "limit": ALL}, {"text": "the", "tags": [tag], "limit": 3}],
+        "_graphs-by-text": [{"text": "", "limit": ALL}, {"text": "the", "limit": 3}],
+        "_graphs-selected": [{"selector": tag}, {"selector": gids[0]}],
+        "feature-downstream": [{"fkey": f} for f in fkeys] + [{"fkey": fkeys[0], "limit": ALL}],
+        "feature-upstream": [{"fkey": f} for f in fkeys] + [{"fkey": fkeys[0], "limit": ALL}],
+        "feature-graphs": [{"fkey": f} for f in fkeys] + [{"fkey": fkeys[0], "limit": 3}],
+        "feature-profile": [{"fkey": f} for f in fkeys],
+        "hubs-by-graphs": [{}, {"min_graphs": 3, "limit": ALL}, {"limit": 7}],
+        "hubs-by-influence": [{}, {"limit": ALL}],
+        "hubs-by-weight": [{}, {"limit": ALL}],
+        "search-features": [{"text": w} for w in words] + [{"text": words[0], "limit": 2}],
+        "search-graphs": [{}, {"tags": [tag]}, {"text": "the", "limit": 3}],
+        "graph-diff": [{"a": gids[0], "b": gids[1]}, {"a": gids[0], "b": gids[1], "limit": ALL}],
+        "multilingual-iou": [{"concept": c} for c in ["", *concepts]] + [{"max_pairs": 3}],
+        "shared-multilingual-features": [{"concept": c} for c in ["", *concepts]] + [{"concept": "", "k": 1, "limit": ALL}],
+        "propose-supernodes": [{"min_graphs": 2, "dry_run": True}, {"min_graphs": 3, "max_features": 300}],
+        "supernodes": [{"limit": ALL}],
+    }
+    paths = []
+    for hops in (2, 3, 4):
+        for rank_by in ("product", "min"):
+            paths.append({"hops": hops, "min_weight": 1.0, "rank_by": rank_by})
+        paths.append({"hops": hops, "min_weight": 0.5, "limit": ALL})
+    paths += [{"hops": 2, "min_weight": 0.5, "token": t} for t in tokens] + [{"hops": 3, "tag": tag}]
+    out["common-paths"] = paths
+    for name, q in queries.QUERIES.items():       # the building blocks of common-paths, straight
+        if name.startswith("_common-paths-"):
+            out[name] = [{k: v for k, v in p.items() if k != "hops"} for p in paths if f"-{p['hops']}" in name]
+    missing = set(queries.QUERIES) - set(out) - SKIP
+    assert not missing, f"no parameters for {sorted(missing)}: add them here so every query is compared"
+    return out
+
+
+def answers(store, params: dict[str, list[dict]]) -> dict[tuple[str, str], list[dict]]:
+    """Every (query, parameters) on `store`, in this order."""
+    out = {}
+    for name in sorted(params):                # propose-supernodes before supernodes: "p" < "s"
+        for p in params[name]:
+            out[name, json.dumps(p, sort_keys=True)] = queries.run(store, name, p)
+    return out
+
+
+def canonical(value):
+    """A sortable stand-in for a value: floats rounded (sorting only; comparison is exact-ish)."""
+    if isinstance(value, bool) or value is None:
+        return (0, str(value))
+    if isinstance(value, (int, float)):
+        return (1, float(f"{value:.6g}"))
+    if isinstance(value, (list, tuple)):
+        return (2, tuple(canonical(v) for v in value))
+    if isinstance(value, dict):
+        return (3, tuple((k, canonical(v)) for k, v in sorted(value.items())))
+    return (4, str(value))
+
+
+def same(a, b) -> bool:
+    if isinstance(a, float) or isinstance(b, float):
+        return type(a) is type(b) and (a == b or math.isclose(a, b, rel_tol=REL, abs_tol=1e-12))
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+    return type(a) is type(b) and a == b
+
+
+def differences(embedded: dict, neo4j: dict) -> list[str]:
+    out = []
+    for key in embedded:
+        a = sorted(embedded[key], key=canonical)
+        b = sorted(neo4j[key], key=canonical)
+        if len(a) != len(b):
+            out.append(f"{key}: {len(a)} rows embedded, {len(b)} on Neo4j")
+            continue
+        for x, y in zip(a, b):
+            if not same(x, y):
+                cols = [c for c in x if c not in y or not same(x[c], y[c])] or list(x)
+                out.append(f"{key}: first differing row, columns {cols}:\n  embedded {x}\n  neo4j    {y}")
+                break
+    return out
+
+
+def assert_backends_agree(request, tmp_path, graphs) -> None:
+    with open_store(empty_store(request, "embedded", tmp_path)) as store:
+        assert all(store.add_graphs(graphs))
+        params = parameter_sets(store, graphs)
+        embedded = answers(store, params)
+    with open_store(empty_store(request, "neo4j", tmp_path)) as store:
+        assert all(store.add_graphs(graphs))
+        neo4j = answers(store, params)
+    assert sum(len(rows) > 0 for rows in embedded.values()) >= 0.9 * len(embedded), "too many empty answers"
+    problems = differences(embedded, neo4j)
+    assert not problems, f"{len(problems)} of {len(embedded)} answers differ:\n" + "\n".join(problems[:60])
+
+
+def test_real_gemma_subset(request, tmp_path):
+    assert_backends_agree(request, tmp_path, load_graphs(FIXTURES.glob("*.json.gz")))
+
+
+if FULL_CORPUS.is_dir():    # the project's machines and CI; a user's clone has no ../shared (nothing to skip)
+    def test_all_real_graphs(request, tmp_path):
+        paths = sorted(FULL_CORPUS.glob("*.json")) + sorted(REAL_GRAPHS.glob("*.json"))
+        graphs = load_graphs(paths)
+        assert len(graphs) == 62
+        assert_backends_agree(request, tmp_path, graphs)
+
+
+def test_organism_corpus(request, tmp_path):
+    from tests.test_queries_organisms import organism_graphs
+    import organisms
+
+    graphs = organism_graphs(organisms.zoo_path("planted"))
+    assert_backends_agree(request, tmp_path, graphs)

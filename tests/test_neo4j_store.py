@@ -1,0 +1,178 @@
+"""The Neo4j backend's own promises, on a real server: writers racing for node uids, a writer killed
+mid-graph, and every read in a READ-mode transaction.
+
+(The backend-independent contract runs on Neo4j too: test_store.py, test_ingest.py, ... via `store_uri`.)
+"""
+from __future__ import annotations
+
+import logging
+import signal
+import subprocess
+import sys
+import threading
+
+import pytest
+
+from circuit_atlas.store import open_store
+from circuit_atlas.synthetic import synthetic_graph
+from tests.backends import empty_store
+from tests.test_store import counts, expected_counts
+
+pytestmark = pytest.mark.neo4j
+
+
+@pytest.fixture
+def neo4j_uri(request, tmp_path) -> str:
+    return empty_store(request, "neo4j", tmp_path)
+
+
+def test_two_writers_racing_for_the_same_uids_both_succeed(neo4j_uri, monkeypatch, caplog):
+    """Both writers read the same highest uid before either writes (a barrier holds the first reader
+    until the second has read), so they number their nodes alike: the uniqueness constraint fails
+    one, which retries with fresh numbers. Both graphs end up stored, whole, with distinct uids."""
+    from circuit_atlas.store import base
+
+    graphs = [synthetic_graph(seed, n_nodes=300, n_edges=3000, n_feature_ids=400) for seed in (1, 2)]
+    with open_store(neo4j_uri) as store:                 # something stored already: uids start above 0
+        store.add_graph(synthetic_graph(3, n_nodes=50, n_edges=200))
+        before = counts(store)
+    barrier = threading.Barrier(2, timeout=60)
+    first_read = threading.local()
+    next_uid = base.next_uid
+
+    def racing_next_uid(run):
+        uid = next_uid(run)
+        if not getattr(first_read, "done", False):      # the first attempt of each writer waits for the other
+            first_read.done = True
+            barrier.wait()
+        return uid
+
+    monkeypatch.setattr(base, "next_uid", racing_next_uid)
+    results, errors = {}, []
+
+    def write(graph):
+        try:
+            with open_store(neo4j_uri) as store:
+                results[graph.id] = store.add_graph(graph)
+        except Exception as e:                           # noqa: BLE001 — reported by the assertion below
+            errors.append(e)
+
+    caplog.set_level(logging.INFO, logger="circuit_atlas.store.neo4j")
+    threads = [threading.Thread(target=write, args=(g,)) for g in graphs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=300)
+    assert not errors, errors
+    assert results == {g.id: True for g in graphs}
+    retries = [r.getMessage() for r in caplog.records if "retrying" in r.getMessage()]
+    assert retries, "the writers did not collide: the retry path was not exercised"
+    with open_store(neo4j_uri, read_only=True) as store:
+        after = counts(store)
+        uids = store.query("MATCH (n:Node) RETURN count(*) AS n, count(DISTINCT n.uid) AS distinct_uids")[0]
+        for g in graphs:
+            assert store.get_graph(g.id).n_edges == g.n_edges
+    assert uids["n"] == uids["distinct_uids"] == after["nodes"]
+    assert after["graphs"] == before["graphs"] + 2
+    assert after["nodes"] == before["nodes"] + sum(len(g.nodes) for g in graphs)
+    assert after["edges"] == before["edges"] + sum(g.n_edges for g in graphs)
+
+
+KILL_SCRIPT = """
+import sys, time
+from circuit_atlas.store import base, open_store
+from circuit_atlas.store import statements as st
+from circuit_atlas.synthetic import synthetic_graph
+small = synthetic_graph(1, n_nodes=100, n_edges=500)
+graph = synthetic_graph(12345, n_nodes=4000, n_edges=int(sys.argv[2]), n_feature_ids=50_000)
+print(graph.id, small.id, flush=True)
+write = base.write_with_statements
+def announced(run, rows, batch_size=10_000):      # say where the writer is, so the test kills it there
+    sent = []
+    def run_and_tell(cypher, params):
+        out = run(cypher, params)
+        if cypher == st.INSERT_EFFECTS and rows.graphs.num_rows and rows.graphs["id"][0].as_py() == graph.id:
+            sent.append(1)
+            if len(sent) == 3:
+                print("effects", flush=True)      # 30k of the graph's edges sent, inside its transaction
+                if sys.argv[3] == "pause-mid-transaction":
+                    time.sleep(600)
+        return out
+    return write(run_and_tell, rows, batch_size)
+base.write_with_statements = announced
+with open_store(sys.argv[1]) as store:
+    print("writing", flush=True)
+    store.add_graphs([small, graph])
+print("done", flush=True)
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("where", ["pause-mid-transaction", "while-sending"])
+def test_kill_9_mid_graph_leaves_no_trace(neo4j_uri, cli_env, where):
+    """kill -9 of a writer inside a graph's transaction: the server rolls it back, nothing of that
+    graph is left, what was committed before stays, and the same ingest afterwards stores it whole.
+    (On Neo4j a batch is atomic per graph: the small graph before it is committed on its own.)"""
+    with open_store(neo4j_uri) as store:
+        store.add_graph(synthetic_graph(7, n_nodes=200, n_edges=2000))
+        before = counts(store)
+    n_edges = 50_000                                      # 5 batches; the kill lands after the 3rd
+    proc = subprocess.Popen([sys.executable, "-c", KILL_SCRIPT, neo4j_uri, str(n_edges), where],
+                            stdout=subprocess.PIPE, text=True, env=cli_env)
+    gid, small_gid = proc.stdout.readline().split()
+    assert proc.stdout.readline().strip() == "writing"
+    assert proc.stdout.readline().strip() == "effects"
+    assert proc.poll() is None, "the writer finished before it could be killed: make the graph bigger"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    small = synthetic_graph(1, n_nodes=100, n_edges=500)
+    with open_store(neo4j_uri, read_only=True) as store:
+        assert not store.has_graph(gid)
+        assert store.query("MATCH (n:Node {gid: $gid}) RETURN count(*) AS n", {"gid": gid}) == [{"n": 0}]
+        assert store.has_graph(small_gid)                # committed in its own transaction, before
+        now, added = counts(store), expected_counts([small])
+        assert {k: now[k] - before[k] for k in added if k != "features"} == {k: v for k, v in added.items()
+                                                                            if k != "features"}
+    rerun = subprocess.run([sys.executable, "-c", KILL_SCRIPT, neo4j_uri, str(n_edges), "run"], capture_output=True,
+                           text=True, env=cli_env, timeout=600)
+    assert rerun.stdout.split() == [gid, small_gid, "writing", "effects", "done"], rerun.stderr
+    with open_store(neo4j_uri, read_only=True) as store:
+        big = synthetic_graph(12345, n_nodes=4000, n_edges=n_edges, n_feature_ids=50_000)
+        assert big.id == gid and store.get_graph(gid).n_edges == big.n_edges
+        after = counts(store)
+        uids = store.query("MATCH (n:Node) RETURN count(*) AS n, count(DISTINCT n.uid) AS distinct_uids")[0]
+    assert after["graphs"] == before["graphs"] + 2 and uids["n"] == uids["distinct_uids"]
+
+
+PROBE = "UNWIND [1] AS one CREATE (g:Graph {id: 'written-by-a-read'}) RETURN g.id AS id"
+
+
+@pytest.mark.parametrize("path", ["Store.query", "queries.run", "Store.get_graph", "Store.existing_graphs"])
+def test_every_read_runs_in_a_read_transaction(neo4j_uri, monkeypatch, path):
+    """Each read path of a read-WRITE store, its statement swapped for a write: the server itself
+    refuses it, which it does only in a READ transaction (a read sent in a write session would write)."""
+    import dataclasses
+
+    from circuit_atlas import queries
+    from circuit_atlas.store import ReadOnlyQueryError, statements as st
+
+    graph = synthetic_graph(5, n_nodes=50, n_edges=200)
+    with open_store(neo4j_uri) as store:
+        store.add_graph(graph)
+        if path == "Store.query":
+            call = lambda: store.query(PROBE)                                   # noqa: E731
+        elif path == "queries.run":
+            q = queries.get("hubs-by-graphs")
+            monkeypatch.setitem(queries.QUERIES, q.name, dataclasses.replace(q, cypher=PROBE))
+            call = lambda: queries.run(store, "hubs-by-graphs")                 # noqa: E731
+        elif path == "Store.get_graph":
+            monkeypatch.setattr(st, "GET_NODES", PROBE)
+            call = lambda: store.get_graph(graph.id)                           # noqa: E731
+        else:
+            monkeypatch.setattr(st, "EXISTING_GRAPHS", "UNWIND $ids AS x " + PROBE)
+            call = lambda: store.existing_graphs([graph.id])                   # noqa: E731
+        with pytest.raises(ReadOnlyQueryError, match="read-only"):
+            call()
+    monkeypatch.undo()
+    with open_store(neo4j_uri, read_only=True) as store:
+        assert store.query("MATCH (g:Graph {id: 'written-by-a-read'}) RETURN count(*) AS n") == [{"n": 0}]
