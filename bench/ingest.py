@@ -19,7 +19,9 @@ fresh store, then N more into it, once maintaining the cross-graph aggregates an
 own; prints edges/s, the with/without ratio, peak memory and the store's size on disk per million edges.
     PYTHONPATH=. python bench/ingest.py --realistic 1000            # both modes
     PYTHONPATH=. python bench/ingest.py --realistic 10000 --no-baseline
-    PYTHONPATH=. python bench/ingest.py --realistic 1000 --no-baseline --compare-engine ladybug Other work on the machine
+    PYTHONPATH=. python bench/ingest.py --realistic 1000 --no-baseline --compare-engine ladybug
+    PYTHONPATH=. python bench/ingest.py --realistic 1000 --into /tmp/circuit-atlas-bench/queries-realistic-10000.db
+(the last: 1,000 graphs into a copy of bench/queries.py's 10,000-graph store). Other work on the machine
 slows both paths alike; the ratio is the robust figure.
 """
 from __future__ import annotations
@@ -106,16 +108,27 @@ def vm_hwm_mb() -> float:
     return float("nan")
 
 
-def realistic_phase(root: Path, n: int, aggregates: bool, batch_edges: int, engine: str) -> dict:
-    """n realistic graphs into a fresh store, then n more into it (generation not timed). Run in its own
-    process (--realistic-child) so that VmHWM is this phase's alone."""
+def realistic_phase(root: Path, n: int, aggregates: bool, batch_edges: int, engine: str,
+                    into: Path | None = None) -> dict:
+    """n realistic graphs into a fresh store, then n more into it (generation not timed); with `into`
+    (a store of the realistic corpus, e.g. bench/queries.py's), n graphs into a copy of it instead. Run in
+    its own process (--realistic-child) so that VmHWM is this phase's alone."""
+    import shutil
+
     from circuit_atlas.corpus import load_summary, realistic_graph
     from bench.queries import tags
 
     summary = load_summary()
+    root.mkdir(parents=True, exist_ok=True)   # the store is a file in it: its folder must exist
     uri = str(root / f"realistic-{'aggregates' if aggregates else 'none'}")
     out = {}
-    for first, where in ((0, "fresh"), (n, "holding")):
+    phases = [(0, "fresh"), (n, "holding")]
+    if into is not None:                      # its graphs are seeds 0 .. held-1: add the next n
+        shutil.copyfile(into, uri)
+        with open_store(uri, engine=engine, read_only=True) as store:
+            held = store.query("MATCH (g:Graph) RETURN count(*) AS n")[0]["n"]
+        phases = [(held, "holding")]
+    for first, where in phases:
         edges = seconds = cpu = 0.0
         batch: list = []
 
@@ -136,14 +149,18 @@ def realistic_phase(root: Path, n: int, aggregates: bool, batch_edges: int, engi
                 flush()
         if batch:
             flush()
-        out[where] = {"edges": edges, "seconds": seconds, "cpu": cpu}
+        out[where] = {"edges": edges, "seconds": seconds, "cpu": cpu, "held": first}
+    with open_store(uri, engine=engine, read_only=True) as store:
+        stored = store.query("MATCH (g:Graph) RETURN count(*) AS n, sum(g.n_edges) AS e")[0]
+    out["graphs"], out["edges"] = int(stored["n"]), int(stored["e"])   # sum() of INT64: a Decimal
     size = sum(f.stat().st_size for f in Path(uri).rglob("*") if f.is_file()) if Path(uri).is_dir() else Path(uri).stat().st_size
     out["disk_bytes"] = size
     out["vm_hwm_mb"] = vm_hwm_mb()
     return out
 
 
-def realistic(root: Path, n: int, baseline: bool, batch_edges: int, engine: str, other_engine: str | None) -> None:
+def realistic(root: Path, n: int, baseline: bool, batch_edges: int, engine: str, other_engine: str | None,
+              into: Path | None = None) -> None:
     """The realistic corpus with and without aggregate maintenance (and on another engine), each run in
     its own process."""
     import json
@@ -153,25 +170,28 @@ def realistic(root: Path, n: int, baseline: bool, batch_edges: int, engine: str,
     results = {}
     for eng, aggregates in runs:
         cmd = [sys.executable, str(Path(__file__).resolve()), "--realistic-child", str(n), "--batch-edges",
-               str(batch_edges), "--engine", eng, "--root", str(root / eng)] + ([] if aggregates else ["--no-aggregates"])
+               str(batch_edges), "--engine", eng, "--root", str(root / eng)] + ([] if aggregates else ["--no-aggregates"]) \
+            + (["--into", str(into)] if into else [])
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode:
             sys.exit(f"{' '.join(cmd)} failed:\n{proc.stderr[-3000:]}")
         results[(eng, aggregates)] = json.loads(proc.stdout.strip().splitlines()[-1])
     for (eng, aggregates), r in results.items():
         label = f"{eng}, " + ("with aggregates" if aggregates else "without aggregates (before)")
-        for where, text in (("fresh", "into a fresh store"), ("holding", f"into a store holding {n:,} graphs")):
+        for where in [w for w in ("fresh", "holding") if w in r]:
             x = r[where]
+            text = "into a fresh store" if where == "fresh" else f"into a store holding {x['held']:,} graphs"
             print(f"realistic, {label}: {n:,} graphs {text}: {x['edges']:,.0f} edges in {x['seconds']:.1f} s "
                   f"({x['cpu']:.1f} CPU s) -> {x['edges'] / x['seconds']:,.0f} edges/s ({x['edges'] / x['cpu']:,.0f} per CPU s)")
-        total = r["fresh"]["edges"] + r["holding"]["edges"]
+        total = r["edges"]
         print(f"realistic, {label}: peak memory (VmHWM of the ingesting process) {r['vm_hwm_mb']:,.0f} MB; "
-              f"store on disk {r['disk_bytes'] / 1e6:,.0f} MB = {r['disk_bytes'] / 1e6 / (total / 1e6):.1f} MB per million edges")
+              f"store on disk {r['disk_bytes'] / 1e6:,.0f} MB for {r['graphs']:,} graphs, {total:,} edges = "
+              f"{r['disk_bytes'] / 1e6 / (total / 1e6):.1f} MB per million edges")
     pairs = ([("aggregates / before", (engine, True), (engine, False))] if baseline else []) + \
             ([(f"{other_engine} / {engine}", (other_engine, True), (engine, True))] if other_engine else [])
     for name, a, b in pairs:
         on, off = results[a], results[b]
-        for where in ("fresh", "holding"):
+        for where in [w for w in ("fresh", "holding") if w in on]:
             ratio = (on[where]["edges"] / on[where]["seconds"]) / (off[where]["edges"] / off[where]["seconds"])
             cpu_ratio = (on[where]["edges"] / on[where]["cpu"]) / (off[where]["edges"] / off[where]["cpu"])
             print(f"{name} ({where}): {ratio:.2f}x edges/s, {cpu_ratio:.2f}x edges per CPU s")
@@ -189,6 +209,9 @@ def main() -> None:
                         "aggregate maintenance (each in its own process)")
     p.add_argument("--no-baseline", action="store_true", help="realistic phase: skip the run without aggregates")
     p.add_argument("--compare-engine", metavar="ENGINE", help="realistic phase: also run on this engine (e.g. ladybug)")
+    p.add_argument("--into", type=Path, metavar="STORE",
+                   help="realistic phase: add the N graphs to a copy of STORE (a realistic corpus, e.g. "
+                        "bench/queries.py's queries-realistic-10000.db) instead of fresh + N more")
     p.add_argument("--root", type=Path, help="where the stores go (default: a new temporary folder)")
     p.add_argument("--realistic-child", type=int, default=0, help=argparse.SUPPRESS)
     p.add_argument("--no-aggregates", action="store_true", help=argparse.SUPPRESS)
@@ -196,7 +219,7 @@ def main() -> None:
     if args.realistic_child:
         import json
         print(json.dumps(realistic_phase(args.root, args.realistic_child, not args.no_aggregates, args.batch_edges,
-                                         args.engine)))
+                                         args.engine, args.into)))
         return
     print(f"load average at start: {' '.join(f'{x:.1f}' for x in __import__('os').getloadavg())} "
           f"on {__import__('os').cpu_count()} cores")
@@ -204,7 +227,8 @@ def main() -> None:
     root.mkdir(parents=True, exist_ok=True)
     print(f"engine {args.engine}, store under {root}")
     if args.realistic:
-        realistic(root, args.realistic, not args.no_baseline, args.batch_edges, args.engine, args.compare_engine)
+        realistic(root, args.realistic, not args.no_baseline, args.batch_edges, args.engine, args.compare_engine,
+                  args.into)
         print(f"load average at end: {' '.join(f'{x:.1f}' for x in __import__('os').getloadavg())}")
         print("target: >= 1,000,000 edges/s into a store holding the corpus, with aggregates")
         return
