@@ -46,6 +46,7 @@ def space_needed(row_bytes: int) -> int:
     ~10 MiB. Measured on tmpfs with kuzu 0.11.3 (tests/test_ingest_faults.py::test_full_disk_...)."""
     return 2 * row_bytes + 16 * 1024**2
 
+
 # Tags are global: a batch's rows include ones stored by earlier batches. ignore_errors makes the COPY
 # skip exactly those rows (duplicate primary keys; the stored row is kept), which is cheaper than asking
 # for the known keys first. Our Arrow rows are typed, so no other error can be skipped. Features are
