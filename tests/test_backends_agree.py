@@ -68,8 +68,6 @@ def parameter_sets(store, graphs) -> dict[str, list[dict]]:
         "shared-multilingual-features": [{"concept": c} for c in ["", *concepts]] + [{"concept": "", "k": 1, "limit": ALL}],
         "propose-supernodes": [{"min_graphs": 2, "dry_run": True}, {"min_graphs": 3, "max_features": 300}],
         "supernodes": [{"limit": ALL}],
-        "_concept-lang-graphs": [{"concept": c} for c in concepts or [""]],
-        "_multilingual-feature-langs": [{"concept": c} for c in concepts or [""]],
         "_feature-labels-all": [{}], "_feature-logit-effects": [{}], "_feature-positions": [{}],
         "_graph-tokens": [{}], "_labels-unlinked": [{}], "_logit-tokens": [{}], "_supernode-sources": [{}],
         "_tags": [{}], "_transcoder-sets": [{}],
