@@ -23,6 +23,16 @@ own; prints edges/s, the with/without ratio, peak memory and the store's size on
     PYTHONPATH=. python bench/ingest.py --realistic 1000 --into /tmp/circuit-atlas-bench/queries-realistic-10000.db
 (the last: 1,000 graphs into a copy of bench/queries.py's 10,000-graph store). Other work on the machine
 slows both paths alike; the ratio is the robust figure.
+
+With --store bolt://… (a Neo4j server; it is wiped first) the same graphs also go (4) through Bolt
+(Store.add_graphs: a transaction per graph, columns as list parameters), beside the embedded figures,
+with the portable statement path (UNWIND rows, MATCH endpoints by uid: base.write_with_statements) on
+a sample as the Bolt baseline; and (5) through `neo4j-admin database import` (store/neo4j_import.py)
+into a new instance folder, CSV writing and the importer timed apart. Targets: >= 200k edges/s
+through Bolt, >= 1M edges/s for the import. --neo4j-dir (the server's scripts/neo4j.sh folder) adds
+the server's own CPU seconds.
+
+    PYTHONPATH=. python bench/ingest.py --store $NEO4J_URI --neo4j-dir .neo4j --synthetic 200
 """
 from __future__ import annotations
 
@@ -215,6 +225,9 @@ def main() -> None:
     p.add_argument("--root", type=Path, help="where the stores go (default: a new temporary folder)")
     p.add_argument("--realistic-child", type=int, default=0, help=argparse.SUPPRESS)
     p.add_argument("--no-aggregates", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--store", default=None, help="also Neo4j at this bolt:// URI (WIPED first), and neo4j-admin import")
+    p.add_argument("--neo4j-dir", default=None, help="the Neo4j server's instance folder: its CPU seconds too")
+    p.add_argument("--skip-naive", action="store_true", help="skip the naive loader (phase 3)")
     args = p.parse_args()
     if args.realistic_child:
         import json
@@ -242,7 +255,9 @@ def main() -> None:
         print(f"gemma-2-2b: {len(graphs)} graphs, {edges:,} edges: parse {parse_s:.2f} s, store {store_s:.2f} s "
               f"({cpu_s:.2f} CPU s) -> {edges / store_s:,.0f} edges/s stored ({edges / cpu_s:,.0f} per CPU s), "
               f"{edges / (parse_s + store_s):,.0f} edges/s file-to-store")
+        gemma = (graphs, edges / store_s)
     else:
+        gemma = None
         print(f"gemma-2-2b: skipped, {GEMMA} is absent")
 
     n = args.synthetic
@@ -254,6 +269,10 @@ def main() -> None:
         if first == 0:
             bulk_rate = edges / store_s
 
+    if args.store:
+        neo4j_phases(args, root, gemma, bulk_rate)
+    if args.skip_naive:
+        return
     sample = [synthetic_graph(100_000 + i) for i in range(args.naive_sample)]
     for one_transaction in (False, True):
         edges, naive_s = naive(str(root / f"naive-{one_transaction}"), sample, args.engine, args.naive_edges,
@@ -264,6 +283,99 @@ def main() -> None:
               f"-> {naive_rate:,.0f} edges/s (1,000 x 10k edges would take {1e7 / naive_rate / 3600:.1f} h); "
               f"bulk / naive = {bulk_rate / naive_rate:,.0f}x")
     print("targets: >= 1,000,000 edges/s bulk on the embedded store, bulk >= 50x naive")
+
+
+def server_cpu(neo4j_dir) -> float:
+    """CPU seconds the Neo4j server process has used (0.0 when its folder was not given)."""
+    if not neo4j_dir:
+        return 0.0
+    from circuit_atlas.store.neo4j_server import read_state
+    fields = Path(f"/proc/{read_state(Path(neo4j_dir).resolve()).pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / __import__("os").sysconf("SC_CLK_TCK")
+
+
+def wipe(uri: str) -> None:
+    with open_store(uri) as store:
+        while store.execute("MATCH (n) WITH n LIMIT 20000 DETACH DELETE n RETURN count(*) AS n")[0]["n"]:
+            pass
+
+
+def bolt(uri: str, graphs, neo4j_dir, batch_graphs: int = 50) -> tuple[int, float, float, float]:
+    """Store `graphs` through Bolt (Store.add_graphs); (edges, wall s, client CPU s, server CPU s)."""
+    edges, wall, cpu, srv, batch = 0, 0.0, 0.0, 0.0, []
+    with open_store(uri) as store:
+        def flush():
+            nonlocal edges, wall, cpu, srv
+            t, c, s = time.perf_counter(), time.process_time(), server_cpu(neo4j_dir)
+            store.add_graphs(batch)
+            wall += time.perf_counter() - t
+            cpu += time.process_time() - c
+            srv += server_cpu(neo4j_dir) - s
+            edges += sum(g.n_edges for g in batch)
+            batch.clear()
+
+        for g in graphs:
+            g.id
+            batch.append(g)
+            if len(batch) == batch_graphs:
+                flush()
+        if batch:
+            flush()
+    return edges, wall, cpu, srv
+
+
+def statement_path(uri: str, graphs, neo4j_dir) -> tuple[int, float, float]:
+    """The portable statement path through Bolt, one transaction per graph: the Bolt baseline."""
+    from circuit_atlas.store.base import next_uid, write_with_statements
+    from circuit_atlas.store.rows import graph_rows
+
+    with open_store(uri) as store:
+        backend = store._backend                               # the bench's one peek inside
+        t, s = time.perf_counter(), server_cpu(neo4j_dir)
+        for g in graphs:
+            def work(tx, g=g):
+                rows = graph_rows([g], next_uid(lambda c: [r.data() for r in tx.run(c)]))
+                write_with_statements(lambda c, p: tx.run(c, p).consume(), rows)
+            with backend._session(read=False) as session:
+                session.execute_write(work)
+        return sum(g.n_edges for g in graphs), time.perf_counter() - t, server_cpu(neo4j_dir) - s
+
+
+def neo4j_phases(args, root: Path, gemma, embedded_rate: float) -> None:
+    from circuit_atlas.store.neo4j_import import run_import, write_csv
+
+    def line(what, edges, wall, cpu, srv, versus):
+        per_cpu = f", {edges / (cpu + srv):,.0f} per CPU s (client {cpu:.1f} + server {srv:.1f})" if srv else ""
+        print(f"{what}: {edges:,} edges in {wall:.1f} s -> {edges / wall:,.0f} edges/s{per_cpu}; {versus}", flush=True)
+        return edges / wall
+
+    print(f"Neo4j at {args.store} (wiped), load average {__import__('os').getloadavg()[0]:.1f}", flush=True)
+    wipe(args.store)
+    if gemma:
+        edges, wall, cpu, srv = bolt(args.store, gemma[0], args.neo4j_dir)
+        rate = line(f"gemma-2-2b through Bolt, {len(gemma[0])} graphs", edges, wall, cpu, srv,
+                    f"embedded bulk / Bolt = {gemma[1] / (edges / wall):.1f}x")
+        wipe(args.store)
+    n = args.synthetic
+    edges, wall, cpu, srv = bolt(args.store, (synthetic_graph(i) for i in range(n)), args.neo4j_dir)
+    bolt_rate = line(f"synthetic through Bolt, {n} graphs", edges, wall, cpu, srv,
+                     f"embedded bulk / Bolt = {embedded_rate / (edges / wall):.1f}x; target >= 200,000 edges/s")
+    sample = [synthetic_graph(200_000 + i) for i in range(max(args.naive_sample, 5))]
+    edges, wall, srv = statement_path(args.store, sample, args.neo4j_dir)
+    line(f"statement path through Bolt (baseline), {len(sample)} graphs", edges, wall, 0.0, srv,
+         f"Bolt column path / statement path = {bolt_rate / (edges / wall):.1f}x")
+    wipe(args.store)
+
+    home = root / "neo4j-import"
+    t = time.perf_counter()
+    files = write_csv(([synthetic_graph(i) for i in range(s, min(s + 100, n))] for s in range(0, n, 100)),
+                      root / "import-csv")
+    csv_s = time.perf_counter() - t
+    import_s, own_s = run_import(home, files)
+    print(f"neo4j-admin import, {files.graphs} graphs, {files.edges:,} edges: CSV written in {csv_s:.1f} s "
+          f"(generation included); importer {import_s:.1f} s with the JVM's start -> {files.edges / import_s:,.0f} "
+          f"edges/s, {own_s:.1f} s by its own report -> {files.edges / own_s:,.0f} edges/s; "
+          f"import / Bolt = {files.edges / import_s / bolt_rate:.1f}x; target >= 1,000,000 edges/s", flush=True)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,14 @@ refused: empty it first).
 
 Prints the median latency of each query, its growth from the first corpus to the second, and
 ratios against baselines measured in the same run: a trivial count, and the naive 3-hop all-paths
-query (no weight threshold) that common-paths is designed to avoid. Target: each <= 1 s.
+query (no weight threshold) that common-paths is designed to avoid. Target: each <= 1 s at 1,000 graphs.
+
+With --store bolt://… the same corpora are also built in that Neo4j server (reused when its graph
+count matches; an empty one is filled through Bolt, or, given --neo4j-dir, the server's
+scripts/neo4j.sh folder, stopped, loaded with neo4j-admin import and started again on the same port)
+and every query runs there too: the table shows both backends side by side, with Neo4j / embedded.
+
+    PYTHONPATH=. python bench/queries.py --sizes 1000 --store $NEO4J_URI --neo4j-dir .neo4j
 """
 from __future__ import annotations
 
@@ -30,7 +37,7 @@ from pathlib import Path
 
 from circuit_atlas import queries
 from circuit_atlas.corpus import load_summary, realistic_graph
-from circuit_atlas.store import is_neo4j_uri, open_store
+from circuit_atlas.store import StoreError, is_neo4j_uri, open_store
 from circuit_atlas.synthetic import synthetic_graph
 
 UNIFORM = {1_000: dict(n_nodes=500, n_edges=10_000), 10_000: dict(n_nodes=200, n_edges=1_000)}
@@ -55,7 +62,39 @@ def make_graph(corpus: str, n_graphs: int, i: int, summary: dict | None):
     return synthetic_graph(i, tags=tags(i), **UNIFORM[n_graphs])
 
 
-def build(uri: str, n_graphs: int, corpus: str) -> None:
+def graphs_of(corpus: str, n_graphs: int, batch: int):
+    """The corpus in lists of `batch` graphs (for neo4j-admin import)."""
+    summary = load_summary() if corpus == "realistic" else None
+    for start in range(0, n_graphs, batch):
+        yield [make_graph(corpus, n_graphs, i, summary) for i in range(start, min(start + batch, n_graphs))]
+
+
+def import_into(uri: str, neo4j_dir: Path, n_graphs: int, corpus: str) -> None:
+    """Fill the empty Neo4j at `uri` (the server of `neo4j_dir`) with neo4j-admin import, restarting it."""
+    import shutil
+
+    from circuit_atlas.settings import lookup
+    from circuit_atlas.store import neo4j_server
+    from circuit_atlas.store.neo4j_import import run_import, write_csv
+
+    home = neo4j_dir.resolve()
+    port = neo4j_server.read_state(home).port
+    neo4j_server.stop(home)
+    csv = home / "bench-import-csv"
+    try:
+        t = time.perf_counter()
+        files = write_csv(graphs_of(corpus, n_graphs, 100), csv)
+        wall, own = run_import(home, files, overwrite=True)
+        print(f"  imported {files.edges:,} edges with neo4j-admin in {wall:.0f} s ({own:.0f} s by its report; "
+              f"{time.perf_counter() - t:.0f} s with generation and CSV)", flush=True)
+    finally:
+        shutil.rmtree(csv, ignore_errors=True)
+        neo4j_server.start(home, lookup("neo4j_password"), port=port)
+    with open_store(uri):                     # the schema's constraints and indexes, built on the imported data
+        pass
+
+
+def build(uri: str, n_graphs: int, corpus: str, neo4j_dir: Path | None = None) -> None:
     summary = load_summary() if corpus == "realistic" else None
     with open_store(uri) as store:
         have = store.query(TRIVIAL)[0]["n"]
@@ -64,6 +103,8 @@ def build(uri: str, n_graphs: int, corpus: str) -> None:
             return
         if have:
             sys.exit(f"{uri} holds {have} graphs, not {n_graphs}; empty it or pick another --dir")
+    if neo4j_dir:
+        return import_into(uri, neo4j_dir, n_graphs, corpus)
     t_gen = t_ingest = 0.0
     edges, batch = 0, []
 
@@ -143,14 +184,22 @@ def bench(uri: str, repeat: int, naive: bool, propose: bool) -> dict[str, tuple[
     out = {}
     with open_store(uri) as store:
         if propose:                   # stores the supernodes that the supernodes query lists; timed once
-            out["propose-supernodes (analysis, writes)"] = median_s(
-                lambda: queries.run(store, "propose-supernodes", min_graphs=50, max_features=500, min_weight=2.0), 0)
+            try:
+                out["propose-supernodes (analysis, writes)"] = median_s(
+                    lambda: queries.run(store, "propose-supernodes", min_graphs=50, max_features=500,
+                                        min_weight=2.0), 0)
+            except StoreError as e:
+                print(f"  propose-supernodes failed: {str(e).splitlines()[0]}", flush=True)
         out["(baseline) trivial count"] = median_s(lambda: store.query(TRIVIAL), repeat)
         if naive:
             out["(baseline) naive 3-hop, all edges"] = median_s(lambda: store.query(NAIVE_3HOP, timeout_s=600), 1)
         for label, params in cases(store).items():
             name = label.split(" ")[0]
-            out[label] = median_s(lambda: queries.run(store, name, params), repeat)
+            try:
+                out[label] = median_s(lambda: queries.run(store, name, params), repeat)
+            except StoreError as e:                 # a timeout on a loaded machine: say so, go on with the rest
+                print(f"  {label:<36} failed: {str(e).splitlines()[0]}", flush=True)
+                continue
             print(f"  {label:<36} {out[label][0]:8.3f} s wall {out[label][1]:8.3f} s cpu", flush=True)
     return out
 
@@ -162,23 +211,27 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3, help="timed runs per query (median)")
     ap.add_argument("--dir", type=Path, default=Path(tempfile.gettempdir()) / "circuit-atlas-bench",
                     help="where the embedded stores are built and kept")
-    ap.add_argument("--store", help="a Neo4j URI (bolt://...) to run on instead of embedded stores; one size only")
+    ap.add_argument("--store", default=None, help="also a Neo4j server (bolt://…); it must be empty or hold this corpus")
     ap.add_argument("--no-naive", action="store_true", help="skip the slow naive 3-hop baseline")
     ap.add_argument("--no-propose", action="store_true",
                     help="skip propose-supernodes (a writing analysis, minutes at 10,000 graphs); supernodes then lists none")
+    ap.add_argument("--neo4j-dir", type=Path, default=None,
+                    help="the --store server's scripts/neo4j.sh folder: an empty database is filled by neo4j-admin import")
     args = ap.parse_args()
-    if args.store and len(args.sizes) != 1:
-        sys.exit("--store runs one size: give --sizes N")
-    results = {}
+    results, neo4j = {}, {}
     for n in args.sizes:
         print(f"corpus: {n} {args.corpus} graphs", flush=True)
-        if args.store:
-            uri = args.store
-        else:
-            uri = str(args.dir / f"queries-{args.corpus}-{n}.db")
-            args.dir.mkdir(parents=True, exist_ok=True)
+        uri = str(args.dir / f"queries-{args.corpus}-{n}.db")
+        args.dir.mkdir(parents=True, exist_ok=True)
         build(uri, n, args.corpus)
         results[n] = bench(uri, args.repeat, naive=not args.no_naive and n == args.sizes[0], propose=not args.no_propose)
+        if args.store:
+            print(f"  on Neo4j {args.store}", flush=True)
+            build(args.store, n, args.corpus, neo4j_dir=args.neo4j_dir)
+            neo4j[n] = bench(args.store, args.repeat, naive=not args.no_naive and n == args.sizes[0],
+                             propose=not args.no_propose)
+    if neo4j:
+        return side_by_side(results, neo4j)
     sizes = list(results)
     print(f"\nmedian seconds, wall / cpu (cpu: this process, all engine threads); load average now "
           f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores" + (f"; growth = wall at {sizes[-1]} / at {sizes[0]} graphs"
@@ -188,6 +241,9 @@ def main() -> None:
           + "  x trivial  <=1s")
     for label in dict.fromkeys(label for n in sizes for label in results[n]):
         vals = [results[n].get(label) for n in sizes]
+        if not vals[0]:
+            print(f"{label:<40} failed (see above)")
+            continue
         cells = "".join(f"{v[0]:10.3f} /{v[1]:7.3f}" if v else f"{'-':>20}" for v in vals)
         growth = f"{vals[-1][0] / vals[0][0]:8.1f}x" if len(sizes) > 1 and vals[-1] and vals[0] else ""
         last = vals[-1] or (0.0, 0.0)
@@ -196,6 +252,24 @@ def main() -> None:
         ratio = f"{vals[0][0] / base:10.0f}" if vals[0] else f"{'-':>10}"
         print(f"{label:<40}{cells}{growth:>9}{ratio}  {ok}")
     print(f"<=1s (at {sizes[-1]} graphs): yes = wall <= 1 s; cpu = wall > 1 s on this loaded machine but cpu <= 1 s")
+
+
+def side_by_side(embedded: dict, neo4j: dict) -> None:
+    """The latency table with both backends: per corpus size, embedded and Neo4j, and their ratio."""
+    sizes = list(embedded)
+    print(f"\nmedian seconds, wall / cpu (cpu: this process; Neo4j's own work runs in the server, so its cpu "
+          f"column is the client's only); load average now {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    print(f"{'query':<40}" + "".join(f"{f'embedded {n}':>20}{f'neo4j {n}':>20}{'neo4j/emb':>10}" for n in sizes)
+          + "  <=1s@1k neo4j")
+    for label in dict.fromkeys([*embedded[sizes[0]], *neo4j[sizes[0]]]):
+        cells = ""
+        for n in sizes:
+            e, g = embedded[n].get(label), neo4j[n].get(label)
+            cells += "".join(f"{v[0]:10.3f} /{v[1]:7.3f}" if v else f"{'-':>20}" for v in (e, g))
+            cells += f"{g[0] / e[0]:9.1f}x" if e and g and e[0] > 0 else f"{'-':>10}"
+        first = neo4j[sizes[0]].get(label)
+        ok = "" if label.startswith("(") or "analysis" in label or not first else ("yes" if first[0] <= 1.0 else "NO")
+        print(f"{label:<40}{cells}  {ok}")
 
 
 if __name__ == "__main__":

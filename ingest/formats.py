@@ -93,7 +93,10 @@ def _read_bytes(path: Path, max_bytes: int) -> bytes:
     if size > max_bytes:
         raise _Problem(f"file is {size:,} bytes, over the {max_bytes:,}-byte limit (raise max_bytes)")
     with path.open("rb") as f:
-        data = f.read()
+        return _gunzip(f.read(), max_bytes)
+
+
+def _gunzip(data: bytes, max_bytes: int) -> bytes:
     if data[:2] == b"\x1f\x8b":   # gzip, whatever the name says; capped against decompression bombs
         try:
             with gzip.GzipFile(fileobj=io.BytesIO(data)) as z:
@@ -125,6 +128,15 @@ def _loads(data: bytes):
     except json.JSONDecodeError as e:
         what = "truncated JSON" if e.pos >= len(data.rstrip()) else "invalid JSON"
         raise _Problem(f"{what}: {e.msg} at line {e.lineno} column {e.colno}") from None
+
+
+def graph_from_bytes(data: bytes, source: str, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Graph:
+    """A graph JSON document held in memory (gzip-compressed or not), e.g. an artifact carried by
+    redis; errors name `source` as read_graph_file's name the file."""
+    try:
+        return _graph_from_json(_loads(_gunzip(data, max_bytes)))
+    except _Problem as e:
+        raise GraphFileError(f"{source}: {e}") from None
 
 
 def graph_from_json(data, source: str = "<json>") -> Graph:

@@ -27,27 +27,29 @@ def neo4j_uri(request, tmp_path) -> str:
 
 
 def test_two_writers_racing_for_the_same_uids_both_succeed(neo4j_uri, monkeypatch, caplog):
-    """Both writers read the same highest uid before either writes (a barrier holds the first reader
-    until the second has read), so they number their nodes alike: the uniqueness constraint fails
-    one, which retries with fresh numbers. Both graphs end up stored, whole, with distinct uids."""
-    from circuit_atlas.store import base
+    """Both writers are handed the same uids for their first attempt (as a writer that bypassed the
+    uid counter would take them) and wait for each other before writing: the uniqueness constraint
+    fails one, which retries with uids from the counter. Both graphs end up stored, whole, with
+    distinct uids."""
+    from circuit_atlas.store.neo4j import Neo4jBackend
 
     graphs = [synthetic_graph(seed, n_nodes=300, n_edges=3000, n_feature_ids=400) for seed in (1, 2)]
     with open_store(neo4j_uri) as store:                 # something stored already: uids start above 0
         store.add_graph(synthetic_graph(3, n_nodes=50, n_edges=200))
         before = counts(store)
+        taken = store.query("MATCH (n:Node) RETURN max(n.uid) + 1 AS uid")[0]["uid"]
     barrier = threading.Barrier(2, timeout=60)
-    first_read = threading.local()
-    next_uid = base.next_uid
+    first_call = threading.local()
+    allocate = Neo4jBackend.allocate_uids
 
-    def racing_next_uid(run):
-        uid = next_uid(run)
-        if not getattr(first_read, "done", False):      # the first attempt of each writer waits for the other
-            first_read.done = True
-            barrier.wait()
-        return uid
+    def racing_allocate(self, n):
+        if getattr(first_call, "done", False):
+            return allocate(self, n)
+        first_call.done = True                           # the first attempt of each writer: the same uids
+        barrier.wait()
+        return taken
 
-    monkeypatch.setattr(base, "next_uid", racing_next_uid)
+    monkeypatch.setattr(Neo4jBackend, "allocate_uids", racing_allocate)
     results, errors = {}, []
 
     def write(graph):
@@ -80,26 +82,26 @@ def test_two_writers_racing_for_the_same_uids_both_succeed(neo4j_uri, monkeypatc
 
 KILL_SCRIPT = """
 import sys, time
-from circuit_atlas.store import base, open_store
+from circuit_atlas.store import neo4j, open_store
 from circuit_atlas.store import statements as st
 from circuit_atlas.synthetic import synthetic_graph
 small = synthetic_graph(1, n_nodes=100, n_edges=500)
 graph = synthetic_graph(12345, n_nodes=4000, n_edges=int(sys.argv[2]), n_feature_ids=50_000)
 print(graph.id, small.id, flush=True)
-write = base.write_with_statements
-def announced(run, rows, batch_size=10_000):      # say where the writer is, so the test kills it there
+send = neo4j.send_graph
+def announced(run, g, first_uid, edge_batch=10_000):   # say where the writer is, so the test kills it there
     sent = []
     def run_and_tell(cypher, params):
         out = run(cypher, params)
-        if cypher == st.INSERT_EFFECTS and rows.graphs.num_rows and rows.graphs["id"][0].as_py() == graph.id:
+        if cypher == st.CREATE_EFFECTS and g.id == graph.id:
             sent.append(1)
             if len(sent) == 3:
                 print("effects", flush=True)      # 30k of the graph's edges sent, inside its transaction
                 if sys.argv[3] == "pause-mid-transaction":
                     time.sleep(600)
         return out
-    return write(run_and_tell, rows, batch_size)
-base.write_with_statements = announced
+    return send(run_and_tell, g, first_uid, edge_batch)
+neo4j.send_graph = announced
 with open_store(sys.argv[1]) as store:
     print("writing", flush=True)
     store.add_graphs([small, graph])

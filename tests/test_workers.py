@@ -9,7 +9,7 @@ import pytest
 
 from circuit_atlas.workers.jobfile import JobFileError, JobSpec, read_job_file, trace_key
 from circuit_atlas.workers.testing import REDIS_SERVER, LocalStack
-from tests.backends import empty_store
+from tests.backends import BACKENDS, empty_store
 
 
 def needs_redis(test):
@@ -113,7 +113,7 @@ def stored_graphs(stack) -> dict[str, dict]:
                       "tags": sorted(tags.get(g["id"], []))} for g in graphs}
 
 
-def assert_complete_and_unique(stack, job_id, expected_prompts):
+def assert_complete_and_unique(stack, job_id, expected_prompts, artifact_dirs=None):
     """Every prompt stored exactly once, each graph whole: its nodes and edges match its artifact."""
     from circuit_atlas.ingest.formats import read_graph_file
 
@@ -121,7 +121,7 @@ def assert_complete_and_unique(stack, job_id, expected_prompts):
     assert sorted(g["prompt"] for g in graphs.values()) == sorted(expected_prompts)
     job_graphs = stack.jobs.r.hgetall(f"ca:job:{job_id}:graph")
     assert set(job_graphs.values()) == set(graphs)
-    for path in (stack.artifacts / "graphs").glob("*.json"):
+    for path in (p for d in artifact_dirs or [stack.artifacts] for p in (d / "graphs").glob("*.json")):
         traced = read_graph_file(path)
         stored = graphs[traced.id]
         assert (stored["stored_nodes"], stored["stored_edges"]) == (len(traced.nodes), traced.n_edges)
@@ -191,6 +191,57 @@ def test_job_ingests_into_neo4j_with_two_ingest_workers(request, tiny_model, tmp
         for name in ("ingest1", "ingest2"):          # both wrote: each logs ingest tasks that succeeded
             log = (tmp_path / f"{name}.log").read_text()
             assert "Task workers.ingest[" in log and "succeeded" in log, f"{name} stored nothing:\n{log[-2000:]}"
+    finally:
+        stack.close()
+
+
+@needs_redis
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_workers_on_separate_hosts_share_only_redis_and_the_store(request, backend, tiny_model, tmp_path):
+    """Several machines: every worker has its own artifact directory, as on hosts without a shared
+    filesystem. Two trace hosts trace the job and go away (their directories with them); a trace task
+    redelivered to a third host finds each graph in redis and traces nothing; ingest hosts (one for
+    the embedded store, two for Neo4j) store every graph once; redis keeps no graph once stored."""
+    import shutil
+
+    from circuit_atlas.workers.jobs import ARTIFACT
+
+    # no worker dies here: a visibility timeout longer than the test, so no slow task is delivered twice
+    stack = LocalStack(tmp_path, store=empty_store(request, backend, tmp_path), visibility_timeout=600)
+    try:
+        n = 24
+        texts = prompts(n, offset=600)
+        job_id = stack.submit(write_job(tmp_path / "job.jsonl", tiny_model, [{"prompt": p} for p in texts]))
+        stack.start_worker("trace", "trace1", host="gpu1")
+        stack.start_worker("trace", "trace2", host="gpu2")
+        stack.wait(job_id, until=lambda st: st.counts.get("traced") == n)
+        stack.stop_workers()
+        assert len(stack.jobs.raw.keys(ARTIFACT + "*")) == n
+        unplugged = []                                # the GPU hosts leave; only the test keeps their files
+        for host in ("gpu1", "gpu2"):
+            unplugged.append(shutil.move(stack.host_artifacts(host), tmp_path / f"unplugged-{host}"))
+        assert sum(len(list((d / "graphs").glob("*.json"))) for d in unplugged) == n
+
+        stack.jobs._queue_traces(job_id, list(range(n)))    # every trace delivered again, to a new host
+        stack.start_worker("trace", "trace3", host="gpu3")
+        redelivered = lambda: (tmp_path / "trace3.log").read_text().count("succeeded")  # noqa: E731
+        stack.wait(job_id, until=lambda st: redelivered() == n)
+        stack.stop_workers()
+        log = (tmp_path / "trace3.log").read_text()
+        assert log.count("'artifact found'") == n and "'traced'" not in log
+        assert not (stack.host_artifacts("gpu3") / "graphs").exists()
+
+        ingest_hosts = ["db1"] if backend == "embedded" else ["db1", "db2"]   # one writer on the embedded store
+        for i, host in enumerate(ingest_hosts):
+            stack.start_worker("ingest", f"ingest{i + 1}", host=host)
+        st = stack.wait(job_id)
+        assert st.counts == {"done": n}, (st.errors, stack.log_tails())
+        stack.stop_workers()
+        traces = sum((tmp_path / f"trace{i}.log").read_text().count("'traced'") for i in (1, 2))
+        assert traces == n                            # each prompt traced once, on one host
+        assert_complete_and_unique(stack, job_id, texts, artifact_dirs=unplugged)
+        assert stack.jobs.raw.keys(ARTIFACT + "*") == []
+        assert not any((stack.host_artifacts(h) / "graphs").exists() for h in ingest_hosts)
     finally:
         stack.close()
 

@@ -14,6 +14,8 @@ workers. Layout (all keys under "ca:"):
     ca:job:<id>:graph       hash  index -> graph id in the store
     ca:job:<id>:done        zset  index -> time it was stored (graphs per hour)
     ca:traced               hash  trace key -> graph id, for every graph the workers stored
+    ca:artifact:<key>       string a traced graph not yet stored (gzip'd graph JSON): how it travels from
+                                  the trace worker's host to an ingest worker's; deleted once stored
     ca:ingest:pending       set   "<job id>:<index>" traced and not yet stored (ingest batches take from it)
     ca:lost                 set   "<task>:<job id>:<index>" seen without a broker message at the last sweep
 
@@ -42,9 +44,11 @@ QUEUED, TRACING, TRACED = "queued", "tracing", "traced"
 DONE, SKIPPED, FAILED, CANCELLED = "done", "skipped", "failed", "cancelled"
 TERMINAL = (DONE, SKIPPED, FAILED, CANCELLED)
 REGISTRY = "ca:traced"
+ARTIFACT = "ca:artifact:"    # + trace key
 INGEST_PENDING = "ca:ingest:pending"
 LOST_SUSPECTS = "ca:lost"
 TRACE_TASK, INGEST_TASK = "workers.trace", "workers.ingest"
+MAX_ARTIFACT_BYTES = 512 * 1024**2   # redis's limit on one string value
 RATE_WINDOW_S = 300.0        # a running job's rate: graphs stored over the last 5 minutes ...
 MIN_RATE_S = 10.0            # ... and none before 10 s of it have passed
 UNACKED = "unacked"          # kombu's hash of delivered, not yet acknowledged messages
@@ -122,6 +126,14 @@ if redis.call('HINCRBY', KEYS[5], 'pending', -1) <= 0 then redis.call('HSET', KE
 return 1
 """
 
+# Keep a traced graph until it is stored, unless it is stored already (a late duplicate trace must not
+# leave a copy behind that nothing deletes). KEYS: registry, artifact. ARGV: trace key, bytes.
+_PUT_ARTIFACT = """
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 0 end
+redis.call('SET', KEYS[2], ARGV[2])
+return 1
+"""
+
 # Move one item between non-terminal states. KEYS: state. ARGV: index, new state.
 _ADVANCE = """
 local cur = redis.call('HGET', KEYS[1], ARGV[1])
@@ -131,9 +143,9 @@ return 1
 """
 
 
-def connect(redis_url: str) -> redis.Redis:
+def connect(redis_url: str, decode: bool = True) -> redis.Redis:
     """A client that rides out a short broker outage (a redis restart) instead of failing at once."""
-    return redis.Redis.from_url(redis_url, decode_responses=True, socket_connect_timeout=5,
+    return redis.Redis.from_url(redis_url, decode_responses=decode, socket_connect_timeout=5,
                                 retry=Retry(ExponentialBackoff(cap=2.0, base=0.1), 10),
                                 retry_on_error=[redis.ConnectionError, redis.TimeoutError])
 
@@ -146,6 +158,8 @@ class Jobs:
         self.r = connect(redis_url)
         self._finish = self.r.register_script(_FINISH)
         self._advance = self.r.register_script(_ADVANCE)
+        self._put_artifact = self.r.register_script(_PUT_ARTIFACT)
+        self.raw = connect(redis_url, decode=False)       # artifacts are bytes
 
     # -- submitting and controlling jobs (CLI side) --
 
@@ -339,7 +353,25 @@ class Jobs:
         return self.r.hget(REGISTRY, key)
 
     def register_graph(self, key: str, graph_id: str) -> None:
-        self.r.hset(REGISTRY, key, graph_id)
+        """Record that `key` is stored as `graph_id`; its artifact has done its job and goes."""
+        self.r.pipeline().hset(REGISTRY, key, graph_id).delete(ARTIFACT + key).execute()
+
+    # -- traced graphs on their way to the store --
+
+    def put_artifact(self, key: str, data: bytes) -> bool:
+        """Keep a traced graph (gzip'd JSON) for any ingest worker on any host; False if its key is
+        stored already. Durable like the rest of the job state (redis AOF)."""
+        if len(data) >= MAX_ARTIFACT_BYTES:
+            raise ValueError(f"the traced graph of trace key {key} is {len(data):,} bytes compressed, over redis's "
+                             f"{MAX_ARTIFACT_BYTES:,}-byte value limit; prune it harder (node_threshold, "
+                             "edge_threshold, max_feature_nodes)")
+        return bool(self._put_artifact(keys=[REGISTRY, ARTIFACT + key], args=[key, data], client=self.raw))
+
+    def artifact(self, key: str) -> bytes | None:
+        return self.raw.get(ARTIFACT + key)
+
+    def has_artifact(self, key: str) -> bool:
+        return bool(self.r.exists(ARTIFACT + key))
 
     # -- lost messages --
 

@@ -4,11 +4,14 @@ Delivery is at least once (acks_late, reject_on_worker_lost, redelivery after th
 timeout), so both tasks are idempotent and check before they work:
     1. the item is already terminal              -> return (a redelivered duplicate)
     2. the trace key is in the registry          -> skipped, with the stored graph's id
-    3. the artifact <artifacts>/graphs/<key>.json exists -> do not trace again, queue its ingest
-    4. trace, write the artifact atomically, then queue the ingest
-The artifact is written before the ingest is queued, so a failed or killed ingest never costs a
-trace; the store's add_graphs is atomic and keyed by the graph's content id, so a repeated ingest
-stores nothing twice.
+    3. its artifact is in redis                  -> do not trace again, queue its ingest
+       (or in this host's artifact directory     -> put it in redis, queue its ingest)
+    4. trace, write the artifact (this host's directory, then redis), then queue the ingest
+The artifact is in redis before the ingest is queued, so a failed or killed ingest never costs a
+trace, and an ingest worker on any host finds it: trace and ingest workers share redis and the
+store, no directory (docs/workers.md, "Several machines"). The store's add_graphs is atomic and
+keyed by the graph's content id, so a repeated ingest stores nothing twice; registering the stored
+graph deletes its artifact from redis.
 
 Errors: broker and store outages are retried with exponential backoff; anything else (a prompt
 too long for the model, a malformed graph) fails that item alone, with its error line in
@@ -46,6 +49,10 @@ logger = get_logger(__name__)
 
 class PoisonPrompt(RuntimeError):
     """A prompt whose trace killed its worker process too often."""
+
+
+class ArtifactMissing(RuntimeError):
+    """A traced item whose graph is in neither redis nor the registry."""
 
 
 def _transient_errors() -> tuple[type[BaseException], ...]:
@@ -97,7 +104,11 @@ def trace_prompt(self, job_id: str, index: int) -> str:
     attempts = jobs.begin_trace(job_id, index)
     path = artifact_path(item.key)
     trace_s = None
-    if not path.exists():
+    if jobs.has_artifact(item.key):
+        pass                          # traced before, on this host or another, and not yet stored
+    elif path.exists():
+        jobs.put_artifact(item.key, _artifact_bytes(path))   # traced here; redis lost the way on
+    else:
         if attempts > config.max_deliveries:
             raise PoisonPrompt(f"its worker died {attempts - 1} times while tracing it "
                                f"(out of memory? raise CIRCUIT_ATLAS_MAX_DELIVERIES to try again)")
@@ -110,12 +121,13 @@ def trace_prompt(self, job_id: str, index: int) -> str:
         trace_s = time.perf_counter() - t0
         graph.tags.update(item.tags)
         _write_artifact(graph, path)
+        jobs.put_artifact(item.key, _artifact_bytes(path))
     jobs.traced(job_id, index, trace_s)
     ingest_graph.apply_async((job_id, index))
     return "traced" if trace_s is not None else "artifact found"
 
 
-@app.task(name="workers.ingest", base=JobTask, bind=True)
+@app.task(name="workers.ingest", base=JobTask, bind=True, throws=(ArtifactMissing,))
 def ingest_graph(self, job_id: str, index: int) -> str:
     """Store the traced graph of one job item, with up to `ingest_batch - 1` other traced items.
 
@@ -150,7 +162,7 @@ def ingest_graph(self, job_id: str, index: int) -> str:
 
 def _ingest_source(jobs: Jobs, job_id: str, index: int):
     """(job id, index, trace key, graph) to store, or None if the item is finished or stored already."""
-    from circuit_atlas.ingest.formats import read_graph_file
+    from circuit_atlas.ingest.formats import graph_from_bytes
 
     item, state, _, graph_id = jobs.look(job_id, index)
     if state in TERMINAL:
@@ -158,7 +170,14 @@ def _ingest_source(jobs: Jobs, job_id: str, index: int):
     if graph_id is not None:
         jobs.finish(job_id, index, DONE, graph_id=graph_id)
         return None
-    graph = read_graph_file(artifact_path(item.key))
+    data = jobs.artifact(item.key)
+    if data is None and (graph_id := jobs.stored_graph(item.key)) is not None:
+        jobs.finish(job_id, index, DONE, graph_id=graph_id)   # another ingest worker stored it meanwhile
+        return None
+    if data is None:
+        raise ArtifactMissing(f"the traced graph (trace key {item.key}) is not in redis: was redis run "
+                              "without its AOF? `circuit-atlas jobs retry-failed` traces it again")
+    graph = graph_from_bytes(data, f"artifact {item.key}")
     graph.tags.update(item.tags)
     return job_id, index, item.key, graph
 
@@ -290,7 +309,15 @@ def _server_store():
 
 
 def artifact_path(key: str) -> Path:
+    """This host's copy of a graph it traced (nothing reads it from another host)."""
     return settings.artifacts / "graphs" / f"{key}.json"
+
+
+def _artifact_bytes(path: Path) -> bytes:
+    """The artifact file as it travels through redis: gzip'd (level 1: fast, graph JSON shrinks ~7x)."""
+    import gzip
+
+    return gzip.compress(path.read_bytes(), compresslevel=1, mtime=0)
 
 
 def _write_artifact(graph, path: Path) -> None:

@@ -87,8 +87,10 @@ class LocalStack:
         self.workers: dict[str, subprocess.Popen] = {}
         self.jobs = Jobs(self.redis.url)
 
-    def start_worker(self, queue: str, name: str) -> subprocess.Popen:
-        proc = start_worker(queue, name, env=self.env, log=self.root / f"{name}.log")
+    def start_worker(self, queue: str, name: str, host: str | None = None) -> subprocess.Popen:
+        """host: run it "on another machine", with an artifact directory of its own (host_artifacts)."""
+        env = self.env if host is None else {**self.env, "CIRCUIT_ATLAS_ARTIFACTS": str(self.host_artifacts(host))}
+        proc = start_worker(queue, name, env=env, log=self.root / f"{name}.log")
         self.workers[name] = proc
         return proc
 
@@ -97,6 +99,9 @@ class LocalStack:
             self.start_worker(TRACE_QUEUE, f"trace{i + 1}")
         for i in range(n_ingest):
             self.start_worker(INGEST_QUEUE, f"ingest{i + 1}")
+
+    def host_artifacts(self, host: str) -> Path:
+        return self.root / "hosts" / host / "artifacts"
 
     def kill_worker(self, name: str) -> None:
         """SIGKILL a worker's main process and its pool process (its whole process group)."""

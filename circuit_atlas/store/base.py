@@ -213,10 +213,10 @@ def next_uid(run) -> int:
 
 
 def write_with_statements(run, rows: GraphRows, batch_size: int = 10_000) -> None:
-    """The statement write path: UNWIND batches of rows, MERGE on indexed keys.
+    """The portable statement write path: UNWIND batches of rows, MATCH/MERGE on indexed keys.
 
-    Neo4j's bulk path, run inside one transaction per graph by its adapter. The embedded backend
-    can run it too (tests do, so these statements are exercised without a Neo4j server).
+    The embedded backend runs it when asked (tests do); Neo4j writes through its faster column path
+    (neo4j.send_graph), and bench/ingest.py measures this one against it on the same server.
     """
     def batches(table):
         for start in range(0, table.num_rows, batch_size):

@@ -1,8 +1,10 @@
 """Neo4j backend over the official driver (Bolt). Same schema, same statements as embedded.
 
-Writes: one write transaction per graph (atomic), rows sent in UNWIND batches that MATCH/MERGE on
-constrained keys. Reads: READ access-mode transactions, so the server refuses writes; the transaction
-timeout and a row cap bound user queries.
+Writes: one write transaction per graph (atomic): its columns sent as list parameters, edges in
+batches naming their endpoints by position (`send_graph`, statements CREATE_GRAPH_NODES and
+CREATE_EFFECTS); node uids reserved from a counter node, so concurrent writers never collide on them.
+A first load into an empty database can skip Bolt: neo4j_import.py. Reads: READ access-mode
+transactions, so the server refuses writes; the transaction timeout and a row cap bound user queries.
 """
 from __future__ import annotations
 
@@ -16,7 +18,8 @@ from circuit_atlas.store.errors import (CypherError, QueryTimeoutError, ReadOnly
 from circuit_atlas.store import statements as st
 from circuit_atlas.store.rows import graph_rows
 
-ATTEMPTS = 6                              # per graph, against writers racing for the same uids
+ATTEMPTS = 6                              # per graph, against writers racing for the same keys
+EFFECT_BATCH = 10_000                     # edges per statement (larger batches measured no faster: bench/ingest.py)
 logger = logging.getLogger(__name__)
 
 
@@ -64,7 +67,7 @@ class Neo4jBackend:
             raise StoreError(f"cannot connect to Neo4j at {uri}: {e}; check NEO4J_USER / NEO4J_PASSWORD "
                              "and that the server is running") from None
         if not read_only:
-            for ddl in schema.neo4j_ddl():
+            for ddl in [*schema.neo4j_ddl(), st.UID_COUNTER]:
                 self.run(ddl)
 
     def _session(self, read: bool):
@@ -98,34 +101,44 @@ class Neo4jBackend:
             raise _map_error(e, cypher) from None
 
     def write_graphs(self, graphs: list[Graph]) -> None:
-        """One write transaction per graph, numbering its nodes after the highest uid it reads. A
-        concurrent writer can take the same numbers, or MERGE the same new feature: the uniqueness
-        constraint then fails one of them, which retries (the graph is found stored, or goes in)."""
+        """One write transaction per graph. Node uids come from a counter (allocate_uids): writers
+        never number nodes alike. A constraint can still fail a graph (a feature or tag MERGEd at once
+        by another writer, or a node written without the counter): it is retried with fresh uids,
+        and a graph found stored meanwhile is done."""
         import random
         import time
 
-        from circuit_atlas.store.base import next_uid, write_with_statements
-
-        def write(tx, graph):
-            rows = graph_rows([graph], next_uid(lambda c: [r.data() for r in tx.run(c)]))
-            write_with_statements(lambda c, p: tx.run(c, p).consume(), rows)
-
-        for graph in graphs:
+        first = self.allocate_uids(sum(len(g.nodes) for g in graphs))
+        for i, graph in enumerate(graphs):
             for attempt in range(ATTEMPTS):
                 try:
                     with self._session(read=False) as session:
-                        session.execute_write(write, graph)
+                        session.execute_write(lambda tx: send_graph(_runner(tx), graph, first))
                     break
                 except self._neo4j.exceptions.ConstraintError as e:
                     if self.run(st.EXISTING_GRAPHS, {"ids": [graph.id]}, read=True):
                         break                 # stored meanwhile by another writer
                     if attempt == ATTEMPTS - 1:
-                        raise _map_error(e, "UNWIND bulk insert") from None
+                        raise _map_error(e, "graph write") from None
                     logger.info("graph %s: another writer took the same keys (%s); retrying, attempt %d of %d",
                                 graph.id, getattr(e, "code", type(e).__name__), attempt + 2, ATTEMPTS)
                     time.sleep(random.uniform(0, 0.1 * 2 ** attempt))
+                    first = self.allocate_uids(sum(len(g.nodes) for g in graphs[i:]))   # this graph and the rest
+                    continue
                 except self._neo4j.exceptions.Neo4jError as e:
-                    raise _map_error(e, "UNWIND bulk insert") from None
+                    raise _map_error(e, "graph write") from None
+            first += len(graph.nodes)
+
+    def allocate_uids(self, n: int) -> int:
+        """The first of `n` consecutive Node.uid values reserved for this writer (committed at once,
+        so other writers wait only for this short transaction, not for a graph)."""
+        def work(tx):
+            last = tx.run(st.LAST_UID).single()
+            floor = last["uid"] + 1 if last else 0
+            return tx.run(st.ALLOCATE_UIDS, n=n, floor=floor).single()["first"]
+
+        with self._session(read=False) as session:
+            return session.execute_write(work)
 
     def write(self, work):
         """work(run) with every statement it runs in one write transaction."""
@@ -139,3 +152,27 @@ class Neo4jBackend:
 
     def close(self) -> None:
         self._driver.close()
+
+
+def _runner(tx):
+    return lambda cypher, params: tx.run(cypher, params).consume()
+
+
+def send_graph(run, graph: Graph, first_uid: int, edge_batch: int = EFFECT_BATCH) -> None:
+    """Every statement that stores `graph` (nodes numbered from `first_uid`), through `run(cypher,
+    params)` inside one transaction: its features (sorted, so that concurrent writers lock them in
+    the same order and do not deadlock), the graph with its nodes, its edges in batches, its tags."""
+    from circuit_atlas.store.base import write_tags
+
+    rows = graph_rows([graph], first_uid)
+    features = rows.features.sort_by("key").to_pylist()
+    if features:
+        run(st.MERGE_FEATURES, {"rows": features})
+    nodes = {name: rows.nodes.column(name).to_pylist() for name in rows.nodes.column_names}
+    run(st.CREATE_GRAPH_NODES, {"g": rows.graphs.to_pylist()[0], "n": nodes})
+    src, dst, weight = graph.edge_source.tolist(), graph.edge_target.tolist(), graph.edge_weight.tolist()
+    for start in range(0, len(src), edge_batch):
+        end = start + edge_batch
+        run(st.CREATE_EFFECTS, {"gid": graph.id, "src": src[start:end], "dst": dst[start:end],
+                                "weight": weight[start:end]})
+    write_tags(run, sorted(rows.tags, key=lambda r: r["id"]))

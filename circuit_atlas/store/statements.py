@@ -88,7 +88,7 @@ ORDER BY uid DESC
 LIMIT 1
 """)
 
-INSERT_NODES = statement("insert_nodes", "Create node occurrences and link them to their graph (Neo4j bulk path).", """
+INSERT_NODES = statement("insert_nodes", "Create node occurrences and link them to their graph (statement path).", """
 UNWIND $rows AS r
 MATCH (g:Graph {id: r.gid})
 CREATE (g)-[:HAS_NODE]->(n:Node {uid: r.uid, gid: r.gid, node_id: r.node_id, kind: r.kind, layer: r.layer,
@@ -108,7 +108,7 @@ def _add(r: str) -> str:
                      if a == "best_influence" else f"f.{a} = f.{a} + {r}{a}" for a in _AGGREGATES)
 
 
-MERGE_FEATURES = statement("merge_features", "Create global features not seen before with the batch's aggregates, add them to stored ones (statement path).", f"""
+MERGE_FEATURES = statement("merge_features", "Create global features not seen before with the batch's aggregates, add them to stored ones (both statement paths and the Neo4j bulk path; Neo4j sends them sorted by key).", f"""
 UNWIND $rows AS r
 MERGE (f:Feature {{key: r.key}})
 ON CREATE SET f.transcoder_set = r.transcoder_set, f.layer = r.layer, f.feature = r.feature, f.label = r.label,
@@ -170,19 +170,67 @@ CREATE (p:Path {id: r.id, gid: r.gid, hops: r.hops, start_token: r.start_token, 
                 end_token: r.end_token, signs: r.signs, strength: r.strength, bottleneck: r.bottleneck})
 """)
 
-LINK_FEATURES = statement("link_features", "Link occurrences to their global feature (Neo4j bulk path).", """
+LINK_FEATURES = statement("link_features", "Link occurrences to their global feature (statement path).", """
 UNWIND $rows AS r
 MATCH (n:Node {uid: r.src})
 MATCH (f:Feature {key: r.dst})
 CREATE (n)-[:OF_FEATURE]->(f)
 """)
 
-INSERT_EFFECTS = statement("insert_effects", "Create EFFECT edges between occurrences, by uid (Neo4j bulk path).", """
+INSERT_EFFECTS = statement("insert_effects", "Create EFFECT edges between occurrences, by uid (statement path).", """
 UNWIND $rows AS r
 MATCH (a:Node {uid: r.src})
 MATCH (b:Node {uid: r.dst})
 CREATE (a)-[:EFFECT {weight: r.weight}]->(b)
 """)
+
+# --- Neo4j's write path: one graph per transaction, columns as parameters -------------------------
+# Each graph's properties travel as parallel lists (one list per column: far less to encode than a map
+# per row), and edges name their endpoints by position in the graph's node list, so no index lookup
+# is spent per edge. Neo4j only: list indexing and `collect` order are not portable (the embedded
+# store COPYs Arrow tables instead).
+
+UID_COUNTER = statement("uid_counter", "The one counter node per store (created with the schema).", """
+CREATE CONSTRAINT uidcounter_name IF NOT EXISTS FOR (c:UidCounter) REQUIRE c.name IS UNIQUE
+""", backends=("neo4j",))
+
+ALLOCATE_UIDS = statement("allocate_uids", "Reserve $n consecutive Node.uid values for one writer; returns the first. "
+                          "The counter node is locked by the SET, so concurrent writers get disjoint ranges; "
+                          "$floor (highest uid stored + 1) keeps it above nodes written without it.", """
+MERGE (c:UidCounter {name: 'Node.uid'})
+ON CREATE SET c.next = 0
+SET c.next = CASE WHEN c.next > $floor THEN c.next ELSE $floor END + $n
+RETURN c.next - $n AS first
+""", backends=("neo4j",))
+
+CREATE_GRAPH_NODES = statement("create_graph_nodes", "A graph with its node occurrences (columns $n.<name>) and their "
+                               "links to features (MERGEd before, in the same transaction).", """
+CREATE (g:Graph {id: $g.id, slug: $g.slug, prompt: $g.prompt, model: $g.model, transcoder_set: $g.transcoder_set,
+                 n_layers: $g.n_layers, n_nodes: $g.n_nodes, n_edges: $g.n_edges,
+                 node_threshold: $g.node_threshold, edge_threshold: $g.edge_threshold,
+                 created: $g.created, prompt_tokens: $g.prompt_tokens, meta: $g.meta, features: $g.features,
+                 n_paths: $g.n_paths})
+WITH g
+UNWIND range(0, size($n.uid) - 1) AS i
+CREATE (g)-[:HAS_NODE]->(n:Node {uid: $n.uid[i], gid: $g.id, node_id: $n.node_id[i], kind: $n.kind[i],
+                                 layer: $n.layer[i], pos: $n.pos[i], feature: $n.feature[i], fkey: $n.fkey[i],
+                                 token_id: $n.token_id[i], token: $n.token[i], activation: $n.activation[i],
+                                 influence: $n.influence[i], logit_prob: $n.logit_prob[i], label: $n.label[i]})
+WITH n
+WHERE n.fkey IS NOT NULL
+MATCH (f:Feature {key: n.fkey})
+CREATE (n)-[:OF_FEATURE]->(f)
+""", backends=("neo4j",))
+
+CREATE_EFFECTS = statement("create_effects", "A batch of a graph's edges: $src[j] -> $dst[j] with $weight[j], "
+                           "endpoints given by position in the graph's nodes (ordered by uid).", """
+MATCH (:Graph {id: $gid})-[:HAS_NODE]->(n:Node)
+WITH n ORDER BY n.uid
+WITH collect(n) AS nodes
+UNWIND range(0, size($src) - 1) AS j
+WITH nodes[$src[j]] AS a, nodes[$dst[j]] AS b, $weight[j] AS weight
+CREATE (a)-[:EFFECT {weight: weight}]->(b)
+""", backends=("neo4j",))
 
 MERGE_EFFECT_NAIVE = statement("merge_effect_naive", "One edge per statement: the baseline bench/ingest.py measures against.", """
 MATCH (a:Node {uid: $src})
@@ -215,11 +263,12 @@ RETURN g.slug AS slug, g.prompt AS prompt, g.model AS model, g.transcoder_set AS
        g.prompt_tokens AS prompt_tokens, g.meta AS meta
 """)
 
-GET_NODES = statement("get_nodes", "A graph's node occurrences.", """
+GET_NODES = statement("get_nodes", "A graph's node occurrences, in the order they were ingested (uids are given in that order; storage order differs between write paths).", """
 MATCH (:Graph {id: $id})-[:HAS_NODE]->(n:Node)
 RETURN n.node_id AS node_id, n.kind AS kind, n.layer AS layer, n.pos AS pos, n.feature AS feature,
        n.token_id AS token_id, n.token AS token, n.activation AS activation, n.influence AS influence,
        n.logit_prob AS logit_prob, n.label AS label
+ORDER BY n.uid
 """)
 
 GET_EDGES = statement("get_edges", "A graph's edges as (source node_id, target node_id, weight).", """
