@@ -161,7 +161,8 @@ def _runner(tx):
 def send_graph(run, graph: Graph, first_uid: int, edge_batch: int = EFFECT_BATCH) -> None:
     """Every statement that stores `graph` (nodes numbered from `first_uid`), through `run(cypher,
     params)` inside one transaction: its features (sorted, so that concurrent writers lock them in
-    the same order and do not deadlock), the graph with its nodes, its edges in batches, its tags."""
+    the same order and do not deadlock) with the graph's addition to their aggregates, the graph with
+    its nodes (and its Graph.features / n_paths), its edges in batches, its strong paths, its tags."""
     from circuit_atlas.store.base import write_tags
 
     rows = graph_rows([graph], first_uid)
@@ -175,4 +176,6 @@ def send_graph(run, graph: Graph, first_uid: int, edge_batch: int = EFFECT_BATCH
         end = start + edge_batch
         run(st.CREATE_EFFECTS, {"gid": graph.id, "src": src[start:end], "dst": dst[start:end],
                                 "weight": weight[start:end]})
+    if rows.paths.num_rows:
+        run(st.INSERT_PATHS, {"rows": rows.paths.to_pylist()})
     write_tags(run, sorted(rows.tags, key=lambda r: r["id"]))
