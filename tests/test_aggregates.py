@@ -84,11 +84,11 @@ def reference(graphs) -> tuple[dict, dict, dict]:
         for i, n in enumerate(g.nodes):
             if n.kind == "embedding":
                 walk([i], [])
-        paths[g.id] = sorted(
+        paths[g.id] = sorted((
             (len(p) - 1, g.nodes[p[0]].token, *[g.feature_key(g.nodes[i]) for i in p[1:-1]],
              *[None] * (5 - len(p)), g.nodes[p[-1]].token,
              "".join("-" if w < 0 else "+" for w in ws), round(math.prod(ws), 6), round(min(map(abs, ws)), 6))
-            for p, ws in found)
+            for p, ws in found), key=repr)                      # repr: a token may be None
     return feats, paths, tables
 
 
@@ -108,7 +108,7 @@ def stored(store) -> tuple[dict, dict, dict]:
         tables[r["id"]] = sorted(
             (int(t["layer"][i]), int(t["feature"][i]), int(t["n_occ"][i]), int(t["act_n"][i]), float(t["act_sum"][i]),
              None if math.isnan(t["best_influence"][i]) else float(t["best_influence"][i])) for i in range(len(t["layer"])))
-    return feats, {k: sorted(v) for k, v in paths.items()}, tables
+    return feats, {k: sorted(v, key=repr) for k, v in paths.items()}, tables
 
 
 def close(a, b) -> bool:
