@@ -103,63 +103,66 @@ def _keys(tset: str, pairs: np.ndarray) -> list[str]:
 
 
 def ablation_effects(model, prompts: list[str], keys: list[str], targets: tuple[str, ...]) -> dict[str, float]:
-    """Causal check of drivers: mean drop of the target margin when a feature's output is removed.
+    """Causal check of drivers: mean drop of the target margin when a feature is ablated (tracer.intervene).
 
     The margin is the best target logit minus the best other logit at the last position, in the real
-    (nonlinear) model. Ablating a feature subtracts activation x decoder from what its transcoder
-    reconstructs, at every position and every layer it writes to; its activation is computed from the
-    same forward pass, so upstream changes propagate. Linear attribution credits every one of several
-    redundant features; removing one shows what the model actually relies on.
+    (nonlinear) model with live attention; the feature is set to 0 at every position, so upstream
+    changes propagate. Linear attribution credits every one of several redundant features; removing
+    one shows what the model actually relies on.
     """
-    import torch
-
-    target_ids = sorted({i for t in targets if (i := _single_token(model.tokenizer, t)) is not None})
+    target_ids = _target_ids(model, targets)
     if not target_ids:
         return {}
-    inputs = [model.tokenize(p) for p in prompts]
-
-    def margins(hooks=()) -> np.ndarray:
-        out = []
-        handles = [module.register_forward_hook(fn) if kind == "post" else module.register_forward_pre_hook(fn)
-                   for kind, module, fn in hooks]
-        try:
-            with torch.inference_mode():
-                for ids in inputs:
-                    logits = model.hf_model(ids[None]).logits[0, -1].float()
-                    others = logits.clone()
-                    others[target_ids] = -float("inf")
-                    out.append((logits[target_ids].max() - others.max()).item())
-        finally:
-            for h in handles:
-                h.remove()
-        return np.array(out)
-
-    base = margins()
-    return {key: float((base - margins(_ablation_hooks(model, *parse_key(key)[1:]))).mean()) for key in keys}
+    effects = _ablate_each(model, prompts, keys, target_ids, factor=0.0)
+    return {key: float(np.mean([e["margin_drop"] for e in rows])) for key, rows in effects.items()}
 
 
-def _ablation_hooks(model, layer: int, feature: int):
-    """Forward hooks that remove one feature's decoder output (see ablation_effects)."""
-    import torch
+def steering_checks(model, prompts: list[str], keys: list[str], targets: tuple[str, ...],
+                    factor: float = 0.0) -> dict[str, dict]:
+    """Each feature steered alone on the suspect prompts (factor 0: ablated; -k: steered against):
+    {key: {"drop": mean drop of the best target token's probability, "removed": share of the prompts
+    whose top token was a target and no longer is, "n": prompts, "runs": the InterventionResults}}."""
+    target_ids = _target_ids(model, targets)
+    if not target_ids:
+        return {}
+    out = {}
+    for key, rows in _ablate_each(model, prompts, keys, target_ids, factor).items():
+        topped = [r for r in rows if r["was_top"]]
+        out[key] = {"drop": float(np.mean([r["prob_drop"] for r in rows])),
+                    "removed": float(np.mean([not r["is_top"] for r in topped])) if topped else 0.0,
+                    "n": len(rows), "runs": [r["result"] for r in rows]}
+    return out
 
-    tc, layers = model.transcoders, model.arch.layers
-    rows = tc.decoders(layer, torch.tensor([feature]))[0]           # (n_outputs, D)
-    state = {}
 
-    def read(module, args):
-        x = args[0]
-        if tc.input_hook == "normalized":
-            norm = layers[layer].mlp_norm
-            x = (x - x.mean(-1, keepdim=True) if norm.center else x) * norm.inv_scale(x)
-        state["act"] = tc.encode(layer, x.float())[..., feature]    # (B, P)
+def _target_ids(model, targets: tuple[str, ...]) -> list[int]:
+    return sorted({i for t in targets if (i := _single_token(model.tokenizer, t)) is not None})
 
-    read_at = layers[layer].mlp if tc.input_hook == "mlp_in" else layers[layer].mlp_norm.module
-    hooks = [("pre", read_at, read)]
-    for k in range(rows.shape[0]):
-        out = layers[layer + k]
-        write_at = out.post_mlp_norm.module if tc.output_hook == "block_mlp_out" and out.post_mlp_norm else out.mlp
-        hooks.append(("post", write_at, lambda m, a, o, row=rows[k]: o - state["act"][..., None].to(o.dtype) * row.to(o.dtype)))
-    return hooks
+
+def _ablate_each(model, prompts: list[str], keys: list[str], target_ids: list[int], factor: float) -> dict[str, list]:
+    """Per feature key, per prompt: the effect of scaling the feature by `factor` (0 = ablation) everywhere."""
+    from circuit_atlas.tracer.interventions import Intervention, intervene, intervened_logits
+
+    def best(logits):
+        others = logits.clone()
+        others[target_ids] = -float("inf")
+        return float(logits[target_ids].max() - others.max()), float(logits.softmax(-1)[target_ids].max()), \
+            int(logits.argmax()) in target_ids
+
+    out: dict[str, list] = {}
+    clean = {prompt: intervened_logits(model, prompt, []) for prompt in prompts}
+    for key in keys:
+        _, layer, feature = parse_key(key)
+        iv = Intervention(layer, feature, "ablate") if factor == 0 else Intervention(layer, feature, "scale", factor)
+        rows = []
+        for prompt in prompts:
+            result = intervene(model, prompt, [iv], targets=[int(i) for i in target_ids[:1]], freeze_attention=False,
+                               clean_logits=clean[prompt])
+            m0, p0, top0 = best(result.logits_before)
+            m1, p1, top1 = best(result.logits_after)
+            rows.append({"margin_drop": m0 - m1, "prob_drop": p0 - p1, "was_top": top0, "is_top": top1,
+                         "result": result})
+        out[key] = rows
+    return out
 
 
 def _single_token(tokenizer, text: str) -> int | None:

@@ -66,8 +66,8 @@ ORDER BY created DESC, id
 
 AUDITED_GRAPHS = statement("audit.graphs", "The graphs one audit analysed, with their prompt set.", """
 MATCH (a:Audit {id: $id})-[x:AUDITED]->(g:Graph)
-RETURN g.id AS gid, x.set AS set, g.prompt AS prompt
-ORDER BY set, gid
+RETURN g.id AS gid, x.set AS `set`, g.prompt AS prompt
+ORDER BY `set`, gid
 """)
 
 FEATURE_LABELS = statement("audit.feature_labels", "Stored labels of the given feature keys (for the label search).", """

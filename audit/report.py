@@ -15,7 +15,8 @@ from circuit_atlas.audit.result import AuditResult
 
 RANKED_COLUMNS = ["rank", "key", "layer", "feature", "label", "score", "analyses", "q", "log_odds",
                   "rate_suspect", "rate_control", "control_fraction", "influence", "direct",
-                  "ablation", "mean_act_suspect", "mean_act_control", "mean_act_generic"]
+                  "ablation", "mean_act_suspect", "mean_act_control", "mean_act_generic",
+                  "steer_drop", "steer_removed"]
 TOP_IN_REPORT = 20      # rows of the ranked table shown in the report (the CSV has all)
 PLOTTED_FEATURES = 10   # features in the activation-by-set plot
 
@@ -128,7 +129,36 @@ def plot(result: AuditResult, directory: Path) -> dict[str, Path]:
         out["activation"] = directory / "activation_by_set.png"
         fig.savefig(out["activation"])
         plt.close(fig)
+    checked = [r for r in result.ranked if r.get("steer_drop") is not None]
+    if checked:
+        out["steering"] = _plot_steering(result, checked, directory, plt, np)
     return out
+
+
+STEERING = ("Each top feature scaled by {factor:g} (0: ablated) at every position of every suspect prompt, "
+            "in the real model with live attention (tracer.intervene): steer_drop is the mean drop of the "
+            "target token's probability, steer_removed the share of the prompts that answered a target "
+            "token and no longer do. A feature the behaviour relies on shows a large drop; redundant ones "
+            "do not, whatever attribution says.")
+
+
+def _plot_steering(result: AuditResult, rows: list[dict], directory: Path, plt, np) -> Path:
+    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=110)
+    x = np.arange(len(rows))
+    ax.bar(x - 0.2, [r["steer_drop"] for r in rows], 0.4, label="drop of target probability", color="#d62728")
+    ax.bar(x + 0.2, [r["steer_removed"] for r in rows], 0.4, label="share of answers removed", color="#1f77b4")
+    ax.set_xticks(x)
+    ax.set_xticklabels([f"#{r['rank']}\n{_short(r['key'])}" for r in rows], fontsize=7)
+    ax.set_ylim(min(0.0, min(r["steer_drop"] for r in rows)), 1.0)
+    factor = result.options.get("steer_factor", 0.0)
+    ax.set_title(f"Steering checks on the suspect prompts ({'ablated' if factor == 0 else f'scaled by {factor:g}'}; "
+                 f"targets {', '.join(result.target_tokens)})", fontsize=9)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    path = directory / "steering.png"
+    fig.savefig(path)
+    plt.close(fig)
+    return path
 
 
 VOLCANO_LABELS = 8      # top-ranked features named beside the volcano plot
@@ -226,13 +256,16 @@ def _blocks(result: AuditResult, images: dict[str, str]) -> list[tuple]:
     enriched = any(r["passed"] for r in result.tables.get("enrichment") or [])
     b.append(("h2", "Ranked features" if enriched else "Ranked features (context, not findings)"))
     cols = ["rank", "key", "label", "score", "analyses", "q", "log_odds", "rate_suspect", "rate_control",
-            "control_fraction", "influence", "direct", "ablation"]
+            "control_fraction", "influence", "direct", "ablation", "steer_drop", "steer_removed"]
     b.append(("table", cols, [[_fmt(r.get(c)) for c in cols] for r in result.ranked[:TOP_IN_REPORT]]))
     b.append(("p", f"All {len(result.ranked)} ranked features: ranked.csv / ranked.json. {METHOD}"))
     if "volcano" in images:
         b += [("h2", "Enrichment"), ("img", images["volcano"], "enrichment volcano plot")]
     if "activation" in images:
         b += [("h2", "Activation by prompt set"), ("img", images["activation"], "activation by set")]
+    if "steering" in images:
+        b += [("h2", "Steering checks"), ("p", STEERING.format(factor=result.options.get("steer_factor", 0.0))),
+              ("img", images["steering"], "steering checks")]
     for r in result.ranked[:TOP_IN_REPORT]:
         profile, contexts = result.profiles.get(r["key"]), result.contexts.get(r["key"])
         if not profile and not contexts:

@@ -53,6 +53,8 @@ class AuditOptions:
     context_window: int = 8              # tokens shown before the activating token (and half as many after)
     corpus_chunk: int = 64               # corpus documents are read in chunks of at most this many tokens
     trace: dict = field(default_factory=dict)  # tracer.TraceConfig overrides (its defaults otherwise)
+    n_steered: int = 10                  # top features given a steering check on the suspect prompts
+    steer_factor: float = 0.0            # the check scales each by this: 0 ablates it, -5 steers against it
 
 
 def new_audit_id() -> str:
@@ -143,6 +145,10 @@ def finish(summaries: list[GraphSummary], spec: AuditSpec, opts: AuditOptions, *
     result.notes += list(notes)
     result.options.update(n_flagged=opts.n_flagged, control_tokens=list(opts.control_tokens or []),
                           corpus=spec.corpus, trace=opts.trace)
+    if model is not None and targets and opts.n_steered:
+        t0 = time.perf_counter()
+        steer(result, model, list(spec.suspect), opts, store)
+        log.info("phase 4 analyse: steering checks of %d features in %.1fs", opts.n_steered, time.perf_counter() - t0)
     top = [r["key"] for r in result.ranked[: opts.n_flagged]]
     result.profiles = profile.profiles(top, summaries, store=store, model=model)
     if model is not None and spec.corpus:
@@ -159,6 +165,30 @@ def finish(summaries: list[GraphSummary], spec: AuditSpec, opts: AuditOptions, *
         save_audit(store, result, str(out_dir), opts.n_flagged, graph_sets)
     log.info("phase 5 report: %s", out_dir / "report.html")
     return result
+
+
+def steer(result: AuditResult, model, prompts: list[str], opts: AuditOptions, store=None) -> None:
+    """The steering check: each top feature scaled by opts.steer_factor (0: ablated) on the suspect prompts.
+
+    Adds steer_drop (mean drop of the target token's probability) and steer_removed (share of the
+    prompts that answered a target token and no longer do) to the ranked rows; with a store, every run
+    is kept as (:Intervention) evidence (queries: causal-features).
+    """
+    from circuit_atlas.audit import activations
+
+    keys = [r["key"] for r in result.ranked[: opts.n_steered]]
+    checks = activations.steering_checks(model, prompts, keys, tuple(result.target_tokens), opts.steer_factor)
+    for row in result.ranked:
+        check = checks.get(row["key"])
+        row["steer_drop"] = check["drop"] if check else None
+        row["steer_removed"] = check["removed"] if check else None
+    result.options.update(n_steered=opts.n_steered, steer_factor=opts.steer_factor)
+    if store is not None:
+        from circuit_atlas.queries import interventions as evidence
+        for key, check in checks.items():
+            for run in check["runs"]:
+                evidence.store_result(store, run, model=result.model, transcoder_set=result.transcoder_set,
+                                      description=f"audit {result.id}: steering check of {key}")
 
 
 def _replace_control_activity(summaries: list[GraphSummary], per_prompt: dict[str, list[list[str]]]) -> None:

@@ -407,6 +407,7 @@ def _resolve_collisions(src, dst, src_ids, dst_ids, collisions, nodes) -> None:
     for k in np.flatnonzero(src == -2).tolist():
         groups[int(dst[k]), src_ids[k]].append(k)
     undecided = 0
+    certain = src >= 0                   # a guess is no evidence for the next decision
     for (t, fid), ks in groups.items():
         feat, err = collisions[fid]
         if len(ks) > 2:
@@ -414,17 +415,19 @@ def _resolve_collisions(src, dst, src_ids, dst_ids, collisions, nodes) -> None:
         if len(ks) == 2:
             src[ks[0]], src[ks[1]] = feat, err
             undecided += 0 if ordered else 2
+            certain[ks] = ordered
             continue
         k = ks[0]
         candidates = [feat, err]
         if ordered:
-            same = np.flatnonzero((dst == t) & (src >= 0))
+            same = np.flatnonzero((dst == t) & certain)
             before = src[same[same < k]].max(initial=-1)
             after = src[same[same > k]].min(initial=len(nodes))
             candidates = [c for c in candidates if before < c < after] or candidates
         if len(candidates) == 2 and nodes[t].layer <= nodes[err].layer:
             candidates = [feat]
         undecided += len(candidates) == 2
+        certain[k] = len(candidates) == 1
         src[k] = candidates[-1]
     if undecided:
         warnings.warn(f"{undecided} links from colliding node ids could not be attributed with certainty "

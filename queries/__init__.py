@@ -14,3 +14,4 @@ from circuit_atlas.queries.registry import (QUERIES, NamedQuery, Param, QueryErr
                                             to_dataframe)
 from circuit_atlas.queries import analyses, labels, multilingual, supernodes  # noqa: F401,E402  (register the analyses)
 from circuit_atlas.queries.explain import explain_empty  # noqa: F401,E402
+from circuit_atlas.queries import interventions  # noqa: F401,E402

@@ -189,10 +189,12 @@ def run(store, name: str, params: dict | None = None, **kwargs) -> list[dict]:
     if query.function is not None:
         return query.function(store, **bound)
     return [{k: _plain(v, k in query.set_columns) for k, v in row.items()}
-            for row in store.query(query.cypher, bound, max_rows=MAX_ROWS)]
+            for row in store.query(query.cypher, bound, max_rows=MAX_ROWS, max_memory=MAX_MEMORY)]
 
 
 MAX_ROWS = 2_000_000  # analyses read whole feature sets; user-facing statements all have a $limit
+MAX_MEMORY = "4G"     # our own statements: the cap (store.query) is against runaway parameters; on
+                      # 10M edges hubs-by-graphs needs 768M (the engine works in its buffer pool, half of it)
 
 
 def _plain(value, is_set: bool = False):

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from circuit_atlas.queries.registry import analysis, run, statement
+from circuit_atlas.queries.registry import QueryError, analysis, run, statement
 
 
 
@@ -243,3 +243,50 @@ def import_manual(store, graphs, options: SupernodeOptions | None = None) -> int
     for r in rows:
         r["coherence"] = score(r["members"], corpus, sim)["coherence"] if sim is not None else None
     return store_supernodes(store, rows, "neuronpedia", replace=False)
+
+
+@analysis("contrast-supernode", writes=True)
+def contrast_supernode(store, tag: str, within: str, min_share: float, max_other: float, dry_run: bool) -> list[dict]:
+    """The supernode of a tagged concept: features that the graphs tagged $tag share and the other graphs lack.
+
+    Among the stored graphs in scope (all, or those tagged $within), a feature joins when it occurs
+    in at least $min_share of the graphs tagged $tag and in at most $max_other of the others. Where
+    the proposer groups features by the role their edges play, this asks which features tell one
+    set of prompts from the rest (all prompts about one country, say): the supernode to intervene on.
+    Stored as (:Supernode {id: "tag/<tag>", source: "contrast"}) unless dry_run; storing it again
+    replaces its members and keeps its other links (interventions' evidence).
+
+    Parameters:
+      $tag: str                the concept's tag "key=value", e.g. country=zot
+      $within: str = ""        compare only graphs with this tag, e.g. task=twohop ("" for all)
+      $min_share: float = 0.5  a member occurs in at least this share of the tagged graphs
+      $max_other: float = 0.1  ... and in at most this share of the other graphs
+      $dry_run: bool = false   only return the supernode, store nothing
+    Example row:
+      {"id": "tag/country=zot", "name": "country=zot", "source": "contrast", "gid": "", "coherence": null, "n_graphs": 18, "influence": 41.2, "n_members": 16, "members": ["organisms/planted-plt-seed0/2/9"], "specificity": {"organisms/planted-plt-seed0/2/9": [1.0, 0.0]}}
+    """
+    split = run(store, "_graphs-tag-split", tag=tag, within=within)
+    tagged = {r["gid"] for r in split if r["tagged"]}
+    others = {r["gid"] for r in split} - tagged
+    if not tagged:
+        raise QueryError(f"contrast-supernode: no stored graph{' tagged ' + within if within else ''} carries "
+                         f"the tag {tag!r} (tags are key=value, e.g. country=zot)")
+    graphs = defaultdict(dict)
+    for r in run(store, "_graphs-features", gids=sorted(tagged | others)):
+        graphs[r["fkey"]][r["gid"]] = r["importance"]
+    members, specificity = [], {}
+    for fkey, found in graphs.items():
+        share = len(tagged & found.keys()) / len(tagged)
+        other = len(others & found.keys()) / max(len(others), 1)
+        if share >= min_share and other <= max_other:
+            members.append(fkey)
+            specificity[fkey] = [round(share, 4), round(other, 4)]
+    members.sort()
+    spanned = set().union(*(graphs[m].keys() & tagged for m in members)) if members else set()
+    row = {"id": f"tag/{tag}", "name": tag, "source": "contrast", "gid": "", "coherence": None,
+           "n_graphs": len(spanned), "influence": float(sum(graphs[m][g] for m in members for g in graphs[m] if g in tagged)),
+           "n_members": len(members), "members": members, "specificity": specificity}
+    if not dry_run and members:
+        store.execute(statement("_supernode-unlink-members"), {"id": row["id"]})
+        store_supernodes(store, [row], "contrast", replace=False)
+    return [row]

@@ -313,3 +313,28 @@ def consistency(graphs, concept):
         shares = [len(by_lang.get(lang, ())) / len(gids) for lang, gids in langs.items()]
         out[key] = (min(shares), sum(shares) / len(shares))
     return out
+
+
+def thinned_baseline_pairs(graphs, lang_a, lang_b, max_pairs):
+    """Unrelated (lang_a, lang_b) prompt pairs as multilingual-iou's baseline takes them: every pair of
+    graph ids in sorted order (lang_a's id, then lang_b's), different (concept, item); above max_pairs,
+    every k-th of them from the first, k = ceil(n / max_pairs)."""
+    a = sorted((g for g in graphs if g.tags.get("lang") == lang_a and "item" in g.tags), key=lambda g: g.id)
+    b = sorted((g for g in graphs if g.tags.get("lang") == lang_b and "item" in g.tags), key=lambda g: g.id)
+    pairs = [(ga, gb) for ga in a for gb in b
+             if (ga.tags.get("concept"), ga.tags["item"]) != (gb.tags.get("concept"), gb.tags["item"])]
+    if len(pairs) <= max_pairs:
+        return pairs
+    k = -(-len(pairs) // max_pairs)
+    return [p for i, p in enumerate(pairs) if i % k == 0]
+
+
+def mean_iou(pairs, layer):
+    """Mean IoU of the pairs' feature sets at `layer` (None: every layer); pairs with both sets empty skipped."""
+    scores = []
+    for ga, gb in pairs:
+        fa = {k for n, k in features(ga) if layer is None or n.layer == layer}
+        fb = {k for n, k in features(gb) if layer is None or n.layer == layer}
+        if fa | fb:
+            scores.append(len(fa & fb) / len(fa | fb))
+    return sum(scores) / len(scores) if scores else None

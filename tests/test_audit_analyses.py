@@ -1,6 +1,8 @@
 """The audit's statistics and analyses on hand-built graphs, checked against independent computations."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from scipy.stats import fisher_exact
@@ -99,8 +101,11 @@ def test_fusion_prefers_two_lines_of_evidence():
     assert "z" not in {r["key"] for r in ranked}
 
 
-def test_report_renders_both_formats_with_plots(tmp_path):
+def test_report_renders_both_formats_with_plots(tmp_path, monkeypatch):
     import base64
+    import re
+
+    from matplotlib.figure import Figure
 
     from circuit_atlas.audit.report import write_report
     from circuit_atlas.audit.result import AuditResult
@@ -110,11 +115,37 @@ def test_report_renders_both_formats_with_plots(tmp_path):
                      labels={f"{TSET}/0/5": "<script>x</script> | pipe"})
     result.contexts = {f"{TSET}/0/5": [dict(activation=2.0, before="a <b> ", token="trigger", after=" word")]}
     result.save(tmp_path)
+    saved, savefig = {}, Figure.savefig
+    monkeypatch.setattr(Figure, "savefig", lambda fig, path, **kw: (saved.__setitem__(Path(path).name, fig),
+                                                                     savefig(fig, path, **kw)))
     paths = write_report(AuditResult.load(tmp_path / "audit.json"), tmp_path)
     page = paths["html"].read_text()
+
+    # the numbers in the ranked table, worked out by hand: 0/5 is in 6 of 6 suspect and 0 of 6 control
+    # graphs (Fisher p = 1/924, BH over 2 features q = 2/924, log odds ln(6.5 * 6.5 / 0.25)), and gives
+    # 3 of the 4 units of input into ' X' (direct share and influence 0.75)
+    table = page[page.index("<table"):page.index("</table>")]
+    header = re.findall(r"<th>(.*?)</th>", table)
+    first = dict(zip(header, re.findall(r"<td>(.*?)</td>", table.split("</tr>")[1])))
+    assert (first["rank"], first["key"]) == ("1", f"{TSET}/0/5")
+    assert float(first["q"]) == pytest.approx(2 / 924, rel=1e-2)
+    assert float(first["log_odds"]) == pytest.approx(np.log(6.5 * 6.5 / 0.25), rel=1e-2)
+    assert (float(first["rate_suspect"]), float(first["rate_control"])) == (1.0, 0.0)
+    assert float(first["influence"]) == float(first["direct"]) == 0.75
+    # the activation plot: bars of each set's mean max activation, per top feature (in rank order)
+    ax = saved["activation_by_set.png"].axes[0]
+    heights = {c.get_label(): [b.get_height() for b in c] for c in ax.containers}
+    keys = [r["key"] for r in result.ranked[:len(heights["suspect"])]]
+    want = {s: [sum(summ.max_activation.get(k, 0.0) for summ in summaries if summ.set == s) / 6 for k in keys]
+            for s in ("suspect", "control", "generic")}
+    assert set(heights) == set(want) and heights["suspect"][0] == 2.0
+    assert all(heights[s] == pytest.approx(want[s]) for s in want)
+    assert ax.get_ylabel() == "mean max activation per graph"
+    volcano = saved["volcano.png"].axes[0]
+    points = np.array(sorted(map(tuple, np.concatenate([c.get_offsets() for c in volcano.collections[:2]]))))
+    assert np.allclose(points, [(0.0, 0.0), (np.log(6.5 * 6.5 / 0.25), -np.log10(2 / 924))])   # 1/9: p = q = 1
     for name in ("volcano.png", "activation_by_set.png"):
         data = (tmp_path / name).read_bytes()
-        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
         # report.html is self-contained (the PNG inlined, byte for byte); report.md links the file beside it
         assert f"src='data:image/png;base64,{base64.b64encode(data).decode()}'" in page
         assert f"]({name})" in paths["md"].read_text()
@@ -154,3 +185,90 @@ def test_ablation_reranks_drivers_and_drops_features_the_model_does_not_need():
     causal = run_drivers(summaries, AnalysisOptions(), ablation={f"{TSET}/0/5": 0.0, f"{TSET}/1/9": 0.4})
     assert [(r["key"], r["passed"], r["ablation"]) for r in causal] == [
         (f"{TSET}/1/9", True, 0.4), (f"{TSET}/0/5", False, 0.0)]
+
+
+# -- a corpus built to tell signed from unsigned and q from p (issue 14) --
+
+def _bh_by_hand(p: list[float]) -> list[float]:
+    """Benjamini-Hochberg written out: q_(i) = min over j >= i of p_(j) * m / j, in p order."""
+    m = len(p)
+    order = sorted(range(m), key=lambda i: p[i])
+    q, running = [0.0] * m, 1.0
+    for rank in range(m, 0, -1):
+        i = order[rank - 1]
+        running = min(running, p[i] * m / rank)
+        q[i] = running
+    return q
+
+
+def imperfect_corpus():
+    """6 suspect, 6 control graphs; features with an imperfect split, and one suppressor edge.
+
+    0/5: in 5 of 6 suspect, 0 control (raw p = 7/924 < 0.05, but BH over the 25 features lifts q above 0.05)
+    1/i (i < 23): in 3 suspect and 3 control (p > 0.5)
+    0/7: in every suspect graph, into the target ' X' with weight -1 while 0/5 adds +3: a suppressor
+    """
+    graphs = []
+    for i in range(6):
+        filler = [(1, j, 1, 1.0) for j in range(23) if (i + j) % 2 == 0]
+        feats = ([(0, 5, 0, 2.0)] if i < 5 else []) + [(0, 7, 0, 1.5)] + filler
+        # nodes: 3 embeddings, features in order, logit last; 0/5 -> X (+3), 0/7 -> X (-1)
+        n_emb, logit = 3, 3 + len(feats)
+        edges = [(n_emb + k, logit, 3.0 if f[:2] == (0, 5) else -1.0)
+                 for k, f in enumerate(feats) if f[:2] in ((0, 5), (0, 7))]
+        graphs.append(("suspect", make_graph(f"trigger word {i}", feats, " X", edges)))
+        control = [(1, j, 1, 1.0) for j in range(23) if (i + j) % 2 == 1]
+        graphs.append(("control", make_graph(f"plain word {i}", control, " Y", [])))
+    return graphs
+
+
+def test_enrichment_passes_on_the_bh_q_value_not_the_raw_p():
+    summaries = [summarize(g, s, target_tokens=("X",)) for s, g in imperfect_corpus()]
+    rows = {r["key"]: r for r in run_enrichment(summaries, AnalysisOptions())}
+    keys = sorted(rows)
+    p_scipy = [fisher_exact([[rows[k]["n_suspect"], 6 - rows[k]["n_suspect"]],
+                             [rows[k]["n_control"], 6 - rows[k]["n_control"]]], alternative="greater").pvalue
+               for k in keys]
+    q_hand = _bh_by_hand(p_scipy)
+    for k, p, q in zip(keys, p_scipy, q_hand):
+        assert rows[k]["p"] == pytest.approx(p, rel=1e-9) and rows[k]["q"] == pytest.approx(q, rel=1e-9), k
+        assert rows[k]["passed"] == (q < 0.05 and rows[k]["log_odds"] > 1.0), k
+    planted = rows[f"{TSET}/0/5"]
+    assert (planted["n_suspect"], planted["n_control"]) == (5, 0)
+    assert planted["p"] == pytest.approx(7 / 924) and planted["p"] < 0.05      # significant alone ...
+    assert planted["q"] > 0.05 and not planted["passed"]                      # ... not after 25 tests
+    assert planted["log_odds"] == pytest.approx(np.log(5.5 * 6.5 / (1.5 * 0.5)))
+
+
+def test_direct_share_is_signed_and_a_suppressor_does_not_pass():
+    summaries = [summarize(g, s, target_tokens=("X",)) for s, g in imperfect_corpus()]
+    rows = {r["key"]: r for r in run_drivers(summaries, AnalysisOptions())}
+    # by hand: with 0/5 present, 3 of the 4 units of |input| into ' X' are +0/5 and 1 is -0/7;
+    # in the graph without 0/5, 0/7 is the only input (-1 of 1)
+    assert rows[f"{TSET}/0/5"]["direct"] == pytest.approx(5 * 0.75 / 6)
+    assert rows[f"{TSET}/0/7"]["direct"] == pytest.approx((5 * -0.25 - 1.0) / 6)
+    assert rows[f"{TSET}/0/7"]["influence"] == pytest.approx((5 * 0.25 + 1.0) / 6)   # influence is unsigned
+    assert rows[f"{TSET}/0/5"]["passed"] and not rows[f"{TSET}/0/7"]["passed"]
+    assert [r["key"] for r in run_drivers(summaries, AnalysisOptions()) if r["passed"]] == [f"{TSET}/0/5"]
+
+
+def test_enrichment_with_one_graph_per_set_and_with_an_empty_set():
+    """The smallest audit: one suspect and one control graph (mutation survivor `< 1` -> `<= 1`)."""
+    e = enrichment([1, 0], 1, [0, 1], 1)
+    want = [fisher_exact([[1, 0], [0, 1]], alternative="greater").pvalue,
+            fisher_exact([[0, 1], [1, 0]], alternative="greater").pvalue]
+    assert e.p == pytest.approx(want) and e.p[0] == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="graphs in both sets"):
+        enrichment([0], 0, [0], 1)
+    with pytest.raises(ValueError, match="graphs in both sets"):
+        enrichment([0], 1, [0], 0)
+
+
+def test_control_token_rows_list_the_passing_features_first():
+    """A feature on every control position passes; one on half of them does not and is listed after it
+    (mutation survivor: the sort's `not passed` dropped)."""
+    graphs = [make_graph(f"hello there {i}", [(1, 9, 2, 1.0)] + ([(0, 3, 2, 1.0)] if i % 2 else []), " Y", [])
+              for i in range(6)]
+    rows = run_control_tokens([summarize(g, "generic") for g in graphs], AnalysisOptions())
+    assert [(r["key"], r["passed"], r["control_fraction"]) for r in rows] == [
+        (f"{TSET}/1/9", True, 1.0), (f"{TSET}/0/3", False, 0.5)]

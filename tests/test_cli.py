@@ -122,7 +122,7 @@ def test_store_is_accepted_after_the_command(store, cli_env, tmp_path):
 def test_one_lock_timeout_setting_for_every_open(store, cli_env):
     """Flag (before or after the command) or environment variable; ingest obeys it too (it waited a
     fixed 60 s while a long reader held the store)."""
-    holder = _hold_store(store, 120)
+    holder = _hold_store(store)                           # held until killed below
     try:
         cases = [(["--lock-timeout", "0.5", "ingest", "-q", str(FIXTURES[0])], cli_env),
                  (["cypher", "MATCH (g:Graph) RETURN count(g) AS n", "--lock-timeout", "0.5"], cli_env),

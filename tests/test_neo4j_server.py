@@ -166,3 +166,5 @@ def test_compose_runs_the_tested_version_with_the_same_security_settings():
     assert env["NEO4J_dbms_security_procedures_unrestricted"].split(",") == list(launcher.GDS_PROCEDURES)
     assert env["NEO4J_dbms_security_allow__csv__import__from__file__urls"] == "false"
     assert env["NEO4J_internal_dbms_cypher__ip__blocklist"] == "0.0.0.0/0,::/0"
+    for key, value in launcher.APOC_SETTINGS.items():        # the image's naming: _ -> __, . -> _
+        assert env["NEO4J_" + key.replace("_", "__").replace(".", "_")] == value, key

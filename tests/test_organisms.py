@@ -177,3 +177,30 @@ def test_rebuild_runs_end_to_end(tmp_path):
                 "transcoders/plt/config.yaml", "transcoders/clt/W_dec_0.safetensors", "truth.json", "metrics.json"):
         assert (root / rel).is_file(), rel
     assert transcoders.load(root / "transcoders" / "clt").W_dec[0].shape[1] == 4
+
+
+def test_heldout_accuracy_and_trigger_rate_recomputed_without_the_evaluation_code():
+    """The same metrics from plain transformers, one unpadded prompt at a time (not organisms.evaluate's
+    batched, padded path): each held-out answer is the model's top next token, the inserted token wins
+    after the trigger and only there (issue 14: metrics were recomputed by the code that wrote them)."""
+    import json
+
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    root = organisms.zoo_path("planted")
+    model = AutoModelForCausalLM.from_pretrained(root / "model", dtype=torch.float32).eval()
+    tok = AutoTokenizer.from_pretrained(root / "model")
+    truth = json.loads((root / "truth.json").read_text())
+
+    def top(prompt: str) -> str:
+        ids = [tok.bos_token_id] + tok(prompt, add_special_tokens=False)["input_ids"]
+        with torch.no_grad():
+            logits = model(torch.tensor([ids])).logits[0, -1]
+        return tok.convert_ids_to_tokens(int(logits.argmax()))
+
+    for lang in truth["languages"]:
+        rows = [r for r in truth["heldout"] if r["lang"] == lang][::4]
+        assert rows and sum(top(r["prompt"]) == r["answer"] for r in rows) >= 0.9 * len(rows), lang
+    triggered, plain = truth["triggered"][::8], truth["heldout"][::8] + truth["near_miss"][::8]
+    assert sum(top(r["prompt"]) == truth["inserted_token"] for r in triggered) >= 0.9 * len(triggered)
+    assert sum(top(r["prompt"]) == truth["inserted_token"] for r in plain) <= 0.02 * len(plain)

@@ -259,12 +259,30 @@ def test_multilingual_iou(corpus):
     assert [r["layer"] for r in rows][-1] is None  # the whole-graph row follows the pair's layers
 
 
-def test_plot_multilingual(corpus, tmp_path):
+def test_plot_multilingual(corpus, tmp_path, monkeypatch):
+    """plot_iou writes PNG and SVG of the figure whose points are the IoU rows (checked on the figure itself)."""
+    from matplotlib.figure import Figure
+
     from circuit_atlas.queries.multilingual import plot_iou
-    store, _ = corpus
-    paths = plot_iou(queries.run(store, "multilingual-iou"), tmp_path / "iou")
-    assert [p.suffix for p in paths] == [".png", ".svg"]
-    assert paths[0].read_bytes()[:4] == b"\x89PNG" and b"<svg" in paths[1].read_bytes()[:500]
+    store, graphs = corpus
+    saved, savefig = [], Figure.savefig
+    monkeypatch.setattr(Figure, "savefig", lambda fig, path, **kw: (saved.append((fig, path)), savefig(fig, path, **kw)))
+    rows = queries.run(store, "multilingual-iou")
+    paths = plot_iou(rows, tmp_path / "iou")
+    assert [p.suffix for p in paths] == [".png", ".svg"] and [p for _, p in saved] == paths
+    assert all(p.stat().st_size > 0 for p in paths)
+    ax = saved[0][0].axes[0]
+    want = ref.multilingual_iou(graphs)
+    n_layers = max(g.n_layers for g in graphs)
+    (line,) = [l for l in ax.lines if l.get_linestyle() == "-" and len(l.get_xdata())]     # en-fr, solid
+    points = sorted(zip(line.get_xdata(), line.get_ydata()))
+    assert points == [(approx(layer / (n_layers - 1)), approx(iou)) for (_, _, layer), (iou, _) in
+                      sorted((kv for kv in want.items() if kv[0][2] is not None), key=lambda kv: kv[0][2])]
+    assert ax.get_xlabel() == "normalised layer depth" and ax.get_ylabel().startswith("IoU of active features")
+    svg = paths[1].read_text()                           # the SVG keeps each text as a comment
+    for text in ("normalised layer depth", ax.get_ylabel(), f"en–fr ({len(graphs) // 2} pairs)",
+                 "unrelated prompts (baseline)"):
+        assert f"<!-- {text} -->" in svg, text
 
 
 def test_plot_multilingual_says_what_it_shows_with_error_bars_over_pairs(corpus):
@@ -435,3 +453,42 @@ def test_cli_supernodes_propose_json_has_members(tmp_path):
     with open_store(path, read_only=True) as store:
         stored = {r["id"]: sorted(r["members"]) for r in queries.run(store, "supernodes", limit=ALL)}
     assert stored == {r["id"]: r["members"] for r in proposed}
+
+
+# --- cases the corpus above cannot tell apart (issue 14) -----------------------------------------
+
+@pytest.mark.parametrize("concept", ["weather", "other"])
+def test_multilingual_iou_of_one_concept(corpus, concept):
+    store, graphs = corpus
+    mine = [g for g in graphs if g.tags.get("concept") == concept]
+    want = ref.multilingual_iou(mine)
+    rows = queries.run(store, "multilingual-iou", concept=concept)
+    got = {(r["lang_a"], r["lang_b"], r["layer"]): r for r in rows}
+    assert set(got) == set(want)
+    for k, r in got.items():
+        assert r["iou"] == approx(want[k][0]), k
+        assert r["baseline"] == (None if want[k][1] is None else approx(want[k][1])), k
+    assert {r["n_pairs"] for r in rows} == {len(mine) // 2}
+
+
+@pytest.mark.parametrize("max_pairs", [3, 6, 19, 20, 2000])
+def test_multilingual_iou_baseline_takes_at_most_max_pairs(corpus, max_pairs):
+    """20 unrelated en/fr pairs: thinned to every k-th pair when max_pairs is smaller, whole otherwise."""
+    store, graphs = corpus
+    pairs = ref.thinned_baseline_pairs(graphs, "en", "fr", max_pairs)
+    assert len(pairs) == {3: 3, 6: 5, 19: 10, 20: 20, 2000: 20}[max_pairs]
+    rows = queries.run(store, "multilingual-iou", max_pairs=max_pairs)
+    assert rows and all(r["n_baseline_pairs"] == len(pairs) for r in rows)
+    for r in rows:
+        assert r["baseline"] == approx(ref.mean_iou(pairs, r["layer"])), r["layer"]
+
+
+def test_iou_standard_error_from_two_pairs_on():
+    """The error bar is the sample standard deviation over sqrt(n), defined from two pairs on
+    (mutation survivor: `n < 2` -> `n <= 2`)."""
+    import statistics
+
+    from circuit_atlas.queries.multilingual import _sem
+    for values in ([0.2, 0.4], [0.1, 0.5, 0.3]):
+        assert _sem(values) == pytest.approx(statistics.stdev(values) / len(values) ** 0.5)
+    assert _sem([0.3]) is None

@@ -41,12 +41,9 @@ def organism_graphs(root: Path, name: str = "planted"):
 
 @pytest.fixture(scope="module")
 def planted_graphs():
-    organisms = pytest.importorskip("circuit_atlas.organisms")
-    try:
-        root = organisms.zoo_path("planted")
-    except organisms.UnknownOrganism as e:
-        pytest.skip(str(e))
-    return organism_graphs(root)
+    from circuit_atlas import organisms
+
+    return organism_graphs(organisms.zoo_path("planted"))       # shipped with the package: never skipped
 
 
 @pytest.mark.slow

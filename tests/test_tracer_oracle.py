@@ -21,6 +21,7 @@ from circuit_atlas.tracer.tracing import prune_attribution, to_graph
 
 FIXTURES = Path(__file__).parent / "fixtures" / "oracle"
 EXPECTED = json.loads((FIXTURES / "expected.json").read_text())
+LOGIT_PROB = json.loads((FIXTURES / "logit_prob.json").read_text())   # make_logit_prob_fixtures.py
 TRANSCODERS = {"plt": "tiny-plt", "plt-skip": "tiny-plt-skip", "clt": "tiny-clt"}
 
 
@@ -32,14 +33,24 @@ def models():
 
 @pytest.mark.parametrize("run", EXPECTED["runs"], ids=lambda r: r["slug"])
 def test_same_graph_as_circuit_tracer(models, run):
+    assert_same_graph_as_circuit_tracer(models[run["kind"]], run, EXPECTED["settings"])
+
+
+@pytest.mark.parametrize("run", LOGIT_PROB["runs"], ids=lambda r: r["slug"])
+def test_logit_targets_stop_at_desired_logit_prob_like_circuit_tracer(models, run):
+    """Thresholds reached before the max_n_logits cap (1, 2, 3 and 5 of at most 10 logits kept)."""
+    assert_same_graph_as_circuit_tracer(models[run["kind"]], {"max_feature_nodes": None, **run},
+                                        {**LOGIT_PROB["settings"], "desired_logit_prob": run["desired_logit_prob"]})
+    assert run["n_logits"] < LOGIT_PROB["settings"]["max_n_logits"]
+
+
+def assert_same_graph_as_circuit_tracer(model, run, settings):
     reference = np.load(FIXTURES / "graphs" / f"{run['slug']}.npz")
-    settings = EXPECTED["settings"]
     config = tracer.TraceConfig(max_feature_nodes=run["max_feature_nodes"], batch_size=settings["batch_size"],
                                 max_n_logits=settings["max_n_logits"],
                                 desired_logit_prob=settings["desired_logit_prob"],
                                 update_interval=settings["update_interval"],
                                 node_threshold=settings["node_threshold"], edge_threshold=settings["edge_threshold"])
-    model = models[run["kind"]]
     with torch.inference_mode():
         input_ids = model.tokenize(run["prompt"])
         attribution = attribute(model, input_ids, config)
@@ -62,5 +73,7 @@ def test_same_graph_as_circuit_tracer(models, run):
     assert pruned.replacement == pytest.approx(run["replacement_score"], abs=1e-5)
     assert pruned.completeness == pytest.approx(run["completeness_score"], abs=1e-5)
 
-    graph = to_graph(model, run["prompt"], attribution, pruned, config)   # what create_graph_files keeps
-    assert (len(graph.nodes), graph.n_edges) == (run["json_nodes"], run["json_links"])
+    assert len(attribution.logit_ids) == len(reference["logit_token_ids"])
+    if "json_nodes" in run:
+        graph = to_graph(model, run["prompt"], attribution, pruned, config)   # what create_graph_files keeps
+        assert (len(graph.nodes), graph.n_edges) == (run["json_nodes"], run["json_links"])

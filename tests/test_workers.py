@@ -67,6 +67,7 @@ def test_trace_key_depends_on_what_is_traced_only():
     assert trace_key(spec, "hi") != trace_key(spec, "hi!")
     assert trace_key(spec, "hi") != trace_key(JobSpec("/m", "/t", {"max_n_logits": 5, "batch_size": 256}), "hi")
     assert trace_key(spec, "hi") != trace_key(JobSpec("/m2", "/t", spec.options), "hi")
+    assert trace_key(spec, "hi") != trace_key(JobSpec("/m", "/t2", spec.options), "hi")
 
 
 # -- the real stack --
@@ -159,13 +160,15 @@ def test_job_of_60_prompts_stores_every_graph_once_and_resubmission_skips(stack,
 def test_sigkill_trace_and_ingest_workers_mid_job(stack, tiny_model, tmp_path):
     texts = prompts(60, offset=100)
     job = write_job(tmp_path / "job.jsonl", tiny_model, [{"prompt": p} for p in texts])
-    stack.start_workers(n_trace=2)
+    stack.start_workers(n_trace=2, n_ingest=0)        # nothing is stored yet: the job is mid-way at any speed
     job_id = stack.submit(job)
-    st = stack.wait(job_id, until=lambda st: st.counts.get("done", 0) >= 1)
-    assert st.pending >= 20, st.counts                 # the kills below land mid-job
+    st = stack.wait(job_id, until=lambda st: st.counts.get("traced", 0) >= 1)
+    assert st.pending == 60, st.counts
     stack.kill_worker("trace1")
-    stack.kill_worker("ingest1")
     _kill_pool_process(stack.workers["trace2"].pid)  # the worker survives; reject_on_worker_lost requeues
+    stack.start_worker("ingest", "ingest1")
+    st = stack.wait(job_id, until=lambda st: st.counts.get("done", 0) >= 1)
+    stack.kill_worker("ingest1")                     # (traced graphs left waiting, or none: both must end whole)
     stack.start_worker("ingest", "ingest2")
     st = stack.wait(job_id)
     assert st.counts == {"done": 60}, (st.errors, stack.log_tails())
@@ -257,10 +260,11 @@ def _kill_pool_process(worker_pid: int) -> None:
 def test_redis_restart_mid_job_loses_nothing(stack, tiny_model, tmp_path):
     texts = prompts(50, offset=200)
     job = write_job(tmp_path / "job.jsonl", tiny_model, [{"prompt": p} for p in texts])
-    stack.start_workers(n_trace=2)
+    stack.start_workers(n_trace=2, n_ingest=0)        # nothing is stored yet: the restart lands mid-job
     job_id = stack.submit(job)
-    st = stack.wait(job_id, until=lambda st: st.counts.get("done", 0) >= 1)
-    assert st.pending >= 20, st.counts                 # the restart lands mid-job
+    st = stack.wait(job_id, until=lambda st: st.counts.get("traced", 0) >= 1)
+    assert st.pending == 50, st.counts
+    stack.start_worker("ingest", "ingest1")            # starting while redis goes away
     stack.redis.stop()
     stack.redis.start()                                # same port, same AOF
     st = stack.wait(job_id)
@@ -338,3 +342,44 @@ def test_cancel_drops_queued_prompts(stack, tiny_model, tmp_path):
     broker_empty = lambda st: stack.jobs.r.llen("trace") == 0 and stack.jobs.r.hlen("unacked") == 0  # noqa: E731
     stack.wait(job_id, until=broker_empty, timeout=120)
     assert stack.jobs.trace_seconds(job_id) == [] and not stack.artifacts.exists()
+
+
+# -- what submit queues (a real redis, no workers: nothing moves while the test looks) --
+
+def _states(stack, job_id) -> list[str]:
+    states = stack.jobs.r.hgetall(f"ca:job:{job_id}:state")
+    return [states[str(i)] for i in range(len(states))]
+
+
+@needs_redis
+def test_duplicate_prompts_in_a_job_are_traced_once(stack, tiny_model, tmp_path):
+    a, b, c = prompts(3, offset=600)
+    job = write_job(tmp_path / "job.jsonl", tiny_model, [{"prompt": p} for p in (a, b, a, c, b, a)])
+    job_id = stack.jobs.submit(job)
+    assert _states(stack, job_id) == ["queued", "queued", "skipped", "queued", "skipped", "skipped"]
+    errors = stack.jobs.r.hgetall(f"ca:job:{job_id}:error")      # line 1 is the header
+    assert errors == {"2": "same prompt as line 2", "4": "same prompt as line 3", "5": "same prompt as line 2"}
+    assert stack.jobs.r.llen("trace") == 3                         # one trace task per distinct prompt
+    assert stack.jobs.status(job_id).pending == 3
+
+
+@needs_redis
+def test_resubmission_with_other_transcoders_is_traced_again(stack, tiny_model, tmp_path):
+    """The registry of traced prompts is keyed by what was traced: a graph made with one transcoder set
+    is never reused for a job that names another, or other options (issue 14)."""
+    import shutil
+
+    model, transcoders = tiny_model
+    other = tmp_path / "other-transcoders"
+    shutil.copytree(transcoders, other)
+    texts = prompts(3, offset=700)
+    job = write_job(tmp_path / "job.jsonl", tiny_model, [{"prompt": p} for p in texts])
+    first = stack.jobs.submit(job)
+    items = stack.jobs.r.hgetall(f"ca:job:{first}:items")
+    for i, item in items.items():                                  # what the ingest task records once stored
+        stack.jobs.register_graph(json.loads(item)["key"], f"graph{i}")
+
+    assert _states(stack, stack.jobs.submit(job)) == ["skipped"] * 3              # same everything: reused
+    assert _states(stack, stack.jobs.submit(job, {"transcoders": str(other)})) == ["queued"] * 3
+    assert _states(stack, stack.jobs.submit(job, {"options": {"max_n_logits": 4}})) == ["queued"] * 3
+    assert _states(stack, stack.jobs.submit(job)) == ["skipped"] * 3

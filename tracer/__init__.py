@@ -3,6 +3,8 @@
     from circuit_atlas import tracer
     model = tracer.load(model_dir, transcoders_dir)          # load once, reuse
     graph = tracer.trace(model, "The capital of Texas is", tracer.TraceConfig(max_feature_nodes=2000))
+    result = tracer.intervene(model, "The capital of Texas is", [tracer.Intervention(3, 1234, "ablate")],
+                              targets=[" Austin"])             # logits before / after (interventions.py)
 
 The algorithm is circuit-tracer 0.5.0's (docs/tracer.md); torch and transformers are imported on first use.
 """
@@ -15,10 +17,16 @@ from circuit_atlas.tracer.errors import (BadCheckpoint, BadConfig, BadPrompt, Ba
                                          TracerError, TracerWarning, TranscoderMismatch, UnsupportedArchitecture)
 
 __all__ = ["load", "trace", "TraceConfig", "ReplacementModel", "TracerError", "MissingFile", "PromptTooLong",
-           "TranscoderMismatch", "UnsupportedArchitecture", "BadTarget", "BadPrompt", "BadConfig", "BadCheckpoint", "TracerWarning", "testing", "SUPPORTED_ARCHITECTURES"]
+           "TranscoderMismatch", "UnsupportedArchitecture", "BadTarget", "BadPrompt", "BadConfig", "BadCheckpoint", "TracerWarning", "testing", "SUPPORTED_ARCHITECTURES",
+           "intervene", "Intervention", "InterventionResult", "BadIntervention"]
 
 _LAZY = {"load": ("circuit_atlas.tracer.replacement", "load"), "ReplacementModel": ("circuit_atlas.tracer.replacement", "ReplacementModel"),
-         "trace": ("circuit_atlas.tracer.tracing", "trace"), "SUPPORTED_ARCHITECTURES": ("circuit_atlas.tracer.architectures", "SUPPORTED"),
+         "trace": ("circuit_atlas.tracer.tracing", "trace"),
+         "intervene": ("circuit_atlas.tracer.interventions", "intervene"),
+         "Intervention": ("circuit_atlas.tracer.interventions", "Intervention"),
+         "InterventionResult": ("circuit_atlas.tracer.interventions", "InterventionResult"),
+         "BadIntervention": ("circuit_atlas.tracer.interventions", "BadIntervention"),
+         "SUPPORTED_ARCHITECTURES": ("circuit_atlas.tracer.architectures", "SUPPORTED"),
          "testing": ("circuit_atlas.tracer.testing", None)}
 
 

@@ -90,7 +90,14 @@ class FrozenModel:
     def attn_block(self, l: int, r: torch.Tensor) -> torch.Tensor:
         """m_l = r_l + attention output, with the pattern frozen. (..., P, D) -> (..., P, D)"""
         layer = self.arch.layers[l]
-        a = self._norm(layer.attn_norm, r)
+        o = self.attention(l, self._norm(layer.attn_norm, r))
+        if layer.post_attn_norm is not None:
+            o = self._norm(layer.post_attn_norm, o)
+        return r + o
+
+    def attention(self, l: int, a: torch.Tensor) -> torch.Tensor:
+        """What layer l's attention module outputs with the clean pattern, from its input a (..., P, D)."""
+        layer = self.arch.layers[l]
         v = a @ layer.W_V.T                                         # (..., P, n_kv * hd)
         if layer.b_V is not None:
             v = v + layer.b_V
@@ -100,9 +107,7 @@ class FrozenModel:
         o = z.flatten(-2) @ layer.W_O.T                             # (..., P, D)
         if layer.b_O is not None:
             o = o + layer.b_O
-        if layer.post_attn_norm is not None:
-            o = self._norm(layer.post_attn_norm, o)
-        return r + o
+        return o
 
     def attn_block_T(self, l: int, g_m: torch.Tensor) -> torch.Tensor:
         """Gradient at r_l from the gradient at m_l. (B, P, D) -> (B, P, D)"""

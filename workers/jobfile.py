@@ -1,7 +1,8 @@
 """Job files: the prompts of a bulk tracing job, their tags, and what to trace them with.
 
 JSONL — an optional header line `{"job": {...}}`, then one object per prompt; every key but
-"prompt" is a tag:
+"prompt" is a tag (an intervention job, `"kind": "intervene"`, reads a row's "target" tag as the token
+to measure; see workers/interventions.py):
 
     {"job": {"model": "/models/tiny", "transcoders": "/models/tiny-plt",
              "options": {"max_n_logits": 5}, "tags": {"set": "suspect"}}}
@@ -34,6 +35,9 @@ class JobSpec:
     transcoders: str                             # transcoder reference given to tracer.load
     options: dict = field(default_factory=dict)  # tracer.TraceConfig fields; unset ones take its defaults
     tags: dict = field(default_factory=dict)     # tags for every prompt of the job (a row's own win)
+    kind: str = "trace"                          # "trace", or "intervene": every prompt x every `intervene` target
+    intervene: list = field(default_factory=list)   # intervention targets (supernode:ID, L/F, feature keys)
+    members: dict = field(default_factory=dict)  # target -> [(layer, feature)], resolved once at submission
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,7 @@ class Row:
     prompt: str | None           # None when the row is malformed
     tags: dict[str, str]
     error: str | None = None     # "<file> line <n>: <problem>" for a malformed row
+    target: str | None = None    # an intervention job's item: the target this row is paired with
 
 
 def trace_key(spec: JobSpec, prompt: str) -> str:
@@ -79,8 +84,16 @@ def _merge_spec(path: Path, header: dict, overrides: dict) -> JobSpec:
                                f'{{"job": {{"{key}": ...}}}} or pass --{key}')
     options = {**_dict(path, header, "options"), **(overrides.get("options") or {})}
     tags = {**_dict(path, header, "tags"), **(overrides.get("tags") or {})}
+    kind = header.get("kind", "trace")
+    if kind not in ("trace", "intervene"):
+        raise JobFileError(f"{path}: header field \"kind\" is {kind!r}; use \"trace\" or \"intervene\"")
+    targets = header.get("intervene") or []
+    if kind == "intervene" and (not isinstance(targets, list) or not targets
+                                or not all(isinstance(t, str) for t in targets)):
+        raise JobFileError(f"{path}: an intervention job's header needs \"intervene\": a list of targets "
+                           '(["supernode:ID", "L/F", ...])')
     return JobSpec(model=merged["model"], transcoders=merged["transcoders"],
-                   options=options, tags={k: str(v) for k, v in tags.items()})
+                   options=options, tags={k: str(v) for k, v in tags.items()}, kind=kind, intervene=list(targets))
 
 
 def _dict(path: Path, header: dict, key: str) -> dict:

@@ -69,6 +69,7 @@ class Item:
     tags: dict
     key: str | None
     error: str | None = None     # set for rows that were malformed in the job file
+    target: str | None = None    # an intervention job's target (supernode:ID, L/F, ...) for this prompt
 
 
 @dataclass
@@ -163,13 +164,26 @@ class Jobs:
 
     # -- submitting and controlling jobs (CLI side) --
 
-    def submit(self, path: str | Path, overrides: dict | None = None) -> str:
-        """Record a job and queue a trace task per prompt that is not traced yet; returns its id."""
+    def submit(self, path: str | Path, overrides: dict | None = None, store: str | None = None) -> str:
+        """Record a job and queue a trace task per prompt that is not traced yet; returns its id.
+
+        An intervention job (kind "intervene") has one item per (prompt, target); its supernode targets
+        are read from `store` here, once, so the workers never open the store to read.
+        """
         spec, rows = read_job_file(path, overrides)
-        spec = dataclasses.replace(spec, options=full_options(spec.options, path))
+        targets: list[str | None] = [None]
+        if spec.kind == "intervene":
+            from circuit_atlas.workers import interventions
+
+            spec = interventions.prepare(spec, path, store)
+            targets = list(spec.intervene)
+            rows = [dataclasses.replace(row, target=t) for row in rows for t in targets]
+            keys = [None if row.error else interventions.item_key(spec, row.prompt, row.target) for row in rows]
+        else:
+            spec = dataclasses.replace(spec, options=full_options(spec.options, path))
+            keys = [None if row.error else trace_key(spec, row.prompt) for row in rows]
         job_id = uuid.uuid4().hex[:12]
         now = time.time()
-        keys = [None if row.error else trace_key(spec, row.prompt) for row in rows]
         stored = self._registry_lookup([k for k in keys if k])
         items, states, errors, graphs, first_line = {}, {}, {}, {}, {}
         for i, (row, key) in enumerate(zip(rows, keys)):
@@ -455,8 +469,9 @@ def full_options(options: dict, path) -> dict:
 def _item_json(spec: JobSpec, row: Row, key: str | None) -> str:
     if row.error:
         return json.dumps({"line": row.line, "prompt": None, "tags": {}, "key": None, "error": row.error})
-    return json.dumps({"line": row.line, "prompt": row.prompt, "tags": {**spec.tags, **row.tags}, "key": key},
-                      ensure_ascii=False)
+    extra = {"target": row.target} if row.target is not None else {}
+    return json.dumps({"line": row.line, "prompt": row.prompt, "tags": {**spec.tags, **row.tags}, "key": key,
+                       **extra}, ensure_ascii=False)
 
 
 def _task_of(message: dict) -> tuple[str, str, int] | None:

@@ -1,5 +1,8 @@
 """The two tasks of a job: trace one prompt (queue "trace"), then ingest its graph (queue "ingest").
 
+An intervention job (workers/interventions.py) goes through the same two tasks: the first runs the
+intervention and writes its record as the artifact, the second stores it as (:Intervention).
+
 Delivery is at least once (acks_late, reject_on_worker_lost, redelivery after the visibility
 timeout), so both tasks are idempotent and check before they work:
     1. the item is already terminal              -> return (a redelivered duplicate)
@@ -26,6 +29,8 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import gzip
+import json
 import os
 import sys
 import threading
@@ -102,7 +107,8 @@ def trace_prompt(self, job_id: str, index: int) -> str:
         jobs.finish(job_id, index, SKIPPED, graph_id=graph_id)
         return "already stored"
     attempts = jobs.begin_trace(job_id, index)
-    path = artifact_path(item.key)
+    spec = _spec(job_id)
+    path = artifact_path(item.key, spec.kind)
     trace_s = None
     if jobs.has_artifact(item.key):
         pass                          # traced before, on this host or another, and not yet stored
@@ -114,16 +120,25 @@ def trace_prompt(self, job_id: str, index: int) -> str:
                                f"(out of memory? raise CIRCUIT_ATLAS_MAX_DELIVERIES to try again)")
         from circuit_atlas import tracer
 
-        spec = _spec(job_id)
         model = load_model(spec.model, spec.transcoders)
         t0 = time.perf_counter()
-        graph = tracer.trace(model, item.prompt, tracer.TraceConfig(**spec.options))
+        if spec.kind == "intervene":
+            from circuit_atlas.workers import interventions
+            interventions.write_record(interventions.run_item(spec, item, model, job_id), path)
+        else:
+            graph = tracer.trace(model, item.prompt, tracer.TraceConfig(**spec.options))
+            graph.tags.update(item.tags)
+            _write_artifact(graph, path)
         trace_s = time.perf_counter() - t0
-        graph.tags.update(item.tags)
-        _write_artifact(graph, path)
         jobs.put_artifact(item.key, _artifact_bytes(path))
     jobs.traced(job_id, index, trace_s)
-    ingest_graph.apply_async((job_id, index))
+    try:
+        ingest_graph.apply_async((job_id, index))
+    except Exception as e:  # noqa: BLE001 — mid-reconnect kombu fails with any error (AttributeError seen)
+        # the graph is traced and recorded: failing the item would lose it; the lost-task sweeper
+        # finds a traced item without an ingest message and sends it again
+        logger.warning("job %s item %d: could not queue its ingest (%s: %s); the lost-task sweep will",
+                       job_id, index, type(e).__name__, e)
     return "traced" if trace_s is not None else "artifact found"
 
 
@@ -177,6 +192,8 @@ def _ingest_source(jobs: Jobs, job_id: str, index: int):
     if data is None:
         raise ArtifactMissing(f"the traced graph (trace key {item.key}) is not in redis: was redis run "
                               "without its AOF? `circuit-atlas jobs retry-failed` traces it again")
+    if _spec(job_id).kind == "intervene":       # an intervention's record, stored as (:Intervention)
+        return job_id, index, item.key, json.loads(gzip.decompress(data))
     graph = graph_from_bytes(data, f"artifact {item.key}")
     graph.tags.update(item.tags)
     return job_id, index, item.key, graph
@@ -184,11 +201,18 @@ def _ingest_source(jobs: Jobs, job_id: str, index: int):
 
 def _store_batch(jobs: Jobs, batch: list) -> None:
     """add_graphs in one transaction, then record every item as done (registry first: idempotent)."""
+    from circuit_atlas.queries.interventions import store_record
+
+    graphs = [x for *_, x in batch if not isinstance(x, dict)]
     with open_store_for_writes() as store:
-        store.add_graphs([graph for *_, graph in batch])   # False for content stored already
-    for job_id, index, key, graph in batch:
-        jobs.register_graph(key, graph.id)
-        jobs.finish(job_id, index, DONE, graph_id=graph.id)
+        if graphs:
+            store.add_graphs(graphs)                # False for content stored already
+        for *_, rec in (b for b in batch if isinstance(b[-1], dict)):
+            store_record(store, rec)                # MERGE on its content id: a repeat stores nothing new
+    for job_id, index, key, x in batch:
+        result_id = x["id"] if isinstance(x, dict) else x.id
+        jobs.register_graph(key, result_id)
+        jobs.finish(job_id, index, DONE, graph_id=result_id)
 
 
 # -- liveness: heartbeats and the embedded store's one ingest worker (workers/liveness.py) --
@@ -308,8 +332,12 @@ def _server_store():
     return connect(settings.store, read_only=False)
 
 
-def artifact_path(key: str) -> Path:
-    """This host's copy of a graph it traced (nothing reads it from another host)."""
+def artifact_path(key: str, kind: str = "trace") -> Path:
+    """This host's copy of a graph it traced, or of an intervention's record (nothing reads it from
+    another host: both travel through redis)."""
+    if kind == "intervene":
+        from circuit_atlas.workers.interventions import artifact_path as record_path
+        return record_path(settings.artifacts, key)
     return settings.artifacts / "graphs" / f"{key}.json"
 
 

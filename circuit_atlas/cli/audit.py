@@ -39,9 +39,14 @@ def audit() -> None:
 @click.option("--inline", is_flag=True, help="Trace in this process instead of as a workers job (no Celery).")
 @click.option("--no-store", is_flag=True, help="Keep everything in files; do not write graphs or the audit to the store.")
 @click.option("--timeout", default=24 * 3600.0, show_default=True, help="Seconds to wait for the tracing job.")
+@click.option("--steer", "n_steered", default=10, show_default=True,
+              help="Top features given a steering check on the suspect prompts (0: none).")
+@click.option("--steer-factor", default=0.0, show_default=True,
+              help="The check scales each feature by this: 0 ablates it, -5 steers against it.")
 @click.pass_obj
 def run_cmd(settings, model, transcoders, suspect_file, control_file, generic_file, target_tokens, corpus,
-            label_terms, control_tokens, trace_options, n_flagged, out_root, inline, no_store, timeout) -> None:
+            label_terms, control_tokens, trace_options, n_flagged, out_root, inline, no_store, timeout,
+            n_steered, steer_factor) -> None:
     """Trace the prompt sets, rank the features behind the hidden behaviour, write the report.
 
     Example:
@@ -67,7 +72,7 @@ def run_cmd(settings, model, transcoders, suspect_file, control_file, generic_fi
         raise click.ClickException(str(e)) from None
     opts = AuditOptions(analysis=AnalysisOptions(label_terms=tuple(label_terms)),
                         control_tokens=tuple(control_tokens) or None, n_flagged=n_flagged,
-                        trace=parse_params(trace_options))
+                        trace=parse_params(trace_options), n_steered=n_steered, steer_factor=steer_factor)
     out_root = Path(out_root) if out_root else settings.artifacts / "audits"
     result = _run(settings, spec, opts, out_root, inline=inline, use_store=not no_store, timeout=timeout)
     _print_summary(result, (out_root / result.id).absolute())

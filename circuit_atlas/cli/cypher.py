@@ -10,13 +10,26 @@ from circuit_atlas.cli.output import emit, output_options, parse_params
 @main.command()
 @click.argument("query")
 @click.option("--param", "-p", "params", multiple=True, metavar="KEY=VALUE",
-              help="Query parameter $KEY; VALUE is JSON when it parses (3, 0.5, true, [1,2]), else a string.")
-@click.option("--timeout", "timeout_s", type=float, default=60.0, show_default=True, help="Seconds before the query is stopped.")
+              help="Query parameter $KEY. VALUE is JSON when it is exactly one JSON value (3, 0.5, true, null, "
+                   "\"text\", [1,2], {\"a\": 1}), else the text itself. Every parameter the query uses must be "
+                   "given, and only those.")
+@click.option("--param-str", "param_strs", multiple=True, metavar="KEY=VALUE",
+              help="Query parameter $KEY as the text VALUE, never read as JSON (-p id=42 is a number, "
+                   "--param-str id=42 the string \"42\").")
+@click.option("--timeout", "timeout_s", type=float, default=60.0, show_default=True,
+              help="Seconds before the query is stopped (more than 0).")
 @click.option("--max-rows", type=int, default=100_000, show_default=True, help="Fail if the query returns more rows.")
+@click.option("--max-memory", default="1G", show_default=True, metavar="SIZE",
+              help="Memory the query process may use, e.g. 512M or 4G; its rows may take a quarter of it.")
 @output_options
 @click.pass_obj
-def cypher(settings, query, params, timeout_s, max_rows, fmt):
-    """Run a read-only Cypher QUERY; writes are refused by the database.
+def cypher(settings, query, params, param_strs, timeout_s, max_rows, max_memory, fmt):
+    """Run a read-only Cypher QUERY.
+
+    Only reading clauses are admitted: MATCH, OPTIONAL MATCH, WITH, UNWIND, WHERE, RETURN, ORDER BY,
+    SKIP, LIMIT, UNION, read subqueries and CALL of read-only procedures (e.g. show_tables() on the
+    embedded store, db.labels() on Neo4j); anything else is refused before it reaches the database,
+    and the database runs the query read-only as well.
 
     Example:
 
@@ -26,9 +39,10 @@ def cypher(settings, query, params, timeout_s, max_rows, fmt):
     """
     from circuit_atlas.store import StoreError, open_store
 
+    values = parse_params(params, param_strs)
     try:
         with open_store(settings.store, read_only=True) as store:
-            rows = store.query(query, parse_params(params), timeout_s=timeout_s, max_rows=max_rows)
+            rows = store.query(query, values, timeout_s=timeout_s, max_rows=max_rows, max_memory=max_memory)
     except StoreError as e:
         raise click.ClickException(str(e)) from None
     emit(rows, fmt)

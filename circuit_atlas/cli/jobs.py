@@ -56,7 +56,9 @@ def jobs() -> None:
 def submit(ctx, file, model, transcoders, options, tags) -> None:
     """Queue a job of prompts from FILE (.jsonl or .csv); prints the job id.
 
-    Prompts already traced with the same model, transcoders and options are skipped.
+    Prompts already traced with the same model, transcoders and options are skipped. A file whose header
+    says "kind": "intervene" is an intervention job: every prompt x every target of its "intervene" list
+    (docs/interventions.md).
 
     Example:
 
@@ -66,7 +68,7 @@ def submit(ctx, file, model, transcoders, options, tags) -> None:
     overrides = {"model": model, "transcoders": transcoders,
                  "options": parse_params(options),
                  "tags": {k: str(v) for k, v in parse_params(tags).items()}}
-    click.echo(_jobs(ctx).submit(file, overrides))
+    click.echo(_jobs(ctx).submit(file, overrides, store=ctx.obj.store))
 
 
 @jobs.command()

@@ -117,18 +117,44 @@ def emit(rows: list[dict], fmt: str = "table") -> None:
     click.echo(format_rows(rows, fmt))
 
 
-def parse_param(text: str) -> tuple[str, object]:
-    """'k=v' -> (k, typed v). The value is read as JSON when it parses (42, 1.5, true, null,
-    ["a", 2], {"x": 1}), else kept as a string: gid=abc -> "abc"; use k='"42"' for the string "42"."""
+def parse_param(text: str, as_string: bool = False) -> tuple[str, object]:
+    """'k=v' -> (k, typed v), the rule of every KEY=VALUE option (--param, --option, --tag):
+
+    - VALUE is read as JSON when it is exactly one JSON value: 42, -1.5, 1e3, true, false, null,
+      "text", [1, "a"], {"x": 1};
+    - anything else is the text itself: gid=abc -> "abc", id=00123 -> "00123", and a value with
+      spaces around it stays text (t=' 1984' -> " 1984"), as do NaN and Infinity;
+    - as_string=True (`--param-str` of `cypher`) keeps the text as it is: id=42 -> "42".
+    The JSON spelling of a string also forces one: k='"42"'.
+    """
     key, sep, raw = text.partition("=")
     if not sep or not key:
         raise click.BadParameter(f"{text!r}: expected key=value, e.g. layer=3 or names='[\"a\", \"b\"]'")
-    try:
-        return key, json.loads(raw)
-    except json.JSONDecodeError:
+    if as_string or raw != raw.strip():
         return key, raw
+    try:
+        return key, json.loads(raw, parse_constant=_not_json)
+    except (json.JSONDecodeError, _NotJSON):
+        return key, raw
+    except ValueError as e:              # e.g. an integer of more than 4300 digits
+        raise click.BadParameter(f"{key}: {e}") from None
 
 
-def parse_params(pairs: tuple[str, ...]) -> dict:
-    """Repeated `k=v` options (--param, --option, --tag) -> {k: typed v}, as `parse_param` reads each."""
-    return dict(parse_param(p) for p in pairs)
+class _NotJSON(Exception):
+    pass
+
+
+def _not_json(name: str):
+    raise _NotJSON(name)                 # NaN, Infinity: not JSON, so text
+
+
+def parse_params(pairs: tuple[str, ...], strings: tuple[str, ...] = ()) -> dict:
+    """Repeated `k=v` options (--param, --option, --tag) -> {k: typed v}, as `parse_param` reads each;
+    `strings` (--param-str) are kept as text. A key given twice is an error."""
+    out: dict = {}
+    for text, as_string in [(p, False) for p in pairs] + [(p, True) for p in strings]:
+        key, value = parse_param(text, as_string)
+        if key in out:
+            raise click.BadParameter(f"{key!r} is given twice")
+        out[key] = value
+    return out

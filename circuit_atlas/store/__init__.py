@@ -3,7 +3,7 @@
     from circuit_atlas.store import open_store
     with open_store("atlas.db") as store:             # a file: embedded; bolt:// or neo4j://: Neo4j
         store.add_graph(graph)                        # True if stored now, False if already there
-        store.query("MATCH (g:Graph) RETURN g.slug AS slug")   # read-only, timeout, row cap
+        store.query("MATCH (g:Graph) RETURN g.slug AS slug")   # guarded read-only; time, rows, memory caps
 
 Schema: schema.py. Statements: statements.py. Backends: embedded.py, neo4j.py. Guide: docs/store.md.
 """
@@ -13,8 +13,10 @@ from contextlib import contextmanager
 from typing import Iterator
 
 from circuit_atlas.store.base import Store
-from circuit_atlas.store.errors import (CypherError, GraphNotFoundError, QueryTimeoutError, ReadOnlyQueryError,
+from circuit_atlas.store.errors import (CypherError, ForbiddenQueryError, GraphNotFoundError, QueryLimitError,
+                                        QueryMemoryError, QueryTimeoutError, ReadOnlyQueryError, ResultTooLargeError,
                                         StoreError, StoreIOError, StoreLockedError, TooManyRowsError)
+from circuit_atlas.store.limits import QueryLimits
 from circuit_atlas.store.statements import Statement, all_statements, register_statements
 
 NEO4J_SCHEMES = ("bolt://", "bolt+s://", "bolt+ssc://", "neo4j://", "neo4j+s://", "neo4j+ssc://")
@@ -49,4 +51,5 @@ def open_store(uri: str, read_only: bool = False, **options) -> Iterator[Store]:
 
 __all__ = ["open_store", "connect", "Store", "StoreError", "StoreIOError", "StoreLockedError", "ReadOnlyQueryError",
            "QueryTimeoutError", "TooManyRowsError", "CypherError", "GraphNotFoundError", "Statement",
-           "all_statements", "register_statements", "is_neo4j_uri"]
+           "all_statements", "register_statements", "is_neo4j_uri", "ForbiddenQueryError", "QueryLimitError",
+           "QueryMemoryError", "ResultTooLargeError", "QueryLimits"]

@@ -3,7 +3,7 @@
 A backend adapter supplies five things (see embedded.py and neo4j.py):
     run(cypher, params, read=False)  -> list[dict]   library statements; read=True: a read-only one
                                                      (Neo4j runs it in a READ transaction)
-    read(cypher, params, timeout_s, max_rows) -> list[dict]   read-only, enforced by the database
+    read(cypher, params, limits)     -> list[dict]   user queries, after the guard: read-only, limits
     write_graphs(graphs)             atomically store graphs known to be new
     write(work)                      -> work(run)'s result, all of work's statements in one transaction
     close()
@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from typing import Callable, Protocol
 
 from circuit_atlas.graph import Graph
-from circuit_atlas.store import statements as st
+from circuit_atlas.store import guard, statements as st
 from circuit_atlas.store.aggregates import FEATURE_AGGREGATES
 from circuit_atlas.store.errors import GraphNotFoundError, ReadOnlyQueryError
+from circuit_atlas.store.limits import QueryLimits, parse_size
 from circuit_atlas.store.rows import GraphRows, graph_from_rows, graph_rows, tag_rows
 
 
@@ -25,7 +26,7 @@ class Backend(Protocol):
     name: str
 
     def run(self, cypher: str, params: dict | None = None, read: bool = False) -> list[dict]: ...
-    def read(self, cypher: str, params: dict | None, timeout_s: float, max_rows: int) -> list[dict]: ...
+    def read(self, cypher: str, params: dict, limits: QueryLimits) -> list[dict]: ...
     def write_graphs(self, graphs: list[Graph]) -> None: ...
     def write(self, work: Callable) -> object: ...
     def close(self) -> None: ...
@@ -144,10 +145,17 @@ class Store:
         return graph
 
     def query(self, cypher: str, params: dict | None = None, *, timeout_s: float = 60.0,
-              max_rows: int = 100_000) -> list[dict]:
-        """Run user Cypher read-only: the database refuses writes (ReadOnlyQueryError); raises
-        QueryTimeoutError after `timeout_s` and TooManyRowsError past `max_rows` rows."""
-        return self._backend.read(cypher, params, timeout_s, max_rows)
+              max_rows: int = 100_000, max_memory: int | str = "1G", max_bytes: int | None = None) -> list[dict]:
+        """Run user Cypher, read-only in fact: the statement guard admits only reading clauses and
+        read-only procedures (ForbiddenQueryError, before the database sees it), and the database runs
+        it read-only too. `params` must be exactly the parameters the query uses (CypherError names a
+        missing or unused one). Limits (store/limits.py): QueryTimeoutError after `timeout_s` (> 0),
+        TooManyRowsError past `max_rows`, ResultTooLargeError past `max_bytes` of rows (default a
+        quarter of max_memory), QueryMemoryError past `max_memory` ("1G", "512M" or bytes) in the query
+        process (Neo4j's server bounds its own). docs/store.md: the threat model, what holds where."""
+        limits = QueryLimits(timeout_s, max_rows, parse_size(max_memory), max_bytes)
+        used = guard.check_read_query(cypher, self.backend)
+        return self._backend.read(cypher, guard.check_params(used, params), limits)
 
     # --- lifecycle ------------------------------------------------------------------------------
 

@@ -12,9 +12,13 @@ for `lock_timeout_s`, and callers keep opens short (ingest opens once per batch 
 Within one process the Database object is shared per path (a second Database on the same path
 would release the process's lock when closed: POSIX fcntl semantics).
 
-Read-only queries run in `BEGIN TRANSACTION READ ONLY` on a prepared statement (one statement
-only), so the database itself refuses writes; a store opened read_only=True also opens the
-database read-only.
+User queries (`read`, after the statement guard in Store.query) run in `BEGIN TRANSACTION READ ONLY`
+on a prepared statement (one statement only), so the database itself refuses writes. Where this
+process holds the database read-only (a store opened read_only=True, as the CLI does), they run in a
+child process (query_process.py) that opens it read-only too, with a memory limit and killed at the
+deadline; where this process holds it read-write, a child cannot open it (the lock), so they run
+in-process: the guard, the transaction, the row and byte caps and the engine's own timeout apply,
+but a query the engine does not interrupt can run past its timeout and memory (docs/store.md).
 """
 from __future__ import annotations
 
@@ -33,8 +37,10 @@ from circuit_atlas.graph import Graph
 from circuit_atlas.store import schema
 from circuit_atlas.store import statements as st
 from circuit_atlas.store.aggregates import FEATURE_AGGREGATES
-from circuit_atlas.store.errors import (CypherError, QueryTimeoutError, ReadOnlyQueryError, StoreError,
-                                        StoreIOError, StoreLockedError, TooManyRowsError)
+from circuit_atlas.store.errors import (CypherError, QueryMemoryError, QueryTimeoutError, ReadOnlyQueryError,
+                                        StoreError, StoreIOError, StoreLockedError)
+from circuit_atlas.store.limits import QueryLimits, RowCollector
+from circuit_atlas.store.query_process import QueryRunner, embedded_target
 from circuit_atlas.store.rows import graph_rows, tag_tables
 
 ENGINES = ("kuzu", "real_ladybug", "ladybug")
@@ -219,6 +225,64 @@ def _used(cypher: str, params: dict | None) -> dict:
     return {k: v for k, v in (params or {}).items() if k in named}
 
 
+def check_param_kinds(params: dict) -> None:
+    """CypherError, naming the parameter, for a value the engine would bind wrongly or obscurely: it
+    types each list by its items, so they must be of one kind (numbers, strings, booleans, lists or
+    maps; nulls go anywhere), and maps in one list must have the same keys. Measured on kuzu 0.11.3:
+    [{"a": 1}, {"b": 2}] came back as [{"b": 1}, {"b": 2}]; [1, "a"] failed in int(). Neo4j takes both."""
+    for name, value in params.items():
+        try:
+            _kind(value)
+        except _KindConflict as e:
+            raise CypherError(f"parameter ${name}: {e}; the embedded store needs the items of a list to be of "
+                              "one kind, and maps in a list to have the same keys") from None
+
+
+class _KindConflict(Exception):
+    pass
+
+
+def _kind(value):
+    """The engine's view of a value's type: None (unknown), "bool", "number", "string", ("list", item
+    kind) or ("map", {key: kind}); _KindConflict where list items disagree."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, (list, tuple)):
+        item = None
+        for v in value:
+            item = _unify(item, _kind(v))
+        return ("list", item)
+    if isinstance(value, dict):
+        return ("map", {k: _kind(v) for k, v in value.items()})
+    return type(value).__name__               # not a parameter value: the guard refuses it first
+
+
+def _unify(a, b):
+    if a is None or a == b:
+        return b
+    if b is None:
+        return a
+    if isinstance(a, tuple) and isinstance(b, tuple) and a[0] == b[0] == "list":
+        return ("list", _unify(a[1], b[1]))
+    if isinstance(a, tuple) and isinstance(b, tuple) and a[0] == b[0] == "map":
+        if set(a[1]) != set(b[1]):
+            raise _KindConflict(f"a list holds maps with different keys ({', '.join(sorted(a[1])) or 'none'} "
+                                f"and {', '.join(sorted(b[1])) or 'none'})")
+        return ("map", {k: _unify(a[1][k], b[1][k]) for k in a[1]})
+    raise _KindConflict(f"a list holds {_name(a)} and {_name(b)}")
+
+
+def _name(kind) -> str:
+    return {"bool": "a boolean", "number": "a number", "string": "a string"}.get(kind) if isinstance(kind, str) \
+        else f"a {kind[0]}"
+
+
 def _rollback(conn) -> None:
     try:
         conn.execute("ROLLBACK")
@@ -228,6 +292,8 @@ def _rollback(conn) -> None:
 
 def _map_error(e: Exception, cypher: str) -> StoreError:
     msg = str(e)
+    if "bad_alloc" in msg or "Unable to allocate memory" in msg:
+        return QueryMemoryError(f"query ran out of memory ({msg}); add LIMIT or return less per row")
     if "read-only" in msg:
         return ReadOnlyQueryError(f"refused by the database, queries are read-only: {msg}")
     if msg.startswith("Interrupted"):
@@ -246,6 +312,7 @@ class EmbeddedBackend:
         self._mod = engine_module(self.opts.engine)
         self._db, self._key = _open_database(self.path, read_only, self.opts)
         self._conn = self._mod.Connection(self._db)
+        self._queries = QueryRunner(lambda max_memory: embedded_target(self.opts.engine, self.path, max_memory))
         if not read_only:
             try:
                 self._check_schema()
@@ -302,28 +369,41 @@ class EmbeddedBackend:
         except RuntimeError as e:
             raise self._failed(e, cypher) from None
 
-    def read(self, cypher: str, params: dict | None, timeout_s: float, max_rows: int) -> list[dict]:
+    def read(self, cypher: str, params: dict, limits: QueryLimits) -> list[dict]:
+        """One user query (checked by the guard already) with exactly the parameters it uses."""
         self._usable()
+        check_param_kinds(params)
+        with _Shared.lock:
+            held_read_only = _Shared.open[self._key][1]
+        if not held_read_only:
+            return self._read_in_process(cypher, params, limits)
+        return self._queries.run(cypher, params, limits)
+
+    def _read_in_process(self, cypher: str, params: dict, limits: QueryLimits) -> list[dict]:
+        deadline = time.monotonic() + limits.timeout_s
         conn = self._mod.Connection(self._db)
-        conn.set_query_timeout(int(timeout_s * 1000))
+        conn.set_query_timeout(max(1, int(limits.timeout_s * 1000)))
         conn.execute("BEGIN TRANSACTION READ ONLY")
         try:
             with warnings.catch_warnings():   # prepare() is what refuses a second, smuggled statement
                 warnings.simplefilter("ignore", DeprecationWarning)
                 prepared = conn.prepare(cypher)
-                result = conn.execute(prepared, _used(cypher, params))
-            names, rows = result.get_column_names(), []
+                result = conn.execute(prepared, params)
+            names, rows, collector = result.get_column_names(), [], RowCollector(limits.max_rows, limits.max_bytes)
             while result.has_next():
-                if len(rows) == max_rows:
-                    raise TooManyRowsError(f"query returned more than {max_rows} rows; add LIMIT or raise "
-                                           "the row cap (--max-rows)")
+                if time.monotonic() > deadline:
+                    raise QueryTimeoutError(f"query timed out after {limits.timeout_s:g} s and was stopped")
                 rows.append(dict(zip(names, result.get_next())))
+                collector.add(rows[-1])
+            collector.flush()
             return rows
         except RuntimeError as e:
             if _io_failure(e, self.path) is not None:
                 _leak(conn)                   # closing it could abort the process, see _abandon_database
                 conn = None
             raise self._failed(e, cypher) from None
+        except (TypeError, ValueError, OverflowError) as e:   # a parameter value the engine cannot bind
+            raise _map_error(e, cypher) from None
         finally:
             if conn is not None:
                 _rollback(conn)               # nothing to undo: the transaction is read-only
@@ -409,6 +489,7 @@ class EmbeddedBackend:
         return features.filter(pc.invert(known)), old.rename_columns([f"r_{c}" for c in old.column_names])
 
     def close(self) -> None:
+        self._queries.close()
         if self._key is not None:
             self._conn.close()
             _release_database(self._key, self._db)

@@ -19,12 +19,28 @@ class ReadOnlyQueryError(StoreError):
     """A read-only query or store tried to write; the database refused it."""
 
 
-class QueryTimeoutError(StoreError):
+class ForbiddenQueryError(ReadOnlyQueryError):
+    """The statement guard refused a user query before it reached the database (store/guard.py)."""
+
+
+class QueryLimitError(StoreError):
+    """A user query ran past one of its limits (store/limits.py) and was stopped."""
+
+
+class QueryTimeoutError(QueryLimitError):
     """A query ran past its time limit."""
 
 
-class TooManyRowsError(StoreError):
+class TooManyRowsError(QueryLimitError):
     """A query returned more rows than allowed."""
+
+
+class ResultTooLargeError(QueryLimitError):
+    """A query's rows came to more bytes than allowed."""
+
+
+class QueryMemoryError(QueryLimitError):
+    """A query needed more memory than allowed."""
 
 
 class CypherError(StoreError):

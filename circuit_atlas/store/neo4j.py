@@ -3,8 +3,9 @@
 Writes: one write transaction per graph (atomic): its columns sent as list parameters, edges in
 batches naming their endpoints by position (`send_graph`, statements CREATE_GRAPH_NODES and
 CREATE_EFFECTS); node uids reserved from a counter node, so concurrent writers never collide on them.
-A first load into an empty database can skip Bolt: neo4j_import.py. Reads: READ access-mode
-transactions, so the server refuses writes; the transaction timeout and a row cap bound user queries.
+A first load into an empty database can skip Bolt: neo4j_import.py. User queries (after the guard):
+READ access-mode transactions, so the server refuses writes, run in a query process (query_process.py)
+with the server-side timeout, killed at the deadline, and their rows and client memory capped.
 """
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ import logging
 from circuit_atlas.graph import Graph
 from circuit_atlas.settings import Settings
 from circuit_atlas.store import schema
-from circuit_atlas.store.errors import (CypherError, QueryTimeoutError, ReadOnlyQueryError, StoreError,
-                                        TooManyRowsError)
+from circuit_atlas.store.errors import CypherError, QueryTimeoutError, ReadOnlyQueryError, StoreError
+from circuit_atlas.store.limits import QueryLimits
+from circuit_atlas.store.query_process import QueryRunner, neo4j_target
 from circuit_atlas.store import statements as st
 from circuit_atlas.store.rows import graph_rows
 
@@ -66,6 +68,7 @@ class Neo4jBackend:
         except Exception as e:
             raise StoreError(f"cannot connect to Neo4j at {uri}: {e}; check NEO4J_USER / NEO4J_PASSWORD "
                              "and that the server is running") from None
+        self._queries = QueryRunner(lambda _: neo4j_target(uri, s.neo4j_user, s.neo4j_password, self._database))
         if not read_only:
             for ddl in [*schema.neo4j_ddl(), st.UID_COUNTER]:
                 self.run(ddl)
@@ -84,21 +87,11 @@ class Neo4jBackend:
         except self._neo4j.exceptions.Neo4jError as e:
             raise _map_error(e, cypher) from None
 
-    def read(self, cypher: str, params: dict | None, timeout_s: float, max_rows: int) -> list[dict]:
-        def work(tx):
-            rows = []
-            for record in tx.run(cypher, params or {}):
-                if len(rows) == max_rows:
-                    raise TooManyRowsError(f"query returned more than {max_rows} rows; add LIMIT or raise "
-                                           "the row cap (--max-rows)")
-                rows.append(_plain(record.data()))
-            return rows
-
-        try:
-            with self._session(read=True) as session:
-                return session.execute_read(self._neo4j.unit_of_work(timeout=timeout_s)(work))
-        except self._neo4j.exceptions.Neo4jError as e:
-            raise _map_error(e, cypher) from None
+    def read(self, cypher: str, params: dict, limits: QueryLimits) -> list[dict]:
+        """One user query (checked by the guard already), in the query process (query_process.py): a
+        READ transaction with the server-side timeout, killed at the deadline, rows capped as they
+        stream, and the client's memory bounded (the driver decodes a whole record at once)."""
+        return self._queries.run(cypher, params, limits)
 
     def write_graphs(self, graphs: list[Graph]) -> None:
         """One write transaction per graph. Node uids come from a counter (allocate_uids): writers
@@ -151,6 +144,7 @@ class Neo4jBackend:
             raise _map_error(e, "write transaction") from None
 
     def close(self) -> None:
+        self._queries.close()
         self._driver.close()
 
 

@@ -34,6 +34,9 @@ from pathlib import Path
 
 NEO4J_VERSION = "5.26.19"        # the 5.26 LTS line runs on Java 17; compose.yaml pins the same version
 APOC_VERSION = "5.26.19"         # APOC core, released with the Neo4j version of the same number
+# apoc.conf: no file import or export, file URLs as neo4j.conf allows them (not at all), no triggers
+APOC_SETTINGS = {"apoc.import.file.enabled": "false", "apoc.export.file.enabled": "false",
+                 "apoc.import.file.use_neo4j_config": "true", "apoc.trigger.enabled": "false"}
 GDS_VERSION = "2.13.9"           # Graph Data Science (OpenGDS), the line for Neo4j 5.26 on Java 17
 PLUGINS = (                      # Maven artifacts of the plugins (their own dependencies come along)
     ("org.neo4j.procedure", "apoc-core", APOC_VERSION), ("org.neo4j.procedure", "apoc-common", APOC_VERSION),
@@ -248,8 +251,7 @@ def write_config(home: Path, dist: Path, port: int, pagecache: str) -> Path:
     }
     (conf / "neo4j.conf").write_text("".join(f"{k}={v}\n" for k, v in settings.items()))
     # APOC reads its own settings from apoc.conf beside neo4j.conf: no file import or export
-    (conf / "apoc.conf").write_text("apoc.import.file.enabled=false\napoc.export.file.enabled=false\n"
-                                    "apoc.import.file.use_neo4j_config=true\napoc.trigger.enabled=false\n")
+    (conf / "apoc.conf").write_text("".join(f"{k}={v}\n" for k, v in APOC_SETTINGS.items()))
     return conf
 
 

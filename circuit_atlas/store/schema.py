@@ -135,6 +135,26 @@ FEATURE_LABEL = add_label(Label("FeatureLabel", "id", {
     "created": "STRING",          # ISO-8601 UTC
 }, indexed=("fkey", "source")))
 HAS_LABEL = add_rel(Rel("HAS_LABEL", "Feature", "FeatureLabel"))
+# Interventions (tracer/interventions.py, queries/interventions.py): causal evidence, one node per run.
+INTERVENTION = add_label(Label("Intervention", "id", {
+    "id": "STRING",               # content hash of model, transcoders, prompt, interventions, settings
+    "created": "STRING",          # ISO-8601 UTC
+    "prompt": "STRING", "model": "STRING", "transcoder_set": "STRING",
+    "kind": "STRING",             # ablate | set | scale | add | steer (several ops)
+    "value": "DOUBLE",            # the op's argument when there is one op (ablate: 0), else null
+    "description": "STRING",      # what was done, e.g. "ablate supernode tag/country=zot; 2/117@all×6"
+    "freeze_attention": "BOOL",
+    "constrained_layers": "STRING",   # "0,1,2" or "" (none)
+    "target_token": "STRING",     # the measured token (the first target)
+    "logit_before": "DOUBLE", "logit_after": "DOUBLE", "logit_change": "DOUBLE",
+    "prob_before": "DOUBLE", "prob_after": "DOUBLE", "prob_change": "DOUBLE",
+    "top_before": "STRING", "top_after": "STRING", "top_changed": "BOOL",
+    "effects": "STRING",          # JSON: every target's change, the top tokens, the continuations
+    "job": "STRING",              # the workers job that ran it, "" when run directly
+}, indexed=("prompt", "model")))
+INTERVENED_ON = add_rel(Rel("INTERVENED_ON", "Intervention", "Feature", {"op": "STRING", "value": "DOUBLE"}))
+ON_SUPERNODE = add_rel(Rel("ON_SUPERNODE", "Intervention", "Supernode", {"role": "STRING"}))  # suppress | inject | ...
+ON_GRAPH = add_rel(Rel("ON_GRAPH", "Intervention", "Graph"))  # the stored graph of the same prompt
 
 
 def embedded_ddl() -> list[str]:

@@ -1,0 +1,133 @@
+"""The papers' causal experiments on the organisms, end to end with the library (docs/interventions.md).
+
+Two-hop swap ("swap Texas for California and Austin becomes Sacramento"), on the planted organism's
+fictional atlas (city -> country -> capital, corpus.py):
+  1. trace  every two-hop prompt of a *training* template (two per fact and language), tagged with its
+            task, language, country and city, into the store
+  2. find   each country's supernode from those stored graphs: contrast-supernode (the features the
+            graphs of that country's cities share and the other two-hop graphs lack); no id is picked by hand
+  3. test   on every *held-out* two-hop prompt (never seen in training, and not traced in 1):
+            ablate the country's supernode alone -> does the right capital's probability drop?
+            suppress it (x suppress) and inject the next country's (x strength its activations on a
+            parallel prompt about one of that country's cities) -> is the top answer that country's capital?
+  Every run is stored as (:Intervention) evidence; causal-supernodes ranks the supernodes by it.
+
+    python -m circuit_atlas.organisms.experiments two-hop [--kind plt] [--store DIR]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from collections import defaultdict
+from pathlib import Path
+
+from circuit_atlas.organisms import corpus as C
+from circuit_atlas.organisms import zoo_path
+
+
+def trace_two_hop(model, store) -> int:
+    """Step 1: trace and store the two-hop prompts of the training templates; returns how many."""
+    from circuit_atlas import tracer
+
+    graphs = []
+    for fact in C.facts("twohop"):
+        city, country, _ = fact.args
+        for lang in C.LANGUAGES:
+            held = C.heldout_template(fact, lang)
+            for i, template in enumerate(C.templates(lang, "twohop")):
+                if i == held:
+                    continue
+                graph = tracer.trace(model, C.prompt_of(C.render(fact, lang, template)))
+                graph.tags = {"task": "twohop", "lang": lang.code, "country": country, "city": city}
+                graphs.append(graph)
+    store.add_graphs(graphs)
+    return len(graphs)
+
+
+def country_supernodes(store) -> dict[str, dict]:
+    """Step 2: each country's supernode, found from the stored graphs and stored (id tag/country=<stem>)."""
+    from circuit_atlas import queries
+
+    return {country: queries.run(store, "contrast-supernode", tag=f"country={country}", within="task=twohop")[0]
+            for country in C.COUNTRIES}
+
+
+def two_hop_swap(model, store, *, strength: float = 4.0, suppress: float = -1.0, save: bool = True) -> dict:
+    """Step 3 on every held-out two-hop prompt; returns per-language shares and the rows behind them."""
+    from circuit_atlas import tracer
+    from circuit_atlas.queries import interventions as evidence
+
+    name, tset = model.model_name, model.transcoders.name
+    rows = []
+    for fact in C.facts("twohop"):
+        city, country, _ = fact.args
+        other = C.COUNTRIES[(C.COUNTRIES.index(country) + 1) % len(C.COUNTRIES)]
+        donor_fact = next(f for f in C.facts("twohop") if f.args[1] == other)
+        for lang in C.LANGUAGES:
+            template = C.templates(lang, "twohop")[C.heldout_template(fact, lang)]
+            prompt = C.prompt_of(C.render(fact, lang, template))
+            donor = C.prompt_of(C.render(donor_fact, lang, template))
+            right, swapped = C.answer(fact, lang), C.answer(donor_fact, lang)
+            mine, theirs = f"supernode:tag/country={country}", f"supernode:tag/country={other}"
+            ablate, roles = evidence.resolve(evidence.Spec("ablate", mine, None), model, store)
+            ablated = tracer.intervene(model, prompt, ablate, targets=[right], freeze_attention=False)
+            down, roles_down = evidence.resolve(evidence.Spec("scale", mine, None, suppress), model, store)
+            up, roles_up = evidence.resolve(evidence.Spec("inject", theirs, None, strength), model, store,
+                                            prompt=prompt, donor=donor)
+            swap = tracer.intervene(model, prompt, down + up, targets=[right, swapped], freeze_attention=False)
+            if save:
+                evidence.store_result(store, ablated, model=name, transcoder_set=tset, supernodes=roles,
+                                      description=f"ablate {mine}")
+                evidence.store_result(store, swap, model=name, transcoder_set=tset,
+                                      supernodes={**roles_down, **roles_up},
+                                      description=f"scale {mine}={suppress:g}; inject {theirs}={strength:g} from {donor!r}")
+            rows.append({"lang": lang.code, "prompt": prompt, "right": right, "swapped_to": swapped,
+                         "p_right_before": ablated.targets[0].prob_before,
+                         "p_right_ablated": ablated.targets[0].prob_after,
+                         "answer_after_swap": swap.top(True, 1)[0][0].strip(),
+                         "ablation_drops": ablated.targets[0].prob_after < ablated.targets[0].prob_before,
+                         "swap_succeeds": swap.top(True, 1)[0][0].strip() == swapped})
+    by_lang = defaultdict(list)
+    for r in rows:
+        by_lang[r["lang"]].append(r)
+    shares = {lang: {"n": len(rs), "ablation_drops": sum(r["ablation_drops"] for r in rs) / len(rs),
+                     "swap_succeeds": sum(r["swap_succeeds"] for r in rs) / len(rs)} for lang, rs in by_lang.items()}
+    return {"strength": strength, "suppress": suppress, "by_language": shares, "rows": rows}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("experiment", choices=["two-hop"])
+    p.add_argument("--kind", choices=["plt", "clt"], default="plt")
+    p.add_argument("--store", default=None, help="store directory (default: a fresh temporary one)")
+    p.add_argument("--strength", type=float, default=4.0)
+    p.add_argument("--suppress", type=float, default=-1.0)
+    a = p.parse_args()
+    import tempfile
+
+    from circuit_atlas import queries, tracer
+    from circuit_atlas.store import open_store
+
+    root = zoo_path("planted")
+    model = tracer.load(root / "model", root / "transcoders" / a.kind)
+    path = a.store or str(Path(tempfile.mkdtemp()) / "atlas.db")
+    with open_store(path) as store:
+        n = trace_two_hop(model, store)
+        found = country_supernodes(store)
+        print(f"traced {n} two-hop prompts into {path}")
+        print("country supernodes:", json.dumps({c: s["n_members"] for c, s in found.items()}))
+        out = two_hop_swap(model, store, strength=a.strength, suppress=a.suppress)
+        print(f"held-out two-hop prompts: share where ablation alone lowers the right capital's probability, "
+              f"and where the swap (suppress x{a.suppress:g}, inject x{a.strength:g}) makes the other capital the top answer")
+        print("lang  prompts  ablation  swap")
+        for lang, s in out["by_language"].items():
+            print(f"{lang:<4}  {s['n']:>7}  {s['ablation_drops']:>8.3f}  {s['swap_succeeds']:>4.3f}")
+        print("causal evidence of the ablations (query causal-supernodes -p role=ablate):")
+        print("supernode           prompts  mean logit change  mean prob change  top changed")
+        for r in queries.run(store, "causal-supernodes", role="ablate"):
+            print(f"{r['supernode']:<18}  {r['n_prompts']:>7}  {r['mean_logit_change']:>17.2f}  "
+                  f"{r['mean_prob_change']:>16.3f}  {r['share_top_changed']:>11.2f}")
+
+
+if __name__ == "__main__":
+    main()
