@@ -4,10 +4,13 @@
 (:Audit)-[:FLAGGED {rank, score, analysis}]->(:Feature)   rank 1 = the strongest finding
 (:Audit)-[:AUDITED {set}]->(:Graph)                        the graphs the audit analysed, by prompt set
 
-The schema is declared in circuit_atlas/store/schema.py. Every statement is registered with the store's statement
-registry, so the store's Neo4j linter and portability tests check them with the rest.
+The schema is declared in circuit_atlas/store/schema.py. Every statement is in STATEMENTS, which
+tests/statements.py gathers with the other packages' for the Neo4j linter and portability tests.
 """
-from circuit_atlas.store.statements import statement
+from circuit_atlas.store.statements import StatementSet
+
+STATEMENTS = StatementSet()
+statement = STATEMENTS.add
 
 
 CREATE_AUDIT = statement("audit.create", "Create (or update, on re-render) one audit node.", """

@@ -24,6 +24,7 @@ from circuit_atlas.audit.prompts import AuditInputError, read_corpus
 from circuit_atlas.audit.result import AuditResult, analyse, choose_targets
 from circuit_atlas.audit.summary import SETS, GraphSummary, summarize
 from circuit_atlas.graph import Graph
+from circuit_atlas.settings import DEFAULT_DEVICE
 
 log = logging.getLogger("circuit_atlas.audit")
 
@@ -199,14 +200,14 @@ def _replace_control_activity(summaries: list[GraphSummary], per_prompt: dict[st
 
 
 def run_audit(spec: AuditSpec, opts: AuditOptions = AuditOptions(), *, out_root: str | Path,
-              store=None, audit_id: str | None = None) -> AuditResult:
-    """The whole audit in this process (`--inline`): load the model once, trace, analyse, report."""
+              store=None, audit_id: str | None = None, device: str = DEFAULT_DEVICE) -> AuditResult:
+    """The whole audit in this process (`--inline`): load the model once (on `device`), trace, analyse, report."""
     from circuit_atlas import tracer
 
     check_spec(spec, opts)
     audit_id = audit_id or new_audit_id()
     out_dir = Path(out_root) / audit_id
-    model = tracer.load(spec.model, spec.transcoders, device="cpu")
+    model = tracer.load(spec.model, spec.transcoders, device=device)
     graphs = trace_inline(spec, opts, model, audit_id, store)
     summaries, targets, source = summarise(lambda: graphs, spec.target_tokens, opts)
     first = graphs[0][1]
@@ -256,7 +257,7 @@ def run_audit_job(spec: AuditSpec, opts: AuditOptions, settings, *, out_root: st
 
     summaries, targets, source = summarise(load_graphs, spec.target_tokens, opts)
     first = next(iter(load_graphs()))[1]
-    model = tracer.load(spec.model, spec.transcoders, device="cpu")
+    model = tracer.load(spec.model, spec.transcoders, device=settings.device)
     note = f"traced by workers job {job_id}" + (f"; {len(failures)} prompts failed" if failures else "")
     with open_store(settings.store) as store:
         return finish(summaries, spec, opts, audit_id=audit_id, out_dir=out_dir, model=model,

@@ -22,7 +22,9 @@ from pathlib import Path
 import numpy as np
 
 from circuit_atlas.graph import EMBEDDING_LAYER, Graph, Node
-from circuit_atlas.ingest.formats import _Problem, check_values, model_from_scan, transcoder_set_from_scan
+from circuit_atlas.ingest.checks import check_values
+from circuit_atlas.ingest.errors import _Problem
+from circuit_atlas.ingest.names import model_from_scan, transcoder_set_from_scan
 
 _STUB_MODULES = ("circuit_tracer", "transformer_lens", "nnsight", "transformers")
 _SAFE_GLOBALS = {

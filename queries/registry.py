@@ -19,10 +19,11 @@ from __future__ import annotations
 import difflib
 import json
 import re
-from decimal import Decimal
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
+
+from circuit_atlas.store.rows import plain_value
 
 CYPHER_DIR = Path(__file__).parent / "cypher"
 REQUIRED = object()  # default of a parameter the caller must give
@@ -198,19 +199,12 @@ MAX_MEMORY = "4G"     # our own statements: the cap (store.query) is against run
 
 
 def _plain(value, is_set: bool = False):
-    """Engine-specific number types (Kùzu's sum of integers is a 128-bit Decimal) as plain int/float.
-    A list made by collect() (`is_set`) is returned sorted: it is a set, whose order the two backends
-    do not agree on (ORDER BY before collect() keeps it in Neo4j, not in the embedded engine;
-    docs/store.md), so the library fixes one. Other lists (stored properties such as prompt_tokens)
-    keep their order."""
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        items = [_plain(v) for v in value]
-        return sorted(items, key=_order) if is_set else items
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    return value
+    """Plain Python values (the store's `plain_value`). A list made by collect() (`is_set`) is returned
+    sorted: it is a set, whose order the two backends do not agree on (ORDER BY before collect() keeps
+    it in Neo4j, not in the embedded engine; docs/store.md), so the library fixes one. Other lists
+    (stored properties such as prompt_tokens) keep their order."""
+    value = plain_value(value)
+    return sorted(value, key=_order) if is_set and isinstance(value, list) else value
 
 
 def _order(value):

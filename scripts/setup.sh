@@ -8,7 +8,7 @@ PY=${PYTHON:-python3.11}
 command -v "$PY" >/dev/null || PY=python3
 "$PY" -c 'import sys; assert sys.version_info[:2] == (3, 11), f"circuit-atlas needs Python 3.11, found {sys.version.split()[0]}"'
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
-if ! .venv/bin/python -c 'import circuit_atlas.tracer, torch, kuzu, orjson, pytest, pandas' 2>/dev/null; then
+if ! .venv/bin/python -c 'import circuit_atlas.tracer, torch, kuzu, orjson, pytest, pandas, importlinter' 2>/dev/null; then
     echo "[setup] installing circuit-atlas into .venv (first run: a few minutes)"
     WHEELS=()
     [ -d ../shared/wheels ] && WHEELS=(--find-links ../shared/wheels)

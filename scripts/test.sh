@@ -24,4 +24,6 @@ if command -v npm >/dev/null && [ ! -d tools/cypher-lint/node_modules ] && [ -f 
     echo "[test] installing Neo4j's Cypher linter (npm)"
     npm ci --prefix tools/cypher-lint --silent --no-audit --no-fund
 fi
+echo "[test] import contracts (pyproject.toml [tool.importlinter])"
+.venv/bin/python scripts/lint_imports.py
 exec .venv/bin/python -m pytest -q -ra "$@"

@@ -7,7 +7,8 @@ from circuit_atlas.audit.analyses import AnalysisOptions
 from circuit_atlas.audit.result import analyse
 from circuit_atlas.audit.storage import audited_graphs, audits_flagging, flagged_by, get_audit, list_audits, save_audit
 from circuit_atlas.audit.summary import summarize
-from circuit_atlas.store import all_statements, open_store
+from circuit_atlas.store import open_store
+from tests.statements import all_statements
 from tests.test_audit_analyses import TSET, corpus
 
 

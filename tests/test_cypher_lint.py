@@ -1,7 +1,7 @@
 """Every Cypher statement the project can send to Neo4j passes Neo4j's own linter.
 
-`circuit_atlas.store.all_statements()` collects them: the store's schema and statements, library
-queries (queries/**/*.cypher) and whatever other areas register. The linter is the npm package
+`tests.statements.all_statements()` gathers them from their packages: the store's schema and statements,
+the audit's, and the library queries (queries/cypher/*.cypher). The linter is the npm package
 @neo4j-cypher/language-support (offline); install it with `npm ci --prefix tools/cypher-lint`.
 Undeclared parameters are the only diagnostic allowed (the linter knows no parameter values).
 """
@@ -14,8 +14,8 @@ import subprocess
 
 import pytest
 
-from circuit_atlas.store import all_statements
 from tests.conftest import REPO
+from tests.statements import all_statements
 
 LINT = REPO / "tools/cypher-lint"
 ALLOWED = re.compile(r"^Parameter \$\w+ is not defined\.$")

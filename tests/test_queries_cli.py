@@ -101,10 +101,10 @@ def test_cypher_parameters_are_declared():
 
 
 def test_store_linter_registry_sees_every_statement():
-    from circuit_atlas.store import all_statements
+    from tests.statements import all_statements
     texts = {s.cypher for s in all_statements()}
     for name, cypher in queries.all_statements().items():
-        assert any(cypher in t for t in texts), f"{name} is not in circuit_atlas.store.all_statements()"
+        assert any(cypher in t for t in texts), f"{name} is not in tests.statements.all_statements()"
 
 
 def test_docs_cover_every_listed_query():

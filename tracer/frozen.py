@@ -19,11 +19,14 @@ attribution. Shapes: P positions, D d_model, B a batch of gradient rows.
 from __future__ import annotations
 
 import copy
+from typing import TYPE_CHECKING
 
 import torch
 
 from circuit_atlas.tracer.architectures import Norm
-from circuit_atlas.tracer.replacement import ReplacementModel
+
+if TYPE_CHECKING:   # replacement.py builds FrozenModels; at run time this module needs only the model's fields
+    from circuit_atlas.tracer.replacement import ReplacementModel
 
 
 class FrozenModel:

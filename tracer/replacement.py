@@ -11,6 +11,7 @@ import torch
 from circuit_atlas.tracer.architectures import Architecture, adapt, check_supported
 from circuit_atlas.tracer.errors import (BadCheckpoint, BadConfig, BadPrompt, MissingFile, PromptTooLong, TracerWarning,
                                          TranscoderMismatch)
+from circuit_atlas.tracer.frozen import FrozenModel
 from circuit_atlas.tracer.transcoders import Transcoders, load_transcoders
 
 
@@ -68,8 +69,6 @@ class ReplacementModel:
     def feature_activations(self, prompt: str | list[int]) -> tuple[torch.Tensor, torch.Tensor]:
         """(token ids (P,), every feature's activation (n_layers, P, d_transcoder)) on the clean run:
         exactly what the encoders read during tracing, for activation statistics outside a graph."""
-        from circuit_atlas.tracer.frozen import FrozenModel
-
         ids = self.tokenize(prompt)
         frozen = FrozenModel(self, ids)
         return ids, torch.stack([self.transcoders.encode(l, frozen.reads_clean[l]) for l in range(self.n_layers)])

@@ -438,11 +438,11 @@ class Jobs:
 
     def _queue_traces(self, job_id: str, indices: list[int]) -> None:
         """One trace message per item, over one broker connection (this redis, whatever the env says)."""
-        from circuit_atlas.workers.tasks import trace_prompt  # the Celery app, only when sending
+        from circuit_atlas.workers.app import app  # the Celery app, only when sending; tasks.py is the receiver
 
-        with trace_prompt.app.connection_for_write(self.url) as conn:
+        with app.connection_for_write(self.url) as conn:
             for i in indices:
-                trace_prompt.apply_async((job_id, i), connection=conn)
+                app.send_task(TRACE_TASK, (job_id, i), connection=conn, ignore_result=app.conf.task_ignore_result)
 
     def _registry_lookup(self, keys: list[str]) -> dict[str, str]:
         if not keys:

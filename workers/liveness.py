@@ -26,11 +26,9 @@ def beat(r, name: str, queues: list[str], interval: float, since: float) -> None
           px=int(3 * interval * 1000))
 
 
-def start_heartbeat(redis_url: str, name: str, queues: list[str], interval: float) -> threading.Thread:
-    """A daemon thread that beats until the process ends; a redis outage only skips beats."""
-    from circuit_atlas.workers.jobs import connect
-
-    r, since = connect(redis_url), time.time()
+def start_heartbeat(r, name: str, queues: list[str], interval: float) -> threading.Thread:
+    """A daemon thread that beats on the client `r` until the process ends; a redis outage only skips beats."""
+    since = time.time()
 
     def run() -> None:
         while True:

@@ -47,7 +47,7 @@ from circuit_atlas.tracer.errors import TracerError  # light: the tracer imports
 from circuit_atlas.workers.app import app, config, settings
 from circuit_atlas.workers import liveness
 from circuit_atlas.workers.config import INGEST_QUEUE
-from circuit_atlas.workers.jobs import CANCELLED, DONE, FAILED, SKIPPED, TERMINAL, TRACE_TASK, JobNotFound, Jobs
+from circuit_atlas.workers.jobs import CANCELLED, DONE, FAILED, SKIPPED, TERMINAL, TRACE_TASK, JobNotFound, Jobs, connect
 
 logger = get_logger(__name__)
 
@@ -246,7 +246,7 @@ def _drop_inherited_ingest_lock(**_) -> None:
 
 @worker_ready.connect
 def _start_heartbeat(sender, **_) -> None:
-    liveness.start_heartbeat(settings.redis_url, sender.hostname, _queues(sender.app), config.heartbeat)
+    liveness.start_heartbeat(connect(settings.redis_url), sender.hostname, _queues(sender.app), config.heartbeat)
 
 
 @worker_shutdown.connect

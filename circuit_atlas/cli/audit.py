@@ -87,10 +87,10 @@ def _run(settings, spec, opts, out_root: Path, *, inline: bool, use_store: bool,
     try:
         if inline:
             if not use_store:
-                return run_audit(spec, opts, out_root=out_root)
+                return run_audit(spec, opts, out_root=out_root, device=settings.device)
             from circuit_atlas.store import open_store
             with open_store(settings.store) as store:
-                return run_audit(spec, opts, out_root=out_root, store=store)
+                return run_audit(spec, opts, out_root=out_root, store=store, device=settings.device)
         return run_audit_job(spec, opts, settings, out_root=out_root, timeout_s=timeout)
     except (AuditInputError, StoreError, TracerError) as e:
         raise click.ClickException(str(e)) from None
@@ -150,15 +150,14 @@ def _audit_dir(settings, audit_id: str, out_root) -> Path:
 @contextmanager
 def _reading(settings):
     """The store opened read-only for audit lookups; store errors become one clear line."""
-    from circuit_atlas.store import CypherError, StoreError, open_store
+    from circuit_atlas.store import StoreError, open_store
+    from circuit_atlas.store.errors import UnknownLabelError
 
     try:
         with open_store(settings.store, read_only=True) as store:
             yield store
-    except CypherError as e:
-        if "Audit does not exist" in str(e):   # the embedded store before its first audit
-            raise click.ClickException(f"no audits in {settings.store} yet; run `circuit-atlas audit run`") from None
-        raise click.ClickException(str(e)) from None
+    except UnknownLabelError:   # a store made before audits existed
+        raise click.ClickException(f"no audits in {settings.store} yet; run `circuit-atlas audit run`") from None
     except StoreError as e:
         raise click.ClickException(str(e)) from None
 

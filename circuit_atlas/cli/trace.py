@@ -22,7 +22,7 @@ DEFAULTS = {f.name: f.default for f in dataclasses.fields(TraceConfig)}
 @click.argument("prompt")
 @click.option("--out", type=click.Path(dir_okay=False), help="Write the graph as circuit-tracer/Neuronpedia JSON.")
 @click.option("--ingest", is_flag=True, help="Add the graph to the store (--store / $CIRCUIT_ATLAS_STORE).")
-@click.option("--device", default="cpu", show_default=True, help="torch device, e.g. cuda.")
+@click.option("--device", default=None, help="torch device, e.g. cuda [default: $CIRCUIT_ATLAS_DEVICE, else cpu].")
 @click.option("--target", "target_tokens", multiple=True,
               help="Attribute from this token instead of the salient logits (repeatable).")
 @click.option("--max-n-logits", type=int, default=DEFAULTS["max_n_logits"], show_default=True)
@@ -61,6 +61,7 @@ def trace(settings, model_dir, transcoders_dir, prompt, out, ingest, device, slu
         _check_writable(out)   # before minutes of tracing, not after
     hf_logging.disable_progress_bar()  # one bar: ours, over the backward batches
     options["target_tokens"] = list(options["target_tokens"]) or None
+    device = device or settings.device
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", tracer.TracerWarning)

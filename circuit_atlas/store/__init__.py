@@ -17,7 +17,7 @@ from circuit_atlas.store.errors import (CypherError, ForbiddenQueryError, GraphN
                                         QueryMemoryError, QueryTimeoutError, ReadOnlyQueryError, ResultTooLargeError,
                                         StoreError, StoreIOError, StoreLockedError, TooManyRowsError)
 from circuit_atlas.store.limits import QueryLimits
-from circuit_atlas.store.statements import Statement, all_statements, register_statements
+from circuit_atlas.store.statements import Statement, all_statements
 
 NEO4J_SCHEMES = ("bolt://", "bolt+s://", "bolt+ssc://", "neo4j://", "neo4j+s://", "neo4j+ssc://")
 
@@ -51,5 +51,5 @@ def open_store(uri: str, read_only: bool = False, **options) -> Iterator[Store]:
 
 __all__ = ["open_store", "connect", "Store", "StoreError", "StoreIOError", "StoreLockedError", "ReadOnlyQueryError",
            "QueryTimeoutError", "TooManyRowsError", "CypherError", "GraphNotFoundError", "Statement",
-           "all_statements", "register_statements", "is_neo4j_uri", "ForbiddenQueryError", "QueryLimitError",
+           "all_statements", "is_neo4j_uri", "ForbiddenQueryError", "QueryLimitError",
            "QueryMemoryError", "ResultTooLargeError", "QueryLimits"]

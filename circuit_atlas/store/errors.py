@@ -52,3 +52,8 @@ class GraphNotFoundError(StoreError, KeyError):
 
     def __str__(self) -> str:  # KeyError would print the repr
         return str(self.args[0]) if self.args else ""
+
+
+class UnknownLabelError(CypherError):
+    """The query names a label or relationship type the store has no table for (the embedded engine
+    refuses it, where Neo4j answers no rows): e.g. (:Audit) in a store made before audits existed."""

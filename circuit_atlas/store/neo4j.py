@@ -16,6 +16,7 @@ from circuit_atlas.settings import Settings
 from circuit_atlas.store import schema
 from circuit_atlas.store.errors import CypherError, QueryTimeoutError, ReadOnlyQueryError, StoreError
 from circuit_atlas.store.limits import QueryLimits
+from circuit_atlas.store.neo4j_values import plain as _plain
 from circuit_atlas.store.query_process import QueryRunner, neo4j_target
 from circuit_atlas.store import statements as st
 from circuit_atlas.store.rows import graph_rows
@@ -23,23 +24,6 @@ from circuit_atlas.store.rows import graph_rows
 ATTEMPTS = 6                              # per graph, against writers racing for the same keys
 EFFECT_BATCH = 10_000                     # edges per statement (larger batches measured no faster: bench/ingest.py)
 logger = logging.getLogger(__name__)
-
-
-def _plain(value):
-    """Driver values -> JSON-friendly Python (nodes and relationships become property dicts)."""
-    from neo4j.graph import Node, Path, Relationship
-
-    if isinstance(value, Node):
-        return {"_label": ":".join(sorted(value.labels)), **dict(value)}
-    if isinstance(value, Relationship):
-        return {"_label": value.type, **dict(value)}
-    if isinstance(value, Path):
-        return {"nodes": [_plain(n) for n in value.nodes], "rels": [_plain(r) for r in value.relationships]}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    return value
 
 
 def _map_error(e: Exception, cypher: str) -> StoreError:

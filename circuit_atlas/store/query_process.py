@@ -299,7 +299,7 @@ def _open_embedded(config: dict):
 def _open_neo4j(config: dict):
     import neo4j
 
-    from circuit_atlas.store.neo4j import _plain
+    from circuit_atlas.store.neo4j_values import plain as _plain
 
     driver = neo4j.GraphDatabase.driver(config["uri"], auth=(config["user"], config["password"]))
     driver.verify_connectivity()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from decimal import Decimal
 from operator import attrgetter
 
 import numpy as np
@@ -156,3 +157,15 @@ def graph_from_rows(info: dict, nodes: list[dict], edges: list[dict], tags: list
         generator=meta.get("generator", {}), extra=meta.get("extra", {}), scores=meta.get("scores", {}),
         tags={t["key"]: t["value"] for t in tags},
     )
+
+
+def plain_value(value):
+    """An engine's own number types as plain int / float, inside lists and maps too: the embedded
+    engine returns a sum of integers as a 128-bit Decimal where Neo4j returns an int."""
+    if isinstance(value, dict):
+        return {k: plain_value(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain_value(v) for v in value]
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    return value

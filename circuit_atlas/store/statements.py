@@ -1,15 +1,13 @@
 """Every Cypher statement the store sends, by name. The same text runs on both backends.
 
 Only the portable subset of Cypher is used (see docs/store.md): explicit property lists instead of
-`SET n += map`, no CALL {} subqueries, no functions missing from the embedded engine. The registry
-at the bottom also collects other areas' statements so one linter test can check them all.
+`SET n += map`, no CALL {} subqueries, no functions missing from the embedded engine. Other packages
+keep their statements the same way (`StatementSet`) and expose them; tests/statements.py gathers every
+package's for the linter tests. The store knows none of them.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Callable, Iterable
 
 
 @dataclass(frozen=True)
@@ -20,47 +18,27 @@ class Statement:
     backends: tuple[str, ...] = ("embedded", "neo4j")   # where this text may be sent
 
 
-_REGISTRY: dict[str, Statement] = {}
-_PROVIDERS: list[Callable[[], Iterable[Statement]]] = []
+class StatementSet(dict[str, Statement]):
+    """One package's named statements: `statement = StatementSet().add` keeps its constants plain text."""
+
+    def add(self, name: str, doc: str, cypher: str, backends: tuple[str, ...] = ("embedded", "neo4j")) -> str:
+        """Register a named statement and return its text."""
+        self[name] = Statement(name, cypher.strip(), doc, backends)
+        return cypher.strip()
 
 
-def statement(name: str, doc: str, cypher: str, backends: tuple[str, ...] = ("embedded", "neo4j")) -> str:
-    """Register a named statement and return its text (so modules keep using plain constants)."""
-    _REGISTRY[name] = Statement(name, cypher.strip(), doc, backends)
-    return cypher.strip()
-
-
-def register_statements(provider: Callable[[], Iterable[Statement]]) -> None:
-    """Let another area (queries, audit, ...) expose its statements to `all_statements()`."""
-    _PROVIDERS.append(provider)
-
-
-# Modules outside the store that define named statements with `statement(...)`.
-STATEMENT_MODULES = ("circuit_atlas.audit.cypher",)
+STORE_STATEMENTS = StatementSet()
+statement = STORE_STATEMENTS.add
 
 
 def all_statements() -> list[Statement]:
-    """Every statement the project can send: the store's (schema included), the registered
-    providers', and each `queries/**/*.cypher` file of the repository (one statement per file; a
-    line `// backends: embedded` restricts a file to the listed backends, e.g. Kùzu-only syntax)."""
-    import importlib
-
+    """Every statement the store itself can send: the named ones below and the schema's DDL."""
     from circuit_atlas.store import schema
 
-    for module in STATEMENT_MODULES:     # they register their statements when imported
-        importlib.import_module(module)
-    out = list(_REGISTRY.values())
+    out = list(STORE_STATEMENTS.values())
     out += [Statement(f"schema.neo4j.{i}", s, "schema (Neo4j)", ("neo4j",)) for i, s in enumerate(schema.neo4j_ddl())]
     out += [Statement(f"schema.embedded.{i}", s, "schema (embedded)", ("embedded",))
             for i, s in enumerate(schema.embedded_ddl())]
-    for provider in _PROVIDERS:
-        out += list(provider())
-    root = Path(__file__).resolve().parents[2]
-    for path in sorted((root / "queries").rglob("*.cypher")):
-        text = path.read_text()
-        marker = re.search(r"^//\s*backends:\s*(.+)$", text, re.MULTILINE)
-        backends = tuple(b.strip() for b in marker.group(1).split(",")) if marker else ("embedded", "neo4j")
-        out.append(Statement(f"file:{path.relative_to(root)}", text, f"library query {path.name}", backends))
     return out
 
 
