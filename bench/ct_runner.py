@@ -2,16 +2,24 @@
 
 Loads the oracle's model and transcoders with one backend, then times attribute() + prune_graph() +
 compute_graph_scores() (what tracer.trace does) `--repeats` times, and prints one JSON line:
-{"times": [...], "rss_before_mb", "peak_rss_mb", ...}. With --save it writes the graph's arrays (.npz).
+{"times": [...], "rss_before_mb", "peak_rss_mb" (VmHWM), ...}. With --save it writes the graph's arrays (.npz).
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
-import resource
 import sys
 import time
+
+
+def peak_rss_mb() -> float:
+    """This process's own peak resident set (VmHWM; ru_maxrss would include the parent's peak)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
 
 
 def rss_mb() -> float:
@@ -30,6 +38,7 @@ def main() -> None:
     p.add_argument("--backend", required=True, choices=["transformerlens", "nnsight"])
     p.add_argument("--prompt", required=True)
     p.add_argument("--batch-size", type=int, default=512)
+    p.add_argument("--max-feature-nodes", type=int, default=0, help="0: every active feature")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--device", default="cpu")
@@ -61,21 +70,23 @@ def main() -> None:
     times = []
     for _ in range(a.repeats):
         start = time.perf_counter()
-        graph = attribute(a.prompt, model, batch_size=a.batch_size, verbose=False)
+        graph = attribute(a.prompt, model, batch_size=a.batch_size, max_feature_nodes=a.max_feature_nodes or None,
+                          verbose=False)
         node_mask, edge_mask, cumulative = prune_graph(graph, 0.8, 0.98)
         replacement, completeness = compute_graph_scores(graph)
         if a.device != "cpu":
             torch.cuda.synchronize()
         times.append(time.perf_counter() - start)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = peak_rss_mb()
+    gpu_peak = torch.cuda.max_memory_allocated() / 2**20 if a.device != "cpu" else None
     if a.save:
         import numpy as np
 
-        np.savez_compressed(a.save, adjacency=graph.adjacency_matrix.cpu().numpy(),
+        np.savez(a.save, adjacency=graph.adjacency_matrix.cpu().numpy(),
                             active_features=graph.active_features.cpu().numpy(),
                             selected_features=graph.selected_features.cpu().numpy(),
                             node_mask=node_mask.cpu().numpy(), edge_mask=edge_mask.cpu().numpy())
-    print(json.dumps({"times": times, "rss_before_mb": rss_before, "peak_rss_mb": peak,
+    print(json.dumps({"times": times, "rss_before_mb": rss_before, "peak_rss_mb": peak, "gpu_peak_mb": gpu_peak,
                       "n_nodes": int(graph.adjacency_matrix.shape[0]), "kept_nodes": int(node_mask.sum()),
                       "replacement": replacement, "completeness": completeness,
                       "threads": torch.get_num_threads()}))

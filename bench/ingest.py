@@ -11,7 +11,17 @@ with the store, so the second figure is what a growing corpus sees); (3) the nai
 transaction) on --naive-edges edges of each of
 --naive-sample synthetic graphs, extrapolated per edge. CPU seconds are printed next to wall seconds:
 on a shared machine edges per CPU-second is the steadier figure.
-Targets: >= 1M edges/s for the embedded bulk path; bulk >= 50x naive. Other work on the machine
+Targets: >= 1M edges/s for the embedded bulk path; bulk >= 50x naive.
+
+--realistic N: the realistic corpus (circuit_atlas.corpus, Gemma-2-2B-shaped graphs): N graphs into a
+fresh store, then N more into it, once maintaining the cross-graph aggregates and once without
+(the write path before them), each mode in its own process so that its peak memory (VmHWM) is its
+own; prints edges/s, the with/without ratio, peak memory and the store's size on disk per million edges.
+    PYTHONPATH=. python bench/ingest.py --realistic 1000            # both modes
+    PYTHONPATH=. python bench/ingest.py --realistic 10000 --no-baseline
+    PYTHONPATH=. python bench/ingest.py --realistic 1000 --no-baseline --compare-engine ladybug
+    PYTHONPATH=. python bench/ingest.py --realistic 1000 --into /tmp/circuit-atlas-bench/queries-realistic-10000.db
+(the last: 1,000 graphs into a copy of bench/queries.py's 10,000-graph store). Other work on the machine
 slows both paths alike; the ratio is the robust figure.
 
 With --store bolt://… (a Neo4j server; it is wiped first) the same graphs also go (4) through Bolt
@@ -100,6 +110,103 @@ def naive(uri: str, graphs, engine: str, max_edges: int, one_transaction: bool) 
         return edges, seconds
 
 
+def vm_hwm_mb() -> float:
+    """This process's own peak resident memory (VmHWM), MB: unlike ru_maxrss it is not inherited across fork."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def realistic_phase(root: Path, n: int, aggregates: bool, batch_edges: int, engine: str,
+                    into: Path | None = None) -> dict:
+    """n realistic graphs into a fresh store, then n more into it (generation not timed); with `into`
+    (a store of the realistic corpus, e.g. bench/queries.py's), n graphs into a copy of it instead. Run in
+    its own process (--realistic-child) so that VmHWM is this phase's alone."""
+    import shutil
+
+    from circuit_atlas.corpus import load_summary, realistic_graph
+    from bench.queries import tags
+
+    summary = load_summary()
+    root.mkdir(parents=True, exist_ok=True)   # the store is a file in it: its folder must exist
+    uri = str(root / f"realistic-{'aggregates' if aggregates else 'none'}")
+    out = {}
+    phases = [(0, "fresh"), (n, "holding")]
+    if into is not None:                      # its graphs are seeds 0 .. held-1: add the next n
+        shutil.copyfile(into, uri)
+        with open_store(uri, engine=engine, read_only=True) as store:
+            held = store.query("MATCH (g:Graph) RETURN count(*) AS n")[0]["n"]
+        phases = [(held, "holding")]
+    for first, where in phases:
+        edges = seconds = cpu = 0.0
+        batch: list = []
+
+        def flush():
+            nonlocal edges, seconds, cpu
+            start, start_cpu = time.perf_counter(), time.process_time()
+            with open_store(uri, engine=engine, aggregates=aggregates) as store:
+                store.add_graphs(batch)
+            seconds += time.perf_counter() - start
+            cpu += time.process_time() - start_cpu
+            edges += sum(g.n_edges for g in batch)
+            batch.clear()
+
+        for i in range(first, first + n):
+            batch.append(realistic_graph(summary, seed=i, tags=tags(i)))
+            batch[-1].id
+            if sum(g.n_edges for g in batch) >= batch_edges:
+                flush()
+        if batch:
+            flush()
+        out[where] = {"edges": edges, "seconds": seconds, "cpu": cpu, "held": first}
+    with open_store(uri, engine=engine, read_only=True) as store:
+        stored = store.query("MATCH (g:Graph) RETURN count(*) AS n, sum(g.n_edges) AS e")[0]
+    out["graphs"], out["edges"] = int(stored["n"]), int(stored["e"])   # sum() of INT64: a Decimal
+    size = sum(f.stat().st_size for f in Path(uri).rglob("*") if f.is_file()) if Path(uri).is_dir() else Path(uri).stat().st_size
+    out["disk_bytes"] = size
+    out["vm_hwm_mb"] = vm_hwm_mb()
+    return out
+
+
+def realistic(root: Path, n: int, baseline: bool, batch_edges: int, engine: str, other_engine: str | None,
+              into: Path | None = None) -> None:
+    """The realistic corpus with and without aggregate maintenance (and on another engine), each run in
+    its own process."""
+    import json
+    import subprocess
+
+    runs = [(engine, True)] + ([(engine, False)] if baseline else []) + ([(other_engine, True)] if other_engine else [])
+    results = {}
+    for eng, aggregates in runs:
+        cmd = [sys.executable, str(Path(__file__).resolve()), "--realistic-child", str(n), "--batch-edges",
+               str(batch_edges), "--engine", eng, "--root", str(root / eng)] + ([] if aggregates else ["--no-aggregates"]) \
+            + (["--into", str(into)] if into else [])
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode:
+            sys.exit(f"{' '.join(cmd)} failed:\n{proc.stderr[-3000:]}")
+        results[(eng, aggregates)] = json.loads(proc.stdout.strip().splitlines()[-1])
+    for (eng, aggregates), r in results.items():
+        label = f"{eng}, " + ("with aggregates" if aggregates else "without aggregates (before)")
+        for where in [w for w in ("fresh", "holding") if w in r]:
+            x = r[where]
+            text = "into a fresh store" if where == "fresh" else f"into a store holding {x['held']:,} graphs"
+            print(f"realistic, {label}: {n:,} graphs {text}: {x['edges']:,.0f} edges in {x['seconds']:.1f} s "
+                  f"({x['cpu']:.1f} CPU s) -> {x['edges'] / x['seconds']:,.0f} edges/s ({x['edges'] / x['cpu']:,.0f} per CPU s)")
+        total = r["edges"]
+        print(f"realistic, {label}: peak memory (VmHWM of the ingesting process) {r['vm_hwm_mb']:,.0f} MB; "
+              f"store on disk {r['disk_bytes'] / 1e6:,.0f} MB for {r['graphs']:,} graphs, {total:,} edges = "
+              f"{r['disk_bytes'] / 1e6 / (total / 1e6):.1f} MB per million edges")
+    pairs = ([("aggregates / before", (engine, True), (engine, False))] if baseline else []) + \
+            ([(f"{other_engine} / {engine}", (other_engine, True), (engine, True))] if other_engine else [])
+    for name, a, b in pairs:
+        on, off = results[a], results[b]
+        for where in [w for w in ("fresh", "holding") if w in on]:
+            ratio = (on[where]["edges"] / on[where]["seconds"]) / (off[where]["edges"] / off[where]["seconds"])
+            cpu_ratio = (on[where]["edges"] / on[where]["cpu"]) / (off[where]["edges"] / off[where]["cpu"])
+            print(f"{name} ({where}): {ratio:.2f}x edges/s, {cpu_ratio:.2f}x edges per CPU s")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--synthetic", type=int, default=1000, help="number of synthetic graphs (10k edges each)")
@@ -107,14 +214,37 @@ def main() -> None:
     p.add_argument("--naive-edges", type=int, default=2000, help="edges per naive graph (the rate is per edge)")
     p.add_argument("--batch-edges", type=int, default=IngestOptions.batch_edges, help="edges per transaction")
     p.add_argument("--engine", default="kuzu", help="embedded engine: kuzu or real_ladybug")
+    p.add_argument("--realistic", type=int, default=0, metavar="N",
+                   help="only the realistic phase: N graphs into a fresh store, N more into it, with and without "
+                        "aggregate maintenance (each in its own process)")
+    p.add_argument("--no-baseline", action="store_true", help="realistic phase: skip the run without aggregates")
+    p.add_argument("--compare-engine", metavar="ENGINE", help="realistic phase: also run on this engine (e.g. ladybug)")
+    p.add_argument("--into", type=Path, metavar="STORE",
+                   help="realistic phase: add the N graphs to a copy of STORE (a realistic corpus, e.g. "
+                        "bench/queries.py's queries-realistic-10000.db) instead of fresh + N more")
+    p.add_argument("--root", type=Path, help="where the stores go (default: a new temporary folder)")
+    p.add_argument("--realistic-child", type=int, default=0, help=argparse.SUPPRESS)
+    p.add_argument("--no-aggregates", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--store", default=None, help="also Neo4j at this bolt:// URI (WIPED first), and neo4j-admin import")
     p.add_argument("--neo4j-dir", default=None, help="the Neo4j server's instance folder: its CPU seconds too")
     p.add_argument("--skip-naive", action="store_true", help="skip the naive loader (phase 3)")
     args = p.parse_args()
+    if args.realistic_child:
+        import json
+        print(json.dumps(realistic_phase(args.root, args.realistic_child, not args.no_aggregates, args.batch_edges,
+                                         args.engine, args.into)))
+        return
     print(f"load average at start: {' '.join(f'{x:.1f}' for x in __import__('os').getloadavg())} "
           f"on {__import__('os').cpu_count()} cores")
-    root = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
+    root = args.root or Path(tempfile.mkdtemp(prefix="bench-ingest-"))
+    root.mkdir(parents=True, exist_ok=True)
     print(f"engine {args.engine}, store under {root}")
+    if args.realistic:
+        realistic(root, args.realistic, not args.no_baseline, args.batch_edges, args.engine, args.compare_engine,
+                  args.into)
+        print(f"load average at end: {' '.join(f'{x:.1f}' for x in __import__('os').getloadavg())}")
+        print("target: >= 1,000,000 edges/s into a store holding the corpus, with aggregates")
+        return
 
     if GEMMA.is_dir():
         from circuit_atlas.ingest.formats import read_graph_file

@@ -7,6 +7,8 @@ from __future__ import annotations
 import statistics
 
 from circuit_atlas.queries.labels import token_text
+from circuit_atlas.store.aggregates import PATH_MIN_WEIGHT
+from circuit_atlas.store.statements import UNWALKED_GRAPHS
 from circuit_atlas.queries.registry import QueryError, analysis, run
 
 
@@ -44,6 +46,9 @@ def common_paths(store, hops: int, min_weight: float, token: str, tag: str, sign
     Ranked by the graphs it occurs in, then |mean_strength| (or, with rank_by=min, the bottleneck).
     `path` reads the row: `" Dallas" → [label of f1] → [label of f2] → " Austin"`, each feature by its
     label (its short key "layer/index" when it has none), each edge "→" when it excites, "⊣" when it inhibits.
+    With $min_weight >= 1.0 (the default) it reads the strong paths stored at ingest, so it does not
+    walk the corpus's edges; below 1.0 it walks them (slower on a large store), and so it does when a
+    graph has too many strong paths to store them (a dense, unpruned graph).
 
     Parameters:
       $hops: int = 3           edges per path, 2 to 4 (2: embedding -> feature -> logit)
@@ -63,8 +68,13 @@ def common_paths(store, hops: int, min_weight: float, token: str, tag: str, sign
     rank_by = {"product": "strength"}.get(rank_by, rank_by)      # the name before strengths were signed
     if rank_by not in ("strength", "min"):
         raise QueryError(f"common-paths: rank_by={rank_by!r}; use 'strength' or 'min'")
-    rows = run(store, f"_common-paths-{hops}", min_weight=min_weight, token=token, tag=tag, sign=sign,
-               rank_by=rank_by, limit=limit)
+    common = dict(min_weight=min_weight, token=token, sign=sign, rank_by=rank_by, limit=limit)
+    stored = min_weight >= PATH_MIN_WEIGHT and store.query(UNWALKED_GRAPHS)[0]["n"] == 0
+    if stored:                                 # answered by the strong paths stored at ingest
+        rows = run(store, "_strong-paths-tagged" if tag else "_strong-paths", hops=hops, **common,
+                   **({"tag": tag} if tag else {}))
+    else:                                      # weaker edges: walk them
+        rows = run(store, f"_common-paths-{hops}", tag=tag, **common)
     features = [f"f{i}" for i in range(1, hops)]
     shown = labels_of(store, {r[f] for r in rows for f in features})
     out = []

@@ -13,7 +13,10 @@ from collections import defaultdict
 from itertools import combinations
 from pathlib import Path
 
+import numpy as np
+
 from circuit_atlas.queries.registry import analysis, run
+from circuit_atlas.store.aggregates import decode_blob
 
 
 @analysis("shared-multilingual-features")
@@ -35,22 +38,70 @@ def shared_multilingual_features(store, concept: str, k: int, limit: int) -> lis
     Example row:
       {"fkey": "organisms/planted-plt-seed0/1/17", "layer": 1, "label": "\\"big\\" → say \\"grand\\"", "n_langs": 3, "consistency": 0.75, "mean_share": 0.92, "per_lang": [{"lang": "en", "n_graphs": 4, "share": 1.0, "activation": 2.1, "influence": 0.12}]}
     """
-    totals = {r["lang"]: r["n_graphs"] for r in run(store, "_concept-lang-graphs", concept=concept)}
-    per = defaultdict(dict)
-    for r in run(store, "_multilingual-feature-langs", concept=concept):
-        per[r["fkey"]][r["lang"]] = {"lang": r["lang"], "n_graphs": r["n_graphs"], "share": r["n_graphs"] / totals[r["lang"]],
-                                     "activation": r["activation"], "influence": r["influence"]}
-    rows = []
-    for fkey, langs in per.items():
-        if len(langs) < k:
-            continue
-        shares = [langs[lang]["share"] if lang in langs else 0.0 for lang in totals]
-        rows.append({"fkey": fkey, "n_langs": len(langs), "consistency": min(shares),
-                     "mean_share": sum(shares) / len(shares), "per_lang": [langs[lang] for lang in sorted(langs)]})
-    info = {r["fkey"]: r for r in run(store, "_labels-of", keys=sorted(per))} if per else {}
-    rows.sort(key=lambda r: (-r["consistency"], -r["mean_share"], info[r["fkey"]]["layer"], r["fkey"]))
-    return [{"fkey": r["fkey"], "layer": info[r["fkey"]]["layer"], "label": info[r["fkey"]]["label"], **r}
-            for r in rows[:limit]]
+    rows = run(store, "_concept-graph-features", concept=concept)
+    langs = sorted({r["lang"] for r in rows})
+    if not langs:
+        return []
+    totals = {lang: len({r["gid"] for r in rows if r["lang"] == lang}) for lang in langs}
+    lang_index = {lang: j for j, lang in enumerate(langs)}
+    t = _feature_tables(rows, lambda r: lang_index[r["lang"]])       # one row per (graph, lang, feature)
+    keys, feature = np.unique(t["code"], return_inverse=True)          # (F,) global features
+    cell = feature * len(langs) + t["group"]                          # (feature, lang)
+    size = len(keys) * len(langs)
+    n_graphs = np.bincount(cell, minlength=size).reshape(-1, len(langs))          # (F, L)
+    act_sum = np.bincount(cell, t["act_sum"], minlength=size).reshape(-1, len(langs))
+    act_n = np.bincount(cell, t["act_n"], minlength=size).reshape(-1, len(langs))
+    best = np.full(size, np.nan)
+    np.fmin.at(best, cell, t["best_influence"])
+    best = best.reshape(-1, len(langs))
+    shares = n_graphs / np.array([totals[lang] for lang in langs], dtype=np.float64)     # (F, L)
+    n_langs = (n_graphs > 0).sum(axis=1)
+    chosen = np.flatnonzero(n_langs >= k)
+    consistency, mean_share = shares.min(axis=1), shares.mean(axis=1)
+    layer = _layer(keys)
+    chosen = sorted(chosen.tolist(), key=lambda i: (-consistency[i], -mean_share[i], layer[i], t["key_of"](keys[i])))[:limit]
+    fkeys = [t["key_of"](keys[i]) for i in chosen]
+    labels = {r["fkey"]: r["label"] for r in run(store, "_labels-of", keys=sorted(fkeys))} if fkeys else {}
+    out = []
+    for i, fkey in zip(chosen, fkeys):
+        per_lang = [{"lang": lang, "n_graphs": int(n_graphs[i, j]), "share": float(shares[i, j]),
+                     "activation": float(act_sum[i, j] / act_n[i, j]) if act_n[i, j] else None,
+                     "influence": None if np.isnan(best[i, j]) else float(best[i, j])}
+                    for j, lang in enumerate(langs) if n_graphs[i, j]]
+        out.append({"fkey": fkey, "layer": int(layer[i]), "label": labels.get(fkey), "n_langs": int(n_langs[i]),
+                    "consistency": float(consistency[i]), "mean_share": float(mean_share[i]), "per_lang": per_lang})
+    return out
+
+
+def _feature_tables(rows: list[dict], group) -> dict:
+    """The feature tables (Graph.features) of `rows`, concatenated: per (row, feature) its global
+    feature code, the row's `group(row)`, layer and stats; `key_of(code)` spells a code's feature key."""
+    from circuit_atlas.graph import feature_key
+
+    tsets = sorted({r["transcoder_set"] or "" for r in rows})
+    parts = {name: [] for name in ("tset", "layer", "feature", "group", "act_sum", "act_n", "best_influence", "row")}
+    for i, r in enumerate(rows):
+        t = decode_blob(r["features"])
+        n = len(t["layer"])
+        parts["tset"].append(np.full(n, tsets.index(r["transcoder_set"] or ""), np.int64))
+        parts["group"].append(np.full(n, group(r), np.int64))
+        parts["row"].append(np.full(n, i, np.int64))
+        for name in ("layer", "feature", "act_sum", "act_n", "best_influence"):
+            parts[name].append(t[name])
+    cat = {name: np.concatenate(v) if v else np.zeros(0) for name, v in parts.items()}
+    layers = cat["layer"].astype(np.int64)
+    feats = cat["feature"].astype(np.int64)
+    # (transcoder set, layer, feature) as one integer: feature layers are 0..4095, indices < 2^40
+    code = (cat["tset"].astype(np.int64) << 52) | ((layers & 0xFFF) << 40) | feats
+    return {"code": code, "group": cat["group"].astype(np.int64), "row": cat["row"].astype(np.int64),
+            "layer": layers, "act_sum": cat["act_sum"].astype(np.float64), "act_n": cat["act_n"].astype(np.float64),
+            "best_influence": cat["best_influence"].astype(np.float64),
+            "key_of": lambda c: feature_key(tsets[int(c) >> 52], _layer(c), int(c) & ((1 << 40) - 1))}
+
+
+def _layer(code):
+    """The layer of a global feature code of _feature_tables (works on arrays too)."""
+    return (code >> 40) & 0xFFF
 
 
 @analysis("multilingual-iou")
@@ -72,18 +123,23 @@ def multilingual_iou(store, concept: str, max_pairs: int) -> list[dict]:
     Example row:
       {"lang_a": "en", "lang_b": "fr", "layer": 2, "depth": 0.67, "iou": 0.41, "baseline": 0.12, "n_pairs": 8, "n_baseline_pairs": 56, "iou_sem": 0.05, "model": "organisms/planted-seed0"}
     """
-    rows = run(store, "_active-features", concept=concept)
-    features = defaultdict(dict)         # gid -> layer -> set of feature keys
+    rows = run(store, "_graph-features", concept=concept)
+    gids = sorted({r["gid"] for r in rows})
     info = {}                            # gid -> (lang, (concept, item), n_layers)
     model = {}                           # gid -> model name
     for r in rows:
-        features[r["gid"]][r["layer"]] = set(r["features"])
         info[r["gid"]] = (r["lang"], (r["concept"] or "", r["item"]), r["n_layers"])
         model[r["gid"]] = r.get("model") or ""
-    by_lang = defaultdict(list)
-    for gid in sorted(info):
-        by_lang[info[gid][0]].append(gid)
+    first = {}
+    for r in rows:                       # one feature table per graph (a graph with two lang tags is listed twice)
+        first.setdefault(r["gid"], r)
+    index = {g: i for i, g in enumerate(gids)}
+    t = _feature_tables([first[g] for g in gids], lambda r: index[r["gid"]])
     n_layers = max((i[2] for i in info.values()), default=0)
+    sets = _FeatureSets(t, len(gids), n_layers)
+    by_lang = defaultdict(list)
+    for gid in gids:
+        by_lang[info[gid][0]].append(gid)
     out = []
     for lang_a, lang_b in combinations(sorted(by_lang), 2):
         pairs = [(g1, g2) for g1 in by_lang[lang_a] for g2 in by_lang[lang_b]]
@@ -92,35 +148,52 @@ def multilingual_iou(store, concept: str, max_pairs: int) -> list[dict]:
         if len(unrelated) > max_pairs:  # deterministic thinning, every k-th pair
             unrelated = unrelated[:: -(-len(unrelated) // max_pairs)]
         models = ", ".join(sorted({model[g] for pair in parallel for g in pair if model[g]}))
-        for layer in [*range(n_layers), None]:
-            scores = _ious(features, parallel, layer)
-            if not scores:
+        par = sets.ious([(index[a], index[b]) for a, b in parallel])
+        base = sets.ious([(index[a], index[b]) for a, b in unrelated])
+        for j, layer in enumerate([*range(n_layers), None]):
+            if not par[j]:
                 continue
             out.append({"lang_a": lang_a, "lang_b": lang_b, "layer": layer,
                         "depth": None if layer is None else layer / max(n_layers - 1, 1),
-                        "iou": sum(scores) / len(scores), "baseline": _mean_iou(features, unrelated, layer),
+                        "iou": float(np.mean(par[j])), "baseline": float(np.mean(base[j])) if base[j] else None,
                         "n_pairs": len(parallel), "n_baseline_pairs": len(unrelated),
-                        "iou_sem": _sem(scores), "model": models})
+                        "iou_sem": _sem(par[j]), "model": models})
     return out
 
 
-def _ious(features: dict, pairs: list, layer: int | None) -> list[float]:
-    """IoU of each pair's feature sets at `layer` (None: the whole graph, every layer's features);
-    pairs where both sets are empty are skipped."""
-    scores = []
-    for g1, g2 in pairs:
-        if layer is None:
-            f1, f2 = set().union(*features[g1].values()), set().union(*features[g2].values())
-        else:
-            f1, f2 = features[g1].get(layer, set()), features[g2].get(layer, set())
-        if f1 or f2:
-            scores.append(len(f1 & f2) / len(f1 | f2))
-    return scores
+class _FeatureSets:
+    """Each graph's feature set per layer, as a sparse (graph x feature) matrix: the IoU of many pairs
+    at every layer in a few sparse products."""
 
+    def __init__(self, t: dict, n_graphs: int, n_layers: int):
+        from scipy import sparse
 
-def _mean_iou(features: dict, pairs: list, layer: int | None) -> float | None:
-    scores = _ious(features, pairs, layer)
-    return sum(scores) / len(scores) if scores else None
+        keys, col = np.unique(t["code"], return_inverse=True)
+        self.col_layer = _layer(keys)
+        self.n_layers = n_layers
+        self.m = sparse.csr_matrix((np.ones(len(col)), (t["row"], col)), shape=(n_graphs, max(len(keys), 1)))
+        layer = np.where((t["layer"] >= 0) & (t["layer"] < n_layers), t["layer"], n_layers)   # others: whole graph only
+        self.sizes = np.zeros((n_graphs, n_layers + 2))                   # per graph: per layer, other, all
+        np.add.at(self.sizes, (t["row"], layer), 1)
+        self.sizes[:, -1] = self.sizes[:, :-1].sum(axis=1)
+
+    def ious(self, pairs: list[tuple[int, int]]) -> list[list[float]]:
+        """Per layer 0..n_layers-1, then the whole graph: the IoU of each pair where either set is non-empty."""
+        if not pairs:
+            return [[] for _ in range(self.n_layers + 1)]
+        a, b = np.array(pairs).T
+        both = self.m[a].multiply(self.m[b]).tocoo()                      # shared features, by pair
+        layer = self.col_layer[both.col]
+        layer = np.where((layer >= 0) & (layer < self.n_layers), layer, self.n_layers)
+        inter = np.zeros((len(pairs), self.n_layers + 2))
+        np.add.at(inter, (both.row, layer), 1)
+        inter[:, -1] = inter[:, :-1].sum(axis=1)
+        union = self.sizes[a] + self.sizes[b] - inter
+        out = []
+        for j in [*range(self.n_layers), self.n_layers + 1]:
+            seen = union[:, j] > 0
+            out.append((inter[seen, j] / union[seen, j]).tolist())
+        return out
 
 
 def _sem(values: list[float]) -> float | None:

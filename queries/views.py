@@ -24,6 +24,31 @@ def select_graph(store, selector: str) -> str:
                      + ", ".join(gids[:5]) + (" ..." if len(gids) > 5 else ""))
 
 
+def select_graphs(store, selectors=(), cypher: str | None = None, params: dict | None = None) -> list[str]:
+    """The ids of the graphs that `selectors` (graph ids, slugs, tags "key=value") and `cypher` (a
+    read-only query whose rows have a `gid` or `id` column, or one column) name, sorted, no repeats.
+    A selector that names no graph is an error: nothing is done on a typo."""
+    gids: set[str] = set()
+    for selector in selectors:
+        found = [r["gid"] for r in run(store, "_graphs-selected", selector=selector)]
+        if not found:
+            raise QueryError(f"{selector!r} names no graph (give a graph id, a slug, or a tag key=value; "
+                             "list them with: circuit-atlas query search-graphs)")
+        gids.update(found)
+    if cypher is not None:
+        rows = store.query(cypher, params or {}, max_rows=10_000_000)
+        column = next((c for c in ("gid", "id") if rows and c in rows[0]), None)
+        if rows and column is None and len(rows[0]) != 1:
+            raise QueryError(f"the query returns columns {', '.join(rows[0])}: return the graph ids as `gid`")
+        ids = [r[column] if column else next(iter(r.values())) for r in rows]
+        stored = store.existing_graphs(ids) if ids else set()
+        unknown = [i for i in ids if i not in stored]
+        if unknown:
+            raise QueryError(f"the query returns {len(unknown)} values that are not graph ids, e.g. {unknown[0]!r}")
+        gids.update(ids)
+    return sorted(gids)
+
+
 def _shown_labels(store, graph) -> dict[str, str]:
     keys = sorted({graph.feature_key(n) for n in graph.nodes} - {None})
     return {r["fkey"]: r["label"] or "" for r in run(store, "_labels-of", keys=keys)} if keys else {}

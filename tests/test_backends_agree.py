@@ -47,7 +47,7 @@ def parameter_sets(store, graphs) -> dict[str, list[dict]]:
     tokens = sorted({n.token for g in graphs for n in g.nodes if n.kind == "logit" and n.token})[:2]
     tag = f"lang={graphs[0].tags['lang']}"
     out: dict[str, list[dict]] = {
-        "_active-features": [{"concept": c} for c in ["", *concepts]],
+        "_graph-features": [{"concept": c} for c in ["", *concepts]],
         "_feature-edge-profile": [{"min_weight": w} for w in (0.5, 2.0)],
         "_feature-graphs-all": [{"min_graphs": 2, "max_features": 2000}, {"min_graphs": 3, "max_features": 50}],
         "_feature-occurrences": [{"fkey": f} for f in fkeys],
@@ -71,8 +71,6 @@ def parameter_sets(store, graphs) -> dict[str, list[dict]]:
         "shared-multilingual-features": [{"concept": c} for c in ["", *concepts]] + [{"concept": "", "k": 1, "limit": ALL}],
         "propose-supernodes": [{"min_graphs": 2, "dry_run": True}, {"min_graphs": 3, "max_features": 300}],
         "supernodes": [{"limit": ALL}],
-        "_concept-lang-graphs": [{"concept": c} for c in concepts or [""]],
-        "_multilingual-feature-langs": [{"concept": c} for c in concepts or [""]],
         "_feature-labels-all": [{}], "_feature-logit-effects": [{}], "_feature-positions": [{}],
         "_graph-tokens": [{}], "_labels-unlinked": [{}], "_logit-tokens": [{}], "_supernode-sources": [{}],
         "_tags": [{}], "_transcoder-sets": [{}],
@@ -97,6 +95,10 @@ def parameter_sets(store, graphs) -> dict[str, list[dict]]:
     for name, q in queries.QUERIES.items():       # the building blocks of common-paths, straight
         if name.startswith("_common-paths-"):
             out[name] = [{k: v for k, v in p.items() if k != "hops"} for p in paths if f"-{p['hops']}" in name]
+    strong = [p for p in paths if p.get("min_weight", 0.0) >= 1.0]   # the stored strong paths (aggregates.PATH_MIN_WEIGHT)
+    out["_strong-paths"] = [{k: v for k, v in p.items() if k != "tag"} for p in strong if "tag" not in p]
+    out["_strong-paths-tagged"] = [{**p, "tag": tag} for p in strong]
+    out["_concept-graph-features"] = [{"concept": c} for c in concepts or [""]]
     missing = set(queries.QUERIES) - set(out) - SKIP
     assert not missing, f"no parameters for {sorted(missing)}: add them here so every query is compared"
     return out

@@ -15,8 +15,10 @@ from circuit_atlas.cli import main
 from circuit_atlas.ingest.formats import read_graph_file, write_graph_json
 from circuit_atlas.queries import labels
 from circuit_atlas.store import neo4j_server, open_store
+from circuit_atlas.store.aggregates import FEATURE_AGGREGATES
 from circuit_atlas.synthetic import synthetic_graph
 from tests.backends import empty_store
+from tests.test_aggregates import assert_exact, close, corpus, stored
 from tests.test_backends_agree import answers, differences, parameter_sets
 from tests.test_formats import assert_same_graph
 from tests.test_queries import FIXTURES, load_graphs
@@ -73,6 +75,7 @@ def test_import_equals_bolt_ingest(request, tmp_path, monkeypatch):
             for gid, expected in stored.items():
                 assert_same_graph(store.get_graph(gid), expected)
                 assert store.get_graph(gid).tags == expected.tags
+            assert_exact(store)                                       # Feature aggregates, Path rows, Graph.features
             labels.auto_labels(store)
             imported = answers(store, params)
             store.add_graph(synthetic_graph(5, n_nodes=50, n_edges=200))   # Bolt writes go on after an import
@@ -82,3 +85,33 @@ def test_import_equals_bolt_ingest(request, tmp_path, monkeypatch):
         neo4j_server.stop(home, grace_s=30)
     problems = differences(embedded, imported)
     assert not problems, f"{len(problems)} of {len(embedded)} answers differ:\n" + "\n".join(problems[:40])
+
+
+def test_import_keeps_the_aggregates_exact_across_batches(request, tmp_path, monkeypatch):
+    """Features recur across the CSV batches: each gets one row with the batches' aggregates summed,
+    equal to the from-scratch reference and to the embedded store's; a Bolt delete then subtracts."""
+    from circuit_atlas.store.neo4j_import import run_import, write_csv
+
+    graphs = corpus(9, seed=11)
+    home = tmp_path / "neo4j"
+    files = write_csv([graphs[i:i + 3] for i in range(0, len(graphs), 3)] + [graphs[:2]], tmp_path / "csv")
+    assert files.graphs == len(graphs) and files.parts.get("Path")
+    run_import(home, files)
+    with open_store(empty_store(request, "embedded", tmp_path)) as store:
+        store.add_graphs(graphs)
+        embedded = stored(store)
+    password = secrets.token_hex(12)
+    server = neo4j_server.start(home, password, log=lambda msg: None)
+    try:
+        monkeypatch.setenv("NEO4J_USER", server.user)
+        monkeypatch.setenv("NEO4J_PASSWORD", password)
+        with open_store(server.uri) as store:
+            assert_exact(store)
+            feats, paths, tables = stored(store)
+            assert (paths, tables) == embedded[1:] and set(feats) == set(embedded[0])
+            for key, row in feats.items():
+                assert all(close(row[a], embedded[0][key][a]) for a in FEATURE_AGGREGATES), (row, embedded[0][key])
+            store.delete_graphs([graphs[0].id, graphs[4].id])
+            assert_exact(store)
+    finally:
+        neo4j_server.stop(home, grace_s=30)

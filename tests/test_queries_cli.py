@@ -75,8 +75,8 @@ def params_for(q, store, graphs) -> dict:
              "min_graphs": 2, "min_weight": 0.5, "dry_run": True, "limit": 5, "max_features": 100,
              "source": "" if q.name == "feature-labels" else "proposed",
              "id": queries.run(store, "supernodes", limit=1)[0]["id"],
-             "tag": "lang=en", "within": "", "min_share": 0.5, "max_other": 0.5, "gid": gids[0], "role": "",
-             "op": "", "min_prompts": 1}
+             "tag": "" if q.name.startswith("_common-paths") else "lang=en", "within": "", "min_share": 0.5, "max_other": 0.5, "gid": gids[0], "role": "",
+             "op": "", "min_prompts": 1, "hops": 3}
     return {p.name: known[p.name] for p in q.params if p.name in known}
 
 

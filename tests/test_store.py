@@ -115,8 +115,8 @@ def test_a_failing_graph_leaves_no_trace(store_uri, monkeypatch):
 
     good, bad = small(1), small(2)
 
-    def colliding(graphs, first_uid):                       # bad's nodes numbered over small(0)'s, as a
-        return rows.graph_rows(graphs, 0 if any(g is bad for g in graphs) else first_uid)  # racing writer would
+    def colliding(graphs, first_uid, **kw):                 # bad's nodes numbered over small(0)'s, as a
+        return rows.graph_rows(graphs, 0 if any(g is bad for g in graphs) else first_uid, **kw)  # racing writer would
     for backend in (embedded, neo4j):
         monkeypatch.setattr(backend, "graph_rows", colliding)   # Node.uid is unique: the insert fails midway
     with open_store(store_uri) as store:

@@ -55,9 +55,17 @@ class Sources:
 
     n_cols: int                      # n_active + n_layers * P errors + P tokens
     cols: list[torch.Tensor]         # per write layer (P, n_max) column index; n_cols marks padding
-    vectors: list[torch.Tensor]      # per write layer (P, n_max, D) activation * decoder row
+    vectors: list[torch.Tensor]      # per write layer (P, n_max, D) activation * decoder row (transcoder dtype)
     errors: torch.Tensor             # (L, P, D) error vectors
     tokens: torch.Tensor             # (P, D) token embeddings
+    starts: list[list[int]]          # per source layer: column of its first feature at each position 0..P
+    buffer: torch.Tensor | None = None  # (n_cols + 1, B) feature columns of one batch, reused across batches
+
+    def column_buffer(self, batch: int) -> torch.Tensor:
+        """A (n_cols + 1, batch) scratch buffer, allocated once per trace (no page faults per batch)."""
+        if self.buffer is None or self.buffer.shape[1] < batch:
+            self.buffer = torch.empty(self.n_cols + 1, batch, device=self.tokens.device)
+        return self.buffer[:, :batch]
 
 
 def attribute(model: ReplacementModel, input_ids: torch.Tensor, config: TraceConfig,
@@ -75,27 +83,28 @@ def attribute(model: ReplacementModel, input_ids: torch.Tensor, config: TraceCon
 
     max_features = min(config.max_feature_nodes or n_active, n_active)
     limited = max_features < n_active
+    store = torch.device("cpu") if model.offload else fm.logits.device   # where rows are collected
     if limited:   # rows in visit order, reordered in phase 5
-        rows = torch.zeros(n_logits + max_features, n_cols, device=fm.logits.device)
+        rows = torch.zeros(n_logits + max_features, n_cols, device=store)
         logit_slot = torch.arange(n_logits)
     else:         # rows written where they end up
         n_nodes = n_cols + n_logits
-        adjacency = torch.zeros(n_nodes, n_nodes, device=fm.logits.device)
+        adjacency = torch.zeros(n_nodes, n_nodes, device=store)
         rows = adjacency[:, :n_cols]
         logit_slot = torch.arange(n_nodes - n_logits, n_nodes)
     row_to_node = torch.zeros(len(rows), dtype=torch.long)  # column index of each row's node (limited mode)
 
-    n_batches = -(-n_logits // config.batch_size) + -(-max_features // config.batch_size)
-    bar = _progress(n_batches, progress)
+    bar = _progress(n_logits + max_features, progress)
 
     # Phase 3: logit rows
     for start in range(0, n_logits, config.batch_size):
         batch = slice(start, min(start + config.batch_size, n_logits))
         seeds = logit_vecs[batch]
         n = len(seeds)
-        rows[logit_slot[batch]] = _rows(fm, sources, torch.full((n,), L), torch.full((n,), P - 1), seeds)
-        row_to_node[logit_slot[batch]] = n_cols + torch.arange(batch.start, batch.stop)
-        bar.update(1)
+        slot = logit_slot[batch]
+        _rows(fm, sources, torch.full((n,), L), torch.full((n,), P - 1), seeds, rows[int(slot[0]):int(slot[-1]) + 1])
+        row_to_node[slot] = n_cols + torch.arange(batch.start, batch.stop)
+        bar.update(n)
 
     # Phase 4: feature rows
     visited = torch.zeros(n_active, dtype=torch.bool)
@@ -104,23 +113,24 @@ def attribute(model: ReplacementModel, input_ids: torch.Tensor, config: TraceCon
         if not limited:
             pending = torch.arange(n_active)
         else:
-            influence = _partial_influence(rows[:next_row], logit_probs, row_to_node[:next_row].to(rows.device),
+            influence = _partial_influence(rows[:next_row], logit_probs.to(store), row_to_node[:next_row].to(store),
                                            n_cols)
             ranking = torch.argsort(influence[:n_active], descending=True).cpu()
             queue_size = min(config.update_interval * config.batch_size, max_features - n_visited)
-            pending = ranking[~visited[ranking]][:queue_size]
-        for start in range(0, len(pending), config.batch_size):
-            batch = pending[start:start + config.batch_size]
-            batch_rows = _rows(fm, sources, active_cpu[batch, 0], active_cpu[batch, 1], encoders[batch])
+            # the queue is a set (the next ranking reads all rows so far), so visit it sorted by (layer,
+            # position): each batch then goes down from one layer and over the fewest positions
+            pending = ranking[~visited[ranking]][:queue_size].sort().values
+        for part in _plan(active_cpu[pending, 0], active_cpu[pending, 1], config.batch_size, P, fm.resid0.shape[1]):
+            batch = pending[part]
+            first = next_row if limited else int(batch[0])       # full mode: batch is a contiguous range
+            _rows(fm, sources, active_cpu[batch, 0], active_cpu[batch, 1], encoders[batch],
+                  rows[first:first + len(batch)])
             if limited:
-                rows[next_row:next_row + len(batch)] = batch_rows
                 row_to_node[next_row:next_row + len(batch)] = batch
                 next_row += len(batch)
-            else:
-                rows[batch] = batch_rows
             visited[batch] = True
             n_visited += len(batch)
-            bar.update(1)
+            bar.update(len(batch))
     bar.close()
 
     # Phase 5: assemble
@@ -138,14 +148,12 @@ def _nodes(fm: FrozenModel):
     device = fm.resid0.device
     per_layer = []  # (positions, features, activations, decoders (n, n_out, D)) of features read at layer l
     for l in range(L):
-        acts = tc.encode(l, fm.reads_clean[l])                     # (P, F)
-        acts[:ZERO_POSITIONS] = 0
-        pos, feat = acts.nonzero(as_tuple=True)                    # row-major: sorted by (pos, feature)
-        values = acts[pos, feat]
+        pos, feat, values = tc.active(l, fm.reads_clean[l][ZERO_POSITIONS:])   # sorted by (pos, feature)
+        pos = pos + ZERO_POSITIONS
         per_layer.append((pos, feat, values, tc.decoders(l, feat) * values[:, None, None]))
     active = torch.cat([torch.stack([torch.full_like(p, l), p, f], 1) for l, (p, f, _, _) in enumerate(per_layer)])
     activations = torch.cat([v for _, _, v, _ in per_layer])
-    encoders = torch.cat([tc.W_enc[l][f] for l, (_, f, _, _) in enumerate(per_layer)])  # (n_active, D)
+    encoders = torch.cat([tc.encoder_rows(l, f) for l, (_, f, _, _) in enumerate(per_layer)])  # (n_active, D)
     n_active = len(active)
     n_cols = n_active + L * P + P
 
@@ -173,8 +181,10 @@ def _nodes(fm: FrozenModel):
         errors.append(error)
         c, v = _pad_by_position(col, pos, vec, P, n_cols)
         cols.append(c)
-        vectors.append(v)
-    sources = Sources(n_cols, cols, vectors, torch.stack(errors), fm.token_vectors)
+        vectors.append(v.to(tc.dtype))      # held in the transcoders' precision, widened per use
+    starts = [[offsets[l] + c for c in [0] + torch.bincount(per_layer[l][0], minlength=P).cumsum(0).tolist()]
+              for l in range(L)]
+    sources = Sources(n_cols, cols, vectors, torch.stack(errors), fm.token_vectors, starts)
     return active, activations, encoders, sources
 
 
@@ -192,47 +202,99 @@ def _pad_by_position(col, pos, vec, P, pad_col):
     return cols, vectors
 
 
-def _rows(fm: FrozenModel, sources: Sources, layers: torch.Tensor, positions: torch.Tensor,
-          seeds: torch.Tensor) -> torch.Tensor:
-    """Attribution rows (B, n_cols) of B targets: seeds (B, D) read at (layer, position); layer L = logits.
+def _plan(layers: torch.Tensor, positions: torch.Tensor, batch_size: int, n_pos: int, d_model: int) -> list[slice]:
+    """Split rows sorted by (layer, position) into contiguous batches of at most `batch_size` rows that do
+    the least work. A batch's backward pass costs about rows x (its last position + 1) per layer visited (the
+    positions before the last target are all carried), plus a fixed overhead; so within each layer, a
+    dynamic programme over positions cuts where the rows of early positions would otherwise pay for late
+    ones (about halving the work over one batch per layer), and never across layers.
+    """
+    import numpy as np
 
-    Only the layers at or below the highest target and the positions up to the last target are visited:
+    overhead = 256 + 1.5e8 / d_model ** 2          # fixed cost of a batch (calls, smaller matmuls), in row-positions
+    layers, positions = layers.numpy(), positions.numpy()
+    parts = []
+    bounds = [0, *(np.flatnonzero(np.diff(layers)) + 1).tolist(), len(layers)]
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        below = np.concatenate([[0], np.cumsum(np.bincount(positions[lo:hi], minlength=n_pos))])  # rows < p
+        cost, cut = np.zeros(n_pos + 1), np.zeros(n_pos + 1, dtype=int)
+        for end in range(1, n_pos + 1):               # best split of the rows at positions < end
+            rows = below[end] - below[:end]
+            candidates = cost[:end] + rows * end + overhead * np.ceil(rows / batch_size)
+            cut[end] = int(np.argmin(candidates))
+            cost[end] = candidates[cut[end]]
+        spans, end = [], n_pos
+        while end > 0:
+            spans.append((int(below[cut[end]]), int(below[end])))
+            end = cut[end]
+        for first, stop in reversed(spans):           # a span of more than batch_size rows: equal parts
+            n_parts = -(-(stop - first) // batch_size)
+            edges = np.linspace(first, stop, n_parts + 1).round().astype(int)
+            parts += [slice(lo + a, lo + b) for a, b in zip(edges[:-1], edges[1:]) if b > a]
+    return parts
+
+
+def _rows(fm: FrozenModel, sources: Sources, layers: torch.Tensor, positions: torch.Tensor,
+          seeds: torch.Tensor, out: torch.Tensor) -> None:
+    """Write the attribution rows of B targets into `out` (B, n_cols), which holds zeros: seeds (B, D) read
+    at (layer, position); layer L = logits.
+
+    Only the layers below the highest target and the positions up to the last target are visited:
     nothing above a target and, attention being causal, nothing after it has a direct effect on it.
+    Feature columns gather in a (columns, B) buffer (one index_add per layer), copied into `out` once.
     """
     L, (P, D) = len(fm.arch.layers), fm.resid0.shape
     B, device = len(seeds), seeds.device
     batch = torch.arange(B, device=device)
     layers, positions = layers.to(device), positions.to(device)
     n = int(positions.max()) + 1                                   # positions 0 .. n-1 matter
+    top = min(int(layers.max()), L) - 1                            # highest layer whose writes matter
     fm = fm.prefix(n)
-    columns = torch.zeros(sources.n_cols + 1, B, device=device)  # transposed rows; the last one takes padding
     n_active = sources.n_cols - L * P - P
+    features = sources.column_buffer(B)                            # (n_cols + 1, B); row n_cols: padding
+    if top >= 0:
+        features[:sources.starts[top][P]].zero_()                  # features of layers <= top
+        features[sources.n_cols].zero_()
 
-    g_r = torch.zeros(B, n, D, device=device)                    # gradient at r_{l+1}
-    g_r_is_zero = True
+    g_r, g_r_is_zero = None, True                                  # gradient at r_{l+1}
     is_logit = layers == L
     if is_logit.any():
         g_final = torch.zeros(B, n, D, device=device)
         g_final[batch[is_logit], positions[is_logit]] = seeds[is_logit]
         g_r, g_r_is_zero = fm.final_T(g_final), False
+    has_skip = fm.tc.W_skip is not None
     for l in range(min(int(layers.max()), L - 1), -1, -1):
-        g_x = torch.zeros(B, n, D, device=device)                  # gradient where layer l's features read
         here = layers == l
-        g_x[batch[here], positions[here]] = seeds[here]
+        g_x = None                                                 # gradient where layer l's features read
+        if here.any():
+            g_x = torch.zeros(B, n, D, device=device)
+            g_x[batch[here], positions[here]] = seeds[here]
         if not g_r_is_zero:
             g_o = fm.write_T(l, g_r)                               # (B, n, D) gradient where layer l writes
             if sources.cols[l].numel():
-                effects = torch.bmm(sources.vectors[l][:n], g_o.permute(1, 2, 0))  # (n, n_max, B)
-                columns.index_add_(0, sources.cols[l][:n].flatten(), effects.flatten(0, 1))
+                effects = torch.bmm(sources.vectors[l][:n].float(), g_o.permute(1, 2, 0))  # (n, n_max, B)
+                features.index_add_(0, sources.cols[l][:n].flatten(), effects.flatten(0, 1))
             error_start = n_active + l * P
-            columns[error_start:error_start + n] = torch.einsum("bpd,pd->pb", g_o, sources.errors[l][:n])
-            if fm.tc.W_skip is not None:
-                g_x += fm.skip_T(l, g_o)
-        g_r = fm.attn_block_T(l, g_r + fm.read_T(l, g_x))          # through m_l to r_l
-        g_r_is_zero = False
+            out[:, error_start:error_start + n] = torch.einsum("bpd,pd->bp", g_o, sources.errors[l][:n])
+            if has_skip:
+                g_x = fm.skip_T(l, g_o) if g_x is None else g_x + fm.skip_T(l, g_o)
+        if g_x is not None:
+            g_r = fm.read_T(l, g_x) if g_r_is_zero else g_r + fm.read_T(l, g_x)
+            g_r_is_zero = False
+        if not g_r_is_zero:
+            g_r = fm.attn_block_T(l, g_r)                          # through m_l to r_l
     token_start = n_active + L * P
-    columns[token_start:token_start + n] = torch.einsum("bpd,pd->pb", g_r, sources.tokens[:n])
-    return columns[:-1].T
+    if not g_r_is_zero:
+        out[:, token_start:token_start + n] = torch.einsum("bpd,pd->bp", g_r, sources.tokens[:n])
+    for i in range(top + 1):                                       # features of layer i at positions < n
+        _copy_transposed(out, features, sources.starts[i][0], sources.starts[i][n])
+
+
+def _copy_transposed(out: torch.Tensor, columns: torch.Tensor, start: int, stop: int, block: int = 256) -> None:
+    """out[:, start:stop] = columns[start:stop].T, in blocks of columns (4x faster than one strided copy)."""
+    for s in range(start, stop, block):
+        e = min(s + block, stop)
+        out[:, s:e].copy_(columns[s:e].T)
 
 
 def _targets(model: ReplacementModel, logits: torch.Tensor, config: TraceConfig):
@@ -263,35 +325,49 @@ def _token_id(model: ReplacementModel, token: str | int, vocab_size: int) -> int
     return ids[0]
 
 
-def _partial_influence(rows, logit_probs, row_to_node, n_cols, max_iter: int = 128):
-    """Influence on the logits of every column, from the rows computed so far (circuit-tracer's ranking)."""
-    normalized = rows.abs()
-    normalized /= normalized.sum(dim=1, keepdim=True).clamp(min=1e-8)
-    n_logits = len(logit_probs)
-    prod = torch.zeros(n_cols + n_logits, device=rows.device)
-    prod[n_cols:] = logit_probs
-    influence = torch.zeros(n_cols, device=rows.device)
+def _partial_influence(rows, logit_probs, row_to_node, n_cols, max_iter: int = 128, chunk: int = 256):
+    """Influence on the logits of every column, from the rows computed so far (circuit-tracer's ranking):
+    w @ (M + M^2 + ...), M = the rows' |values| normalised to sum 1, w = the logit probabilities.
+
+    Only nodes that own a row pass influence on, so the series runs on the small (rows x feature rows)
+    block of M; the full rows are then read once, in chunks, with no normalised copy of them.
+    """
+    row_sums = torch.linalg.vector_norm(rows, ord=1, dim=1).clamp(min=1e-8)   # (R,)
+    is_feature = row_to_node < n_cols
+    feature_rows = torch.nonzero(is_feature).squeeze(1)
+    block = rows[:, row_to_node[feature_rows]].abs_().div_(row_sums[:, None])  # (R, R_f): M at row nodes
+    u = torch.zeros(len(rows), device=rows.device)               # influence arriving at each row's node
+    u[~is_feature] = logit_probs[row_to_node[~is_feature] - n_cols]
+    total = u.clone()
     for _ in range(max_iter):
-        step = prod[row_to_node] @ normalized                      # (n_cols,)
+        step = u @ block
         if not step.any():
             break
-        influence += step
-        prod = torch.cat([step, torch.zeros(n_logits, device=rows.device)])
+        u = torch.zeros_like(u)
+        u[feature_rows] = step
+        total += u
     else:
         raise RuntimeError(f"feature ranking did not converge in {max_iter} iterations")
+    weights = total / row_sums
+    influence = torch.zeros(n_cols, device=rows.device)
+    for start in range(0, len(rows), chunk):
+        if weights[start:start + chunk].any():
+            influence += weights[start:start + chunk] @ rows[start:start + chunk].abs()
     return influence
 
 
-def _assemble(rows, row_to_node, selected, n_active, n_cols, n_logits):
+def _assemble(rows, row_to_node, selected, n_active, n_cols, n_logits, chunk: int = 256):
     """Limited mode: keep selected feature columns; order rows [features by index, logits]."""
-    col_read = torch.cat([selected, torch.arange(n_active, n_cols)])
+    col_read = torch.cat([selected, torch.arange(n_active, n_cols)]).to(rows.device)
     n_sel = len(selected)
     n_nodes = len(col_read) + n_logits
     adjacency = torch.zeros(n_nodes, n_nodes, device=rows.device)
     feature_rows = torch.arange(n_logits, len(rows))
-    feature_rows = feature_rows[torch.argsort(row_to_node[n_logits:])]
-    adjacency[:n_sel, :len(col_read)] = rows[feature_rows][:, col_read]
-    adjacency[n_nodes - n_logits:, :len(col_read)] = rows[:n_logits][:, col_read]
+    feature_rows = torch.cat([feature_rows[torch.argsort(row_to_node[n_logits:])], torch.arange(n_logits)])
+    targets = torch.cat([torch.arange(n_sel), torch.arange(n_nodes - n_logits, n_nodes)])
+    for start in range(0, len(targets), chunk):    # in chunks: no (rows x kept columns) temporary
+        adjacency[targets[start:start + chunk], :len(col_read)] = rows[feature_rows[start:start + chunk].to(
+            rows.device)][:, col_read]
     return adjacency
 
 

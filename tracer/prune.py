@@ -11,7 +11,8 @@ w @ (A_hat + A_hat^2 + ...) with w the logit probabilities (the graph is a DAG, 
 Scores: replacement = token influence / (token + error influence); completeness = the
 influence-weighted share of each node's normalised inputs that does not come from error nodes.
 
-Memory: one N x N float buffer besides the adjacency (circuit-tracer allocates several).
+Memory: one N x N float buffer besides the adjacency (circuit-tracer allocates several); edge pruning
+works on the kept nodes' block only.
 """
 from __future__ import annotations
 
@@ -33,6 +34,12 @@ def _normalize_(matrix: torch.Tensor) -> torch.Tensor:
     """|matrix| with rows summing to 1, in place."""
     matrix.abs_()
     return matrix.div_(matrix.sum(dim=1, keepdim=True).clamp(min=1e-10))
+
+
+def _normalized(matrix: torch.Tensor) -> torch.Tensor:
+    """A new |matrix| with rows summing to 1 (two passes: abs into a new buffer, then divide)."""
+    normalized = torch.abs(matrix)
+    return normalized.div_(normalized.sum(dim=1, keepdim=True).clamp(min=1e-10))
 
 
 def influence(normalized: torch.Tensor, logit_weights: torch.Tensor, max_iter: int = 1000) -> torch.Tensor:
@@ -78,6 +85,20 @@ def _edge_threshold(scores: torch.Tensor, fraction: float, n_zero_outside: int =
     return scores.new_zeros(()) if n_zero else ordered[-1]
 
 
+def _drop_dangling(node_mask: torch.Tensor, edge_mask: torch.Tensor, n_features: int, n_inner: int) -> None:
+    """In place: repeatedly drop feature/error nodes (the first n_inner) without kept outgoing edges and
+    features (the first n_features) without kept incoming edges, and the edges of dropped nodes."""
+    old_mask = node_mask.clone()
+    node_mask[:n_inner] &= edge_mask[:, :n_inner].any(0)
+    node_mask[:n_features] &= edge_mask[:n_features].any(1)
+    while not torch.equal(node_mask, old_mask):
+        old_mask.copy_(node_mask)
+        edge_mask[~node_mask] = False
+        edge_mask[:, ~node_mask] = False
+        node_mask[:n_inner] &= edge_mask[:, :n_inner].any(0)
+        node_mask[:n_features] &= edge_mask[:n_features].any(1)
+
+
 def prune(adjacency: torch.Tensor, logit_probs: torch.Tensor, n_features: int, n_errors: int, n_tokens: int,
           node_threshold: float = 0.8, edge_threshold: float = 0.98) -> Pruned:
     N = adjacency.shape[0]
@@ -88,7 +109,7 @@ def prune(adjacency: torch.Tensor, logit_probs: torch.Tensor, n_features: int, n
     logit_weights[N - n_logits:] = logit_probs
 
     # node influence on the full normalised matrix (shared with the graph scores)
-    buffer = _normalize_(adjacency.clone())
+    buffer = _normalized(adjacency)
     node_influence = influence(buffer, logit_weights)
     token_influence = node_influence[token_cols].sum()
     error_influence = node_influence[error_cols].sum()
@@ -107,24 +128,19 @@ def prune(adjacency: torch.Tensor, logit_probs: torch.Tensor, n_features: int, n
     block_weights = logit_weights[kept]
     block_scores = block.mul_((influence(block, block_weights) + block_weights)[:, None])
     threshold = _edge_threshold(block_scores, edge_threshold, n_zero_outside=N * N - len(kept) ** 2)
+    inner = N - n_logits - n_tokens             # features and errors come first
     if threshold == 0:  # the threshold fell among zero scores: circuit-tracer then keeps all N^2 "edges"
+        del block, block_scores
         edge_mask = torch.ones(N, N, dtype=torch.bool, device=adjacency.device)
-    else:               # scores outside the block are zero, below the threshold
+        _drop_dangling(node_mask, edge_mask, n_features, inner)
+    else:               # scores outside the block are zero, below the threshold: prune inside it
+        block_mask = block_scores >= threshold
+        del block, block_scores
+        kept_mask = node_mask[kept]
+        _drop_dangling(kept_mask, block_mask, int((kept < n_features).sum()), int((kept < inner).sum()))
+        node_mask[kept] = kept_mask
         edge_mask = torch.zeros(N, N, dtype=torch.bool, device=adjacency.device)
-        edge_mask[kept[:, None], kept[None, :]] = block_scores >= threshold
-    del block, block_scores
-
-    # drop dangling nodes until nothing changes
-    inner = slice(0, N - n_logits - n_tokens)   # features and errors
-    old_mask = node_mask.clone()
-    node_mask[inner] &= edge_mask[:, inner].any(0)
-    node_mask[:n_features] &= edge_mask[:n_features].any(1)
-    while not torch.equal(node_mask, old_mask):
-        old_mask.copy_(node_mask)
-        edge_mask[~node_mask] = False
-        edge_mask[:, ~node_mask] = False
-        node_mask[inner] &= edge_mask[:, inner].any(0)
-        node_mask[:n_features] &= edge_mask[:n_features].any(1)
+        edge_mask[kept[:, None], kept[None, :]] = block_mask
 
     ordered, order = torch.sort(node_influence, descending=True)
     cumulative_scores = torch.zeros_like(node_influence)

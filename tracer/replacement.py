@@ -23,6 +23,7 @@ class ReplacementModel:
     transcoders: Transcoders
     model_name: str              # the checkpoint's name (directory name unless given)
     device: torch.device
+    offload: bool = False        # on a GPU: encoders and the attribution rows stay in CPU memory
 
     @property
     def n_layers(self) -> int:
@@ -105,12 +106,17 @@ def shorten(text: str, n: int = 60) -> str:
 
 
 def load(model_dir: str | Path, transcoders_dir: str | Path, device: str = "cpu",
-         model_name: str | None = None) -> ReplacementModel:
+         model_name: str | None = None, lazy: bool = False, dtype: str | torch.dtype = "float32",
+         offload: bool = False) -> ReplacementModel:
     """Load a local HF checkpoint and its transcoders; check that they fit each other.
 
     The model's name (stored with every graph, written as the JSON's `scan`) is `model_name`, else the
     config's `_name_or_path` when it is a model id rather than a local path, else the directory's name.
-    """
+
+    For transcoder sets larger than memory (docs/tracer.md, "Large transcoder sets"): `lazy` leaves the
+    encoders in their files (read a chunk at a time when encoding), `dtype` holds transcoder weights in
+    bfloat16/float16 (products stay float32), `offload` keeps encoders and attribution rows in CPU memory
+    when `device` is a GPU."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     model_dir = Path(model_dir)
@@ -128,7 +134,7 @@ def load(model_dir: str | Path, transcoders_dir: str | Path, device: str = "cpu"
         device = torch.device(device)
     except RuntimeError as e:
         raise BadConfig(f"device {device!r}: {e}") from e
-    transcoders = load_transcoders(transcoders_dir)
+    transcoders = load_transcoders(transcoders_dir, lazy=lazy, dtype=dtype)
     try:
         hf_model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32, attn_implementation="eager")
         tokenizer = AutoTokenizer.from_pretrained(model_dir)
@@ -143,8 +149,8 @@ def load(model_dir: str | Path, transcoders_dir: str | Path, device: str = "cpu"
         raise TranscoderMismatch(
             f"{transcoders_dir}: transcoders have {transcoders.n_layers} layers with d_model {transcoders.d_model}, "
             f"but {model_dir} has {len(arch.layers)} layers with d_model {d_model}")
-    return ReplacementModel(hf_model, tokenizer, arch, transcoders.to(device),
-                            model_name or _model_name(config, model_dir), device)
+    return ReplacementModel(hf_model, tokenizer, arch, transcoders.to(device, offload=offload),
+                            model_name or _model_name(config, model_dir), device, offload)
 
 
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")

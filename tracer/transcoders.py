@@ -14,17 +14,24 @@ config.yaml names the hook points: `feature_input_hook` (where encoders read) an
 `transcoders:` (a list of per-layer files). Both kinds become a `Transcoders`: a PLT is a CLT whose
 features write to one layer only, so the attribution code has a single path.
 
-Decoders are read lazily, only the rows of active features, as circuit-tracer does: a real CLT's
-decoders are tens of GB.
+Memory (a real CLT's decoders are tens of GB, its encoders several):
+  decoders   always read lazily from the memory-mapped files, only the rows of active features, as
+             circuit-tracer does;
+  encoders   kept in memory (the default), or with `lazy=True` read from the files when encoding, one
+             layer and CHUNK_ROWS features at a time, so a trace never holds more than that of them;
+  dtype      the precision weights are held in (float32, bfloat16, float16): encoders and the decoder rows
+             of a trace are rounded to it where they are kept, and widened to float32 for every product,
+             so sums accumulate in float32;
+  offload    on a GPU, encoders stay in CPU memory and go to the device one layer at a time.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
-from circuit_atlas.tracer.errors import MissingFile, TranscoderMismatch
+from circuit_atlas.tracer.errors import BadConfig, MissingFile, TranscoderMismatch
 
 # Hook names from circuit-tracer configs (TransformerLens spelling) and what they mean here.
 INPUT_HOOKS = {
@@ -44,7 +51,7 @@ class Transcoders:
     name: str                    # the set's name (config `scan`, else the directory name)
     input_hook: str              # one of INPUT_HOOKS' values
     output_hook: str             # one of OUTPUT_HOOKS' values
-    W_enc: list[torch.Tensor]    # per layer (F, D)
+    W_enc: list[torch.Tensor] | "_LazyEncoders"  # per layer (F, D), in `dtype`; lazy: read on access
     b_enc: list[torch.Tensor]    # per layer (F,)
     threshold: list[torch.Tensor | None]  # per layer (F,) for JumpReLU, else None
     b_dec: list[torch.Tensor]    # per *output* layer (D,)
@@ -52,34 +59,82 @@ class Transcoders:
     activation: str              # "jumprelu", "relu" or "topk"
     k: int | None                # TopK's k
     decoder_files: list[tuple[Path, str]]  # per layer: (safetensors file, tensor name)
+    encoder_files: list[tuple[Path, str]] = field(default_factory=list)  # per layer: W_enc's file and name
+    dtype: torch.dtype = torch.float32   # precision weights are held in; products are float32
 
     @property
     def n_layers(self) -> int:
-        return len(self.W_enc)
+        return len(self.b_enc)
 
     @property
     def d_transcoder(self) -> int:
-        return self.W_enc[0].shape[0]
+        return self.b_enc[0].shape[0]
 
     @property
     def d_model(self) -> int:
-        return self.W_enc[0].shape[1]
+        return self.b_dec[0].shape[0]
 
-    def to(self, device: torch.device | str) -> "Transcoders":
+    @property
+    def lazy(self) -> bool:
+        return isinstance(self.W_enc, _LazyEncoders)
+
+    def to(self, device: torch.device | str, offload: bool = False) -> "Transcoders":
+        """Move to `device`; with offload (or lazy encoders), encoders stay where they are."""
         move = lambda ts: None if ts is None else [None if t is None else t.to(device) for t in ts]  # noqa: E731
-        for name in ("W_enc", "b_enc", "threshold", "b_dec", "W_skip"):
+        names = ["b_enc", "threshold", "b_dec", "W_skip"] + ([] if offload or self.lazy else ["W_enc"])
+        for name in names:
             setattr(self, name, move(getattr(self, name)))
         return self
 
     def encode(self, layer: int, x: torch.Tensor) -> torch.Tensor:
         """Feature activations (..., F) of the layer's features for inputs x (..., D)."""
-        pre = x @ self.W_enc[layer].T + self.b_enc[layer]
+        pre = self._pre_activations(layer, x) + self.b_enc[layer]
         if self.activation == "jumprelu":
             return pre * (pre > self.threshold[layer])
         if self.activation == "topk":  # keeps the k largest pre-activations, whatever their sign
             top = pre.topk(self.k, dim=-1).indices
             return pre * torch.zeros_like(pre).scatter_(-1, top, 1.0)
         return torch.relu(pre)
+
+    def active(self, layer: int, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The features that fire on inputs x (P, D): (positions, features, activations), sorted by
+        (position, feature). Encoded CHUNK_ROWS features at a time, so no (P, F) matrix is ever held
+        (TopK ranks whole rows, so it encodes densely)."""
+        if self.activation == "topk":
+            acts = self.encode(layer, x)
+            pos, feat = acts.nonzero(as_tuple=True)
+            return pos, feat, acts[pos, feat]
+        parts = []
+        for start in range(0, self.d_transcoder, CHUNK_ROWS):
+            stop = min(start + CHUNK_ROWS, self.d_transcoder)
+            pre = x @ self._encoders(layer, start, stop, x.device).T
+            pre += self.b_enc[layer][start:stop]
+            cut = self.threshold[layer][start:stop] if self.activation == "jumprelu" else 0
+            pos, feat = ((pre > cut) & (pre != 0)).nonzero(as_tuple=True)
+            parts.append((pos, feat + start, pre[pos, feat]))
+        pos, feat, values = (torch.cat(p) for p in zip(*parts))
+        order = torch.argsort(pos * self.d_transcoder + feat)
+        return pos[order], feat[order], values[order]
+
+    def _pre_activations(self, layer: int, x: torch.Tensor) -> torch.Tensor:
+        """x @ W_enc.T in float32, CHUNK_ROWS features at a time (lazy encoders: straight from the file)."""
+        if self.d_transcoder <= CHUNK_ROWS:
+            return x @ self._encoders(layer, 0, self.d_transcoder, x.device).T
+        out = x.new_empty(*x.shape[:-1], self.d_transcoder)
+        for start in range(0, self.d_transcoder, CHUNK_ROWS):
+            stop = min(start + CHUNK_ROWS, self.d_transcoder)
+            out[..., start:stop] = x @ self._encoders(layer, start, stop, x.device).T
+        return out
+
+    def _encoders(self, layer: int, start: int, stop: int, device: torch.device) -> torch.Tensor:
+        """Encoder rows start:stop of a layer, float32 on `device` (read from the file when lazy)."""
+        rows = self.W_enc.rows(layer, slice(start, stop)) if self.lazy else self.W_enc[layer][start:stop]
+        return rows.to(device, torch.float32)
+
+    def encoder_rows(self, layer: int, features: torch.Tensor) -> torch.Tensor:
+        """Encoder rows (n, D) of the given features, float32, on the device of the biases."""
+        rows = self.W_enc.rows(layer, features) if self.lazy else self.W_enc[layer][features.to(self.W_enc[layer].device)]
+        return rows.to(self.b_enc[0].device, torch.float32)
 
     def skip(self, layer: int, x: torch.Tensor) -> torch.Tensor:
         return x @ self.W_skip[layer].T
@@ -89,18 +144,54 @@ class Transcoders:
         return 1 if self.kind == "plt" else self.n_layers - layer
 
     def decoders(self, layer: int, features: torch.Tensor) -> torch.Tensor:
-        """Decoder rows (n, n_outputs(layer), D) of the given features, read from disk."""
-        from safetensors import safe_open
-
-        path, key = self.decoder_files[layer]
-        with safe_open(str(path), framework="pt") as f:
-            rows = f.get_slice(key)[features.cpu()].to(torch.float32)
+        """Decoder rows (n, n_outputs(layer), D) of the given features, read from disk, float32 (rounded
+        through `dtype` first, like every weight held)."""
+        rows = _read_rows(*self.decoder_files[layer], features, self.dtype)
         rows = rows.reshape(len(features), self.n_outputs(layer), self.d_model)
-        return rows.to(self.b_dec[0].device)
+        return rows.to(self.b_dec[0].device, torch.float32)
 
 
-def load_transcoders(directory: str | Path) -> Transcoders:
-    """Read a transcoder directory (see the module docstring); raise a TracerError naming what is wrong."""
+CHUNK_ROWS = 8192   # lazy encoders: features read and multiplied at a time (8192 x d_model floats)
+
+
+def _read_rows(path: Path, key: str, rows: torch.Tensor | slice, dtype: torch.dtype) -> torch.Tensor:
+    """Rows of one tensor of a safetensors file, in `dtype`. The file is memory-mapped only while they are
+    copied out, so its pages do not stay in this process's resident memory."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        tensor = f.get_slice(key)
+        if isinstance(rows, slice):
+            return tensor[rows].to(dtype)
+        if rows.numel() == 0:
+            return torch.zeros((0, *tensor.get_shape()[1:]), dtype=dtype)
+        # an index tensor makes safetensors read the whole tensor: read runs of consecutive rows instead
+        wanted, inverse = torch.unique(rows.cpu(), return_inverse=True)
+        starts = torch.cat([torch.tensor([0]), torch.nonzero(wanted.diff() != 1).squeeze(1) + 1]).tolist()
+        runs = zip(starts, starts[1:] + [len(wanted)])
+        parts = [tensor[int(wanted[a]):int(wanted[b - 1]) + 1].to(dtype) for a, b in runs]
+    return torch.cat(parts)[inverse]
+
+
+class _LazyEncoders:
+    """Encoder matrices left in their files: `rows(layer, features)` reads a few; `[layer]` reads a whole one."""
+
+    def __init__(self, files: list[tuple[Path, str]], dtype: torch.dtype):
+        self.files, self.dtype = files, dtype
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, layer: int) -> torch.Tensor:
+        return self.rows(layer, slice(None))
+
+    def rows(self, layer: int, features: torch.Tensor | slice) -> torch.Tensor:
+        return _read_rows(*self.files[layer], features, self.dtype)
+
+
+def load_transcoders(directory: str | Path, lazy: bool = False, dtype: torch.dtype | str = torch.float32) -> Transcoders:
+    """Read a transcoder directory (see the module docstring); raise a TracerError naming what is wrong.
+    `lazy`: leave the encoders in their files; `dtype`: the precision weights are held in."""
     import yaml
 
     directory = Path(directory)
@@ -120,12 +211,31 @@ def load_transcoders(directory: str | Path) -> Transcoders:
     input_hook = _hook(config_path, config["feature_input_hook"], INPUT_HOOKS, "feature_input_hook")
     output_hook = _hook(config_path, config["feature_output_hook"], OUTPUT_HOOKS, "feature_output_hook")
     name = str(config.get("scan") or directory.name)
+    dtype = _dtype(dtype)
     if config["model_kind"] == "transcoder_set":
-        return _load_plt(directory, config, name, input_hook, output_hook)
+        return _hold(_load_plt(directory, config, name, input_hook, output_hook, lazy), lazy, dtype)
     if config["model_kind"] == "cross_layer_transcoder":
-        return _load_clt(directory, name, input_hook, output_hook)
+        return _hold(_load_clt(directory, name, input_hook, output_hook, lazy), lazy, dtype)
     raise TranscoderMismatch(f"{config_path}: unknown model_kind {config['model_kind']!r} "
                              "(expected transcoder_set or cross_layer_transcoder)")
+
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def _dtype(dtype: torch.dtype | str) -> torch.dtype:
+    if isinstance(dtype, torch.dtype) and dtype in DTYPES.values():
+        return dtype
+    if str(dtype).removeprefix("torch.") in DTYPES:
+        return DTYPES[str(dtype).removeprefix("torch.")]
+    raise BadConfig(f"transcoder dtype {dtype!r} is not supported; supported: {', '.join(DTYPES)}")
+
+
+def _hold(tc: Transcoders, lazy: bool, dtype: torch.dtype) -> Transcoders:
+    """Encoders in memory in `dtype`, or left in their files."""
+    tc.dtype = dtype
+    tc.W_enc = _LazyEncoders(tc.encoder_files, dtype) if lazy else [w.to(dtype) for w in tc.W_enc]
+    return tc
 
 
 def _hook(config_path: Path, name: str, known: dict[str, str], key: str) -> str:
@@ -135,15 +245,15 @@ def _hook(config_path: Path, name: str, known: dict[str, str], key: str) -> str:
     return known[name]
 
 
-def _read(path: Path, keys: list[str] | None = None) -> dict[str, torch.Tensor]:
-    """Tensors of a safetensors file (all, or `keys` where present), as float32."""
+def _read(path: Path, keys: list[str] | None = None, skip: str | None = None) -> dict[str, torch.Tensor]:
+    """Tensors of a safetensors file (all, or `keys` where present; never `skip`), as float32."""
     from safetensors import safe_open
 
     if not path.is_file():
         raise MissingFile(f"{path}: transcoder file not found")
     try:
         with safe_open(str(path), framework="pt") as f:
-            names = [k for k in f.keys() if keys is None or k in keys]
+            names = [k for k in f.keys() if (keys is None or k in keys) and k != skip]
             return {k: f.get_tensor(k).to(torch.float32) for k in names}
     except Exception as e:  # noqa: BLE001 — safetensors' errors are not OSErrors; name the file
         raise TranscoderMismatch(f"{path}: not a readable safetensors file ({e})") from e
@@ -170,18 +280,19 @@ def _plt_files(directory: Path, config: dict) -> list[Path]:
     return files
 
 
-def _load_plt(directory: Path, config: dict, name: str, input_hook: str, output_hook: str) -> Transcoders:
+def _load_plt(directory: Path, config: dict, name: str, input_hook: str, output_hook: str, lazy: bool) -> Transcoders:
     activation = config.get("activation") or "jumprelu"
     if activation not in ("relu", "topk", "jumprelu", "jump_relu"):
         raise TranscoderMismatch(f"{directory / 'config.yaml'}: activation {activation!r} is not supported "
                                  "(relu, topk, or a threshold tensor for JumpReLU)")
     W_enc, b_enc, threshold, b_dec, W_skip, decoders = [], [], [], [], [], []
     for layer, path in enumerate(_plt_files(directory, config)):
-        tensors = _read(path, ["W_enc", "b_enc", "b_dec", "activation_function.threshold", "W_skip"])
-        missing = {"W_enc", "b_enc", "b_dec"} - set(tensors)
+        tensors = _read(path, ["W_enc", "b_enc", "b_dec", "activation_function.threshold", "W_skip"],
+                        skip="W_enc" if lazy else None)
+        missing = {"W_enc", "b_enc", "b_dec"} - set(tensors) - ({"W_enc"} if lazy else set())
         if missing:
             raise TranscoderMismatch(f"{path}: missing tensors {sorted(missing)}")
-        W_enc.append(tensors["W_enc"])
+        W_enc.append(tensors.get("W_enc"))
         b_enc.append(tensors["b_enc"])
         b_dec.append(tensors["b_dec"])
         threshold.append(tensors.get("activation_function.threshold"))
@@ -197,34 +308,36 @@ def _load_plt(directory: Path, config: dict, name: str, input_hook: str, output_
     if any(has_skip) and not all(has_skip):
         raise TranscoderMismatch(f"{directory}: W_skip present in some layer files but not all")
     tc = Transcoders("plt", name, input_hook, output_hook, W_enc, b_enc, threshold, b_dec,
-                     W_skip if all(has_skip) else None, activation, config.get("k"), decoders)
+                     W_skip if all(has_skip) else None, activation, config.get("k"), decoders,
+                     [(path, "W_enc") for path, _ in decoders])
     _check_shapes(directory, tc)
     return tc
 
 
-def _load_clt(directory: Path, name: str, input_hook: str, output_hook: str) -> Transcoders:
+def _load_clt(directory: Path, name: str, input_hook: str, output_hook: str, lazy: bool) -> Transcoders:
     n_layers = _clt_layer_count(directory)
     if n_layers == 0:
         raise MissingFile(f"{directory}: no W_enc_{{i}}.safetensors files for a cross-layer transcoder")
-    W_enc, b_enc, threshold, b_dec, decoders = [], [], [], [], []
+    W_enc, b_enc, threshold, b_dec, decoders, encoders = [], [], [], [], [], []
     for i in range(n_layers):
         enc_path, dec_path = directory / f"W_enc_{i}.safetensors", directory / f"W_dec_{i}.safetensors"
         if not enc_path.is_file():
             raise MissingFile(f"{enc_path}: encoder file not found (the CLT has layers 0 .. {n_layers - 1})")
-        tensors = _read(enc_path)
-        missing = {f"W_enc_{i}", f"b_enc_{i}", f"b_dec_{i}"} - set(tensors)
+        tensors = _read(enc_path, skip=f"W_enc_{i}" if lazy else None)
+        missing = {f"W_enc_{i}", f"b_enc_{i}", f"b_dec_{i}"} - set(tensors) - ({f"W_enc_{i}"} if lazy else set())
         if missing:
             raise TranscoderMismatch(f"{enc_path}: missing tensors {sorted(missing)}")
         if not dec_path.is_file():
             raise MissingFile(f"{dec_path}: decoder file not found")
-        W_enc.append(tensors[f"W_enc_{i}"])
+        W_enc.append(tensors.get(f"W_enc_{i}"))
+        encoders.append((enc_path, f"W_enc_{i}"))
         b_enc.append(tensors[f"b_enc_{i}"])
         b_dec.append(tensors[f"b_dec_{i}"])
         threshold.append(tensors.get(f"threshold_{i}"))
         decoders.append((dec_path, f"W_dec_{i}"))
     activation = "jumprelu" if threshold[0] is not None else "relu"
     tc = Transcoders("clt", name, input_hook, output_hook, W_enc, b_enc, threshold, b_dec, None,
-                     activation, None, decoders)
+                     activation, None, decoders, encoders)
     _check_shapes(directory, tc)
     return tc
 
@@ -256,9 +369,9 @@ def _stored_shape(path: Path, key: str) -> tuple[int, ...] | None:
 
 def _check_shapes(directory: Path, tc: Transcoders) -> None:
     """Every layer must agree on (F, D); decoders must have shape (F, outputs, D)."""
-    F, D = tc.W_enc[0].shape
+    F, D = _shape(*tc.encoder_files[0])
     for layer in range(tc.n_layers):
-        shapes = {"W_enc": (tuple(tc.W_enc[layer].shape), (F, D)), "b_enc": (tuple(tc.b_enc[layer].shape), (F,)),
+        shapes = {"W_enc": (_shape(*tc.encoder_files[layer]), (F, D)), "b_enc": (tuple(tc.b_enc[layer].shape), (F,)),
                   "b_dec": (tuple(tc.b_dec[layer].shape), (D,))}
         if tc.threshold[layer] is not None:
             shapes["threshold"] = (tuple(tc.threshold[layer].shape), (F,))
@@ -274,3 +387,10 @@ def _check_shapes(directory: Path, tc: Transcoders) -> None:
             if got != want:
                 raise TranscoderMismatch(f"{path}: {tensor} has shape {got}, expected {want} "
                                          f"(layer {layer} of a {tc.kind.upper()} with F={F}, D={D})")
+
+
+def _shape(path: Path, key: str) -> tuple[int, ...]:
+    shape = _stored_shape(path, key)
+    if shape is None:
+        raise TranscoderMismatch(f"{path}: missing tensor {key}")
+    return shape

@@ -15,7 +15,8 @@ import click
 from circuit_atlas.settings import Settings
 
 # Area modules that add commands to `main`; each is imported for its side effect of registering.
-AREAS = ["ingest", "cypher", "trace", "query", "jobs", "audit", "demo", "labels", "graph", "check", "intervene"]
+AREAS = ["ingest", "cypher", "trace", "query", "jobs", "audit", "demo", "labels", "graph", "check", "manage",
+         "intervene"]
 
 
 # The options every command accepts, before or after its name (`circuit-atlas --store x query ...` or

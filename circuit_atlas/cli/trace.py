@@ -37,8 +37,13 @@ DEFAULTS = {f.name: f.default for f in dataclasses.fields(TraceConfig)}
                                          "Default: the --out file's name, else the prompt's words.")
 @click.option("--model-name", default=None, help="The model's name in the graph and the store. "
                                                  "Default: config.json's _name_or_path, else the folder name.")
+@click.option("--lazy", is_flag=True, help="Leave the encoders in their files (transcoder sets larger than memory).")
+@click.option("--dtype", type=click.Choice(["float32", "bfloat16", "float16"]), default="float32", show_default=True,
+              help="Precision transcoder weights are held in (products stay float32).")
+@click.option("--offload", is_flag=True, help="On a GPU: encoders and attribution rows stay in CPU memory.")
 @click.pass_obj
-def trace(settings, model_dir, transcoders_dir, prompt, out, ingest, device, slug, model_name, **options):
+def trace(settings, model_dir, transcoders_dir, prompt, out, ingest, device, slug, model_name, lazy, dtype, offload,
+          **options):
     """Trace PROMPT through a model with transcoders into a pruned attribution graph.
 
     \b
@@ -61,7 +66,8 @@ def trace(settings, model_dir, transcoders_dir, prompt, out, ingest, device, slu
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", tracer.TracerWarning)
             config = TraceConfig(**options)
-            model = tracer.load(model_dir, transcoders_dir, device=device, model_name=model_name)
+            model = tracer.load(model_dir, transcoders_dir, device=device, model_name=model_name, lazy=lazy,
+                                dtype=dtype, offload=offload)
             graph = tracer.trace(model, prompt, config, progress=True)
     except tracer.TracerError as e:
         raise click.ClickException(str(e)) from e

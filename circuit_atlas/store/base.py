@@ -1,22 +1,25 @@
 """The backend-independent store: one implementation of the contract over a thin backend adapter.
 
-A backend adapter supplies four things (see embedded.py and neo4j.py):
+A backend adapter supplies five things (see embedded.py and neo4j.py):
     run(cypher, params, read=False)  -> list[dict]   library statements; read=True: a read-only one
                                                      (Neo4j runs it in a READ transaction)
     read(cypher, params, limits)     -> list[dict]   user queries, after the guard: read-only, limits
     write_graphs(graphs)             atomically store graphs known to be new
+    write(work)                      -> work(run)'s result, all of work's statements in one transaction
     close()
-Everything else (idempotency, tags, reading a graph back) is written once, here.
+Everything else (idempotency, tags, deleting, reading a graph back) is written once, here.
 """
 from __future__ import annotations
 
-from typing import Protocol
+from dataclasses import dataclass
+from typing import Callable, Protocol
 
 from circuit_atlas.graph import Graph
 from circuit_atlas.store import guard, statements as st
+from circuit_atlas.store.aggregates import FEATURE_AGGREGATES
 from circuit_atlas.store.errors import GraphNotFoundError, ReadOnlyQueryError
 from circuit_atlas.store.limits import QueryLimits, parse_size
-from circuit_atlas.store.rows import GraphRows, graph_from_rows, tag_rows
+from circuit_atlas.store.rows import GraphRows, graph_from_rows, graph_rows, tag_rows
 
 
 class Backend(Protocol):
@@ -25,6 +28,7 @@ class Backend(Protocol):
     def run(self, cypher: str, params: dict | None = None, read: bool = False) -> list[dict]: ...
     def read(self, cypher: str, params: dict, limits: QueryLimits) -> list[dict]: ...
     def write_graphs(self, graphs: list[Graph]) -> None: ...
+    def write(self, work: Callable) -> object: ...
     def close(self) -> None: ...
 
 
@@ -72,6 +76,53 @@ class Store:
             stored_now.discard(g.id)          # a duplicate later in the batch was not stored "now"
         return result
 
+    def delete_graphs(self, ids: list[str]) -> DeleteReport:
+        """Delete the stored graphs among `ids` and everything only they hold: their nodes, edges, strong
+        paths and manual supernodes, the tags and features no other graph has (features a supernode or
+        an audit names are kept, with zero aggregates); their contributions leave the Feature aggregates.
+
+        Atomic: on the embedded store one transaction for all of them; on Neo4j one per graph (like
+        ingest). Ids not stored are ignored (counted in the report).
+        """
+        self._require_writable("delete graphs")
+        present = sorted(self.existing_graphs(list(ids)))
+        report = DeleteReport(missing=len(set(ids)) - len(present))
+        chunks = [present] if self._backend.name == "embedded" else [[gid] for gid in present]
+        for chunk in (c for c in chunks if c):
+            def work(run, chunk=chunk):
+                graphs = [read_graph(run, gid) for gid in chunk]
+                delete_with_statements(run, chunk, graph_rows(graphs, 0))
+                return graphs
+            for g in self._backend.write(work):
+                report.graphs += 1
+                report.nodes += len(g.nodes)
+                report.edges += g.n_edges
+        return report
+
+    def tag_graphs(self, ids: list[str], tags: dict[str, str]) -> int:
+        """Add tags to the stored graphs among `ids` (one transaction); returns how many graphs."""
+        self._require_writable("tag graphs")
+        present = sorted(self.existing_graphs(list(ids)))
+        rows = [{"gid": gid, "id": f"{k}={v}", "key": k, "value": str(v)} for gid in present for k, v in sorted(tags.items())]
+        if rows:
+            self._backend.write(lambda run: write_tags(run, rows))
+        return len(present)
+
+    def untag_graphs(self, ids: list[str], tags: list[str]) -> int:
+        """Remove tags from the graphs `ids`: "key=value" removes that tag, "key" every value of key. Tags
+        no graph carries any more are deleted (one transaction). Returns how many links were removed."""
+        self._require_writable("untag graphs")
+        rows = [{"gid": gid, "id": t if "=" in t else None, "key": t.split("=", 1)[0]} for gid in ids for t in tags]
+        if not rows:
+            return 0
+
+        def work(run):
+            removed = run(st.UNTAG, {"rows": rows})
+            if removed:
+                run(st.DELETE_UNUSED_TAGS, {"ids": sorted({r["id"] for r in removed})})
+            return removed
+        return len(self._backend.write(work))
+
     def execute(self, cypher: str, params: dict | None = None) -> list[dict]:
         """Run a library-internal statement that may write (supernodes, audits, jobs)."""
         self._require_writable("execute a write statement")
@@ -87,13 +138,11 @@ class Store:
 
     def get_graph(self, graph_id: str) -> Graph:
         """The stored graph, equal to the ingested one (same id, nodes, edges, tags, metadata)."""
-        p = {"id": graph_id}
-        info = self._backend.run(st.GET_GRAPH, p, read=True)
-        if not info:
+        graph = read_graph(lambda cypher, params: self._backend.run(cypher, params, read=True), graph_id)
+        if graph is None:
             raise GraphNotFoundError(f"no graph with id {graph_id!r} in {self.uri}; "
                                      "list ids with: MATCH (g:Graph) RETURN g.id, g.slug")
-        read = lambda cypher: self._backend.run(cypher, p, read=True)  # noqa: E731
-        return graph_from_rows(info[0], read(st.GET_NODES), read(st.GET_EDGES), read(st.GET_TAGS))
+        return graph
 
     def query(self, cypher: str, params: dict | None = None, *, timeout_s: float = 60.0,
               max_rows: int = 100_000, max_memory: int | str = "1G", max_bytes: int | None = None) -> list[dict]:
@@ -125,6 +174,46 @@ class Store:
                                      "open it with open_store(uri, read_only=False)")
 
 
+@dataclass
+class DeleteReport:
+    graphs: int = 0          # graphs deleted
+    nodes: int = 0           # ... with this many nodes and edges
+    edges: int = 0
+    missing: int = 0         # ids asked for that were not stored
+
+
+def read_graph(run, graph_id: str) -> Graph | None:
+    """A stored graph through `run(cypher, params)` (a plain read, or inside a write transaction)."""
+    p = {"id": graph_id}
+    info = run(st.GET_GRAPH, p)
+    if not info:
+        return None
+    return graph_from_rows(info[0], run(st.GET_NODES, p), run(st.GET_EDGES, p), run(st.GET_TAGS, p))
+
+
+def delete_with_statements(run, ids: list[str], rows: GraphRows, batch_size: int = 10_000) -> None:
+    """Delete the graphs `ids`, whose rows (as graph_rows made them when they were written) are `rows`,
+    inside the caller's transaction; see Store.delete_graphs."""
+    deltas = rows.features.select(["key", *FEATURE_AGGREGATES]).to_pylist()
+    keys = [r["key"] for r in deltas]
+    chunks = lambda items: (items[i:i + batch_size] for i in range(0, len(items), batch_size))
+    tag_ids = [r["id"] for r in run(st.GRAPH_TAG_IDS, {"ids": ids})]
+    # best_influence is a minimum: where a deleted graph held it, it is recomputed from what remains
+    held = [r["key"] for part in chunks([d for d in deltas if d["best_influence"] is not None])
+            for r in run(st.BEST_INFLUENCE_FROM, {"rows": part})]
+    for part in chunks(deltas):
+        run(st.SUBTRACT_FEATURE_AGGREGATES, {"rows": part})
+    for cypher in (st.DELETE_PATHS, st.DELETE_NODES, st.DELETE_GRAPH_SUPERNODES, st.DELETE_GRAPHS):
+        run(cypher, {"ids": ids})
+    if tag_ids:
+        run(st.DELETE_UNUSED_TAGS, {"ids": tag_ids})
+    for part in chunks(held):
+        run(st.RECOMPUTE_BEST_INFLUENCE, {"keys": part})
+    for part in chunks(keys):
+        run(st.ZERO_UNUSED_FEATURES, {"keys": part})
+        run(st.DELETE_UNUSED_FEATURES, {"keys": part})
+
+
 def next_uid(run) -> int:
     """The first free Node.uid; `run(cypher)` runs a statement in the writer's transaction."""
     last = run(st.LAST_UID)
@@ -142,7 +231,7 @@ def write_with_statements(run, rows: GraphRows, batch_size: int = 10_000) -> Non
             yield {"rows": table.slice(start, batch_size).to_pylist()}
 
     steps = [(st.INSERT_GRAPHS, rows.graphs), (st.MERGE_FEATURES, rows.features), (st.INSERT_NODES, rows.nodes),
-             (st.LINK_FEATURES, rows.of_feature), (st.INSERT_EFFECTS, rows.effects)]
+             (st.LINK_FEATURES, rows.of_feature), (st.INSERT_EFFECTS, rows.effects), (st.INSERT_PATHS, rows.paths)]
     for cypher, table in steps:
         for params in batches(table):
             run(cypher, params)

@@ -35,6 +35,8 @@ from pathlib import Path
 
 from circuit_atlas.graph import Graph
 from circuit_atlas.store import schema
+from circuit_atlas.store import statements as st
+from circuit_atlas.store.aggregates import FEATURE_AGGREGATES
 from circuit_atlas.store.errors import (CypherError, QueryMemoryError, QueryTimeoutError, ReadOnlyQueryError,
                                         StoreError, StoreIOError, StoreLockedError)
 from circuit_atlas.store.limits import QueryLimits, RowCollector
@@ -42,7 +44,7 @@ from circuit_atlas.store.query_process import QueryRunner, embedded_target
 from circuit_atlas.store.rows import graph_rows, tag_tables
 from circuit_atlas.store.errors import UnknownLabelError
 
-ENGINES = ("kuzu", "real_ladybug")
+ENGINES = ("kuzu", "real_ladybug", "ladybug")
 
 
 def space_needed(row_bytes: int) -> int:
@@ -51,10 +53,13 @@ def space_needed(row_bytes: int) -> int:
     ~10 MiB. Measured on tmpfs with kuzu 0.11.3 (tests/test_ingest_faults.py::test_full_disk_...)."""
     return 2 * row_bytes + 16 * 1024**2
 
-# Features and tags are global: a batch's rows include ones stored by earlier batches. ignore_errors makes
-# the COPY skip exactly those rows (duplicate primary keys; the stored row is kept), which is cheaper
-# than asking for the known keys first. Our Arrow rows are typed, so no other error can be skipped.
-COPY_OPTIONS = {"Feature": " (ignore_errors=true)", "Tag": " (ignore_errors=true)"}
+
+# Tags are global: a batch's rows include ones stored by earlier batches. ignore_errors makes the COPY
+# skip exactly those rows (duplicate primary keys; the stored row is kept), which is cheaper than asking
+# for the known keys first. Our Arrow rows are typed, so no other error can be skipped. Features are
+# global too, but carry aggregates: the stored ones are asked for first, and get the batch's added.
+COPY_OPTIONS = {"Tag": " (ignore_errors=true)"}
+NO_AGGREGATES_COPY_OPTIONS = {"Feature": " (ignore_errors=true)"}
 
 
 @dataclass
@@ -63,6 +68,7 @@ class EmbeddedOptions:
                                           # None: Settings.lock_timeout_s ($CIRCUIT_ATLAS_LOCK_TIMEOUT, default 60)
     engine: str | None = None         # kuzu | real_ladybug; None: Settings.embedded_engine (default kuzu)
     bulk: bool = True                 # COPY from Arrow; False = the UNWIND statement path (tests)
+    aggregates: bool = True           # False: bench/ingest.py's "before" only; queries on such a store are wrong
 
     def __post_init__(self) -> None:
         if self.engine is None or self.lock_timeout_s is None:
@@ -414,15 +420,23 @@ class EmbeddedBackend:
         conn = self._conn
         conn.execute("BEGIN TRANSACTION")
         try:
-            rows = graph_rows(graphs, next_uid(lambda c: self._rows(conn.execute(c))))  # one writer: no race
+            rows = graph_rows(graphs, next_uid(lambda c: self._rows(conn.execute(c))),  # one writer: no race
+                              with_aggregates=self.opts.aggregates)
             self._check_free_space(rows, len(graphs))
             if self.opts.bulk:
                 tags, tagged = tag_tables(rows.tags)
-                for table, data in [("Graph", rows.graphs), ("Node", rows.nodes), ("Feature", rows.features),
+                if self.opts.aggregates:
+                    new_features, stored_features = self._split_features(rows.features)
+                else:                         # the write path before aggregates: skip the stored keys
+                    new_features, stored_features = rows.features, rows.features.slice(0, 0)
+                for table, data in [("Graph", rows.graphs), ("Node", rows.nodes), ("Feature", new_features),
                                     ("Tag", tags), ("HAS_NODE", rows.has_node), ("OF_FEATURE", rows.of_feature),
-                                    ("TAGGED", tagged), ("EFFECT", rows.effects)]:
+                                    ("TAGGED", tagged), ("EFFECT", rows.effects), ("Path", rows.paths)]:
                     if data.num_rows:
-                        conn.execute(f"COPY {table} FROM $data{COPY_OPTIONS.get(table, '')}", {"data": data})
+                        options = COPY_OPTIONS if self.opts.aggregates else COPY_OPTIONS | NO_AGGREGATES_COPY_OPTIONS
+                        conn.execute(f"COPY {table} FROM $data{options.get(table, '')}", {"data": data})
+                if stored_features.num_rows:          # features stored before: add this batch to their aggregates
+                    conn.execute(st.ADD_FEATURE_AGGREGATES, {"rows": stored_features})
             else:
                 write_with_statements(lambda c, p: conn.execute(c, p), rows)
             conn.execute("COMMIT")
@@ -439,13 +453,43 @@ class EmbeddedBackend:
         """Refuse a batch the disk cannot hold, before the engine writes anything: kuzu 0.11.3 can abort
         the process (C++ terminate) when its disk fills up during a COMMIT (docs/store.md)."""
         need = space_needed(sum(t.nbytes for t in (rows.graphs, rows.nodes, rows.features, rows.has_node,
-                                                   rows.of_feature, rows.effects)))
+                                                   rows.of_feature, rows.effects, rows.paths)))
         free = shutil.disk_usage(self.path.resolve().parent).free
         if free < need:
             mib = 1024**2
             raise StoreIOError(f"cannot write the store {self.path}: not enough free space on its disk "
                                f"({free / mib:,.0f} MiB free; a batch of {n_graphs} graph{'s' * (n_graphs != 1)} "
                                f"needs about {need / mib:,.0f} MiB). Nothing was written; free space and run again")
+
+    def write(self, work):
+        """work(run) with every statement it runs in one transaction: all of it or nothing."""
+        self._usable()
+        conn = self._conn
+        conn.execute("BEGIN TRANSACTION")
+        try:
+            result = work(lambda c, p=None: self._rows(conn.execute(c, _used(c, p))))
+            conn.execute("COMMIT")
+            return result
+        except BaseException as e:
+            _rollback(conn)
+            error = self._failed(e, "write transaction") if type(e) is RuntimeError else e
+            if self._key is not None:         # as in write_graphs: the next write gets a fresh connection
+                conn.close()
+                self._conn = self._mod.Connection(self._db)
+            raise error from None
+
+    def _split_features(self, features):
+        """(rows of features not stored yet, to COPY; aggregate rows of stored ones, r_-prefixed for
+        statements.ADD_FEATURE_AGGREGATES), asked inside the write transaction."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        keys = pa.table({"k": features["key"]})
+        stored = pa.array([r[0] for r in self._conn.execute(st.EXISTING_FEATURES, {"keys": keys}).get_all()],
+                          pa.string()) if features.num_rows else pa.array([], pa.string())
+        known = pc.is_in(features["key"], value_set=stored)
+        old = features.filter(known).select(["key", *FEATURE_AGGREGATES])
+        return features.filter(pc.invert(known)), old.rename_columns([f"r_{c}" for c in old.column_names])
 
     def close(self) -> None:
         self._queries.close()

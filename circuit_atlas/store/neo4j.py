@@ -117,6 +117,16 @@ class Neo4jBackend:
         with self._session(read=False) as session:
             return session.execute_write(work)
 
+    def write(self, work):
+        """work(run) with every statement it runs in one write transaction."""
+        def unit(tx):
+            return work(lambda c, p=None: [_plain(r.data()) for r in tx.run(c, p or {})])
+        try:
+            with self._session(read=False) as session:
+                return session.execute_write(unit)
+        except self._neo4j.exceptions.Neo4jError as e:
+            raise _map_error(e, "write transaction") from None
+
     def close(self) -> None:
         self._queries.close()
         self._driver.close()
@@ -129,7 +139,8 @@ def _runner(tx):
 def send_graph(run, graph: Graph, first_uid: int, edge_batch: int = EFFECT_BATCH) -> None:
     """Every statement that stores `graph` (nodes numbered from `first_uid`), through `run(cypher,
     params)` inside one transaction: its features (sorted, so that concurrent writers lock them in
-    the same order and do not deadlock), the graph with its nodes, its edges in batches, its tags."""
+    the same order and do not deadlock) with the graph's addition to their aggregates, the graph with
+    its nodes (and its Graph.features / n_paths), its edges in batches, its strong paths, its tags."""
     from circuit_atlas.store.base import write_tags
 
     rows = graph_rows([graph], first_uid)
@@ -143,4 +154,6 @@ def send_graph(run, graph: Graph, first_uid: int, edge_batch: int = EFFECT_BATCH
         end = start + edge_batch
         run(st.CREATE_EFFECTS, {"gid": graph.id, "src": src[start:end], "dst": dst[start:end],
                                 "weight": weight[start:end]})
+    if rows.paths.num_rows:
+        run(st.INSERT_PATHS, {"rows": rows.paths.to_pylist()})
     write_tags(run, sorted(rows.tags, key=lambda r: r["id"]))

@@ -22,17 +22,16 @@ from pathlib import Path
 from typing import Iterable
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from circuit_atlas.graph import Graph
-from circuit_atlas.store import schema
+from circuit_atlas.store import aggregates, schema
 from circuit_atlas.store.rows import graph_rows
 
 ARRAY_DELIMITER = "\x1f"          # ASCII unit separator: never in a prompt token (checked)
 CSV_TYPES = {"STRING": "string", "INT64": "long", "DOUBLE": "double", "FLOAT": "double", "BOOL": "boolean",
              "STRING[]": "string[]"}
-ID_GROUP = {"Graph": "id", "Node": "uid", "Feature": "key", "Tag": "id"}   # label -> its key property
+ID_GROUP = {"Graph": "id", "Node": "uid", "Feature": "key", "Tag": "id", "Path": "id"}   # label -> its key property
 
 
 class Neo4jImportError(RuntimeError):
@@ -47,7 +46,7 @@ class ImportFiles:
     graphs: int = 0
     nodes: int = 0
     edges: int = 0
-    _features: set = field(default_factory=set)
+    _features: list = field(default_factory=list)      # each batch's Feature rows, summed when all are read
     _tags: set = field(default_factory=set)
     _next_uid: int = 0
 
@@ -95,7 +94,8 @@ def write_csv(graph_batches: Iterable[list[Graph]], folder: str | Path) -> Impor
     features and tags shared by several batches are written once."""
     out = ImportFiles(Path(folder))
     out.folder.mkdir(parents=True, exist_ok=True)
-    headers = {label.name: _label_header(label) for label in (schema.GRAPH, schema.NODE, schema.FEATURE, schema.TAG)}
+    headers = {label.name: _label_header(label) for label in (schema.GRAPH, schema.NODE, schema.FEATURE, schema.TAG,
+                                                              schema.PATH)}
     headers |= {rel.name: _rel_header(rel) for rel in (schema.HAS_NODE, schema.OF_FEATURE, schema.EFFECT,
                                                        schema.TAGGED)}
     for name, header in headers.items():
@@ -107,15 +107,13 @@ def write_csv(graph_batches: Iterable[list[Graph]], folder: str | Path) -> Impor
             continue
         rows = graph_rows(graphs, out._next_uid)
         out._next_uid += rows.nodes.num_rows
-        features = rows.features.filter(pc.invert(pc.is_in(rows.features["key"], pa.array(list(out._features),
-                                                                                          pa.string()))))
-        out._features.update(features["key"].to_pylist())
+        out._features.append(rows.features)
         tags = [r for r in {r["id"]: r for r in rows.tags}.values() if r["id"] not in out._tags]
         out._tags.update(r["id"] for r in tags)
         tables = {
             "Graph": rows.graphs.add_column(0, "_id", rows.graphs["id"]),
             "Node": rows.nodes.add_column(0, "_id", rows.nodes["uid"]),
-            "Feature": features.add_column(0, "_id", features["key"]),
+            "Path": rows.paths.add_column(0, "_id", rows.paths["id"]),
             "Tag": pa.table({"_id": [r["id"] for r in tags], **{k: [r[k] for r in tags] for k in schema.TAG.properties}},
                             schema=pa.schema([("_id", pa.string())] + [(k, pa.string()) for k in schema.TAG.properties])),
             "HAS_NODE": rows.has_node, "OF_FEATURE": rows.of_feature, "EFFECT": rows.effects,
@@ -130,7 +128,27 @@ def write_csv(graph_batches: Iterable[list[Graph]], folder: str | Path) -> Impor
         out.graphs += len(graphs)
         out.nodes += rows.nodes.num_rows
         out.edges += rows.effects.num_rows
+    features = summed_features(out._features) if out._features else None
+    out._features.clear()
+    if features is not None and features.num_rows:
+        path = out.folder / "Feature.csv"
+        pacsv.write_csv(_csv_ready(features.add_column(0, "_id", features["key"])), path,
+                        pacsv.WriteOptions(include_header=False))
+        out.parts["Feature"] = [path]
     return out
+
+
+def summed_features(batches: list[pa.Table]) -> pa.Table:
+    """One Feature row per key from the Feature rows of every batch (rows.graph_rows), as the Bolt path
+    leaves them (statements.MERGE_FEATURES): the first batch's columns and label, each aggregate the
+    sum of the batches' (best_influence their minimum)."""
+    table = pa.concat_tables(batches)
+    fixed = [c for c in schema.FEATURE.properties if c != "key" and c not in aggregates.FEATURE_AGGREGATES]
+    how = [(c, "first") for c in fixed] + [(a, "min" if a in aggregates.MINIMA else "sum")
+                                           for a in aggregates.FEATURE_AGGREGATES]
+    summed = table.group_by("key", use_threads=False).aggregate(how)
+    column = {"key": "key"} | {c: f"{c}_{op}" for c, op in how}
+    return pa.table({c: summed[column[c]].cast(table[c].type) for c in schema.FEATURE.properties})
 
 
 def check_import_target(home: str | Path, overwrite: bool = False, database: str = "neo4j") -> None:

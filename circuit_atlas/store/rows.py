@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from circuit_atlas.graph import Graph, Node
-from circuit_atlas.store import schema
+from circuit_atlas.store import aggregates, schema
 
 ARROW_TYPES = {"STRING": pa.string(), "INT64": pa.int64(), "DOUBLE": pa.float64(), "FLOAT": pa.float32(),
                "BOOL": pa.bool_(), "STRING[]": pa.list_(pa.string())}
@@ -28,11 +28,12 @@ class GraphRows:
     """One table per label / relationship type; rel tables start with the (src, dst) key columns."""
     graphs: pa.Table
     nodes: pa.Table
-    features: pa.Table       # every feature the graphs use, deduplicated by key
+    features: pa.Table       # every feature the graphs use, deduplicated by key, with the batch's aggregates
     has_node: pa.Table
     of_feature: pa.Table
     effects: pa.Table
     tags: list[dict]         # rows for statements.LINK_TAGS: {gid, id, key, value}
+    paths: pa.Table          # the graphs' strong paths (aggregates.strong_paths)
 
 
 def _column(values, typ: str) -> pa.Array:
@@ -66,7 +67,7 @@ NODE_FIELDS = ("node_id", "kind", "layer", "pos", "feature", "token_id", "token"
                "logit_prob", "label")
 
 
-def graph_rows(graphs: list[Graph], first_uid: int) -> GraphRows:
+def graph_rows(graphs: list[Graph], first_uid: int, with_aggregates: bool = True) -> GraphRows:
     """Columns for a batch of graphs (features shared between graphs of the batch appear once).
 
     Nodes are numbered first_uid, first_uid + 1, ... in order (Node.uid: integer keys copy and
@@ -75,7 +76,7 @@ def graph_rows(graphs: list[Graph], first_uid: int) -> GraphRows:
     no Python loop per edge, which matters at 10^6 edges per batch.
     """
     created = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    g_cols = {name: [] for name in schema.GRAPH.properties}
+    g_cols = {name: [] for name in schema.GRAPH.properties if name not in ("features", "n_paths")}
     for g in graphs:
         meta = json.dumps({"generator": g.generator, "extra": g.extra, "scores": g.scores}, ensure_ascii=False)
         for name, value in dict(
@@ -111,15 +112,30 @@ def graph_rows(graphs: list[Graph], first_uid: int) -> GraphRows:
         return pa.array(np.concatenate(uids) if uids else np.zeros(0, np.int64), pa.int64())
 
     weights = [g.edge_weight for g in graphs]
+    nodes = _label_table(schema.NODE, n_cols)
+    effects = _rel_table(schema.EFFECT, endpoints("edge_source"), endpoints("edge_target"),
+                         weight=np.concatenate(weights) if weights else np.array([], dtype=np.float32))
+    graph_index = np.repeat(np.arange(len(graphs)), sizes)              # (N,) batch index of each node's graph
+    if with_aggregates:
+        contrib = aggregates.contributions(nodes, effects, first_uid, graph_index,
+                                           np.array([len(g.prompt_tokens) for g in graphs], dtype=np.int64))
+        g_cols["features"] = aggregates.blobs(contrib, len(graphs))
+        paths, g_cols["n_paths"] = aggregates.strong_paths(nodes, effects, first_uid, graph_index, len(graphs))
+        features = features.join(aggregates.feature_deltas(contrib), "key", use_threads=False)
+    else:                              # bench/ingest.py's "before": the write path without aggregates
+        g_cols["features"], g_cols["n_paths"] = [None] * len(graphs), [None] * len(graphs)
+        paths = aggregates.strong_paths(nodes.slice(0, 0), effects.slice(0, 0), first_uid, graph_index[:0], 0)[0]
+        for name in aggregates.FEATURE_AGGREGATES:
+            features = features.append_column(name, pa.nulls(features.num_rows, pa.float64()))
     return GraphRows(
         graphs=_label_table(schema.GRAPH, g_cols),
-        nodes=_label_table(schema.NODE, n_cols),
-        features=_label_table(schema.FEATURE, features),
+        nodes=nodes,
+        features=_label_table(schema.FEATURE, {name: features[name] for name in schema.FEATURE.properties}),
         has_node=_rel_table(schema.HAS_NODE, gid, uid),
         of_feature=_rel_table(schema.OF_FEATURE, uid.filter(linked), fkey.filter(linked)),
-        effects=_rel_table(schema.EFFECT, endpoints("edge_source"), endpoints("edge_target"),
-                           weight=np.concatenate(weights) if weights else np.array([], dtype=np.float32)),
+        effects=effects,
         tags=[row for g in graphs for row in tag_rows(g)],
+        paths=paths,
     )
 
 

@@ -50,6 +50,8 @@ GRAPH = add_label(Label("Graph", "id", {
     "created": "STRING",          # ISO-8601 UTC time of ingest (portable: no datetime type on both)
     "prompt_tokens": "STRING[]",  # part of the graph id, so get_graph round-trips exactly
     "meta": "STRING",             # JSON {generator, extra, scores}: file metadata for faithful export
+    "features": "STRING",         # the graph's contribution to each Feature aggregate (aggregates.py)
+    "n_paths": "INT64",           # its strong paths stored as Path nodes; -1: too many, none stored
 }))
 NODE = add_label(Label("Node", "uid", {
     "uid": "INT64",               # store-wide number given at ingest (a compact key); (gid, node_id) names it
@@ -61,8 +63,33 @@ NODE = add_label(Label("Node", "uid", {
 }, indexed=("gid", "fkey")))
 FEATURE = add_label(Label("Feature", "key", {
     "key": "STRING", "transcoder_set": "STRING", "layer": "INT64", "feature": "INT64", "label": "STRING",
+    # Cross-graph aggregates over every stored graph, kept exact by each write in the same transaction
+    # (circuit_atlas/store/aggregates.py): the sum over graphs of each graph's contribution (Graph.features).
+    "n_graphs": "INT64",          # graphs it occurs in
+    "n_occurrences": "INT64",     # occurrences (positions) over all graphs
+    "act_sum": "DOUBLE", "act_n": "INT64",       # sum / count of its non-null activations
+    "position_sum": "DOUBLE",     # sum over graphs of occurrences / prompt positions
+    "on_bos": "INT64",            # graphs where it sits on position 0
+    "importance": "DOUBLE",       # sum of 1 - influence over occurrences with an influence
+    "infl_graphs": "INT64",       # graphs where some occurrence has an influence
+    "best_influence": "DOUBLE",   # smallest influence of any occurrence (null: none)
+    "abs_weight": "DOUBLE",       # sum of |weight| over edges into or out of its occurrences
+    "n_edges": "INT64",           # those edges (an edge between two occurrences counts for each)
+    "edge_graphs": "INT64",       # graphs where an occurrence has an edge
 }, indexed=("layer",)))
 TAG = add_label(Label("Tag", "id", {"id": "STRING", "key": "STRING", "value": "STRING"}, indexed=("key",)))
+
+# Strong paths (common-paths): every embedding -> feature(s) -> logit path of 2-4 edges whose edges all
+# have |weight| >= aggregates.PATH_MIN_WEIGHT, one row per path occurrence, written with its graph.
+PATH = add_label(Label("Path", "id", {
+    "id": "STRING",               # "<graph id>/<n>"
+    "gid": "STRING", "hops": "INT64",
+    "start_token": "STRING", "f1": "STRING", "f2": "STRING", "f3": "STRING",   # f2/f3 null when shorter
+    "end_token": "STRING",
+    "signs": "STRING",            # "+" or "-" per edge
+    "strength": "DOUBLE",         # product of the signed weights
+    "bottleneck": "DOUBLE",       # smallest |weight| on the path
+}, indexed=("gid", "hops")))
 
 HAS_NODE = add_rel(Rel("HAS_NODE", "Graph", "Node"))
 OF_FEATURE = add_rel(Rel("OF_FEATURE", "Node", "Feature"))

@@ -55,7 +55,7 @@ UNWIND $rows AS r
 CREATE (g:Graph {id: r.id, slug: r.slug, prompt: r.prompt, model: r.model, transcoder_set: r.transcoder_set,
                  n_layers: r.n_layers, n_nodes: r.n_nodes, n_edges: r.n_edges,
                  node_threshold: r.node_threshold, edge_threshold: r.edge_threshold,
-                 created: r.created, prompt_tokens: r.prompt_tokens, meta: r.meta})
+                 created: r.created, prompt_tokens: r.prompt_tokens, meta: r.meta, features: r.features, n_paths: r.n_paths})
 """)
 
 LAST_UID = statement("last_uid", "The highest Node.uid in the store (no row when it is empty); new nodes are numbered after it.", """
@@ -75,10 +75,77 @@ CREATE (g)-[:HAS_NODE]->(n:Node {uid: r.uid, gid: r.gid, node_id: r.node_id, kin
                                  logit_prob: r.logit_prob, label: r.label})
 """)
 
-MERGE_FEATURES = statement("merge_features", "Create global features not seen before (both statement paths; Neo4j sends them sorted by key).", """
+# The Feature aggregates (aggregates.FEATURE_AGGREGATES): a write adds a batch's values to the stored
+# ones, a deletion subtracts them; best_influence is a minimum (recomputed after a deletion).
+from circuit_atlas.store.aggregates import FEATURE_AGGREGATES as _AGGREGATES  # noqa: E402
+
+
+def _add(r: str) -> str:
+    """SET items adding the values `r<aggregate>` (r = "r." for UNWIND rows, "r_" for LOAD FROM columns)."""
+    return ", ".join(f"f.{a} = CASE WHEN f.{a} IS NULL OR {r}{a} < f.{a} THEN {r}{a} ELSE f.{a} END"
+                     if a == "best_influence" else f"f.{a} = f.{a} + {r}{a}" for a in _AGGREGATES)
+
+
+MERGE_FEATURES = statement("merge_features", "Create global features not seen before with the batch's aggregates, add them to stored ones (both statement paths and the Neo4j bulk path; Neo4j sends them sorted by key).", f"""
 UNWIND $rows AS r
-MERGE (f:Feature {key: r.key})
-ON CREATE SET f.transcoder_set = r.transcoder_set, f.layer = r.layer, f.feature = r.feature, f.label = r.label
+MERGE (f:Feature {{key: r.key}})
+ON CREATE SET f.transcoder_set = r.transcoder_set, f.layer = r.layer, f.feature = r.feature, f.label = r.label,
+              {", ".join(f"f.{a} = r.{a}" for a in _AGGREGATES)}
+ON MATCH SET {_add("r.")}
+""")
+
+EXISTING_FEATURES = statement("existing_features", "Which of the feature keys in the Arrow table $keys (column k) are stored (embedded bulk path).", """
+LOAD FROM $keys
+MATCH (f:Feature {key: k})
+RETURN f.key AS key
+""", backends=("embedded",))
+
+ADD_FEATURE_AGGREGATES = statement("add_feature_aggregates", "Add a batch's aggregates (an Arrow table with columns r_key, r_<aggregate>, one row per stored feature) to the stored features (embedded bulk path).", f"""
+LOAD FROM $rows
+MATCH (f:Feature {{key: r_key}})
+SET {_add("r_")}
+""", backends=("embedded",))
+
+SUBTRACT_FEATURE_AGGREGATES = statement("subtract_feature_aggregates", "Subtract deleted graphs' aggregates from their features.", f"""
+UNWIND $rows AS r
+MATCH (f:Feature {{key: r.key}})
+SET {", ".join(f"f.{a} = f.{a} - r.{a}" for a in _AGGREGATES if a != "best_influence")}
+""")
+
+BEST_INFLUENCE_FROM = statement("best_influence_from", "The features of rows {key, best_influence} whose stored best_influence is that value (so it may come from the graphs being deleted).", """
+UNWIND $rows AS r
+MATCH (f:Feature {key: r.key})
+WHERE f.best_influence = r.best_influence
+RETURN f.key AS key
+""")
+
+RECOMPUTE_BEST_INFLUENCE = statement("recompute_best_influence", "best_influence of the features $keys from their remaining occurrences (after a deletion).", """
+UNWIND $keys AS k
+MATCH (f:Feature {key: k})
+OPTIONAL MATCH (f)<-[:OF_FEATURE]-(n:Node)
+WITH f, min(n.influence) AS best
+SET f.best_influence = best
+""")
+
+DELETE_UNUSED_FEATURES = statement("delete_unused_features", "Delete the features $keys that no stored graph uses any more, unless a supernode or an audit names them (those are kept, their aggregates zero).", """
+UNWIND $keys AS k
+MATCH (f:Feature {key: k})
+WHERE f.n_occurrences = 0 AND NOT EXISTS { MATCH (f)<-[:HAS_MEMBER]-(:Supernode) } AND NOT EXISTS { MATCH (f)<-[:FLAGGED]-(:Audit) }
+DETACH DELETE f
+""")
+
+ZERO_UNUSED_FEATURES = statement("zero_unused_features", "Exact zeros for the aggregates of kept features that no graph uses (no float residue from subtraction).", """
+UNWIND $keys AS k
+MATCH (f:Feature {key: k})
+WHERE f.n_occurrences = 0
+SET f.n_graphs = 0, f.act_sum = 0.0, f.act_n = 0, f.position_sum = 0.0, f.on_bos = 0, f.importance = 0.0,
+    f.infl_graphs = 0, f.best_influence = NULL, f.abs_weight = 0.0, f.n_edges = 0, f.edge_graphs = 0
+""")
+
+INSERT_PATHS = statement("insert_paths", "Create a graph's strong paths (statement path).", """
+UNWIND $rows AS r
+CREATE (p:Path {id: r.id, gid: r.gid, hops: r.hops, start_token: r.start_token, f1: r.f1, f2: r.f2, f3: r.f3,
+                end_token: r.end_token, signs: r.signs, strength: r.strength, bottleneck: r.bottleneck})
 """)
 
 LINK_FEATURES = statement("link_features", "Link occurrences to their global feature (statement path).", """
@@ -119,7 +186,8 @@ CREATE_GRAPH_NODES = statement("create_graph_nodes", "A graph with its node occu
 CREATE (g:Graph {id: $g.id, slug: $g.slug, prompt: $g.prompt, model: $g.model, transcoder_set: $g.transcoder_set,
                  n_layers: $g.n_layers, n_nodes: $g.n_nodes, n_edges: $g.n_edges,
                  node_threshold: $g.node_threshold, edge_threshold: $g.edge_threshold,
-                 created: $g.created, prompt_tokens: $g.prompt_tokens, meta: $g.meta})
+                 created: $g.created, prompt_tokens: $g.prompt_tokens, meta: $g.meta, features: $g.features,
+                 n_paths: $g.n_paths})
 WITH g
 UNWIND range(0, size($n.uid) - 1) AS i
 CREATE (g)-[:HAS_NODE]->(n:Node {uid: $n.uid[i], gid: $g.id, node_id: $n.node_id[i], kind: $n.kind[i],
@@ -191,6 +259,58 @@ MATCH (:Graph {id: $id})-[:TAGGED]->(t:Tag)
 RETURN t.key AS key, t.value AS value
 """)
 
+
+# --- deleting and re-tagging ------------------------------------------------------------------
+
+GRAPH_TAG_IDS = statement("graph_tag_ids", "The tags the graphs $ids carry.", """
+MATCH (g:Graph)-[:TAGGED]->(t:Tag)
+WHERE g.id IN $ids
+RETURN DISTINCT t.id AS id
+""")
+
+DELETE_PATHS = statement("delete_paths", "Delete the strong paths of the graphs $ids.", """
+MATCH (p:Path)
+WHERE p.gid IN $ids
+DELETE p
+""")
+
+DELETE_NODES = statement("delete_nodes", "Delete the node occurrences of the graphs $ids with their edges.", """
+MATCH (g:Graph)-[:HAS_NODE]->(n:Node)
+WHERE g.id IN $ids
+DETACH DELETE n
+""")
+
+DELETE_GRAPH_SUPERNODES = statement("delete_graph_supernodes", "Delete the manual (Neuronpedia) supernodes drawn on the graphs $ids.", """
+MATCH (s:Supernode)
+WHERE s.gid IN $ids
+DETACH DELETE s
+""")
+
+DELETE_GRAPHS = statement("delete_graphs", "Delete the Graph nodes $ids (their tags, audits' links and nodes go with them).", """
+MATCH (g:Graph)
+WHERE g.id IN $ids
+DETACH DELETE g
+""")
+
+DELETE_UNUSED_TAGS = statement("delete_unused_tags", "Delete the tags $ids that no graph carries any more.", """
+MATCH (t:Tag)
+WHERE t.id IN $ids AND NOT EXISTS { MATCH (t)<-[:TAGGED]-(:Graph) }
+DELETE t
+""")
+
+UNTAG = statement("untag", "Remove tags from graphs: rows {gid, id} (id \"key=value\"), or {gid, key} with id null (every value of key); one row per link removed.", """
+UNWIND $rows AS r
+MATCH (g:Graph {id: r.gid})-[x:TAGGED]->(t:Tag)
+WHERE t.id = r.id OR (r.id IS NULL AND t.key = r.key)
+DELETE x
+RETURN t.id AS id
+""")
+
+UNWALKED_GRAPHS = statement("unwalked_graphs", "How many graphs have too many strong paths to store them (common-paths walks the edges then).", """
+MATCH (g:Graph)
+WHERE g.n_paths < 0
+RETURN count(*) AS n
+""")
 # --- integrity check (circuit_atlas.store.check) ----------------------------------------------
 
 CHECK_NODE_COUNTS = statement("check.node_counts", "Each graph's recorded n_nodes / n_edges and its node count.", """

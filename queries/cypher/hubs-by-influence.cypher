@@ -4,17 +4,16 @@
 // total influence on the logits covered by nodes at least as influential, so SMALLER is more
 // important. Importance here is 1 - influence (near 1 for the top node of a graph, 0.2 at the
 // default 0.8 pruning threshold), summed over all occurrences: recurrent *and* central features rank first.
+// Reads the Feature aggregates kept at ingest (importance, best_influence, infl_graphs: the graphs where an
+// occurrence has an influence; circuit_atlas/store/aggregates.py).
 //
 // Parameters:
 //   $limit: int = 25         rows returned
 // Example row:
 //   {"fkey": "mntss/clt-gemma-2-2b-2.5M/1/57794", "layer": 1, "label": "", "importance": 301.2, "best_influence": 0.02, "n_graphs": 57}
-MATCH (n:Node)
-WHERE n.fkey IS NOT NULL AND n.influence IS NOT NULL
-WITH n.fkey AS fkey, n.gid AS gid, sum(1.0 - n.influence) AS importance, min(n.influence) AS best
-WITH fkey, sum(importance) AS importance, min(best) AS best_influence, count(*) AS n_graphs
+MATCH (f:Feature)
+WHERE f.infl_graphs > 0
+RETURN f.key AS fkey, f.layer AS layer, f.label AS label, f.importance AS importance, f.best_influence AS best_influence,
+       f.infl_graphs AS n_graphs
 ORDER BY importance DESC, fkey
 LIMIT $limit
-MATCH (f:Feature {key: fkey})
-RETURN fkey, f.layer AS layer, f.label AS label, importance, best_influence, n_graphs
-ORDER BY importance DESC, fkey

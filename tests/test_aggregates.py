@@ -1,0 +1,275 @@
+"""Cross-graph aggregates stay exact through ingests, deletions and re-tagging, on both backends.
+
+The reference is computed from scratch, in plain Python, from the graphs the store gives back
+(get_graph): per feature its totals over graphs, per graph its strong paths and feature table. The
+store's aggregates (Feature properties, Path nodes, Graph.features) must equal it after any sequence
+of random batches of ingests, deletions, re-ingests and tag changes. A deletion must also leave the
+store exactly as if the graph had never been ingested.
+"""
+from __future__ import annotations
+
+import math
+import random
+from collections import defaultdict
+
+import pytest
+
+from circuit_atlas.corpus import load_summary, realistic_graph
+from circuit_atlas.store import open_store
+from circuit_atlas.store.aggregates import FEATURE_AGGREGATES, PATH_MIN_WEIGHT, decode_blob
+
+SUMMARY = load_summary()
+
+
+def corpus(n: int, seed: int = 0, scale: float = 0.06) -> list:
+    rng = random.Random(seed)
+    return [realistic_graph(SUMMARY, seed=1000 * seed + i, scale=scale,
+                            tags={"lang": rng.choice(["en", "fr", "de"]), "concept": rng.choice(["a", "b"])})
+            for i in range(n)]
+
+
+# --- the reference, from scratch --------------------------------------------------------------
+
+def reference(graphs) -> tuple[dict, dict, dict]:
+    """(feature key -> aggregates, graph id -> sorted strong paths, graph id -> feature table)."""
+    feats: dict[str, dict] = {}
+    paths, tables = {}, {}
+    for g in graphs:
+        per = defaultdict(list)                                     # key -> [node index]
+        for i, n in enumerate(g.nodes):
+            if g.feature_key(n) is not None:
+                per[g.feature_key(n)].append(i)
+        touching = defaultdict(lambda: [0.0, 0])
+        for s, t, w in zip(g.edge_source.tolist(), g.edge_target.tolist(), g.edge_weight.tolist()):
+            for i in (s, t):
+                touching[i][0] += abs(w)
+                touching[i][1] += 1
+        table = []
+        for key, idx in per.items():
+            nodes = [g.nodes[i] for i in idx]
+            acts = [n.activation for n in nodes if n.activation is not None]
+            infl = [n.influence for n in nodes if n.influence is not None]
+            edges = sum(touching[i][1] for i in idx)
+            f = feats.setdefault(key, {a: 0 for a in FEATURE_AGGREGATES} | {"best_influence": None})
+            f["n_graphs"] += 1
+            f["n_occurrences"] += len(nodes)
+            f["act_sum"] += sum(acts)
+            f["act_n"] += len(acts)
+            f["position_sum"] += len(nodes) / max(len(g.prompt_tokens), 1)
+            f["on_bos"] += int(min(n.pos for n in nodes) == 0)
+            f["importance"] += sum(1.0 - x for x in infl)
+            f["infl_graphs"] += int(bool(infl))
+            if infl:
+                f["best_influence"] = min(infl) if f["best_influence"] is None else min(f["best_influence"], min(infl))
+            f["abs_weight"] += sum(touching[i][0] for i in idx)
+            f["n_edges"] += edges
+            f["edge_graphs"] += int(edges > 0)
+            table.append((nodes[0].layer, nodes[0].feature, len(nodes), len(acts), sum(acts),
+                          min(infl) if infl else None))
+        tables[g.id] = sorted(table)
+        out = defaultdict(list)
+        for s, t, w in zip(g.edge_source.tolist(), g.edge_target.tolist(), g.edge_weight.tolist()):
+            if abs(w) >= PATH_MIN_WEIGHT:
+                out[s].append((t, w))
+        found = []
+
+        def walk(path, weights):
+            for t, w in out[path[-1]]:
+                n = g.nodes[t]
+                if n.kind == "logit" and len(path) >= 2:
+                    found.append((path + [t], weights + [w]))
+                if g.feature_key(n) is not None and len(path) < 4:
+                    walk(path + [t], weights + [w])
+
+        for i, n in enumerate(g.nodes):
+            if n.kind == "embedding":
+                walk([i], [])
+        paths[g.id] = sorted((
+            (len(p) - 1, g.nodes[p[0]].token, *[g.feature_key(g.nodes[i]) for i in p[1:-1]],
+             *[None] * (5 - len(p)), g.nodes[p[-1]].token,
+             "".join("-" if w < 0 else "+" for w in ws), round(math.prod(ws), 6), round(min(map(abs, ws)), 6))
+            for p, ws in found), key=repr)                      # repr: a token may be None
+    return feats, paths, tables
+
+
+def stored(store) -> tuple[dict, dict, dict]:
+    feats = {r["key"]: r for r in store.query(
+        "MATCH (f:Feature) RETURN f.key AS key, " + ", ".join(f"f.{a} AS {a}" for a in FEATURE_AGGREGATES),
+        max_rows=10**6)}
+    paths = defaultdict(list)
+    for r in store.query("MATCH (p:Path) RETURN p.gid AS gid, p.hops AS hops, p.start_token AS s, p.f1 AS f1, "
+                         "p.f2 AS f2, p.f3 AS f3, p.end_token AS e, p.signs AS signs, p.strength AS strength, "
+                         "p.bottleneck AS bottleneck", max_rows=10**6):
+        paths[r["gid"]].append((r["hops"], r["s"], r["f1"], r["f2"], r["f3"], r["e"], r["signs"],
+                                round(r["strength"], 6), round(r["bottleneck"], 6)))
+    tables = {}
+    for r in store.query("MATCH (g:Graph) RETURN g.id AS id, g.features AS features", max_rows=10**6):
+        t = decode_blob(r["features"])
+        tables[r["id"]] = sorted(
+            (int(t["layer"][i]), int(t["feature"][i]), int(t["n_occ"][i]), int(t["act_n"][i]), float(t["act_sum"][i]),
+             None if math.isnan(t["best_influence"][i]) else float(t["best_influence"][i])) for i in range(len(t["layer"])))
+    return feats, {k: sorted(v, key=repr) for k, v in paths.items()}, tables
+
+
+def close(a, b) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-9)
+
+
+def assert_exact(store) -> None:
+    ids = [r["id"] for r in store.query("MATCH (g:Graph) RETURN g.id AS id", max_rows=10**6)]
+    feats, paths, tables = reference([store.get_graph(i) for i in ids])
+    got_feats, got_paths, got_tables = stored(store)
+    assert set(got_feats) == set(feats), "Feature nodes differ from the features the stored graphs use"
+    for key, want in feats.items():
+        for a in FEATURE_AGGREGATES:
+            assert close(got_feats[key][a], want[a]), f"{key}.{a}: stored {got_feats[key][a]}, from scratch {want[a]}"
+    assert {k: v for k, v in got_paths.items() if v} == {k: v for k, v in paths.items() if v}
+    counted = {r["id"]: r["n"] for r in store.query("MATCH (g:Graph) RETURN g.id AS id, g.n_paths AS n", max_rows=10**6)}
+    assert counted == {gid: len(p) for gid, p in paths.items()}, "Graph.n_paths is not the number of its strong paths"
+    assert set(got_tables) == set(tables)
+    for gid, want in tables.items():
+        got = got_tables[gid]
+        assert [r[:4] for r in got] == [r[:4] for r in want]
+        assert all(close(x[4], y[4]) and close(x[5], y[5]) for x, y in zip(got, want))
+
+
+# --- the tests ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("bulk", [True, False], ids=["bulk", "statements"])
+def test_aggregates_exact_after_random_ingests_deletions_and_retags(store_uri, bulk):
+    if not bulk and store_uri.startswith("bolt"):
+        pytest.skip("Neo4j has one write path (statements)")
+    rng = random.Random(7)
+    graphs = corpus(24)
+    options = {} if store_uri.startswith("bolt") else {"bulk": bulk}
+    with open_store(store_uri, **options) as store:
+        present: set[str] = set()
+        for step in range(8):
+            batch = rng.sample(graphs, rng.randint(1, 6))
+            store.add_graphs(batch)
+            present |= {g.id for g in batch}
+            gone = rng.sample(sorted(present), min(len(present), rng.randint(0, 3)))
+            store.delete_graphs(gone)
+            present -= set(gone)
+            some = rng.sample(sorted(present), min(len(present), 2))
+            store.tag_graphs(some, {"lang": rng.choice(["en", "it"]), "step": str(step)})
+            store.untag_graphs(some[:1], ["lang"])
+            assert_exact(store)
+        assert present, "the random walk should end with graphs stored"
+        tags = store.query("MATCH (t:Tag) RETURN t.id AS id, EXISTS { MATCH (t)<-[:TAGGED]-(:Graph) } AS used")
+        assert all(r["used"] for r in tags), "a tag no graph carries was left behind"
+
+
+def dump(store) -> dict:
+    """Everything in the store that a user can see, without the store-internal numbering (uid, path ids)."""
+    q = lambda cypher: sorted((tuple(sorted(r.items())) for r in store.query(cypher, max_rows=10**6)), key=repr)
+    feats = {r["key"]: r for r in store.query(
+        "MATCH (f:Feature) RETURN f.key AS key, f.layer AS layer, f.feature AS feature, f.label AS label, "
+        + ", ".join(f"f.{a} AS {a}" for a in FEATURE_AGGREGATES), max_rows=10**6)}
+    return {
+        "graphs": q("MATCH (g:Graph) RETURN g.id AS id, g.slug AS slug, g.n_edges AS n, g.features AS features"),
+        "nodes": q("MATCH (g:Graph)-[:HAS_NODE]->(n:Node) RETURN g.id AS g, n.gid AS gid, n.node_id AS id, n.kind AS kind, "
+                   "n.fkey AS fkey, n.activation AS act"),
+        "edges": q("MATCH (a:Node)-[e:EFFECT]->(b:Node) RETURN a.gid AS ga, b.gid AS gb, a.node_id AS a, b.node_id AS b, "
+                   "e.weight AS w"),
+        "occurrences": q("MATCH (n:Node)-[:OF_FEATURE]->(f:Feature) RETURN n.gid AS gid, n.node_id AS id, f.key AS key"),
+        "tags": q("MATCH (t:Tag) RETURN t.id AS id"),
+        "tagged": q("MATCH (g:Graph)-[:TAGGED]->(t:Tag) RETURN g.id AS g, t.id AS t"),
+        "paths": q("MATCH (p:Path) RETURN p.gid AS gid, p.hops AS hops, p.f1 AS f1, p.f2 AS f2, p.f3 AS f3, "
+                   "p.signs AS signs, p.strength AS s"),
+        "all_nodes": q("MATCH (n:Node) RETURN count(*) AS n"),
+        "features": feats,
+    }
+
+
+def assert_same(a: dict, b: dict) -> None:
+    for part in a:
+        if part != "features":
+            assert a[part] == b[part], f"{part} differ"
+    assert set(a["features"]) == set(b["features"])
+    for key, row in a["features"].items():
+        for name, value in row.items():
+            other = b["features"][key][name]
+            assert close(value, other) if isinstance(value, float) else value == other, f"{key}.{name}: {value} != {other}"
+
+
+def test_deleted_graph_leaves_the_store_as_if_never_ingested(store_uri, tmp_path):
+    graphs = corpus(8, seed=3)
+    gone = [graphs[1], graphs[4], graphs[6]]
+    kept = [g for g in graphs if g not in gone]
+    with open_store(store_uri) as store:
+        store.add_graphs(graphs[:5])
+        store.add_graphs(graphs[5:])
+        report = store.delete_graphs([g.id for g in gone] + ["0" * 32])
+        assert (report.graphs, report.missing) == (3, 1)
+        assert report.edges == sum(g.n_edges for g in gone)
+        after = dump(store)
+    other = str(tmp_path / "never.db")          # the reference store never had them (embedded: same engine)
+    with open_store(other if not store_uri.startswith("bolt") else store_uri) as ref:
+        if store_uri.startswith("bolt"):
+            ref.delete_graphs([g.id for g in kept])
+            assert dump(ref)["all_nodes"] == [(("n", 0),)], "deleting every graph must leave no node"
+        ref.add_graphs(kept)
+        never = dump(ref)
+    assert_same(after, never)
+    assert after["graphs"] and all(dict(r)["id"] not in {g.id for g in gone} for r in after["graphs"])
+
+
+def test_tag_and_untag_touch_nothing_else(store_uri):
+    graphs = corpus(4, seed=5)
+    with open_store(store_uri) as store:
+        store.add_graphs(graphs)
+        before = dump(store)
+        ids = [graphs[0].id, graphs[2].id]
+        assert store.tag_graphs(ids + ["f" * 32], {"split": "test"}) == 2
+        tagged = {r["id"] for r in store.query("MATCH (g:Graph)-[:TAGGED]->(:Tag {id: 'split=test'}) RETURN g.id AS id")}
+        assert tagged == set(ids)
+        assert store.untag_graphs(ids, ["split=test"]) == 2
+        assert store.untag_graphs([graphs[1].id], ["lang"]) == 1
+        assert store.get_graph(graphs[1].id).tags == {"concept": graphs[1].tags["concept"]}
+        store.tag_graphs([graphs[1].id], {"lang": graphs[1].tags["lang"]})
+        assert_same(dump(store), before)
+
+
+def walk(store, hops, **params) -> list[dict]:
+    """common-paths' rows computed by walking the edges (the statement used below the stored threshold)."""
+    from circuit_atlas import queries
+
+    params = {"min_weight": 1.0, "token": "", "tag": "", "sign": "excitatory", "rank_by": "strength", "limit": 10**6} | params
+    return queries.run(store, f"_common-paths-{hops}", **params)
+
+
+def same_paths(got: list[dict], want: list[dict], hops: int) -> None:
+    key = lambda r: (r["start_token"], *[r[f"f{i}"] for i in range(1, hops)], r["end_token"], r["signs"])
+    assert sorted(map(key, got)) == sorted(map(key, want))
+    by = {key(r): r for r in want}
+    for r in got:
+        w = by[key(r)]
+        assert (r["n_graphs"], r["n_paths"]) == (w["n_graphs"], w["n_paths"])
+        for c in ("mean_strength", "max_strength", "max_bottleneck"):
+            assert math.isclose(r[c], w[c], rel_tol=1e-5), (c, r, w)
+
+
+def test_common_paths_from_stored_paths_equal_the_walk(store_uri, monkeypatch):
+    from circuit_atlas import queries
+    from circuit_atlas.store import aggregates
+
+    graphs = corpus(16, seed=9, scale=1.0)
+    with open_store(store_uri) as store:
+        store.add_graphs(graphs[:12])
+        token = store.query("MATCH (p:Path {hops: 3}) RETURN p.end_token AS t LIMIT 1")[0]["t"]
+        cases = [dict(hops=h, sign=s) for h in (2, 3, 4) for s in ("excitatory", "inhibitory", "all")]
+        cases += [dict(hops=3, min_weight=1.7), dict(hops=3, token=token), dict(hops=2, tag="lang=fr"),
+                  dict(hops=3, rank_by="min", sign="all")]
+        for case in cases:
+            rows = queries.run(store, "common-paths", **case, limit=10**6)
+            assert rows or case.get("sign") == "inhibitory"
+            same_paths(rows, walk(store, **case), case["hops"])
+        # a graph with more strong paths than the cap stores none: common-paths walks the edges again
+        monkeypatch.setattr(aggregates, "PATH_CAP", 3)
+        store.add_graphs(graphs[12:])
+        assert store.query("MATCH (g:Graph) WHERE g.n_paths < 0 RETURN count(*) AS n")[0]["n"] > 0
+        assert store.query("MATCH (g:Graph), (p:Path) WHERE g.n_paths < 0 AND p.gid = g.id RETURN count(*) AS n")[0]["n"] == 0
+        same_paths(queries.run(store, "common-paths", hops=3, sign="all", limit=10**6), walk(store, 3, sign="all"), 3)
