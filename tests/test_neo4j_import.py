@@ -66,8 +66,9 @@ def test_import_equals_bolt_ingest(request, tmp_path, monkeypatch):
     password = secrets.token_hex(12)
     server = neo4j_server.start(home, password, log=lambda msg: None)
     try:
-        monkeypatch.setenv("NEO4J_USER", server.user)
-        monkeypatch.setenv("NEO4J_PASSWORD", password)
+        for prefix in ("", "CIRCUIT_ATLAS_"):        # the session server's CIRCUIT_ATLAS_ names would win
+            monkeypatch.setenv(f"{prefix}NEO4J_USER", server.user)
+            monkeypatch.setenv(f"{prefix}NEO4J_PASSWORD", password)
         busy = CliRunner().invoke(main, ["ingest", str(files), "--neo4j-import", str(home), "--overwrite"])
         assert busy.exit_code == 1 and "stop it first" in busy.output
         with open_store(server.uri) as store:
@@ -103,8 +104,9 @@ def test_import_keeps_the_aggregates_exact_across_batches(request, tmp_path, mon
     password = secrets.token_hex(12)
     server = neo4j_server.start(home, password, log=lambda msg: None)
     try:
-        monkeypatch.setenv("NEO4J_USER", server.user)
-        monkeypatch.setenv("NEO4J_PASSWORD", password)
+        for prefix in ("", "CIRCUIT_ATLAS_"):        # the session server's CIRCUIT_ATLAS_ names would win
+            monkeypatch.setenv(f"{prefix}NEO4J_USER", server.user)
+            monkeypatch.setenv(f"{prefix}NEO4J_PASSWORD", password)
         with open_store(server.uri) as store:
             assert_exact(store)
             feats, paths, tables = stored(store)
