@@ -214,3 +214,65 @@ def strong_paths(nodes: pa.Table, effects: pa.Table, first_uid: int, graph_index
     t = pa.concat_tables(parts)
     ids = pc.binary_join_element_wise(t["gid"], pa.array(np.arange(t.num_rows).astype(str), pa.string()), "/")
     return t.add_column(0, "id", ids), n_paths
+
+
+# --- per (feature, neighbour) aggregates: feature-upstream / feature-downstream / feature-profile ---------
+# A neighbour is what the other end of an edge is globally, as those queries group it: (kind, layer,
+# feature key, token) -- a feature by its key, an embedding or logit by its token, an error by its layer.
+# One Neighbour row per (feature, direction, neighbour): "up" for edges into the feature's occurrences,
+# "down" for edges out of them (an edge between two features is in both). Every aggregate is a sum, so a
+# deletion subtracts exactly what the graph added, and a row whose n_edges reaches 0 is deleted.
+NEIGHBOUR_AGGREGATES = ("weight", "abs_weight", "n_edges", "n_graphs")
+NEIGHBOUR_ENDS = ("kind", "layer", "fkey", "token")           # the other end's columns on Node
+
+
+def _marked(col: pa.Array) -> pa.Array:
+    """Strings where null and "" stay apart: null -> "", a value v -> "=" + v."""
+    text = col.cast(pa.string())
+    return pc.if_else(pc.is_valid(text), pc.binary_join_element_wise("=", text, ""), "")
+
+
+def neighbour_contributions(nodes: pa.Table, effects: pa.Table, first_uid: int, graph_index: np.ndarray) -> pa.Table:
+    """One row per (feature, direction, neighbour) touched by a batch (schema.NEIGHBOUR): the sum of the
+    edges' weights and |weights|, their number, and the number of the batch's graphs that have one.
+
+    Numpy on integer codes (a node's identity string is made once per node, not per edge); strings are
+    built only for the distinct rows. Rows are in no particular order."""
+    n = nodes.num_rows
+    src = _np(effects["src"]) - first_uid
+    dst = _np(effects["dst"]) - first_uid
+    w = _np(effects["weight"]).astype(np.float64)
+    is_feat = _np(pc.is_valid(nodes["fkey"]))
+    whole = lambda col: col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    ident = whole(pc.binary_join_element_wise(*[_marked(nodes[c]) for c in NEIGHBOUR_ENDS], "\x1f"))
+    codes = lambda col: pc.dictionary_encode(col).indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    ident_code = codes(ident)                                     # (N,) neighbour identity
+    fcode = codes(whole(pc.fill_null(nodes["fkey"], "")))         # (N,) feature key
+    n_ident = int(ident_code.max()) + 1 if n else 1
+    up, down = is_feat[dst], is_feat[src]
+    feat = np.concatenate([dst[up], src[down]])                   # (R,) the feature end of each row
+    other = np.concatenate([src[up], dst[down]])                  # (R,) the neighbour end
+    direction = np.concatenate([np.zeros(up.sum(), np.int64), np.ones(down.sum(), np.int64)])
+    weight = np.concatenate([w[up], w[down]])
+    key = (fcode[feat] * 2 + direction) * n_ident + ident_code[other]
+    n_graphs = int(graph_index.max()) + 1 if len(graph_index) else 1
+    order = np.argsort(key * n_graphs + graph_index[feat], kind="stable")
+    key, feat, other, direction, weight = key[order], feat[order], other[order], direction[order], weight[order]
+    g = graph_index[feat]
+    run = np.ones(len(key), bool)
+    run[1:] = key[1:] != key[:-1]
+    starts = np.flatnonzero(run)                                   # (K,) first row of each (feature, dir, neighbour)
+    new_graph = run.copy()
+    new_graph[1:] |= g[1:] != g[:-1]
+    sums = lambda values: np.add.reduceat(values, starts) if len(starts) else values[:0]
+    fkey = nodes["fkey"].take(pa.array(feat[starts]))
+    dirs = pa.array(np.where(direction[starts] == 0, "up", "down"), pa.string())
+    ends = {c: nodes[c].take(pa.array(other[starts])) for c in NEIGHBOUR_ENDS}
+    ids = pc.binary_join_element_wise(fkey, dirs, ident.take(pa.array(other[starts])), "\x1f")
+    return pa.table({
+        "id": ids, "fkey": fkey, "dir": dirs, "kind": ends["kind"], "layer": ends["layer"],
+        "nfkey": ends["fkey"], "token": ends["token"],
+        "weight": pa.array(sums(weight)), "abs_weight": pa.array(sums(np.abs(weight))),
+        "n_edges": pa.array(np.diff(np.append(starts, len(key))), pa.int64()),
+        "n_graphs": pa.array(sums(new_graph.astype(np.int64)), pa.int64()),
+    })

@@ -16,7 +16,7 @@ from typing import Callable, Protocol
 
 from circuit_atlas.graph import Graph
 from circuit_atlas.store import guard, statements as st
-from circuit_atlas.store.aggregates import FEATURE_AGGREGATES
+from circuit_atlas.store.aggregates import FEATURE_AGGREGATES, NEIGHBOUR_AGGREGATES
 from circuit_atlas.store.errors import GraphNotFoundError, ReadOnlyQueryError
 from circuit_atlas.store.limits import QueryLimits, parse_size
 from circuit_atlas.store.rows import GraphRows, graph_from_rows, graph_rows, tag_rows
@@ -203,6 +203,11 @@ def delete_with_statements(run, ids: list[str], rows: GraphRows, batch_size: int
             for r in run(st.BEST_INFLUENCE_FROM, {"rows": part})]
     for part in chunks(deltas):
         run(st.SUBTRACT_FEATURE_AGGREGATES, {"rows": part})
+    if rows.neighbours is not None:           # their edges leave the Neighbour sums; emptied rows go
+        links = rows.neighbours.select(["id", *NEIGHBOUR_AGGREGATES]).to_pylist()
+        for part in chunks(links):
+            run(st.SUBTRACT_NEIGHBOURS, {"rows": part})
+            run(st.DELETE_EMPTY_NEIGHBOURS, {"ids": [r["id"] for r in part]})
     for cypher in (st.DELETE_PATHS, st.DELETE_NODES, st.DELETE_GRAPH_SUPERNODES, st.DELETE_GRAPHS):
         run(cypher, {"ids": ids})
     if tag_ids:
@@ -235,7 +240,19 @@ def write_with_statements(run, rows: GraphRows, batch_size: int = 10_000) -> Non
     for cypher, table in steps:
         for params in batches(table):
             run(cypher, params)
+    if rows.neighbours is not None:
+        write_neighbours(run, rows.neighbours, batch_size)
     write_tags(run, rows.tags)
+
+
+def write_neighbours(run, neighbours, batch_size: int = 10_000) -> None:
+    """Add a batch's Neighbour rows (schema.NEIGHBOUR; their features MERGEd already) through the
+    statement paths: MERGE adds to stored rows and creates the others, which are then linked. No
+    statement result is read, so `run` may discard results (Neo4j's send_graph does)."""
+    for start in range(0, neighbours.num_rows, batch_size):
+        rows = neighbours.slice(start, batch_size).to_pylist()
+        run(st.MERGE_NEIGHBOURS, {"rows": rows})
+        run(st.LINK_NEW_NEIGHBOURS, {"rows": [{"id": r["id"], "fkey": r["fkey"], "n_edges": r["n_edges"]} for r in rows]})
 
 
 def write_tags(run, rows: list[dict]) -> None:

@@ -141,7 +141,7 @@ def send_graph(run, graph: Graph, first_uid: int, edge_batch: int = EFFECT_BATCH
     params)` inside one transaction: its features (sorted, so that concurrent writers lock them in
     the same order and do not deadlock) with the graph's addition to their aggregates, the graph with
     its nodes (and its Graph.features / n_paths), its edges in batches, its strong paths, its tags."""
-    from circuit_atlas.store.base import write_tags
+    from circuit_atlas.store.base import write_neighbours, write_tags
 
     rows = graph_rows([graph], first_uid)
     features = rows.features.sort_by("key").to_pylist()
@@ -156,4 +156,5 @@ def send_graph(run, graph: Graph, first_uid: int, edge_batch: int = EFFECT_BATCH
                                 "weight": weight[start:end]})
     if rows.paths.num_rows:
         run(st.INSERT_PATHS, {"rows": rows.paths.to_pylist()})
+    write_neighbours(run, rows.neighbours.sort_by("id"))
     write_tags(run, sorted(rows.tags, key=lambda r: r["id"]))

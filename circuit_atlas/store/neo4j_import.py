@@ -31,7 +31,8 @@ from circuit_atlas.store.rows import graph_rows
 ARRAY_DELIMITER = "\x1f"          # ASCII unit separator: never in a prompt token (checked)
 CSV_TYPES = {"STRING": "string", "INT64": "long", "DOUBLE": "double", "FLOAT": "double", "BOOL": "boolean",
              "STRING[]": "string[]"}
-ID_GROUP = {"Graph": "id", "Node": "uid", "Feature": "key", "Tag": "id", "Path": "id"}   # label -> its key property
+ID_GROUP = {"Graph": "id", "Node": "uid", "Feature": "key", "Tag": "id", "Path": "id",   # label -> its key property
+            "Neighbour": "id"}
 
 
 class Neo4jImportError(RuntimeError):
@@ -47,6 +48,7 @@ class ImportFiles:
     nodes: int = 0
     edges: int = 0
     _features: list = field(default_factory=list)      # each batch's Feature rows, summed when all are read
+    _neighbours: list = field(default_factory=list)    # each batch's Neighbour rows, summed likewise
     _tags: set = field(default_factory=set)
     _next_uid: int = 0
 
@@ -95,9 +97,9 @@ def write_csv(graph_batches: Iterable[list[Graph]], folder: str | Path) -> Impor
     out = ImportFiles(Path(folder))
     out.folder.mkdir(parents=True, exist_ok=True)
     headers = {label.name: _label_header(label) for label in (schema.GRAPH, schema.NODE, schema.FEATURE, schema.TAG,
-                                                              schema.PATH)}
+                                                              schema.PATH, schema.NEIGHBOUR)}
     headers |= {rel.name: _rel_header(rel) for rel in (schema.HAS_NODE, schema.OF_FEATURE, schema.EFFECT,
-                                                       schema.TAGGED)}
+                                                       schema.TAGGED, schema.HAS_NEIGHBOUR)}
     for name, header in headers.items():
         (out.folder / f"{name}.header.csv").write_text(header + "\n")
     seen: set[str] = set()
@@ -108,6 +110,7 @@ def write_csv(graph_batches: Iterable[list[Graph]], folder: str | Path) -> Impor
         rows = graph_rows(graphs, out._next_uid)
         out._next_uid += rows.nodes.num_rows
         out._features.append(rows.features)
+        out._neighbours.append(rows.neighbours)
         tags = [r for r in {r["id"]: r for r in rows.tags}.values() if r["id"] not in out._tags]
         out._tags.update(r["id"] for r in tags)
         tables = {
@@ -135,7 +138,26 @@ def write_csv(graph_batches: Iterable[list[Graph]], folder: str | Path) -> Impor
         pacsv.write_csv(_csv_ready(features.add_column(0, "_id", features["key"])), path,
                         pacsv.WriteOptions(include_header=False))
         out.parts["Feature"] = [path]
+    neighbours = summed_neighbours(out._neighbours) if out._neighbours else None
+    out._neighbours.clear()
+    if neighbours is not None and neighbours.num_rows:      # the importer's ids: row numbers (ids are long)
+        numbers = pa.array([str(i) for i in range(neighbours.num_rows)], pa.string())
+        for name, table in (("Neighbour", neighbours.add_column(0, "_id", numbers)),
+                            ("HAS_NEIGHBOUR", pa.table({"src": neighbours["fkey"], "dst": numbers}))):
+            path = out.folder / f"{name}.csv"
+            pacsv.write_csv(_csv_ready(table), path, pacsv.WriteOptions(include_header=False))
+            out.parts[name] = [path]
     return out
+
+
+def summed_neighbours(batches: list[pa.Table]) -> pa.Table:
+    """One Neighbour row per id from every batch's rows, as the Bolt path leaves them (every aggregate a sum)."""
+    table = pa.concat_tables(batches)
+    fixed = [c for c in schema.NEIGHBOUR.properties if c != "id" and c not in aggregates.NEIGHBOUR_AGGREGATES]
+    how = [(c, "first") for c in fixed] + [(a, "sum") for a in aggregates.NEIGHBOUR_AGGREGATES]
+    summed = table.group_by("id", use_threads=False).aggregate(how)
+    column = {"id": "id"} | {c: f"{c}_{op}" for c, op in how}
+    return pa.table({c: summed[column[c]].cast(table[c].type) for c in schema.NEIGHBOUR.properties})
 
 
 def summed_features(batches: list[pa.Table]) -> pa.Table:

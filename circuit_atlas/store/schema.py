@@ -157,6 +157,21 @@ ON_SUPERNODE = add_rel(Rel("ON_SUPERNODE", "Intervention", "Supernode", {"role":
 ON_GRAPH = add_rel(Rel("ON_GRAPH", "Intervention", "Graph"))  # the stored graph of the same prompt
 
 
+# Per (feature, direction, neighbour) aggregates over every stored graph (aggregates.neighbour_contributions),
+# kept exact by each write like the Feature ones: what feature-upstream / -downstream read.
+NEIGHBOUR = add_label(Label("Neighbour", "id", {
+    "id": "STRING",               # "<fkey>\x1f<dir>\x1f<the neighbour's kind, layer, fkey, token>"
+    "fkey": "STRING",             # the feature
+    "dir": "STRING",              # "up": edges into its occurrences; "down": edges out of them
+    "kind": "STRING", "layer": "INT64", "nfkey": "STRING", "token": "STRING",   # the other end (Node columns)
+    "weight": "DOUBLE",           # sum of the edges' weights
+    "abs_weight": "DOUBLE",       # sum of their |weight|
+    "n_edges": "INT64",           # how many edges
+    "n_graphs": "INT64",          # graphs that have one
+}))
+HAS_NEIGHBOUR = add_rel(Rel("HAS_NEIGHBOUR", "Feature", "Neighbour"))
+
+
 def embedded_ddl() -> list[str]:
     """CREATE NODE/REL TABLE IF NOT EXISTS statements: idempotent, run at every read-write open."""
     out = []

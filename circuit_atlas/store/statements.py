@@ -142,6 +142,50 @@ SET f.n_graphs = 0, f.act_sum = 0.0, f.act_n = 0, f.position_sum = 0.0, f.on_bos
     f.infl_graphs = 0, f.best_influence = NULL, f.abs_weight = 0.0, f.n_edges = 0, f.edge_graphs = 0
 """)
 
+# The Neighbour aggregates (schema.NEIGHBOUR, aggregates.NEIGHBOUR_AGGREGATES): every one a sum.
+from circuit_atlas.store.aggregates import NEIGHBOUR_AGGREGATES as _NEIGHBOUR  # noqa: E402
+
+EXISTING_NEIGHBOURS = statement("existing_neighbours", "Which of the Neighbour ids in the Arrow table $keys (column k) are stored (embedded bulk path).", """
+LOAD FROM $keys
+MATCH (a:Neighbour {id: k})
+RETURN a.id AS id
+""", backends=("embedded",))
+
+ADD_NEIGHBOUR_AGGREGATES = statement("add_neighbour_aggregates", "Add a batch's Neighbour aggregates (an Arrow table with columns r_id, r_<aggregate>, one row per stored Neighbour) to the stored rows (embedded bulk path).", f"""
+LOAD FROM $rows
+MATCH (a:Neighbour {{id: r_id}})
+SET {", ".join(f"a.{x} = a.{x} + r_{x}" for x in _NEIGHBOUR)}
+""", backends=("embedded",))
+
+MERGE_NEIGHBOURS = statement("merge_neighbours", "Create the Neighbour rows not stored yet with the batch's aggregates, add them to stored ones (statement paths); LINK_NEW_NEIGHBOURS links the new ones.", f"""
+UNWIND $rows AS r
+MERGE (a:Neighbour {{id: r.id}})
+ON CREATE SET a.fkey = r.fkey, a.dir = r.dir, a.kind = r.kind, a.layer = r.layer, a.nfkey = r.nfkey, a.token = r.token,
+              {", ".join(f"a.{x} = r.{x}" for x in _NEIGHBOUR)}
+ON MATCH SET {", ".join(f"a.{x} = a.{x} + r.{x}" for x in _NEIGHBOUR)}
+""")
+
+LINK_NEW_NEIGHBOURS = statement("link_new_neighbours", "Link the Neighbour rows MERGE_NEIGHBOURS has just created to their feature: those whose n_edges is the batch's alone (a stored row had at least one edge already).", """
+UNWIND $rows AS r
+MATCH (a:Neighbour {id: r.id})
+WHERE a.n_edges = r.n_edges
+MATCH (f:Feature {key: r.fkey})
+CREATE (f)-[:HAS_NEIGHBOUR]->(a)
+""")
+
+SUBTRACT_NEIGHBOURS = statement("subtract_neighbours", "Subtract deleted graphs' rows {id, <aggregate>} from their Neighbour rows.", f"""
+UNWIND $rows AS r
+MATCH (a:Neighbour {{id: r.id}})
+SET {", ".join(f"a.{x} = a.{x} - r.{x}" for x in _NEIGHBOUR)}
+""")
+
+DELETE_EMPTY_NEIGHBOURS = statement("delete_empty_neighbours", "Delete the Neighbour rows $ids that no stored edge feeds any more.", """
+UNWIND $ids AS k
+MATCH (a:Neighbour {id: k})
+WHERE a.n_edges = 0
+DETACH DELETE a
+""")
+
 INSERT_PATHS = statement("insert_paths", "Create a graph's strong paths (statement path).", """
 UNWIND $rows AS r
 CREATE (p:Path {id: r.id, gid: r.gid, hops: r.hops, start_token: r.start_token, f1: r.f1, f2: r.f2, f3: r.f3,
