@@ -338,6 +338,11 @@ class EmbeddedBackend:
                 raise StoreError(f"{self.path} was made with another schema ({'; '.join(wrong)}): it was "
                                  "written by another version of circuit-atlas. Ingest into a new store "
                                  "(--store NEW_PATH); this one is left as it is")
+        if "Graph" in tables and schema.NEIGHBOUR.name not in tables and \
+                self._conn.execute("MATCH (g:Graph) RETURN count(*)").get_next()[0]:
+            raise StoreError(f"{self.path} was made before the {schema.NEIGHBOUR.name} aggregates existed (an older "
+                             "circuit-atlas): feature-upstream / -downstream would miss its graphs. Ingest into a new "
+                             "store (--store NEW_PATH); this one is left as it is")
 
     def _rows(self, result) -> list[dict]:
         names = result.get_column_names()
