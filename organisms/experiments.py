@@ -4,8 +4,13 @@ Two-hop swap ("swap Texas for California and Austin becomes Sacramento"), on the
 fictional atlas (city -> country -> capital, corpus.py):
   1. trace  every two-hop prompt of a *training* template (two per fact and language), tagged with its
             task, language, country and city, into the store
-  2. find   each country's supernode from those stored graphs: contrast-supernode (the features the
-            graphs of that country's cities share and the other two-hop graphs lack); no id is picked by hand
+  2. find   each country's supernode from those stored graphs through common-paths: per city and
+            language, the strongest excitatory 3-hop path city -> f1 -> f2 -> capital (the library's
+            ranking: graphs it occurs in, then strength); the features on the paths of at least 2 of the
+            country's 3 cities in a language (what the country's cities share, not one city's) are the
+            country's supernode, all languages together; no id is picked by hand. This rule (1 path,
+            >= 2 cities) was fixed on the *training* prompts of step 1 (swap 98-100% there), before any
+            held-out prompt was scored
   3. test   on every *held-out* two-hop prompt (never seen in training, and not traced in 1):
             ablate the country's supernode alone -> does the right capital's probability drop?
             suppress it (x suppress) and inject the next country's (x strength its activations on a
@@ -18,7 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 
 from circuit_atlas.organisms import corpus as C
@@ -44,12 +49,63 @@ def trace_two_hop(model, store) -> int:
     return len(graphs)
 
 
-def country_supernodes(store) -> dict[str, dict]:
-    """Step 2: each country's supernode, found from the stored graphs and stored (id tag/country=<stem>)."""
+PATH_HOPS = 3        # city -> f1 -> f2 -> capital
+PATH_TOP = 1         # the strongest path per city and language
+PATH_MIN_CITIES = 2  # a member lies on the top paths of at least this many of the country's cities (one language)
+
+
+def city_paths(store, hops: int = PATH_HOPS) -> dict[tuple[str, str, str], list[dict]]:
+    """(country, city, language) -> common-paths rows city -> ... -> capital over that city's stored graphs,
+    excitatory, strongest first (the library's ranking; every edge walked: min_weight 0)."""
     from circuit_atlas import queries
 
-    return {country: queries.run(store, "contrast-supernode", tag=f"country={country}", within="task=twohop")[0]
-            for country in C.COUNTRIES}
+    out = {}
+    for fact in C.facts("twohop"):
+        city, country, _ = fact.args
+        for lang in C.LANGUAGES:
+            rows = queries.run(store, "common-paths", hops=hops, min_weight=0.0, sign="excitatory",
+                               token=C.answer(fact, lang), tag=f"city={city}", limit=1_000_000)
+            out[(country, city, lang.code)] = [r for r in rows if r["start_token"] == C.city(city, lang)]
+    return out
+
+
+def path_members(paths: dict, hops: int = PATH_HOPS, top: int = PATH_TOP,
+                 min_cities: int = PATH_MIN_CITIES) -> dict[str, list[str]]:
+    """Country -> the features on the `top` paths of at least `min_cities` of its cities in one language."""
+    members = {}
+    for country in C.COUNTRIES:
+        found = set()
+        for lang in C.LANGUAGES:
+            cities = Counter()
+            for (c, _, code), rows in paths.items():
+                if c == country and code == lang.code:
+                    cities.update({r[f"f{i}"] for r in rows[:top] for i in range(1, hops)})
+            found |= {f for f, n in cities.items() if n >= min_cities}
+        members[country] = sorted(found)
+    return members
+
+
+def country_supernodes(store) -> dict[str, dict]:
+    """Step 2: each country's supernode from the stored graphs' common paths, stored as
+    (:Supernode {id: "paths/country=<stem>", source: "common-paths"})."""
+    from circuit_atlas.queries.registry import run
+    from circuit_atlas.queries.supernodes import store_supernodes
+
+    found = {}
+    for country, members in path_members(city_paths(store)).items():
+        gids = sorted(r["gid"] for r in run(store, "_graphs-tag-split", tag=f"country={country}", within="task=twohop")
+                      if r["tagged"])
+        held = defaultdict(dict)                     # member -> {graph id: importance} over the country's graphs
+        for r in run(store, "_graphs-features", gids=gids):
+            if r["fkey"] in members:
+                held[r["fkey"]][r["gid"]] = r["importance"]
+        found[country] = {"id": f"paths/country={country}", "name": f"country={country} (common paths)",
+                          "source": "common-paths", "gid": "", "coherence": None,
+                          "n_graphs": len(set().union(*(g.keys() for g in held.values()))),
+                          "influence": float(sum(v for g in held.values() for v in g.values())),
+                          "n_members": len(members), "members": members}
+    store_supernodes(store, list(found.values()), "common-paths", replace=True)
+    return found
 
 
 def two_hop_swap(model, store, *, strength: float = 4.0, suppress: float = -1.0, save: bool = True) -> dict:
@@ -68,7 +124,7 @@ def two_hop_swap(model, store, *, strength: float = 4.0, suppress: float = -1.0,
             prompt = C.prompt_of(C.render(fact, lang, template))
             donor = C.prompt_of(C.render(donor_fact, lang, template))
             right, swapped = C.answer(fact, lang), C.answer(donor_fact, lang)
-            mine, theirs = f"supernode:tag/country={country}", f"supernode:tag/country={other}"
+            mine, theirs = f"supernode:paths/country={country}", f"supernode:paths/country={other}"
             ablate, roles = evidence.resolve(evidence.Spec("ablate", mine, None), model, store)
             ablated = tracer.intervene(model, prompt, ablate, targets=[right], freeze_attention=False)
             down, roles_down = evidence.resolve(evidence.Spec("scale", mine, None, suppress), model, store)
