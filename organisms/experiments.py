@@ -59,13 +59,19 @@ def city_paths(store, hops: int = PATH_HOPS) -> dict[tuple[str, str, str], list[
     excitatory, strongest first (the library's ranking; every edge walked: min_weight 0)."""
     from circuit_atlas import queries
 
+    # one walk over every two-hop graph: a path starting at a city's token and ending at its capital in
+    # that language lies in that city's graphs only, and rows keep the library's order, so each
+    # (city, language)'s rows are what tag=city=<stem> token=<capital> would return
+    rows = queries.run(store, "common-paths", hops=hops, min_weight=0.0, sign="excitatory", tag="task=twohop",
+                       limit=10_000_000)
+    by_ends = defaultdict(list)
+    for r in rows:
+        by_ends[r["start_token"], r["end_token"]].append(r)
     out = {}
     for fact in C.facts("twohop"):
         city, country, _ = fact.args
         for lang in C.LANGUAGES:
-            rows = queries.run(store, "common-paths", hops=hops, min_weight=0.0, sign="excitatory",
-                               token=C.answer(fact, lang), tag=f"city={city}", limit=1_000_000)
-            out[(country, city, lang.code)] = [r for r in rows if r["start_token"] == C.city(city, lang)]
+            out[(country, city, lang.code)] = by_ends[C.city(city, lang), C.answer(fact, lang)]
     return out
 
 
