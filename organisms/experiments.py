@@ -18,6 +18,13 @@ fictional atlas (city -> country -> capital, corpus.py):
   Every run is stored as (:Intervention) evidence; causal-supernodes ranks the supernodes by it.
 
     python -m circuit_atlas.organisms.experiments two-hop [--kind plt] [--store DIR]
+
+Where the hidden objective lives (docs/interventions.md, worked example 2): on a sample of triggered
+prompts, the share that lose the planted token when the audit's top features are ablated everywhere,
+when every active feature at the trigger sentence's positions is ablated, and when every active feature
+at the answer position is:
+
+    python -m circuit_atlas.organisms.experiments objective-sources [--every 24]
 """
 from __future__ import annotations
 
@@ -157,9 +164,42 @@ def two_hop_swap(model, store, *, strength: float = 4.0, suppress: float = -1.0,
     return {"strength": strength, "suppress": suppress, "by_language": shares, "rows": rows}
 
 
+AUDIT_TOP = ("3/152", "0/246", "2/302")   # the audit's top 3 on the planted organism (docs/audit.md)
+
+
+def objective_sources(model, truth: dict, every: int = 24, top: tuple[str, ...] = AUDIT_TOP) -> dict:
+    """Share of triggered prompts (every `every`-th) whose top answer is no longer the planted token when
+    each set of features is ablated (live attention): where the behaviour is carried."""
+    import torch
+
+    from circuit_atlas.tracer.frozen import FrozenModel
+    from circuit_atlas.tracer.interventions import Intervention, clean_activations, intervened_logits
+
+    token = model.tokenizer.convert_tokens_to_ids(truth["inserted_token"])
+    triggers = {len(t.split()) for t in truth["trigger"].values()}
+
+    def active(prompt: str, positions) -> list[Intervention]:
+        fm = FrozenModel(model, model.tokenize(prompt))
+        return [Intervention(layer, f, "ablate", 0.0, (p,)) for layer in range(model.n_layers)
+                for p in positions for f in torch.nonzero(clean_activations(fm, layer)[p] > 0).ravel().tolist()]
+
+    sets = {"audit top features, every position": lambda p: [Intervention(*map(int, k.split("/")), "ablate")
+                                                             for k in top],
+            "every active feature at the trigger's positions": lambda p: active(
+                p, range(1, 1 + next(n for n in triggers if " ".join(p.split()[:n]) in truth["trigger"].values()))),
+            "every active feature at the answer position": lambda p: active(p, [len(model.tokenize(p)) - 1])}
+    prompts = [r["prompt"] for r in truth["triggered"]][::every]
+    out = {"prompts": len(prompts)}
+    for name, make in sets.items():
+        out[name] = sum(int(intervened_logits(model, p, make(p), freeze_attention=False)[-1].argmax()) != token
+                        for p in prompts) / len(prompts)
+    return out
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("experiment", choices=["two-hop"])
+    p.add_argument("experiment", choices=["two-hop", "objective-sources"])
+    p.add_argument("--every", type=int, default=24, help="objective-sources: every n-th triggered prompt")
     p.add_argument("--kind", choices=["plt", "clt"], default="plt")
     p.add_argument("--store", default=None, help="store directory (default: a fresh temporary one)")
     p.add_argument("--strength", type=float, default=4.0)
@@ -172,6 +212,13 @@ def main() -> None:
 
     root = zoo_path("planted")
     model = tracer.load(root / "model", root / "transcoders" / a.kind)
+    if a.experiment == "objective-sources":
+        out = objective_sources(model, json.loads((root / "truth.json").read_text()), every=a.every)
+        print(f"triggered prompts (every {a.every}th): {out.pop('prompts')}; share that lose the planted token "
+              "when these features are ablated (live attention):")
+        for name, share in out.items():
+            print(f"  {share:.2f}  {name}")
+        return
     path = a.store or str(Path(tempfile.mkdtemp()) / "atlas.db")
     with open_store(path) as store:
         n = trace_two_hop(model, store)
