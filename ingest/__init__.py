@@ -183,28 +183,45 @@ def _fail(report: IngestReport, path: Path, message: str, log) -> None:
     log(f"error: {message}")
 
 
+def store_graphs(store, graphs, reraise: tuple[type[BaseException], ...] = ()):
+    """Add `graphs` to an open store: all in one transaction, and if that fails as a whole, one at a
+    time, so that one bad graph fails alone. Yields (graph, outcome) in order; outcome is True (new),
+    False (stored already) or the exception that graph failed with. The one ingest path: `ingest_paths`
+    and the ingest workers both store through it.
+
+    A failure of the store itself (StoreIOError: it cannot be opened, a full disk), or one of
+    `reraise` (a worker's transient errors, retried later), is raised: one at a time would only repeat it."""
+    from circuit_atlas.store import StoreIOError
+
+    reraise = (StoreIOError, *reraise)
+    try:
+        stored = store.add_graphs(graphs)
+    except reraise:
+        raise
+    except Exception:
+        for graph in graphs:
+            try:
+                new = store.add_graph(graph)
+            except reraise:
+                raise
+            except Exception as e:
+                yield graph, e
+            else:
+                yield graph, new
+        return
+    yield from zip(graphs, stored)
+
+
 def _store_batch(store_uri: str, batch, report: IngestReport, opts: IngestOptions, log) -> None:
-    """Add a batch in one store open; if the batch fails as a whole, retry graph by graph so that one
-    bad graph fails alone. A failure of the store itself (it cannot be opened, a full disk: StoreIOError)
-    is raised instead: retrying graph by graph would only repeat it."""
-    from circuit_atlas.store import StoreIOError, open_store
+    """Add a batch of (path, graph) in one store open (store_graphs), recording each in the report."""
+    from circuit_atlas.store import open_store
 
     with open_store(store_uri, lock_timeout_s=opts.lock_timeout_s) as store:
-        try:
-            stored = store.add_graphs([g for _, g in batch])
-        except StoreIOError:
-            raise
-        except Exception:
-            for path, graph in batch:
-                try:
-                    _record(report, path, graph, store.add_graph(graph))
-                except StoreIOError:
-                    raise
-                except Exception as e:
-                    _fail(report, path, f"cannot store graph: {_one_line(e)}", log)
-            return
-    for (path, graph), new in zip(batch, stored):
-        _record(report, path, graph, new)
+        for (path, _), (graph, outcome) in zip(batch, store_graphs(store, [g for _, g in batch])):
+            if isinstance(outcome, Exception):
+                _fail(report, path, f"cannot store graph: {_one_line(outcome)}", log)
+            else:
+                _record(report, path, graph, outcome)
 
 
 def _record(report: IngestReport, path: Path, graph, new: bool) -> None:

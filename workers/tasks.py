@@ -148,8 +148,8 @@ def ingest_graph(self, job_id: str, index: int) -> str:
 
     Every traced item has its own ingest message (the reliable path); the batch is opportunistic: the
     other items are claimed from the set of traced-but-not-ingested items, stored in one transaction,
-    and their own messages then find them done. A batch that fails falls back to this item alone, so
-    one bad graph fails only its own item.
+    and their own messages then find them done. A batch that fails is stored one graph at a time
+    (ingest.store_graphs), so one bad graph fails only its own item.
     """
     jobs = _jobs()
     own = _ingest_source(jobs, job_id, index)
@@ -163,14 +163,7 @@ def ingest_graph(self, job_id: str, index: int) -> str:
                     continue
                 if source is not None:
                     batch.append(source)
-        try:
-            _store_batch(jobs, batch)
-        except TRANSIENT:
-            raise
-        except Exception:
-            if len(batch) == 1:
-                raise
-            _store_batch(jobs, [own])   # one bad graph in a batch fails only its own item
+        _store_batch(jobs, batch)
     jobs.unclaim_ingest(job_id, index)
     return jobs.r.hget(f"ca:job:{job_id}:graph", index) or "not stored"
 
@@ -200,19 +193,33 @@ def _ingest_source(jobs: Jobs, job_id: str, index: int):
 
 
 def _store_batch(jobs: Jobs, batch: list) -> None:
-    """add_graphs in one transaction, then record every item as done (registry first: idempotent)."""
+    """Store a batch of job items (the first is the task's own) through ingest's one path
+    (ingest.store_graphs: one transaction, then one at a time on failure), then record each stored
+    item as done (registry first: idempotent). A graph that fails alone raises if it is the task's
+    own item; another item's failure is left to its own message, which fails it with the error."""
+    from circuit_atlas.ingest import store_graphs
     from circuit_atlas.queries.interventions import store_record
 
     graphs = [x for *_, x in batch if not isinstance(x, dict)]
+    outcomes: dict[int, object] = {}             # id(graph or record) -> True/False or its exception
     with open_store_for_writes() as store:
         if graphs:
-            store.add_graphs(graphs)                # False for content stored already
+            outcomes.update((id(g), outcome) for g, outcome in store_graphs(store, graphs, reraise=TRANSIENT))
         for *_, rec in (b for b in batch if isinstance(b[-1], dict)):
-            store_record(store, rec)                # MERGE on its content id: a repeat stores nothing new
+            try:
+                outcomes[id(rec)] = store_record(store, rec)  # MERGE on its content id: a repeat stores nothing new
+            except TRANSIENT:
+                raise
+            except Exception as e:  # noqa: BLE001 — fails its own item alone, as a graph would
+                outcomes[id(rec)] = e
     for job_id, index, key, x in batch:
+        if isinstance(outcomes[id(x)], Exception):
+            continue
         result_id = x["id"] if isinstance(x, dict) else x.id
         jobs.register_graph(key, result_id)
         jobs.finish(job_id, index, DONE, graph_id=result_id)
+    if isinstance(error := outcomes[id(batch[0][-1])], Exception):
+        raise error
 
 
 # -- liveness: heartbeats and the embedded store's one ingest worker (workers/liveness.py) --
