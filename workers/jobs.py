@@ -165,23 +165,45 @@ class Jobs:
     # -- submitting and controlling jobs (CLI side) --
 
     def submit(self, path: str | Path, overrides: dict | None = None, store: str | None = None) -> str:
-        """Record a job and queue a trace task per prompt that is not traced yet; returns its id.
+        """Record the job of a job file (`circuit-atlas jobs submit`) and queue it; returns its id.
 
-        An intervention job (kind "intervene") has one item per (prompt, target); its supernode targets
-        are read from `store` here, once, so the workers never open the store to read.
+        A trace job goes through `submit_trace`, as a Python caller's prompts do. An intervention job
+        (kind "intervene") has one item per (prompt, target); its supernode targets are read from `store`
+        here, once, so the workers never open the store to read.
         """
         spec, rows = read_job_file(path, overrides)
-        targets: list[str | None] = [None]
-        if spec.kind == "intervene":
-            from circuit_atlas.workers import interventions
+        if spec.kind != "intervene":
+            return self.submit_trace(spec.model, spec.transcoders, rows, trace_config(spec.options, path),
+                                     tags=spec.tags, source=str(path))
+        from circuit_atlas.workers import interventions
 
-            spec = interventions.prepare(spec, path, store)
-            targets = list(spec.intervene)
-            rows = [dataclasses.replace(row, target=t) for row in rows for t in targets]
-            keys = [None if row.error else interventions.item_key(spec, row.prompt, row.target) for row in rows]
-        else:
-            spec = dataclasses.replace(spec, options=full_options(spec.options, path))
-            keys = [None if row.error else trace_key(spec, row.prompt) for row in rows]
+        spec = interventions.prepare(spec, path, store)
+        rows = [dataclasses.replace(row, target=t) for row in rows for t in spec.intervene]
+        keys = [None if row.error else interventions.item_key(spec, row.prompt, row.target) for row in rows]
+        return self._record(spec, rows, keys, str(path))
+
+    def submit_trace(self, model: str, transcoders: str, prompts, config=None, *, tags: dict | None = None,
+                     source: str = "python") -> str:
+        """Record a trace job and queue a trace task per prompt that is not traced yet; returns its id.
+
+            jobs.submit_trace("/models/tiny", "/models/tiny-plt",
+                              ["The capital of France is", ("La capitale de la France est", {"lang": "fr"})],
+                              TraceConfig(max_n_logits=5), tags={"set": "capitals"})
+
+        `prompts`: strings, (prompt, tags) pairs or job-file Rows; `config`: a tracer.TraceConfig (its
+        defaults when None); `tags` go on every prompt (a prompt's own win); `source` names the job in
+        `jobs status` and in its error lines ("<source> line <n>", n counting prompts from 1).
+        """
+        from circuit_atlas import tracer
+
+        config = config if config is not None else tracer.TraceConfig()
+        rows = [_as_row(i, p, source) for i, p in enumerate(prompts, start=1)]
+        spec = JobSpec(model=model, transcoders=transcoders, options=dataclasses.asdict(config),
+                       tags={k: str(v) for k, v in (tags or {}).items()})
+        return self._record(spec, rows, [None if row.error else trace_key(spec, row.prompt) for row in rows], source)
+
+    def _record(self, spec: JobSpec, rows: list[Row], keys: list[str | None], source: str) -> str:
+        """Write a job's spec and items to redis, then queue its traces (prompts stored already are skipped)."""
         job_id = uuid.uuid4().hex[:12]
         now = time.time()
         stored = self._registry_lookup([k for k in keys if k])
@@ -199,7 +221,7 @@ class Jobs:
         pending = sum(s == QUEUED for s in states.values())
         job = f"ca:job:{job_id}"
         pipe = self.r.pipeline()
-        pipe.hset(job, mapping={"spec": json.dumps(dataclasses.asdict(spec)), "file": str(path),
+        pipe.hset(job, mapping={"spec": json.dumps(dataclasses.asdict(spec)), "file": source,
                                 "created": now, "n": len(rows), "pending": pending, "cancelled": 0,
                                 **({} if pending else {"finished": now})})
         for suffix, mapping in (("items", items), ("state", states), ("error", errors), ("graph", graphs)):
@@ -454,16 +476,27 @@ class Jobs:
             raise JobNotFound(job_id)
 
 
-def full_options(options: dict, path) -> dict:
-    """Every tracer.TraceConfig field, so that the trace key does not depend on defaults being spelled."""
+def trace_config(options: dict, path):
+    """A job file's tracing options as a tracer.TraceConfig; JobFileError names the file and the known options."""
     from circuit_atlas.workers.jobfile import JobFileError
     from circuit_atlas import tracer
 
     try:
-        return dataclasses.asdict(tracer.TraceConfig(**options))
+        return tracer.TraceConfig(**options)
     except (TypeError, ValueError) as e:
         names = ", ".join(f.name for f in dataclasses.fields(tracer.TraceConfig))
         raise JobFileError(f"{path}: bad tracing options {options}: {e}; known options: {names}") from None
+
+
+def _as_row(n: int, prompt, source: str) -> Row:
+    """A prompt given to submit_trace as a job item: a Row as it is, else the n-th prompt (an empty one
+    fails alone, as a job file's empty row does)."""
+    if isinstance(prompt, Row):
+        return prompt
+    text, tags = (prompt, {}) if isinstance(prompt, str) else prompt
+    if not isinstance(text, str) or not text.strip():
+        return Row(line=n, prompt=None, tags={}, error=f"{source} line {n}: missing or empty prompt")
+    return Row(line=n, prompt=text, tags={str(k): str(v) for k, v in tags.items()})
 
 
 def _item_json(spec: JobSpec, row: Row, key: str | None) -> str:
