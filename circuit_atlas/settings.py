@@ -17,6 +17,10 @@ from pathlib import Path
 DEFAULT_STORE = "./atlas.db"
 DEFAULT_LOCK_TIMEOUT_S = 60.0   # how long an embedded-store open waits while another process holds it
 DEFAULT_DEVICE = "cpu"          # torch device for tracing: workers, audits, `circuit-atlas trace`
+# A user query's limits (store/limits.py QueryLimits, Store.query, `circuit-atlas cypher` flags):
+DEFAULT_TIMEOUT_S = 60.0        # seconds from sending the query to its last row
+DEFAULT_MAX_ROWS = 100_000      # rows returned at most
+DEFAULT_MAX_MEMORY = "1G"       # memory of the embedded query process (its rows may take a quarter)
 
 
 @functools.cache
