@@ -237,7 +237,7 @@ def run_audit_job(spec: AuditSpec, opts: AuditOptions, settings, *, out_root: st
         raise AuditInputError(f"job {job_id} stored no graphs; `circuit-atlas jobs status {job_id}` shows why")
 
     def load_graphs():  # streamed: thousands of graphs never sit in memory together
-        with open_store(settings.store, read_only=True) as store:
+        with open_store(settings, read_only=True) as store:
             for gid, set_name in graph_sets.items():
                 yield set_name, store.get_graph(gid)
 
@@ -245,7 +245,7 @@ def run_audit_job(spec: AuditSpec, opts: AuditOptions, settings, *, out_root: st
     first = next(iter(load_graphs()))[1]
     model = tracer.load(spec.model, spec.transcoders, device=settings.device)
     note = f"traced by workers job {job_id}" + (f"; {len(failures)} prompts failed" if failures else "")
-    with open_store(settings.store) as store:
+    with open_store(settings) as store:
         return finish(summaries, spec, opts, audit_id=audit_id, out_dir=out_dir, model=model,
                       model_name=first.model, transcoder_set=first.transcoder_set, targets=targets,
                       target_source=source, store=store, graph_sets=graph_sets, notes=[note])

@@ -81,7 +81,10 @@ class JobTask(Task):
     retry_backoff = 1            # 1, 2, 4, ... s
     retry_backoff_max = 60
     retry_jitter = True
-    max_retries = config.max_retries
+
+    @property
+    def max_retries(self) -> int:      # read when a retry needs it: the worker's settings are loaded by then
+        return config().max_retries
 
     def on_failure(self, exc, task_id, args, kwargs, einfo) -> None:
         job_id, index = args[0], args[1]
@@ -115,7 +118,7 @@ def trace_prompt(self, job_id: str, index: int) -> str:
     elif path.exists():
         jobs.put_artifact(item.key, _artifact_bytes(path))   # traced here; redis lost the way on
     else:
-        if attempts > config.max_deliveries:
+        if attempts > config().max_deliveries:
             raise PoisonPrompt(f"its worker died {attempts - 1} times while tracing it "
                                f"(out of memory? raise CIRCUIT_ATLAS_MAX_DELIVERIES to try again)")
         from circuit_atlas import tracer
@@ -155,7 +158,7 @@ def ingest_graph(self, job_id: str, index: int) -> str:
     own = _ingest_source(jobs, job_id, index)
     if own is not None:
         batch = [own]
-        for other in jobs.claim_ingest(config.ingest_batch - 1):
+        for other in jobs.claim_ingest(config().ingest_batch - 1):
             if other != (job_id, index):
                 try:
                     source = _ingest_source(jobs, *other)
@@ -236,9 +239,9 @@ def _take_ingest_lock(sender, **_) -> None:
     """An ingest worker of an embedded store refuses to start while another one holds the store."""
     from circuit_atlas.store import is_neo4j_uri
 
-    if INGEST_QUEUE in _queues(sender.app) and not is_neo4j_uri(settings.store):
+    if INGEST_QUEUE in _queues(sender.app) and not is_neo4j_uri(settings().store):
         try:
-            _ingest_lock.append(liveness.lock_ingest(settings.store))
+            _ingest_lock.append(liveness.lock_ingest(settings().store))
         except liveness.IngestLockHeld as e:
             print(f"{sender.hostname} refuses to start: {e}", file=sys.stderr, flush=True)  # logging is not set up yet
             os._exit(liveness.REFUSED_EXIT_CODE)   # before the pool starts: nothing to clean up
@@ -253,7 +256,7 @@ def _drop_inherited_ingest_lock(**_) -> None:
 
 @worker_ready.connect
 def _start_heartbeat(sender, **_) -> None:
-    liveness.start_heartbeat(connect(settings.redis_url), sender.hostname, _queues(sender.app), config.heartbeat)
+    liveness.start_heartbeat(connect(settings().redis_url), sender.hostname, _queues(sender.app), config().heartbeat)
 
 
 @worker_shutdown.connect
@@ -274,8 +277,8 @@ def _start_lost_task_sweeper(**_) -> None:
 
 def sweep_lost_tasks_forever() -> None:
     """In each worker's main process; the lock lets one worker sweep per interval."""
-    jobs = Jobs(settings.redis_url)      # its own client: the thread shares nothing with the tasks
-    interval = config.lost_task_check
+    jobs = Jobs(settings().redis_url)      # its own client: the thread shares nothing with the tasks
+    interval = config().lost_task_check
     while True:
         time.sleep(interval)
         try:
@@ -292,7 +295,7 @@ def sweep_lost_tasks_forever() -> None:
 
 @functools.cache
 def _jobs() -> Jobs:
-    return Jobs(settings.redis_url)
+    return Jobs(settings().redis_url)
 
 
 @functools.lru_cache(maxsize=256)
@@ -309,8 +312,8 @@ def load_model(model_ref: str, transcoders_ref: str):
     import torch
     from circuit_atlas import tracer
 
-    torch.set_num_threads(config.torch_threads)
-    return tracer.load(model_ref, transcoders_ref, device=config.device)
+    torch.set_num_threads(config().torch_threads)
+    return tracer.load(model_ref, transcoders_ref, device=config().device)
 
 
 @contextlib.contextmanager
@@ -323,10 +326,10 @@ def open_store_for_writes():
     """
     from circuit_atlas.store import is_neo4j_uri, open_store
 
-    if is_neo4j_uri(settings.store):
+    if is_neo4j_uri(settings().store):
         yield _server_store()
     else:
-        with open_store(settings.store, read_only=False) as store:
+        with open_store(settings(), read_only=False) as store:
             yield store
 
 
@@ -336,7 +339,7 @@ def _server_store():
     close the store (its driver) under the next task ("DriverError: Driver closed")."""
     from circuit_atlas.store import connect
 
-    return connect(settings.store, read_only=False)
+    return connect(settings(), read_only=False)
 
 
 def artifact_path(key: str, kind: str = "trace") -> Path:
@@ -344,8 +347,8 @@ def artifact_path(key: str, kind: str = "trace") -> Path:
     another host: both travel through redis)."""
     if kind == "intervene":
         from circuit_atlas.workers.interventions import artifact_path as record_path
-        return record_path(settings.artifacts, key)
-    return settings.artifacts / "graphs" / f"{key}.json"
+        return record_path(settings().artifacts, key)
+    return settings().artifacts / "graphs" / f"{key}.json"
 
 
 def _artifact_bytes(path: Path) -> bytes:

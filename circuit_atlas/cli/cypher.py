@@ -43,7 +43,7 @@ def cypher(settings, query, params, param_strs, timeout_s, max_rows, max_memory,
 
     values = parse_params(params, param_strs)
     try:
-        with open_store(settings.store, read_only=True) as store:
+        with open_store(settings, read_only=True) as store:
             rows = store.query(query, values, timeout_s=timeout_s, max_rows=max_rows, max_memory=max_memory)
     except StoreError as e:
         raise click.ClickException(str(e)) from None

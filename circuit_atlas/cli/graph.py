@@ -14,7 +14,7 @@ def graph():
 
 def _open(settings):
     from circuit_atlas.store import open_store
-    return open_store(settings.store, read_only=True)
+    return open_store(settings, read_only=True)
 
 
 @graph.command("show")
