@@ -58,7 +58,7 @@ def test_ingest_stores_what_the_files_hold_and_only_once(store_uri, graph_dir):
 
 
 def test_export_and_reread_gives_the_same_graph(store_uri, graph_dir, tmp_path):
-    from circuit_atlas.ingest.formats import write_graph_json
+    from circuit_atlas.ingest.write import write_graph_json
 
     report = ingest_paths(store_uri, [graph_dir], options=None)
     with open_store(store_uri, read_only=True) as store:

@@ -207,7 +207,7 @@ def test_workers_on_separate_hosts_share_only_redis_and_the_store(request, backe
     the embedded store, two for Neo4j) store every graph once; redis keeps no graph once stored."""
     import shutil
 
-    from circuit_atlas.workers.jobs import ARTIFACT
+    from circuit_atlas.workers.state import ARTIFACT
 
     # no worker dies here: a visibility timeout longer than the test, so no slow task is delivered twice
     stack = LocalStack(tmp_path, store=empty_store(request, backend, tmp_path), visibility_timeout=600)
@@ -275,7 +275,7 @@ def test_redis_restart_mid_job_loses_nothing(stack, tiny_model, tmp_path):
 
 @needs_redis
 def test_messages_the_broker_lost_are_sent_again(stack, tiny_model, tmp_path):
-    from circuit_atlas.workers.jobs import INGEST_TASK, TRACE_TASK
+    from circuit_atlas.workers.state import INGEST_TASK, TRACE_TASK
 
     texts = prompts(4, offset=250)
     job_id = stack.submit(write_job(tmp_path / "job.jsonl", tiny_model, [{"prompt": p} for p in texts]))

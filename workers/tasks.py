@@ -47,7 +47,8 @@ from circuit_atlas.tracer.errors import TracerError  # light: the tracer imports
 from circuit_atlas.workers.app import app, config, settings
 from circuit_atlas.workers import liveness
 from circuit_atlas.workers.config import INGEST_QUEUE
-from circuit_atlas.workers.jobs import CANCELLED, DONE, FAILED, SKIPPED, TERMINAL, TRACE_TASK, JobNotFound, Jobs, connect
+from circuit_atlas.workers.jobs import JobNotFound, Jobs
+from circuit_atlas.workers.state import CANCELLED, DONE, FAILED, SKIPPED, TERMINAL, TRACE_TASK, connect
 
 logger = get_logger(__name__)
 
@@ -360,7 +361,7 @@ def _artifact_bytes(path: Path) -> bytes:
 
 def _write_artifact(graph, path: Path) -> None:
     """Write-then-rename: a reader (or a redelivered task) never sees half a file."""
-    from circuit_atlas.ingest.formats import write_graph_json
+    from circuit_atlas.ingest.write import write_graph_json
 
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp")
