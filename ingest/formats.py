@@ -49,6 +49,8 @@ from circuit_atlas.ingest.checks import check_values
 from circuit_atlas.ingest.errors import GraphFileError, _more, _Problem
 from circuit_atlas.ingest.names import model_from_scan, transcoder_set_from_scan
 from circuit_atlas.ingest.schema import LEGACY_ERROR_IDS, cantor, logit_clerp as _logit_clerp
+# the writer's names stay importable from here too, where README and docs/formats.md import them
+from circuit_atlas.ingest.write import file_node_ids, graph_to_json, write_graph_json  # noqa: F401
 
 try:  # 2-3x faster parsing of large files; the stdlib is the fallback and the NaN diagnostician
     import orjson
