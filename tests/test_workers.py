@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 
 import pytest
 
@@ -288,6 +289,11 @@ def test_messages_the_broker_lost_are_sent_again(stack, tiny_model, tmp_path):
 
     stack.start_workers(n_trace=1, n_ingest=0)          # the workers' sweeper sends the traces again
     st = stack.wait(job_id, until=lambda st: st.counts.get("traced") == 4, timeout=120)
+    # a trace task marks its prompt traced just before it sends the ingest message: wait for all 4 messages
+    deadline = time.monotonic() + 120
+    while stack.jobs.r.llen("ingest") < 4:
+        assert time.monotonic() < deadline, f"{stack.jobs.r.llen('ingest')} of 4 ingest messages sent in 120 s"
+        time.sleep(0.1)
     stack.jobs.r.delete("ingest")                       # and now lose every ingest message
     assert stack.jobs.lost_tasks() == {(INGEST_TASK, job_id, i) for i in range(4)}
     stack.start_worker("ingest", "ingest1")
