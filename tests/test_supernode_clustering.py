@@ -90,3 +90,78 @@ def test_two_candidates_of_one_role_make_a_group():
     assert [r["members"] for r in rows] == [sorted(keys)]
     assert rows[0]["coherence"] == pytest.approx(similarity_by_hand(*keys, sn.SupernodeOptions().cooccurrence))
 
+
+
+def test_import_manual_scores_neuronpedia_supernodes_like_the_definition(tmp_path):
+    """Manual supernodes (a file's qParams.supernodes) stored with their members, the nodes they name
+    (ids as the file wrote them, circuit-tracer's legacy error ids too), the summed importance of those
+    nodes, and a coherence recomputed here in plain Python from the stored graphs' edges: the mean
+    similarity of the members that are proposal candidates (in >= min_graphs graphs), None with
+    fewer than two such members."""
+    from circuit_atlas.ingest.formats import LEGACY_ERROR_IDS
+    from circuit_atlas.store import open_store
+    from circuit_atlas.synthetic import synthetic_graph
+
+    options = sn.SupernodeOptions()
+    graphs = [synthetic_graph(70 + i, n_nodes=90, n_edges=900, n_layers=2, n_feature_ids=12) for i in range(4)]
+    # plain Python: candidates, their signed profiles and graph sets, straight from the edges
+    found = {}
+    for g in graphs:
+        for n in g.nodes:
+            if g.feature_key(n):
+                found.setdefault(g.feature_key(n), set()).add(g.id)
+    cand = {k: gs for k, gs in found.items() if len(gs) >= options.min_graphs}
+    profiles = {k: {} for k in cand}
+
+    def end(g, n):
+        return g.feature_key(n) or (f"{n.kind}:{n.token}" if n.kind in ("embedding", "logit") else f"{n.kind}@{n.layer}")
+
+    for g in graphs:
+        for s, t, w in zip(g.edge_source.tolist(), g.edge_target.tolist(), g.edge_weight.tolist()):
+            a, b = end(g, g.nodes[s]), end(g, g.nodes[t])
+            if abs(w) >= options.min_weight and (g.feature_key(g.nodes[s]) or g.feature_key(g.nodes[t])):
+                if a in cand:
+                    profiles[a]["out:" + b] = profiles[a].get("out:" + b, 0.0) + w
+                if b in cand:
+                    profiles[b]["in:" + a] = profiles[b].get("in:" + a, 0.0) + w
+
+    def sim(a, b):
+        pa, pb = profiles[a], profiles[b]
+        cos = sum(w * pb.get(p, 0.0) for p, w in pa.items()) / (
+            math.sqrt(sum(w * w for w in pa.values())) * math.sqrt(sum(w * w for w in pb.values())))
+        return max(cos, 0.0) * (len(cand[a] & cand[b]) / len(cand[a] | cand[b])) ** options.cooccurrence
+
+    g = graphs[0]
+    g.extra["error_ids"] = LEGACY_ERROR_IDS               # the file wrote error nodes as 0_{layer}_{pos}
+    feats = [n for n in g.nodes if n.kind == "feature"]
+    in_cand = [n for n in feats if g.feature_key(n) in cand]
+    rare = next(n for n in feats if g.feature_key(n) not in cand)
+    error = next(n for n in g.nodes if n.kind == "error")
+    emb = next(n for n in g.nodes if n.kind == "embedding")
+    named = in_cand[:4] + [rare, error, emb]
+    g.extra["qParams"] = {"supernodes": [
+        ["four candidates", *(n.node_id for n in in_cand[:4]), rare.node_id, f"0_{error.layer}_{error.pos}",
+         emb.node_id, "nope"],
+        ["one candidate", in_cand[5].node_id, rare.node_id],
+        [], "not a list", ["no node of the graph", "nope"]]}
+    assert len({g.feature_key(n) for n in in_cand[:4]}) >= 3 and len({g.feature_key(n) for n in in_cand[:6]}) >= 5
+    with open_store(str(tmp_path / "atlas.db")) as store:
+        store.add_graphs(graphs)
+        assert sn.import_manual(store, [g], options) == 2
+        assert sn.import_manual(store, [g], options) == 2                # idempotent: same ids, replaced
+        rows = store.query("MATCH (s:Supernode) OPTIONAL MATCH (s)-[:HAS_MEMBER]->(f:Feature) "
+                           "WITH s, collect(f.key) AS members RETURN s.id AS id, s.name AS name, s.gid AS gid, "
+                           "s.coherence AS coherence, s.influence AS influence, s.n_graphs AS n_graphs, "
+                           "s.node_ids AS node_ids, members ORDER BY id")
+    keys = sorted({g.feature_key(n) for n in in_cand[:4]})
+    pairs = [(a, b) for i, a in enumerate(keys) for b in keys[i + 1:]]
+    assert [r["id"] for r in rows] == [f"np/{g.id}/0", f"np/{g.id}/1"]
+    four, one = rows
+    assert four["name"] == "four candidates" and four["gid"] == g.id and four["n_graphs"] == 1
+    assert sorted(four["members"]) == sorted(keys + [g.feature_key(rare)])
+    assert four["node_ids"].split() == [n.node_id for n in named]
+    assert four["influence"] == pytest.approx(sum(1.0 - n.influence for n in named if n.influence is not None))
+    assert four["coherence"] == pytest.approx(sum(sim(a, b) for a, b in pairs) / len(pairs), rel=1e-9)
+    assert 0 < four["coherence"] < 1
+    assert sorted(one["members"]) == sorted({g.feature_key(in_cand[5]), g.feature_key(rare)})
+    assert one["coherence"] is None                                   # one candidate: no pair to score
