@@ -152,7 +152,7 @@ def run_module(root: Path, module: str, n_max: int, timeout: float, seed: int, t
     sites = candidates(tree)
     picked = sorted(random.Random(seed).sample(sites, min(n_max, len(sites))))
     if only is not None:                      # --rerun: just these sites (a report's survivors)
-        picked = [s for s in sites if list(s) in only]
+        picked = [s for s in sites if list(s) in only or mutate(tree, *s)[1] in only]   # by site, or description
     tests = tests or MODULES[module]
     results = []
     try:
@@ -209,7 +209,7 @@ def main() -> None:
     survivors = {}
     if a.rerun:
         for r in json.loads(Path(a.rerun).read_text()):
-            survivors[r["module"]] = [m["site"] for m in r["results"] if m["status"] == "survived"]
+            survivors[r["module"]] = [m.get("site") or m["mutant"] for m in r["results"] if m["status"] == "survived"]
     tests = shlex.split(a.tests) if a.tests else None
     root = make_copy()
     try:
