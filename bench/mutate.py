@@ -43,8 +43,10 @@ ORACLE_SUBSET = ["tests/test_tracer_oracle.py", "-k", "plt-nns-p0-dlp0.2 or clt-
 MODULES = {   # module -> its own fast tests
     "tracer/attribution.py": ORACLE_SUBSET,
     "tracer/prune.py": ORACLE_SUBSET,
-    "ingest/formats.py": ["tests/test_formats.py"],
-    "circuit_atlas/store/rows.py": ["tests/test_store.py", "-k", "round_trip or exactly or label or statement_path"],
+    "ingest/formats.py": ["tests/test_formats.py", "-k",      # less the two 30 s ones (--tests runs them too)
+                          "not full_shared_corpus and not clt-tl-p0-max32"],
+    "circuit_atlas/store/rows.py": ["tests/test_store.py", "-k",
+                                    "round_trip or exactly or label or statement_path or plain"],
     "queries/registry.py": ["tests/test_queries_cli.py", "tests/test_output.py", "-k",
                             "documented or declared or cover or defaults or bad_parameters or reference or dataframe"],
     "queries/multilingual.py": ["tests/test_queries.py", "-k", "multilingual or iou"],

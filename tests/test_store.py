@@ -352,3 +352,40 @@ def test_neo4j_import_features_take_the_first_nonempty_label_across_batches():
     assert sum(v == "graph 1" for v in want.values()) >= 5 and sum(v == "graph 2" for v in want.values()) >= 5
     table = summed_features([graph_rows([g], 10_000 * i).features for i, g in enumerate(graphs)])
     assert dict(zip(table["key"].to_pylist(), table["label"].to_pylist())) == want
+
+
+def test_plain_value_turns_engine_numbers_into_python_ones_at_any_depth():
+    """The embedded engine's 128-bit sums arrive as Decimal: whole ones become int, others float,
+    inside lists and maps too; everything else is left as it is (mutation survivors, issue 14)."""
+    from decimal import Decimal
+
+    from circuit_atlas.store.rows import plain_value
+
+    got = plain_value({"n": Decimal(7), "x": [Decimal("2.5"), {"deep": Decimal("-3")}, "s", None], "t": (1, 2)})
+    assert got == {"n": 7, "x": [2.5, {"deep": -3}, "s", None], "t": (1, 2)}
+    assert [type(v) for v in (got["n"], got["x"][0], got["x"][1]["deep"])] == [int, float, int]
+    assert plain_value("text") == "text" and plain_value(None) is None and plain_value([]) == []
+
+
+def test_plain_rows_without_aggregates_leave_them_null():
+    """bench/ingest.py's "before" rows (with_aggregates=False): the same graphs, nodes, edges and
+    features, with no Feature aggregate, no Graph.features / n_paths and no strong paths."""
+    from circuit_atlas.store.aggregates import FEATURE_AGGREGATES
+    from circuit_atlas.store.rows import graph_rows
+
+    graphs = [small(1), small(2)]
+    full, bare = graph_rows(graphs, 0), graph_rows(graphs, 0, with_aggregates=False)
+    assert full.paths.num_rows > 0 and bare.paths.num_rows == 0 and bare.paths.schema == full.paths.schema
+    assert bare.graphs["features"].null_count == bare.graphs["n_paths"].null_count == len(graphs)
+    assert all(bare.features[a].null_count == bare.features.num_rows > 0 for a in FEATURE_AGGREGATES)
+    assert bare.nodes.equals(full.nodes) and bare.effects.equals(full.effects)
+    assert bare.features.select(["key", "label"]).equals(full.features.select(["key", "label"]))
+
+
+def test_plain_rows_of_no_graph_are_empty_tables():
+    from circuit_atlas.store.rows import graph_rows
+
+    for with_aggregates in (True, False):
+        rows = graph_rows([], 0, with_aggregates=with_aggregates)
+        assert [t.num_rows for t in (rows.graphs, rows.nodes, rows.features, rows.has_node, rows.of_feature,
+                                     rows.effects, rows.paths)] == [0] * 7 and rows.tags == []
