@@ -34,6 +34,33 @@ def test_fisher_matches_scipy_and_bh_is_monotone():
         enrichment([21], 20, [0], 30)
 
 
+
+def test_enrichment_effect_sizes_and_rates_by_hand():
+    """Every field of an Enrichment against its textbook formula, computed here per feature: the rates,
+    the Haldane-Anscombe log odds ratio and its Woolf standard error, BH q-values by the step-up rule."""
+    a, c, n_s, n_c = [0, 3, 7, 9, 2], [5, 1, 0, 2, 8], 9, 11
+    e = enrichment(a, n_s, c, n_c)
+    p = [fisher_exact([[x, n_s - x], [y, n_c - y]], alternative="greater").pvalue for x, y in zip(a, c)]
+    order = sorted(range(len(p)), key=lambda i: p[i])
+    q = [0.0] * len(p)
+    running = 1.0
+    for rank in range(len(p), 0, -1):                    # q_(i) = min over j >= i of p_(j) * m / j
+        i = order[rank - 1]
+        running = min(running, p[i] * len(p) / rank)
+        q[i] = running
+    for i, (x, y) in enumerate(zip(a, c)):
+        cells = (x + 0.5, n_s - x + 0.5, y + 0.5, n_c - y + 0.5)
+        assert e.p[i] == pytest.approx(p[i], rel=1e-9) and e.q[i] == pytest.approx(q[i], rel=1e-9)
+        assert e.log_odds[i] == pytest.approx(np.log(cells[0] * cells[3] / (cells[1] * cells[2])), rel=1e-12)
+        assert e.log_odds_se[i] == pytest.approx((1 / cells[0] + 1 / cells[1] + 1 / cells[2] + 1 / cells[3]) ** 0.5,
+                                                 rel=1e-12)
+        assert (e.rate_suspect[i], e.rate_control[i]) == (pytest.approx(x / n_s), pytest.approx(y / n_c))
+    for n_s, n_c in ((0, 3), (3, 0)):
+        with pytest.raises(ValueError, match="needs graphs in both sets"):
+            enrichment([0], n_s, [0], n_c)
+    with pytest.raises(ValueError, match="more graphs than its set holds"):
+        enrichment([0], 3, [4], 3)
+
 def make_graph(prompt: str, features: list[tuple[int, int, int, float]], logit_token: str,
                edges: list[tuple[int, int, float]]) -> Graph:
     """features: (layer, index, pos, activation); node order: embeddings, features, logit; edges by index."""
