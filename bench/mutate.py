@@ -48,7 +48,7 @@ MODULES = {   # module -> its own fast tests
     "circuit_atlas/store/rows.py": ["tests/test_store.py", "-k",
                                     "round_trip or exactly or label or statement_path or plain"],
     "queries/registry.py": ["tests/test_queries_cli.py", "tests/test_output.py", "-k",
-                            "documented or declared or cover or defaults or bad_parameters or reference or dataframe"],
+                            "documented or declared or cover or defaults or bad_parameters or reference or dataframe or registry"],
     "queries/multilingual.py": ["tests/test_queries.py", "-k", "multilingual or iou"],
     "queries/supernodes.py": ["tests/test_supernode_clustering.py", "tests/test_queries.py", "-k",
                               "supernode or clustering or similarity or opposite"],
