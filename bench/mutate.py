@@ -42,7 +42,8 @@ PYTEST = ["nice", "-n", "10", sys.executable, "-m", "pytest", "-x", "-q", "-p", 
 ORACLE_SUBSET = ["tests/test_tracer_oracle.py", "-k", "plt-nns-p0-dlp0.2 or clt-nns-p0-max32"]
 MODULES = {   # module -> its own fast tests
     "tracer/attribution.py": ORACLE_SUBSET,
-    "tracer/prune.py": ORACLE_SUBSET,
+    "tracer/prune.py": ["tests/test_tracer_oracle.py", "tests/test_prune_reference.py", "-k",
+                        "plt-nns-p0-dlp0.2 or clt-nns-p0-max32 or reference"],
     "ingest/formats.py": ["tests/test_formats.py", "-k",      # less the two 30 s ones (--tests runs them too)
                           "not full_shared_corpus and not clt-tl-p0-max32"],
     "circuit_atlas/store/rows.py": ["tests/test_store.py", "-k",

@@ -248,3 +248,19 @@ def test_docs_reference_is_generated_from_the_docstrings():
     from circuit_atlas.queries.registry import reference_markdown
     doc = (ROOT / "docs" / "queries.md").read_text()
     assert doc[doc.index("## Reference"):].strip() == reference_markdown().strip()
+
+
+def test_registry_run_sorts_collected_columns_only():
+    """run() returns a collect() column (supernodes' members) sorted, whatever order the engine gave,
+    and a stored list (a graph's prompt tokens) in its stored order. The store here hands back rows in
+    a planted order: what is under test is the registry's handling of them."""
+    class PlantedStore:
+        def query(self, cypher, params=None, **limits):
+            if "prompt_tokens" in cypher:
+                return [{"gid": "g", "tokens": ["<bos>", "b", "a"], "n_layers": 2}]
+            return [{"id": "s", "name": "n", "source": "proposed", "gid": "", "coherence": 0.5, "n_graphs": 2,
+                     "influence": 1.0, "n_members": 3, "members": ["t/1/2", "t/0/9", "t/1/10"]}]
+
+    assert queries.get("supernodes").set_columns == {"members"} and not queries.get("_graph-tokens").set_columns
+    assert queries.run(PlantedStore(), "supernodes")[0]["members"] == ["t/0/9", "t/1/10", "t/1/2"]
+    assert queries.run(PlantedStore(), "_graph-tokens")[0]["tokens"] == ["<bos>", "b", "a"]
