@@ -166,6 +166,11 @@ def test_registry_suggests_close_names_or_lists_the_known_ones():
     assert "; known queries: " in str(e.value) and "did you mean" not in str(e.value)
     assert sorted(str(e.value).split("; known queries: ")[1].split(" (see")[0].split(", ")) == listed
     assert _did_you_mean("hubs", ["hubs1", "hubs2", "hubs3", "hubs4"]).count("'hubs") == 3    # three at most
+    with pytest.raises(queries.QueryError, match=r"has no parameter \$nope \(it takes: none\)$"):
+        queries.get("_graph-tokens").bind({"nope": 1})
+    takes = ", ".join(sorted("$" + p.name for p in queries.get("hubs-by-graphs").params))
+    with pytest.raises(queries.QueryError, match=re.escape(f"(it takes: {takes})")):
+        queries.get("hubs-by-graphs").bind({"nope": 1})
 
 
 def test_registry_plain_values_sort_sets_only():
