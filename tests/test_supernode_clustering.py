@@ -165,3 +165,55 @@ def test_import_manual_scores_neuronpedia_supernodes_like_the_definition(tmp_pat
     assert 0 < four["coherence"] < 1
     assert sorted(one["members"]) == sorted({g.feature_key(in_cand[5]), g.feature_key(rare)})
     assert one["coherence"] is None                                   # one candidate: no pair to score
+
+
+def _tagged_graph(i: int, country: str, task: str, features: dict[int, float]):
+    """A small graph: one embedding, the given features (feature index -> influence) at layer 0, a logit."""
+    import numpy as np
+
+    from circuit_atlas.graph import Graph, Node
+
+    uid = 100 + 10 * i + (country == "b") + 2 * (task == "u")          # a graph's id is its content's hash
+    nodes = [Node(f"E_{uid}_0", "embedding", -1, 0, token_id=uid, token=f"x{uid}")]
+    nodes += [Node(f"0_{f}_0", "feature", 0, 0, feature=f, activation=1.0, influence=infl) for f, infl in features.items()]
+    nodes.append(Node("2_5_0", "logit", 2, 0, token_id=5, token="y", logit_prob=1.0))
+    n = len(nodes)
+    return Graph(prompt=f"prompt {country} {task} {i}", prompt_tokens=[f"x{uid}"], model="m", transcoder_set=T, n_layers=2,
+                 nodes=nodes, edge_source=np.array(range(n - 1), np.int32), edge_target=np.array([n - 1] * (n - 1), np.int32),
+                 edge_weight=np.ones(n - 1, np.float32), tags={"country": country, "task": task})
+
+
+def test_contrast_supernode_is_the_hand_computed_one(tmp_path):
+    """4 graphs tagged country=a, 4 country=b (task=t), 2 of country=a outside the scope (task=u).
+    Feature 1: every a graph, no b one; 2: 2 of 4 a graphs (exactly min_share), none of b; 3: every a
+    graph and 1 of 4 b (exactly max_other 0.25); 4: 1 of 4 a graphs; 5: every graph. Members, shares,
+    graphs spanned and summed importance (1 - influence) in the tagged graphs are worked out by hand."""
+    from circuit_atlas import queries
+    from circuit_atlas.queries.registry import QueryError
+    from circuit_atlas.store import open_store
+
+    infl = {1: 0.2, 2: 0.5, 3: 0.9, 4: 0.1, 5: 0.0}
+    a = [_tagged_graph(i, "a", "t", {f: infl[f] for f in (1, 3, 5) + ((2,) if i < 2 else ()) + ((4,) if i == 3 else ())})
+         for i in range(4)]
+    b = [_tagged_graph(i, "b", "t", {f: infl[f] for f in (5,) + ((3,) if i == 0 else ())}) for i in range(4)]
+    out = [_tagged_graph(i, "a", "u", {2: 0.5, 5: 0.0}) for i in range(2)]   # would lift feature 2 above 0.5
+    key = {f: f"{T}/0/{f}" for f in infl}
+    with open_store(str(tmp_path / "atlas.db")) as store:
+        store.add_graphs(a + b + out)
+        with pytest.raises(QueryError, match="no stored graph tagged task=t carries the tag 'country=c'"):
+            queries.run(store, "contrast-supernode", tag="country=c", within="task=t")
+        [row] = queries.run(store, "contrast-supernode", tag="country=a", within="task=t", min_share=0.5,
+                            max_other=0.25, dry_run=True)
+        assert row["members"] == sorted([key[1], key[2], key[3]])
+        assert row["specificity"] == {key[1]: [1.0, 0.0], key[2]: [0.5, 0.0], key[3]: [1.0, 0.25]}
+        assert row["n_graphs"] == 4 and row["id"] == "tag/country=a" and row["n_members"] == 3
+        assert row["influence"] == pytest.approx(4 * (1 - 0.2) + 2 * (1 - 0.5) + 4 * (1 - 0.9))
+        assert queries.run(store, "supernodes", source="contrast") == []            # dry run: nothing stored
+        queries.run(store, "contrast-supernode", tag="country=a", within="task=t", min_share=0.5, max_other=0.25,
+                    dry_run=False)
+        [stored] = queries.run(store, "supernodes", source="contrast")
+        assert stored["members"] == row["members"] and stored["influence"] == pytest.approx(row["influence"])
+        # in every graph (no scope): 6 tagged (feature 2 in 4 of them), 4 others; stored again, members replaced
+        [wide] = queries.run(store, "contrast-supernode", tag="country=a", min_share=0.6, max_other=0.0, dry_run=False)
+        assert wide["members"] == sorted([key[1], key[2]]) and wide["specificity"][key[2]] == [round(4 / 6, 4), 0.0]
+        assert [s["members"] for s in queries.run(store, "supernodes", source="contrast")] == [wide["members"]]
