@@ -217,3 +217,22 @@ def test_contrast_supernode_is_the_hand_computed_one(tmp_path):
         [wide] = queries.run(store, "contrast-supernode", tag="country=a", min_share=0.6, max_other=0.0, dry_run=False)
         assert wide["members"] == sorted([key[1], key[2]]) and wide["specificity"][key[2]] == [round(4 / 6, 4), 0.0]
         assert [s["members"] for s in queries.run(store, "supernodes", source="contrast")] == [wide["members"]]
+
+
+def test_import_manual_scores_a_pair_when_the_corpus_has_two_candidates(tmp_path):
+    """The smallest corpus that can score: exactly two candidates (features 3 and 5, in >= 5 of the 10
+    graphs). Both only drive the logit (weight 1 per graph): cosine 1; feature 3's 5 graphs lie within
+    feature 5's 10: Jaccard 1/2. So the manual pair's coherence is 0.5 ** cooccurrence."""
+    from circuit_atlas.store import open_store
+
+    infl = {1: 0.2, 2: 0.5, 3: 0.9, 4: 0.1, 5: 0.0}
+    graphs = [_tagged_graph(i, "a", "t", {f: infl[f] for f in (1, 3, 5) + ((2,) if i < 2 else ())}) for i in range(4)]
+    graphs += [_tagged_graph(i, "b", "t", {f: infl[f] for f in (5,) + ((3,) if i == 0 else ())}) for i in range(6)]
+    options = sn.SupernodeOptions(min_graphs=5, min_weight=0.5)
+    g = graphs[0]
+    g.extra["qParams"] = {"supernodes": [["pair", "0_3_0", "0_5_0"], ["with a non-candidate", "0_1_0", "0_3_0", "0_5_0"]]}
+    with open_store(str(tmp_path / "atlas.db")) as store:
+        store.add_graphs(graphs)
+        assert sn.import_manual(store, [g], options) == 2
+        got = {r["name"]: r["coherence"] for r in store.query("MATCH (s:Supernode) RETURN s.name AS name, s.coherence AS coherence")}
+    assert got == pytest.approx({"pair": 0.5 ** options.cooccurrence, "with a non-candidate": 0.5 ** options.cooccurrence})
