@@ -236,3 +236,14 @@ def test_import_manual_scores_a_pair_when_the_corpus_has_two_candidates(tmp_path
         assert sn.import_manual(store, [g], options) == 2
         got = {r["name"]: r["coherence"] for r in store.query("MATCH (s:Supernode) RETURN s.name AS name, s.coherence AS coherence")}
     assert got == pytest.approx({"pair": 0.5 ** options.cooccurrence, "with a non-candidate": 0.5 ** options.cooccurrence})
+
+
+def test_proposal_ids_are_stable_digests_of_the_members():
+    """A proposal's id names its member set, whatever run made it: "auto/" and the first 12 hex digits
+    of the SHA-1 of the sorted member keys joined by spaces (the documented example: auto/5f2c9a1b3d4e)."""
+    import hashlib
+
+    rows = sn.propose(corpus(), sn.SupernodeOptions(min_graphs=1))
+    assert len(rows) == 2
+    for r in rows:
+        assert r["id"] == "auto/" + hashlib.sha1(" ".join(sorted(r["members"])).encode()).hexdigest()[:12]
