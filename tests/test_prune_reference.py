@@ -113,3 +113,19 @@ def test_prune_equals_the_dense_reference(case):
     # the cases reach what they are for: something pruned, something kept, dangling nodes dropped
     kept = int(got.node_mask[: n - nlog - n_tokens].sum())
     assert 0 < kept < n - nlog - n_tokens and 0 < int(got.edge_mask.sum()) < n * n
+
+
+@pytest.mark.parametrize("fraction", [0.3, 0.9, 1.5])   # 1.5: past the last score, into the zeros
+def test_edge_threshold_is_the_reference_threshold_over_the_implicit_zeros(fraction):
+    """The block shortcut: a threshold over the block's scores plus zeros that stand for the scores
+    outside it equals the threshold over all of them written out (the reference). (At exactly 1.0 the
+    two can differ by the rounding of their sums: the last cumulative share is 1 - 1 ulp or 1.)"""
+    from circuit_atlas.tracer.prune import _edge_threshold
+
+    g = torch.Generator().manual_seed(7)
+    for n_inside_zero, n_outside in [(0, 0), (3, 0), (0, 4), (5, 5), (2, 9)]:
+        scores = torch.cat([torch.rand(12, generator=g) + 0.01, torch.zeros(n_inside_zero)])
+        scores = scores[torch.randperm(len(scores), generator=g)]
+        want = threshold(torch.cat([scores, torch.zeros(n_outside)]), fraction)
+        assert _edge_threshold(scores, fraction, n_zero_outside=n_outside) == want, (n_inside_zero, n_outside)
+    assert _edge_threshold(torch.zeros(4), fraction, n_zero_outside=3) == 0
