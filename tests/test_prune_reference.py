@@ -129,3 +129,51 @@ def test_edge_threshold_is_the_reference_threshold_over_the_implicit_zeros(fract
         want = threshold(torch.cat([scores, torch.zeros(n_outside)]), fraction)
         assert _edge_threshold(scores, fraction, n_zero_outside=n_outside) == want, (n_inside_zero, n_outside)
     assert _edge_threshold(torch.zeros(4), fraction, n_zero_outside=3) == 0
+    scores = torch.rand(9, generator=g) + 0.01                      # no zeros outside unless told
+    assert _edge_threshold(scores, fraction) == threshold(scores, fraction)
+
+
+@pytest.mark.parametrize("case", [(106, 12, 2, 2, 1, 0.4), (116, 20, 2, 3, 2, 0.3)], ids=["reference-zeros-106", "reference-zeros-116"])
+def test_prune_keeps_every_edge_when_the_threshold_falls_among_zeros(case):
+    """edge_threshold 1.0 where the last cumulative share stays below 1: circuit-tracer's threshold is
+    then a zero score and it keeps all N^2 "edges" (the dangling rounds still drop nodes). Seeds where
+    the reference and prune round their sums alike (at exactly 1.0 the rounding decides; see the note
+    on the threshold test)."""
+    seed, nf, nl, nt, nlog, density = case
+    adj, probs, n_features, n_errors, n_tokens = random_graph(seed, nf, nl, nt, nlog, density)
+    want = reference(adj.clone(), probs, n_features, n_errors, n_tokens, 0.8, 1.0)
+    got = prune(adj.clone(), probs, n_features, n_errors, n_tokens, node_threshold=0.8, edge_threshold=1.0)
+    assert bool(want[1].all())                          # the case is the one it claims to be
+    assert torch.equal(got.node_mask, want[0]) and torch.equal(got.edge_mask, want[1])
+
+
+
+def test_tiny_rows_are_normalised_like_the_reference():
+    """A target whose inputs sum to 1.5e-10 in absolute value is still normalised to 1 (the clamp at
+    1e-10 only guards empty rows)."""
+    adj, probs, n_features, n_errors, n_tokens = random_graph(0, 40, 3, 4, 3, 0.3)
+    rows = [r for r in range(n_features) if adj[r].abs().sum() > 0][:5]
+    for r in rows:
+        adj[r] *= 1.5e-10 / adj[r].abs().sum()
+    want = reference(adj.clone(), probs, n_features, n_errors, n_tokens, 0.8, 0.98)
+    got = prune(adj.clone(), probs, n_features, n_errors, n_tokens)
+    assert torch.equal(got.node_mask, want[0]) and torch.equal(got.edge_mask, want[1])
+    torch.testing.assert_close(got.cumulative_scores, want[2], rtol=1e-5, atol=1e-6)
+
+
+def test_influence_walks_up_to_a_thousand_steps_then_gives_up():
+    """The walk is cut after 1000 steps past the first (a cycle never ends), as circuit-tracer's
+    compute_influence: along a chain of 1000 edges it ends, one edge more raises, naming the cause."""
+    from circuit_atlas.tracer.prune import influence
+
+    def chain(n_edges: int):
+        a = torch.zeros(n_edges + 1, n_edges + 1)
+        a[torch.arange(1, n_edges + 1), torch.arange(n_edges)] = 1.0      # node i feeds node i + 1
+        w = torch.zeros(n_edges + 1)
+        w[-1] = 1.0
+        return a, w
+
+    total = influence(*chain(1000))
+    assert torch.equal(total, torch.cat([torch.ones(1000), torch.zeros(1)]))   # every upstream node, once
+    with pytest.raises(RuntimeError, match="did not converge after 1000 iterations .is the graph acyclic"):
+        influence(*chain(1001))
