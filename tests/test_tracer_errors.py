@@ -298,3 +298,15 @@ def test_python_api_errors_are_tracer_errors(tmp_path):
         tracer.load(MODEL, PLT, device="warp9")
     for error in (tracer.BadConfig, tracer.BadCheckpoint, tracer.BadPrompt, tracer.MissingFile):
         assert issubclass(error, tracer.TracerError)
+
+
+def test_progress_bar_only_when_asked():
+    """Long traces show a tqdm bar of backward batches when asked, and nothing otherwise."""
+    from tqdm import tqdm
+
+    from circuit_atlas.tracer.attribution import _progress
+
+    bar = _progress(3, True)
+    assert isinstance(bar, tqdm) and bar.total == 3 and bar.desc == "backward batches"
+    bar.close()
+    assert not isinstance(_progress(3, False), tqdm)
