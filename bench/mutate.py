@@ -39,9 +39,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PYTEST = ["nice", "-n", "10", sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "-m", "not neo4j and not slow"]
-ORACLE_SUBSET = ["tests/test_tracer_oracle.py", "-k", "plt-nns-p0-dlp0.2 or clt-nns-p0-max32"]
 MODULES = {   # module -> its own fast tests
-    "tracer/attribution.py": ORACLE_SUBSET,
+    "tracer/attribution.py": ["tests/test_tracer_oracle.py", "tests/test_tracer_errors.py", "-k",
+                              "plt-nns-p0-dlp0.2 or clt-nns-p0-max32 or target or vocabulary or progress"],
     "tracer/prune.py": ["tests/test_tracer_oracle.py", "tests/test_prune_reference.py", "-k",
                         "plt-nns-p0-dlp0.2 or clt-nns-p0-max32 or reference"],
     "ingest/formats.py": ["tests/test_formats.py", "-k",      # less the two 30 s ones (--tests runs them too)

@@ -310,3 +310,13 @@ def test_progress_bar_only_when_asked():
     assert isinstance(bar, tqdm) and bar.total == 3 and bar.desc == "backward batches"
     bar.close()
     assert not isinstance(_progress(3, False), tqdm)
+
+
+def test_target_token_ids_cover_the_whole_vocabulary():
+    """A target given as a token id is any id in [0, vocab_size): 0 and vocab_size - 1 included."""
+    from circuit_atlas.tracer.attribution import _token_id
+
+    assert _token_id(None, 0, 50) == 0 and _token_id(None, 49, 50) == 49
+    for bad in (-1, 50):
+        with pytest.raises(tracer.BadTarget, match=rf"target token id {bad} is outside the vocabulary \[0, 50\)"):
+            _token_id(None, bad, 50)
