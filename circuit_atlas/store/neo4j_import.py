@@ -191,7 +191,7 @@ def check_import_target(home: str | Path, overwrite: bool = False, database: str
 
 
 def run_import(home: str | Path, files: ImportFiles, *, overwrite: bool = False, threads: int | None = None,
-               off_heap: str = "2G", database: str = "neo4j") -> tuple[float, float]:
+               off_heap: str = "2G", heap: str = "2g", database: str = "neo4j") -> tuple[float, float]:
     """Run `neo4j-admin database import full` into `database` of the instance folder `home` (its
     server stopped, or a new folder that `scripts/neo4j.sh start --dir home` starts afterwards);
     returns (seconds the importer process took, seconds it reports for the import itself, without
@@ -205,7 +205,7 @@ def run_import(home: str | Path, files: ImportFiles, *, overwrite: bool = False,
     dist = server.resolve(lambda msg: None)
     if not (home / "conf" / "neo4j.conf").is_file():     # a new instance folder: scripts/neo4j.sh start takes it
         server.write_config(home, dist, server.free_port(), server.DEFAULT_PAGECACHE)
-    cmd = [server.java_command(), "-Xmx1g", "-cp", server.class_path(dist), server.ADMIN_TOOL,
+    cmd = [server.java_command(), f"-Xmx{heap}", "-cp", server.class_path(dist), server.ADMIN_TOOL,
            "database", "import", "full", database, *files.arguments(),
            "--id-type=integer", "--multiline-fields=true", "--array-delimiter=U+001F", f"--max-off-heap-memory={off_heap}",
            f"--report-file={home / 'logs' / 'import.report'}", "--overwrite-destination=true"]
@@ -214,6 +214,8 @@ def run_import(home: str | Path, files: ImportFiles, *, overwrite: bool = False,
     start = time.perf_counter()
     done = subprocess.run(cmd, capture_output=True, text=True, env=server._admin_env(home), cwd=home)
     seconds = time.perf_counter() - start
+    (home / "logs").mkdir(parents=True, exist_ok=True)
+    (home / "logs" / "import.log").write_text(done.stdout + done.stderr)      # its phases and figures
     if done.returncode != 0:
         tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-15:])
         raise Neo4jImportError(f"neo4j-admin database import failed (exit {done.returncode}):\n{tail}")
