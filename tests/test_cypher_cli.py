@@ -62,6 +62,26 @@ def test_parameters_are_typed(filled_store):
     assert parse_param('x="42"') == ("x", "42") and parse_param("x=a=b") == ("x", "a=b")
 
 
+@pytest.mark.parametrize("raw", ["1e400", "-1e400", "[1, 1e999]", '{"a": -2e308}'])
+def test_a_number_beyond_float_range_is_refused_in_one_line(filled_store, raw):
+    uri, _ = filled_store
+    result = cypher(uri, "RETURN $t AS t", "-p", f"t={raw}")
+    assert result.exit_code != 0 and "float range" in result.output, result.output
+    assert "Infinity" not in result.output and "Traceback" not in result.output
+
+
+def test_an_empty_list_parameter_returned_as_is(filled_store):
+    """Neo4j returns []; the embedded engine cannot type an empty list there, and the error says what to change."""
+    uri, _ = filled_store
+    result = cypher(uri, "RETURN $t AS t", "-p", "t=[]", "--format", "json")
+    if uri.startswith("bolt"):
+        assert result.exit_code == 0 and json.loads(result.output) == [{"t": []}], result.output
+    else:
+        assert result.exit_code == 1 and "empty list" in result.output and "Traceback" not in result.output
+    counted = cypher(uri, "MATCH (g:Graph) WHERE g.slug IN $t RETURN count(*) AS n", "-p", "t=[]", "--format", "json")
+    assert counted.exit_code == 0 and json.loads(counted.output) == [{"n": 0}], counted.output
+
+
 @pytest.mark.parametrize("write", ["CREATE (:Tag {id: 'a=b', key: 'a', value: 'b'})", "MATCH (g:Graph) SET g.slug = 'x'",
                                    "MATCH (g:Graph) DETACH DELETE g", "MERGE (:Tag {id: 'a=b'})"])
 def test_writes_are_refused(filled_store, write):

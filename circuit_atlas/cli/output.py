@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 
 import click
 
@@ -133,11 +134,24 @@ def parse_param(text: str, as_string: bool = False) -> tuple[str, object]:
     if as_string or raw != raw.strip():
         return key, raw
     try:
-        return key, json.loads(raw, parse_constant=_not_json)
+        value = json.loads(raw, parse_constant=_not_json)
     except (json.JSONDecodeError, _NotJSON):
         return key, raw
     except ValueError as e:              # e.g. an integer of more than 4300 digits
         raise click.BadParameter(f"{key}: {e}") from None
+    if not _finite(value):               # 1e400 reads as inf: say so rather than query with Infinity
+        raise click.BadParameter(f"{key}: {raw} is beyond the float range (about 1.8e308)")
+    return key, value
+
+
+def _finite(value) -> bool:
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, list):
+        return all(map(_finite, value))
+    if isinstance(value, dict):
+        return all(map(_finite, value.values()))
+    return True
 
 
 class _NotJSON(Exception):

@@ -40,9 +40,8 @@ from circuit_atlas.store.aggregates import FEATURE_AGGREGATES
 from circuit_atlas.store.errors import (CypherError, QueryMemoryError, QueryTimeoutError, ReadOnlyQueryError,
                                         StoreError, StoreIOError, StoreLockedError)
 from circuit_atlas.store.limits import QueryLimits, RowCollector
-from circuit_atlas.store.query_process import QueryRunner, embedded_target
+from circuit_atlas.store.query_process import QueryRunner, embedded_target, engine_query_error
 from circuit_atlas.store.rows import graph_rows, tag_tables
-from circuit_atlas.store.errors import UnknownLabelError
 
 ENGINES = ("kuzu", "real_ladybug", "ladybug")
 
@@ -300,9 +299,7 @@ def _map_error(e: Exception, cypher: str) -> StoreError:
     if msg.startswith("Interrupted"):
         return QueryTimeoutError("query timed out (interrupted by the database); add LIMIT or a narrower "
                                  "MATCH, or raise the timeout")
-    if re.match(r"Binder exception: Table \w+ does not exist", msg):
-        return UnknownLabelError(f"{msg}\nin query: {cypher.strip()[:300]}")
-    return CypherError(f"{msg}\nin query: {cypher.strip()[:300]}")
+    return engine_query_error(msg, cypher)
 
 
 class EmbeddedBackend:
