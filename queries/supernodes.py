@@ -229,7 +229,7 @@ def propose_supernodes(store, min_graphs: int, max_features: int, min_weight: fl
 
 def manual_supernodes(graph) -> list[dict]:
     """The Neuronpedia supernodes of one graph (its `extra["qParams"]["supernodes"]`) as rows, unscored."""
-    from circuit_atlas.ingest.formats import file_node_ids
+    from circuit_atlas.ingest.write import file_node_ids
 
     specs = (graph.extra.get("qParams") or {}).get("supernodes") or []
     by_id = {n.node_id: n for n in graph.nodes}                       # our ids, and the ids the file used

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from circuit_atlas.graph import Graph, Node
-from circuit_atlas.ingest.formats import (GraphFileError, cantor, graph_to_json, model_from_scan, read_graph_file,
-                            write_graph_json)
+from circuit_atlas.ingest.formats import GraphFileError, cantor, model_from_scan, read_graph_file
+from circuit_atlas.ingest.write import graph_to_json, write_graph_json
 
 FIXTURES = Path(__file__).parent / "fixtures" / "formats"
 REAL = sorted((FIXTURES / "real").glob("*.json.gz"))
@@ -518,10 +518,11 @@ def test_missing_file(tmp_path):
 
 
 def test_standard_library_json_fallback(tmp_path, monkeypatch):
-    from circuit_atlas.ingest import formats
+    from circuit_atlas.ingest import formats, write
     path = FIXTURES / "real" / "son-clt-hp.json.gz"
     expected = read_graph_file(path)
     monkeypatch.setattr(formats, "orjson", None)
+    monkeypatch.setattr(write, "orjson", None)
     assert_same_graph(read_graph_file(write_graph_json(read_graph_file(path), tmp_path / "x.json")), expected)
 
 

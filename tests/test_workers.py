@@ -207,7 +207,7 @@ def test_workers_on_separate_hosts_share_only_redis_and_the_store(request, backe
     the embedded store, two for Neo4j) store every graph once; redis keeps no graph once stored."""
     import shutil
 
-    from circuit_atlas.workers.jobs import ARTIFACT
+    from circuit_atlas.workers.state import ARTIFACT
 
     # no worker dies here: a visibility timeout longer than the test, so no slow task is delivered twice
     stack = LocalStack(tmp_path, store=empty_store(request, backend, tmp_path), visibility_timeout=600)
@@ -275,7 +275,7 @@ def test_redis_restart_mid_job_loses_nothing(stack, tiny_model, tmp_path):
 
 @needs_redis
 def test_messages_the_broker_lost_are_sent_again(stack, tiny_model, tmp_path):
-    from circuit_atlas.workers.jobs import INGEST_TASK, TRACE_TASK
+    from circuit_atlas.workers.state import INGEST_TASK, TRACE_TASK
 
     texts = prompts(4, offset=250)
     job_id = stack.submit(write_job(tmp_path / "job.jsonl", tiny_model, [{"prompt": p} for p in texts]))
@@ -383,3 +383,26 @@ def test_resubmission_with_other_transcoders_is_traced_again(stack, tiny_model, 
     assert _states(stack, stack.jobs.submit(job, {"transcoders": str(other)})) == ["queued"] * 3
     assert _states(stack, stack.jobs.submit(job, {"options": {"max_n_logits": 4}})) == ["queued"] * 3
     assert _states(stack, stack.jobs.submit(job)) == ["skipped"] * 3
+
+
+@needs_redis
+def test_python_submission_is_the_job_file_path(stack, tiny_model, tmp_path):
+    """Jobs.submit_trace (what audits call) and a job file record the same items and trace keys: a file
+    job after a Python job of the same prompts, model and options finds every graph stored."""
+    from circuit_atlas.tracer import TraceConfig
+
+    model, transcoders = tiny_model
+    texts = prompts(3, offset=900)
+    first = stack.jobs.submit_trace(str(model), str(transcoders), [texts[0], (texts[1], {"lang": "en"}), texts[2], " "],
+                                    TraceConfig(max_n_logits=4), tags={"set": "suspect"}, source="audit x")
+    items = [json.loads(v) for _, v in sorted(stack.jobs.r.hgetall(f"ca:job:{first}:items").items(), key=lambda kv: int(kv[0]))]
+    assert [i["prompt"] for i in items] == [*texts, None]
+    assert items[1]["tags"] == {"set": "suspect", "lang": "en"} and items[0]["tags"] == {"set": "suspect"}
+    assert _states(stack, first) == ["queued"] * 3 + ["failed"]
+    assert stack.jobs.status(first).errors == ["audit x line 4: missing or empty prompt"]
+    for item in items[:3]:                                         # what the ingest task records once stored
+        stack.jobs.register_graph(item["key"], f"graph-{item['line']}")
+
+    job = write_job(tmp_path / "job.jsonl", tiny_model, [{"prompt": p} for p in texts], {"max_n_logits": 4})
+    assert _states(stack, stack.jobs.submit(job)) == ["skipped"] * 3             # same keys: reused
+    assert _states(stack, stack.jobs.submit(job, {"options": {"max_n_logits": 5}})) == ["queued"] * 3

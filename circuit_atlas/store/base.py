@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Callable, Protocol
 
 from circuit_atlas.graph import Graph
+from circuit_atlas.settings import DEFAULT_MAX_MEMORY, DEFAULT_MAX_ROWS, DEFAULT_TIMEOUT_S
 from circuit_atlas.store import guard, statements as st
 from circuit_atlas.store.aggregates import FEATURE_AGGREGATES
 from circuit_atlas.store.errors import GraphNotFoundError, ReadOnlyQueryError
@@ -147,8 +148,9 @@ class Store:
                                      "list ids with: MATCH (g:Graph) RETURN g.id, g.slug")
         return graph
 
-    def query(self, cypher: str, params: dict | None = None, *, timeout_s: float = 60.0,
-              max_rows: int = 100_000, max_memory: int | str = "1G", max_bytes: int | None = None) -> list[dict]:
+    def query(self, cypher: str, params: dict | None = None, *, timeout_s: float = DEFAULT_TIMEOUT_S,
+              max_rows: int = DEFAULT_MAX_ROWS, max_memory: int | str = DEFAULT_MAX_MEMORY,
+              max_bytes: int | None = None) -> list[dict]:
         """Run user Cypher, read-only in fact: the statement guard admits only reading clauses and
         read-only procedures (ForbiddenQueryError, before the database sees it), and the database runs
         it read-only too. `params` must be exactly the parameters the query uses (CypherError names a

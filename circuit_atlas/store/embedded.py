@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from circuit_atlas.graph import Graph
+from circuit_atlas.settings import DEFAULT_ENGINE, DEFAULT_LOCK_TIMEOUT_S
 from circuit_atlas.store import schema
 from circuit_atlas.store import statements as st
 from circuit_atlas.store.aggregates import FEATURE_AGGREGATES
@@ -63,19 +64,11 @@ NO_AGGREGATES_COPY_OPTIONS = {"Feature": " (ignore_errors=true)"}
 
 @dataclass
 class EmbeddedOptions:
-    lock_timeout_s: float | None = None   # how long an open waits for another process to release the database;
-                                          # None: Settings.lock_timeout_s ($CIRCUIT_ATLAS_LOCK_TIMEOUT, default 60)
-    engine: str | None = None         # kuzu | real_ladybug; None: Settings.embedded_engine (default kuzu)
+    lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S   # how long an open waits for another process to release
+                                          # the database (store.connect passes Settings.lock_timeout_s)
+    engine: str = DEFAULT_ENGINE      # kuzu | real_ladybug (store.connect passes Settings.embedded_engine)
     bulk: bool = True                 # COPY from Arrow; False = the UNWIND statement path (tests)
     aggregates: bool = True           # False: bench/ingest.py's "before" only; queries on such a store are wrong
-
-    def __post_init__(self) -> None:
-        if self.engine is None or self.lock_timeout_s is None:
-            from circuit_atlas.settings import Settings
-            settings = Settings.load()
-            self.engine = self.engine or settings.embedded_engine
-            if self.lock_timeout_s is None:
-                self.lock_timeout_s = settings.lock_timeout_s
 
 
 def engine_module(name: str):

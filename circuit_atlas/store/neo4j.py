@@ -39,10 +39,11 @@ def _map_error(e: Exception, cypher: str) -> StoreError:
 class Neo4jBackend:
     name = "neo4j"
 
-    def __init__(self, uri: str, read_only: bool, settings: Settings | None = None):
+    def __init__(self, uri: str, read_only: bool, settings: Settings):
+        """`settings`: the process's (store.connect passes them): the Neo4j user, password and database."""
         import neo4j
 
-        s = settings or Settings.load(store=uri)
+        s = settings
         self._neo4j = neo4j
         self._read_only = read_only
         self._database = s.neo4j_database
