@@ -118,11 +118,10 @@ def feature_profile(store, fkey: str, top: int) -> list[dict]:
     feature = run(store, "_feature", fkey=fkey)
     if not feature:
         raise QueryError(f"feature-profile: no feature {fkey!r} in the store; find keys with hubs-by-graphs or search-features")
-    occurrences = run(store, "_feature-occurrences", fkey=fkey)
-    activations = sorted(o["activation"] for o in occurrences if o["activation"] is not None)
+    activations = sorted(r["activation"] for r in run(store, "_feature-activations", fkey=fkey))
     return [{
         "fkey": fkey, "layer": feature[0]["layer"], "label": feature[0]["label"],
-        "n_graphs": len({o["gid"] for o in occurrences}), "n_occurrences": len(occurrences),
+        "n_graphs": feature[0]["n_graphs"], "n_occurrences": feature[0]["n_occurrences"],
         "activation": _distribution(activations),
         "graphs": run(store, "feature-graphs", fkey=fkey, limit=top),
         "upstream": run(store, "feature-upstream", fkey=fkey, limit=top),

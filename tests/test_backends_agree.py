@@ -52,6 +52,7 @@ def parameter_sets(store, graphs) -> dict[str, list[dict]]:
         "_feature-graphs-all": [{"min_graphs": 2, "max_features": 2000}, {"min_graphs": 3, "max_features": 50}],
         "_feature-occurrences": [{"fkey": f} for f in fkeys],
         "_feature": [{"fkey": f} for f in fkeys],
+        "_feature-activations": [{"fkey": f} for f in fkeys],
         "_graph-set-edges": [{"gids": gids[:3]}],
         "_graph-set-nodes": [{"gids": gids[:3]}],
         "_graphs-by-text-and-tags": [{"text": "", "tags": [tag], "limit": ALL}, {"text": "the", "tags": [tag], "limit": 3}],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 
 import pytest
 
@@ -59,6 +60,30 @@ def test_csv_job_file_needs_model_and_checks_field_counts(tmp_path):
     assert rows[0].prompt == "a, b" and rows[0].tags == {"lang": "en"}
     assert rows[1].error == "job.csv line 3: expected 2 fields, found 3"
 
+
+
+def test_job_file_types_headers_and_intervention_targets(tmp_path):
+    """What a job file may be, each wrong one refused with its reason (mutation survivors, issue 14)."""
+    def job(name: str, text: str):
+        path = tmp_path / name
+        path.write_text(text)
+        return path
+
+    with pytest.raises(JobFileError, match=r"unknown job file type '\.txt'; use \.jsonl or \.csv"):
+        read_job_file(job("job.txt", "prompt\na\n"), {"model": "/m", "transcoders": "/t"})
+    for text in ("text,lang\na,en\n", ""):            # no 'prompt' column; no header at all
+        with pytest.raises(JobFileError, match="the first row must be a header with a 'prompt' column"):
+            read_job_file(job("job.csv", text), {"model": "/m", "transcoders": "/t"})
+    header = '{"job": {"model": "/m", "transcoders": "/t"}}\n{"prompt": "a"}\n'
+    spec, _ = read_job_file(job("job.jsonl", header), {"model": None, "transcoders": "", "options": None})
+    assert (spec.model, spec.transcoders) == ("/m", "/t")            # unset flags leave the header's values
+    for targets in ('"supernode:x"', '[]', '["3/7", 5]'):           # not a list, empty, not all text
+        with pytest.raises(JobFileError, match='needs "intervene": a list of targets'):
+            read_job_file(job("job.jsonl", '{"job": {"kind": "intervene", "model": "/m", "transcoders": "/t", '
+                                           f'"intervene": {targets}}}}}\n{{"prompt": "a"}}\n'))
+    spec, rows = read_job_file(job("job.jsonl", '{"job": {"kind": "intervene", "model": "/m", "transcoders": "/t", '
+                                                '"intervene": ["supernode:tag/x", "3/7"]}}\n{"prompt": "a"}\n'))
+    assert spec.kind == "intervene" and spec.intervene == ["supernode:tag/x", "3/7"] and rows[0].prompt == "a"
 
 def test_trace_key_depends_on_what_is_traced_only():
     spec = JobSpec("/m", "/t", {"max_n_logits": 10, "batch_size": 256}, tags={"set": "a"})
@@ -288,6 +313,11 @@ def test_messages_the_broker_lost_are_sent_again(stack, tiny_model, tmp_path):
 
     stack.start_workers(n_trace=1, n_ingest=0)          # the workers' sweeper sends the traces again
     st = stack.wait(job_id, until=lambda st: st.counts.get("traced") == 4, timeout=120)
+    # a trace task marks its prompt traced just before it sends the ingest message: wait for all 4 messages
+    deadline = time.monotonic() + 120
+    while stack.jobs.r.llen("ingest") < 4:
+        assert time.monotonic() < deadline, f"{stack.jobs.r.llen('ingest')} of 4 ingest messages sent in 120 s"
+        time.sleep(0.1)
     stack.jobs.r.delete("ingest")                       # and now lose every ingest message
     assert stack.jobs.lost_tasks() == {(INGEST_TASK, job_id, i) for i in range(4)}
     stack.start_worker("ingest", "ingest1")

@@ -469,8 +469,8 @@ class EmbeddedBackend:
             raise error from None
 
     def _split_features(self, features):
-        """(rows of features not stored yet, to COPY; aggregate rows of stored ones, r_-prefixed for
-        statements.ADD_FEATURE_AGGREGATES), asked inside the write transaction."""
+        """(rows of features not stored yet, to COPY; label and aggregate rows of stored ones, r_-prefixed
+        for statements.ADD_FEATURE_AGGREGATES), asked inside the write transaction."""
         import pyarrow as pa
         import pyarrow.compute as pc
 
@@ -478,7 +478,7 @@ class EmbeddedBackend:
         stored = pa.array([r[0] for r in self._conn.execute(st.EXISTING_FEATURES, {"keys": keys}).get_all()],
                           pa.string()) if features.num_rows else pa.array([], pa.string())
         known = pc.is_in(features["key"], value_set=stored)
-        old = features.filter(known).select(["key", *FEATURE_AGGREGATES])
+        old = features.filter(known).select(["key", "label", *FEATURE_AGGREGATES])
         return features.filter(pc.invert(known)), old.rename_columns([f"r_{c}" for c in old.column_names])
 
     def close(self) -> None:

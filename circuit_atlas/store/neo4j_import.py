@@ -163,9 +163,11 @@ def write_csv(graph_batches: Iterable[list[Graph]], folder: str | Path) -> Impor
 
 def summed_features(batches: list[pa.Table]) -> pa.Table:
     """One Feature row per key from the Feature rows of every batch (rows.graph_rows), as the Bolt path
-    leaves them (statements.MERGE_FEATURES): the first batch's columns and label, each aggregate the
-    sum of the batches' (best_influence their minimum)."""
+    leaves them (statements.MERGE_FEATURES): the first batch's columns, the first non-empty label,
+    each aggregate the sum of the batches' (best_influence their minimum)."""
     table = pa.concat_tables(batches)
+    labelled = pc.fill_null(pc.not_equal(table["label"], ""), False)    # labelled rows first, in batch order
+    table = pa.concat_tables([table.filter(labelled), table.filter(pc.invert(labelled))])
     fixed = [c for c in schema.FEATURE.properties if c != "key" and c not in aggregates.FEATURE_AGGREGATES]
     how = [(c, "first") for c in fixed] + [(a, "min" if a in aggregates.MINIMA else "sum")
                                            for a in aggregates.FEATURE_AGGREGATES]

@@ -86,12 +86,17 @@ def _add(r: str) -> str:
                      if a == "best_influence" else f"f.{a} = f.{a} + {r}{a}" for a in _AGGREGATES)
 
 
-MERGE_FEATURES = statement("merge_features", "Create global features not seen before with the batch's aggregates, add them to stored ones (both statement paths and the Neo4j bulk path; Neo4j sends them sorted by key).", f"""
+def _fill_label(r: str) -> str:
+    """A stored feature without a label takes the batch's: a graph stored after an unlabelled one labels it."""
+    return f"f.label = CASE WHEN f.label IS NULL OR f.label = '' THEN {r}label ELSE f.label END"
+
+
+MERGE_FEATURES = statement("merge_features", "Create global features not seen before with the batch's aggregates, add them to stored ones and label the unlabelled (both statement paths and the Neo4j bulk path; Neo4j sends them sorted by key).", f"""
 UNWIND $rows AS r
 MERGE (f:Feature {{key: r.key}})
 ON CREATE SET f.transcoder_set = r.transcoder_set, f.layer = r.layer, f.feature = r.feature, f.label = r.label,
               {", ".join(f"f.{a} = r.{a}" for a in _AGGREGATES)}
-ON MATCH SET {_add("r.")}
+ON MATCH SET {_add("r.")}, {_fill_label("r.")}
 """)
 
 EXISTING_FEATURES = statement("existing_features", "Which of the feature keys in the Arrow table $keys (column k) are stored (embedded bulk path).", """
@@ -100,10 +105,10 @@ MATCH (f:Feature {key: k})
 RETURN f.key AS key
 """, backends=("embedded",))
 
-ADD_FEATURE_AGGREGATES = statement("add_feature_aggregates", "Add a batch's aggregates (an Arrow table with columns r_key, r_<aggregate>, one row per stored feature) to the stored features (embedded bulk path).", f"""
+ADD_FEATURE_AGGREGATES = statement("add_feature_aggregates", "Add a batch's aggregates (an Arrow table with columns r_key, r_label, r_<aggregate>, one row per stored feature) to the stored features, and its label to those stored unlabelled (embedded bulk path).", f"""
 LOAD FROM $rows
 MATCH (f:Feature {{key: r_key}})
-SET {_add("r_")}
+SET {_add("r_")}, {_fill_label("r_")}
 """, backends=("embedded",))
 
 SUBTRACT_FEATURE_AGGREGATES = statement("subtract_feature_aggregates", "Subtract deleted graphs' aggregates from their features.", f"""
