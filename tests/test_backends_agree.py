@@ -70,7 +70,9 @@ def parameter_sets(store, graphs) -> dict[str, list[dict]]:
         "graph-diff": [{"a": gids[0], "b": gids[1]}, {"a": gids[0], "b": gids[1], "limit": ALL}],
         "multilingual-iou": [{"concept": c} for c in ["", *concepts]] + [{"max_pairs": 3}],
         "shared-multilingual-features": [{"concept": c} for c in ["", *concepts]] + [{"concept": "", "k": 1, "limit": ALL}],
-        "propose-supernodes": [{"min_graphs": 2, "dry_run": True}, {"min_graphs": 3, "max_features": 300}],
+        # the same algorithm on both (Neo4j's default is GDS Leiden: test_supernodes_leiden checks it)
+        "propose-supernodes": [{"min_graphs": 2, "dry_run": True, "method": "louvain"},
+                               {"min_graphs": 3, "max_features": 300, "method": "louvain"}],
         "supernodes": [{"limit": ALL}],
         "_feature-labels-all": [{}], "_feature-logit-effects": [{}], "_feature-positions": [{}],
         "_graph-tokens": [{}], "_labels-unlinked": [{}], "_logit-tokens": [{}], "_supernode-sources": [{}],

@@ -372,3 +372,33 @@ WITH n, count(f) AS links
 WHERE links <> 1
 RETURN n.gid AS gid, count(n) AS n
 """)
+
+# --- community detection in the database: Graph Data Science's Leiden (Neo4j with GDS only) -------
+# A weighted undirected graph that lives in the caller (nodes numbered 0..n-1, edges as parallel lists)
+# is projected into GDS's in-memory catalog, Leiden streams its communities back, the projection is
+# dropped. Nothing is written to the database: all three run in READ transactions. The statement guard
+# refuses every gds.* call to users (a projection outlives its query, outside our memory caps).
+
+GDS_PRESENT = statement("gds.present", "Whether the server has GDS's Leiden (1) or not (0).", """
+SHOW PROCEDURES YIELD name
+WHERE name = 'gds.leiden.stream'
+RETURN count(*) AS n
+""", backends=("neo4j",))
+
+GDS_PROJECT_EDGES = statement("gds.project_edges", "Project the undirected graph $src[i] -- $dst[i] (integer node ids) with weight $weight[i] as the catalog graph $name.", """
+UNWIND range(0, size($src) - 1) AS i
+WITH gds.graph.project($name, $src[i], $dst[i], {relationshipProperties: {weight: $weight[i]}},
+                       {undirectedRelationshipTypes: ['*']}) AS g
+RETURN g.nodeCount AS nodes, g.relationshipCount AS relationships
+""", backends=("neo4j",))
+
+GDS_LEIDEN = statement("gds.leiden", "Leiden communities of the catalog graph $name: resolution $gamma, deterministic for a given $seed (one thread).", """
+CALL gds.leiden.stream($name, {relationshipWeightProperty: 'weight', gamma: $gamma, randomSeed: $seed, concurrency: 1})
+YIELD nodeId, communityId
+RETURN nodeId AS node, communityId AS community
+""", backends=("neo4j",))
+
+GDS_DROP = statement("gds.drop", "Drop the catalog graph $name (no error if it is gone).", """
+CALL gds.graph.drop($name, false) YIELD graphName
+RETURN graphName
+""", backends=("neo4j",))
