@@ -178,6 +178,7 @@ def test_real_gemma_subset(request, tmp_path):
 
 
 if FULL_CORPUS.is_dir():    # the project's machines and CI; a user's clone has no ../shared (nothing to skip)
+    @pytest.mark.timeout(2700)    # every query twice on 62 real graphs: 15 min when CI shares its 2 cores
     def test_all_real_graphs(request, tmp_path):
         paths = sorted(FULL_CORPUS.glob("*.json")) + sorted(REAL_GRAPHS.glob("*.json"))
         graphs = load_graphs(paths)

@@ -11,6 +11,7 @@ import pytest
 from circuit_atlas.store import (CypherError, GraphNotFoundError, QueryTimeoutError, ReadOnlyQueryError, StoreError,
                                  StoreLockedError, TooManyRowsError, open_store)
 from circuit_atlas.synthetic import synthetic_graph
+from tests.backends import WRITE_PATHS
 from tests.conftest import REPO
 
 COUNTS = {
@@ -301,13 +302,11 @@ def test_feature_label_is_the_first_labelled_occurrence(store_uri):
     assert all(got[k] == want.get(k, "") for k in got)
 
 
-@pytest.mark.parametrize("bulk", [True, False], ids=["bulk", "statements"])
+@pytest.mark.parametrize("store_uri, bulk", WRITE_PATHS, indirect=["store_uri"])
 def test_feature_label_filled_by_a_later_graph(store_uri, bulk):
     """A feature first stored unlabelled takes the first non-empty label of a graph stored later, in a
     separate transaction; a label once stored is kept (issue 14). Planted: graph 0 labels only some
     features, graph 1 labels others, graph 2 labels every feature differently."""
-    if not bulk and store_uri.startswith("bolt"):
-        pytest.skip("Neo4j has one write path (statements)")
     graphs = [synthetic_graph(40 + i, n_nodes=120, n_edges=400, n_layers=3, n_feature_ids=25) for i in range(3)]
     for i, g in enumerate(graphs):
         for n in g.nodes:
@@ -325,7 +324,7 @@ def test_feature_label_filled_by_a_later_graph(store_uri, bulk):
     filled = {k for k in want if want[k].startswith(("graph 1", "graph 2"))
               and any(g.feature_key(n) == k for n in graphs[0].nodes)}
     assert len(filled) >= 10              # the case under test: stored empty first, filled later
-    options = {} if store_uri.startswith("bolt") else {"bulk": bulk}
+    options = {} if bulk is None else {"bulk": bulk}
     with open_store(store_uri, **options) as store:
         for g in graphs:                  # one transaction each
             store.add_graph(g)
