@@ -183,14 +183,16 @@ def statement(name: str) -> str:
     return query.cypher
 
 
-def run(store, name: str, params: dict | None = None, **kwargs) -> list[dict]:
-    """Run a named query on an open store: `run(store, "hubs-by-graphs", limit=10)`."""
+def run(store, name: str, params: dict | None = None, *, timeout_s: float | None = None, **kwargs) -> list[dict]:
+    """Run a named query on an open store: `run(store, "hubs-by-graphs", limit=10)`. `timeout_s` (a Cypher
+    query's limit; the store's default when None) is for corpora where a query needs longer."""
     query = get(name)
     bound = query.bind({**(params or {}), **kwargs})
     if query.function is not None:
         return query.function(store, **bound)
+    limits = {} if timeout_s is None else {"timeout_s": timeout_s}
     return [{k: _plain(v, k in query.set_columns) for k, v in row.items()}
-            for row in store.query(query.cypher, bound, max_rows=MAX_ROWS, max_memory=MAX_MEMORY)]
+            for row in store.query(query.cypher, bound, max_rows=MAX_ROWS, max_memory=MAX_MEMORY, **limits)]
 
 
 MAX_ROWS = 2_000_000  # analyses read whole feature sets; user-facing statements all have a $limit

@@ -112,7 +112,9 @@ def answers(store, params: dict[str, list[dict]]) -> dict[tuple[str, str], list[
     out = {}
     for name in sorted(params):                # propose-supernodes before supernodes: "p" < "s"
         for p in params[name]:
-            rows = queries.run(store, name, p)   # `created`: when each store wrote the row, never equal
+            # `created`: when each store wrote the row, never equal; 10 min a query: the 3-hop paths on Neo4j
+            # took over the default 60 s while CI shared its 2 cores
+            rows = queries.run(store, name, p, timeout_s=600)
             out[name, json.dumps(p, sort_keys=True)] = [{k: v for k, v in r.items() if k != "created"} for r in rows]
     return out
 
