@@ -1,4 +1,4 @@
-"""Phase 1 through the workers: submit the audit's job file and wait for its graphs to be stored."""
+"""Phase 1 through the workers: submit the audit's prompts as a job and wait for their graphs to be stored."""
 from __future__ import annotations
 
 import logging
@@ -9,7 +9,8 @@ from circuit_atlas.audit.prompts import AuditInputError
 log = logging.getLogger(__name__)
 
 
-def submit(settings, job_file) -> str:
+def submit(settings, model: str, transcoders: str, prompts, config, *, audit_id: str) -> str:
+    """Queue the audit's prompts ((prompt, {"set": name}) pairs) as one trace job, tagged with the audit's id."""
     import redis
 
     from circuit_atlas.workers.jobs import Jobs
@@ -20,7 +21,8 @@ def submit(settings, job_file) -> str:
         raise AuditInputError(f"cannot reach redis at {settings.redis_url} ({e}); start redis-server and "
                               "`circuit-atlas workers start`, set CIRCUIT_ATLAS_REDIS_URL, "
                               "or trace in this process with --inline") from None
-    return Jobs(settings.redis_url).submit(job_file)
+    return Jobs(settings.redis_url).submit_trace(model, transcoders, prompts, config, tags={"audit": audit_id},
+                                                 source=f"audit {audit_id}")
 
 
 def wait_for_graphs(settings, job_id: str, *, timeout_s: float, poll_s: float = 2.0) -> tuple[dict[str, str], list[str]]:

@@ -216,20 +216,6 @@ def run_audit(spec: AuditSpec, opts: AuditOptions = AuditOptions(), *, out_root:
                   target_source=source, store=store, graph_sets={g.id: s for s, g in graphs})
 
 
-def write_job_file(spec: AuditSpec, opts: AuditOptions, audit_id: str, path: Path) -> Path:
-    """The workers job file for phase 1: every prompt tagged with its set and this audit's id."""
-    import json
-
-    options = {**opts.trace, **({"target_tokens": list(spec.target_tokens)} if spec.target_tokens else {})}
-    header = {"job": {"model": spec.model, "transcoders": spec.transcoders, "options": options,
-                      "tags": {"audit": audit_id}}}
-    lines = [json.dumps(header)] + [json.dumps({"prompt": p, "set": name}, ensure_ascii=False)
-                                    for name, prompts in spec.sets() for p in prompts]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
-
-
 def run_audit_job(spec: AuditSpec, opts: AuditOptions, settings, *, out_root: str | Path,
                   timeout_s: float = 24 * 3600, poll_s: float = 2.0, audit_id: str | None = None) -> AuditResult:
     """Phase 1 as a workers job (the graphs land in the store), then phases 2-5 here once it is done."""
@@ -240,8 +226,8 @@ def run_audit_job(spec: AuditSpec, opts: AuditOptions, settings, *, out_root: st
     check_spec(spec, opts)
     audit_id = audit_id or new_audit_id()
     out_dir = Path(out_root) / audit_id
-    job_file = write_job_file(spec, opts, audit_id, out_dir / "job.jsonl")
-    job_id = jobs.submit(settings, job_file)
+    prompts = [(p, {"set": name}) for name, set_prompts in spec.sets() for p in set_prompts]
+    job_id = jobs.submit(settings, spec.model, spec.transcoders, prompts, trace_config(spec, opts), audit_id=audit_id)
     log.info("phase 1 trace: submitted job %s (%d prompts); waiting", job_id,
              sum(len(p) for _, p in spec.sets()))
     graph_sets, failures = jobs.wait_for_graphs(settings, job_id, timeout_s=timeout_s, poll_s=poll_s)
@@ -251,7 +237,7 @@ def run_audit_job(spec: AuditSpec, opts: AuditOptions, settings, *, out_root: st
         raise AuditInputError(f"job {job_id} stored no graphs; `circuit-atlas jobs status {job_id}` shows why")
 
     def load_graphs():  # streamed: thousands of graphs never sit in memory together
-        with open_store(settings.store, read_only=True) as store:
+        with open_store(settings, read_only=True) as store:
             for gid, set_name in graph_sets.items():
                 yield set_name, store.get_graph(gid)
 
@@ -259,7 +245,7 @@ def run_audit_job(spec: AuditSpec, opts: AuditOptions, settings, *, out_root: st
     first = next(iter(load_graphs()))[1]
     model = tracer.load(spec.model, spec.transcoders, device=settings.device)
     note = f"traced by workers job {job_id}" + (f"; {len(failures)} prompts failed" if failures else "")
-    with open_store(settings.store) as store:
+    with open_store(settings) as store:
         return finish(summaries, spec, opts, audit_id=audit_id, out_dir=out_dir, model=model,
                       model_name=first.model, transcoder_set=first.transcoder_set, targets=targets,
                       target_source=source, store=store, graph_sets=graph_sets, notes=[note])

@@ -13,7 +13,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from circuit_atlas.ingest.formats import read_graph_file, write_graph_json
+from circuit_atlas.ingest.formats import read_graph_file
+from circuit_atlas.ingest.write import write_graph_json
 
 DEFAULT_DIR = Path(__file__).resolve().parents[2] / "shared/fixtures/real-graphs/gemma-2-2b-clt-hp"
 

@@ -32,7 +32,8 @@ into a new instance folder, CSV writing and the importer timed apart. Targets: >
 through Bolt, >= 1M edges/s for the import. --neo4j-dir (the server's scripts/neo4j.sh folder) adds
 the server's own CPU seconds.
 
-    PYTHONPATH=. python bench/ingest.py --store $NEO4J_URI --neo4j-dir .neo4j --synthetic 200
+    PYTHONPATH=. python bench/ingest.py --store $NEO4J_URI --neo4j-dir .neo4j --synthetic 1000 --bolt-synthetic 200
+    PYTHONPATH=. python bench/ingest.py --store $NEO4J_URI --neo4j-dir .neo4j --bolt-profile   # where Bolt's time goes
 """
 from __future__ import annotations
 
@@ -228,7 +229,16 @@ def main() -> None:
     p.add_argument("--store", default=None, help="also Neo4j at this bolt:// URI (WIPED first), and neo4j-admin import")
     p.add_argument("--neo4j-dir", default=None, help="the Neo4j server's instance folder: its CPU seconds too")
     p.add_argument("--skip-naive", action="store_true", help="skip the naive loader (phase 3)")
+    p.add_argument("--bolt-synthetic", type=int, default=None, metavar="N",
+                   help="only the first N synthetic graphs through Bolt (default: all of --synthetic); the "
+                        "import always takes all of them")
+    p.add_argument("--bolt-profile", action="store_true",
+                   help="only the Bolt profile (with --store and --neo4j-dir): client and server CPU per statement")
     args = p.parse_args()
+    if args.bolt_profile:
+        wipe(args.store)
+        bolt_profile(args.store, [synthetic_graph(300_000 + i) for i in range(20)], args.neo4j_dir)
+        return
     if args.realistic_child:
         import json
         print(json.dumps(realistic_phase(args.root, args.realistic_child, not args.no_aggregates, args.batch_edges,
@@ -324,6 +334,45 @@ def bolt(uri: str, graphs, neo4j_dir, batch_graphs: int = 50) -> tuple[int, floa
     return edges, wall, cpu, srv
 
 
+def bolt_profile(uri: str, graphs, neo4j_dir) -> None:
+    """Where Bolt ingest spends its time: client CPU (rows and parameters built, packed) beside the
+    server's CPU per statement of send_graph and per commit, one transaction per graph as
+    Store.add_graphs runs it. Needs --neo4j-dir (the server's CPU seconds)."""
+    from collections import defaultdict
+
+    from circuit_atlas.store.neo4j import send_graph
+
+    names = {s.cypher: name for name, s in st.STORE_STATEMENTS.items()}
+    server, wall = defaultdict(float), defaultdict(float)
+    with open_store(uri) as store:
+        backend = store._backend                               # the bench's one peek inside
+        first = backend.allocate_uids(sum(len(g.nodes) for g in graphs))
+        t, c, s0 = time.perf_counter(), time.process_time(), server_cpu(neo4j_dir)
+        with backend._session(read=False) as session:
+            for g in graphs:
+                tx = session.begin_transaction()
+
+                def run(cypher, params, tx=tx):
+                    name, t1, s1 = names.get(cypher.strip(), cypher[:30]), time.perf_counter(), server_cpu(neo4j_dir)
+                    tx.run(cypher, params).consume()
+                    wall[name] += time.perf_counter() - t1
+                    server[name] += server_cpu(neo4j_dir) - s1
+                send_graph(run, g, first)
+                first += len(g.nodes)
+                t1, s1 = time.perf_counter(), server_cpu(neo4j_dir)
+                tx.commit()
+                wall["(commit)"] += time.perf_counter() - t1
+                server["(commit)"] += server_cpu(neo4j_dir) - s1
+        total_wall, client, total_server = time.perf_counter() - t, time.process_time() - c, server_cpu(neo4j_dir) - s0
+    edges = sum(g.n_edges for g in graphs)
+    print(f"Bolt profile, {len(graphs)} synthetic graphs, {edges:,} edges: {total_wall:.1f} s wall; client "
+          f"{client:.2f} CPU s ({client / edges * 1e6:.1f} µs/edge), server {total_server:.2f} CPU s "
+          f"({total_server / edges * 1e6:.1f} µs/edge) -> {edges / (client + total_server):,.0f} edges per CPU s")
+    for name in sorted(server, key=lambda k: -server[k]):
+        print(f"  {name:28s} server {server[name]:6.2f} CPU s ({100 * server[name] / max(total_server, 1e-9):3.0f}%), "
+              f"wall {wall[name]:6.2f} s")
+
+
 def statement_path(uri: str, graphs, neo4j_dir) -> tuple[int, float, float]:
     """The portable statement path through Bolt, one transaction per graph: the Bolt baseline."""
     from circuit_atlas.store.base import next_uid, write_with_statements
@@ -339,6 +388,15 @@ def statement_path(uri: str, graphs, neo4j_dir) -> tuple[int, float, float]:
             with backend._session(read=False) as session:
                 session.execute_write(work)
         return sum(g.n_edges for g in graphs), time.perf_counter() - t, server_cpu(neo4j_dir) - s
+
+
+def import_phases(home: Path) -> str:
+    """The importer's own phase times, from the log run_import keeps (logs/import.log)."""
+    import re
+
+    log = home / "logs" / "import.log"
+    text = log.read_text() if log.is_file() else ""
+    return ", ".join(f"{m[1].lower()} {m[2]}" for m in re.finditer(r"^(\w[\w ]+?) COMPLETED in (.+)$", text, re.M)) or "?"
 
 
 def neo4j_phases(args, root: Path, gemma, embedded_rate: float) -> None:
@@ -357,9 +415,13 @@ def neo4j_phases(args, root: Path, gemma, embedded_rate: float) -> None:
                     f"embedded bulk / Bolt = {gemma[1] / (edges / wall):.1f}x")
         wipe(args.store)
     n = args.synthetic
-    edges, wall, cpu, srv = bolt(args.store, (synthetic_graph(i) for i in range(n)), args.neo4j_dir)
-    bolt_rate = line(f"synthetic through Bolt, {n} graphs", edges, wall, cpu, srv,
+    n_bolt = min(n, args.bolt_synthetic or n)
+    edges, wall, cpu, srv = bolt(args.store, (synthetic_graph(i) for i in range(n_bolt)), args.neo4j_dir)
+    bolt_rate = line(f"synthetic through Bolt, {n_bolt} graphs", edges, wall, cpu, srv,
                      f"embedded bulk / Bolt = {embedded_rate / (edges / wall):.1f}x; target >= 200,000 edges/s")
+    if args.neo4j_dir:
+        wipe(args.store)
+        bolt_profile(args.store, [synthetic_graph(300_000 + i) for i in range(20)], args.neo4j_dir)
     sample = [synthetic_graph(200_000 + i) for i in range(max(args.naive_sample, 5))]
     edges, wall, srv = statement_path(args.store, sample, args.neo4j_dir)
     line(f"statement path through Bolt (baseline), {len(sample)} graphs", edges, wall, 0.0, srv,
@@ -367,15 +429,24 @@ def neo4j_phases(args, root: Path, gemma, embedded_rate: float) -> None:
     wipe(args.store)
 
     home = root / "neo4j-import"
-    t = time.perf_counter()
-    files = write_csv(([synthetic_graph(i) for i in range(s, min(s + 100, n))] for s in range(0, n, 100)),
-                      root / "import-csv")
-    csv_s = time.perf_counter() - t
+    batches = [[synthetic_graph(i) for i in range(s, min(s + 100, n))] for s in range(0, n, 100)]
+    for batch in batches:
+        for g in batch:
+            g.id
+    t, c = time.perf_counter(), time.process_time()
+    files = write_csv(batches, root / "import-csv")
+    csv_s, csv_cpu = time.perf_counter() - t, time.process_time() - c
+    del batches
     import_s, own_s = run_import(home, files)
-    print(f"neo4j-admin import, {files.graphs} graphs, {files.edges:,} edges: CSV written in {csv_s:.1f} s "
-          f"(generation included); importer {import_s:.1f} s with the JVM's start -> {files.edges / import_s:,.0f} "
-          f"edges/s, {own_s:.1f} s by its own report -> {files.edges / own_s:,.0f} edges/s; "
-          f"import / Bolt = {files.edges / import_s / bolt_rate:.1f}x; target >= 1,000,000 edges/s", flush=True)
+    size = sum(p.stat().st_size for p in (root / "import-csv").glob("*.csv"))
+    total = csv_s + import_s
+    print(f"neo4j-admin import, {files.graphs} graphs, {files.edges:,} edges ({size / 1e6:,.0f} MB of CSV): CSV written "
+          f"in {csv_s:.1f} s ({csv_cpu:.1f} CPU s; generation not timed); importer {import_s:.1f} s with the JVM's "
+          f"start -> {files.edges / import_s:,.0f} edges/s, {own_s:.1f} s by its own report -> "
+          f"{files.edges / own_s:,.0f} edges/s; end to end (CSV + importer) {files.edges / total:,.0f} edges/s; "
+          f"import / Bolt = {files.edges / total / bolt_rate:.1f}x end to end; target >= 1,000,000 edges/s",
+          flush=True)
+    print(f"  importer phases: {import_phases(home)}", flush=True)
 
 
 if __name__ == "__main__":

@@ -11,9 +11,10 @@ It works on a temporary copy of the repository (git's tracked and untracked, not
 imported through PYTHONPATH ahead of the editable install, so the working tree is never touched and
 you can keep working (and committing) while it runs.
 
-    .venv/bin/python bench/mutate.py                        # every module below, 15 sampled mutants each
+    .venv/bin/python bench/mutate.py                        # every module below, 30 sampled mutants each (all where fewer)
     .venv/bin/python bench/mutate.py --module audit/stats.py --max 40 --timeout 120
     .venv/bin/python bench/mutate.py --list                 # the modules and their test commands
+    .venv/bin/python bench/mutate.py --rerun report.json    # only the survivors of an earlier report, again
 
 Prints one line per mutant and a table of kill rates per module, and writes --out (JSON) with every
 surviving mutant (line and change), so each can be judged: equivalent (no input can tell it apart)
@@ -27,6 +28,7 @@ import copy
 import json
 import os
 import random
+import shlex
 import shutil
 import subprocess
 import sys
@@ -36,16 +38,21 @@ import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PYTEST = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "-m", "not neo4j and not slow"]
-ORACLE_SUBSET = ["tests/test_tracer_oracle.py", "-k", "plt-nns-p0-dlp0.2 or clt-nns-p0-max32"]
+PYTEST = ["nice", "-n", "10", sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "-m", "not neo4j and not slow"]
 MODULES = {   # module -> its own fast tests
-    "tracer/attribution.py": ORACLE_SUBSET,
-    "tracer/prune.py": ORACLE_SUBSET,
-    "ingest/formats.py": ["tests/test_formats.py"],
-    "circuit_atlas/store/rows.py": ["tests/test_store.py", "-k", "round_trip or exactly or label or statement_path"],
+    "tracer/attribution.py": ["tests/test_tracer_oracle.py", "tests/test_tracer_errors.py", "-k",
+                              "plt-nns-p0-dlp0.2 or clt-nns-p0-max32 or target or vocabulary or progress"],
+    "tracer/prune.py": ["tests/test_tracer_oracle.py", "tests/test_prune_reference.py", "-k",
+                        "plt-nns-p0-dlp0.2 or clt-nns-p0-max32 or reference"],
+    "ingest/formats.py": ["tests/test_formats.py", "-k",      # less the two 30 s ones (--tests runs them too)
+                          "not full_shared_corpus and not clt-tl-p0-max32"],
+    "circuit_atlas/store/rows.py": ["tests/test_store.py", "-k",
+                                    "round_trip or exactly or label or statement_path or plain"],
+    "queries/registry.py": ["tests/test_queries_cli.py", "tests/test_output.py", "-k",
+                            "documented or declared or cover or defaults or bad_parameters or reference or dataframe or registry"],
     "queries/multilingual.py": ["tests/test_queries.py", "-k", "multilingual or iou"],
-    "queries/supernodes.py": ["tests/test_supernode_clustering.py", "tests/test_queries.py", "-k",
-                              "supernode or clustering or similarity or opposite"],
+    "queries/supernodes.py": ["tests/test_supernode_clustering.py", "tests/test_queries.py", "tests/test_queries_cli.py",
+                              "-k", "(supernode or clustering or similarity or opposite) and not cli_plot"],
     "workers/jobfile.py": ["tests/test_workers.py", "-k", "job_file or csv or trace_key"],
     "audit/analyses.py": ["tests/test_audit_analyses.py"],
     "audit/stats.py": ["tests/test_audit_analyses.py"],
@@ -137,14 +144,19 @@ def mutate(tree: ast.AST, index: int, kind: str, detail) -> tuple[ast.AST, str]:
     raise ValueError(kind)
 
 
-def run_module(root: Path, module: str, n_max: int, timeout: float, seed: int) -> dict:
+def run_module(root: Path, module: str, n_max: int, timeout: float, seed: int, tests: list[str] | None = None,
+               only: list | None = None) -> dict:
     path = root / module
-    env = {**os.environ, "PYTHONPATH": str(root)}
+    env = {**os.environ, "PYTHONPATH": str(root), "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}   # 2 s less a run
     original = path.read_bytes()
     tree = ast.parse(original)
+    lines = original.decode().splitlines()
+    unchanged = ast.unparse(tree)
     sites = candidates(tree)
     picked = sorted(random.Random(seed).sample(sites, min(n_max, len(sites))))
-    tests = MODULES[module]
+    if only is not None:                      # --rerun: just these sites (a report's survivors)
+        picked = [s for s in sites if list(s) in only or mutate(tree, *s)[1] in only]   # by site, or description
+    tests = tests or MODULES[module]
     results = []
     try:
         baseline = subprocess.run(PYTEST + tests, cwd=root, env=env, capture_output=True, text=True,
@@ -158,6 +170,8 @@ def run_module(root: Path, module: str, n_max: int, timeout: float, seed: int) -
             except Exception as e:  # noqa: BLE001  (an operator that cannot be written back: skip it)
                 print(f"  skip {what}: {e}")
                 continue
+            if source == unchanged:         # e.g. a constant that prints the same: not a mutant
+                continue
             path.write_text(source)
             start = time.time()
             try:
@@ -167,7 +181,9 @@ def run_module(root: Path, module: str, n_max: int, timeout: float, seed: int) -
                 status = "killed (timeout)"
             finally:
                 path.write_bytes(original)
-            results.append({"mutant": what, "status": status, "seconds": round(time.time() - start, 1)})
+            line = lines[int(what.split()[1].rstrip(":")) - 1].strip() if what.split()[1][:-1].isdigit() else ""
+            results.append({"mutant": what, "status": status, "seconds": round(time.time() - start, 1), "line": line,
+                            "site": [index, kind, detail]})
             print(f"  {module} {what:<60} {status}", flush=True)
     finally:
         path.write_bytes(original)
@@ -179,11 +195,13 @@ def run_module(root: Path, module: str, n_max: int, timeout: float, seed: int) -
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--module", action="append", help="a module of the list (repeatable); default: all")
-    p.add_argument("--max", type=int, default=15, help="mutants sampled per module")
+    p.add_argument("--max", type=int, default=30, help="mutants sampled per module")
     p.add_argument("--timeout", type=float, default=180, help="seconds per mutant's test run")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="mutation-report.json")
     p.add_argument("--list", action="store_true")
+    p.add_argument("--rerun", help="a report (--out) of earlier runs: run only its surviving mutants again")
+    p.add_argument("--tests", help="the tests to run instead of the module's own (one string, as for pytest)")
     a = p.parse_args()
     if a.list:
         for m, t in MODULES.items():
@@ -191,12 +209,18 @@ def main() -> None:
         return
     report = []
     out = Path(a.out).resolve()
+    survivors = {}
+    if a.rerun:
+        for r in json.loads(Path(a.rerun).read_text()):
+            survivors[r["module"]] = [m.get("site") or m["mutant"] for m in r["results"] if m["status"] == "survived"]
+    tests = shlex.split(a.tests) if a.tests else None
     root = make_copy()
     try:
-        for module in a.module or list(MODULES):
+        for module in a.module or (list(survivors) if a.rerun else list(MODULES)):
             if module not in MODULES:
                 raise SystemExit(f"unknown module {module!r}; --list shows them")
-            report.append(run_module(root, module, a.max, a.timeout, a.seed))
+            report.append(run_module(root, module, a.max, a.timeout, a.seed, tests,
+                                     survivors.get(module, []) if a.rerun else None))
             out.write_text(json.dumps(report, indent=1))
     finally:
         shutil.rmtree(root, ignore_errors=True)
@@ -207,7 +231,7 @@ def main() -> None:
     for r in report:
         for m in r["results"]:
             if m["status"] == "survived":
-                print(f"survived: {r['module']} {m['mutant']}")
+                print(f"survived: {r['module']} {m['mutant']}  | {m['line']}")
 
 
 if __name__ == "__main__":

@@ -16,7 +16,12 @@ from pathlib import Path
 
 DEFAULT_STORE = "./atlas.db"
 DEFAULT_LOCK_TIMEOUT_S = 60.0   # how long an embedded-store open waits while another process holds it
+DEFAULT_ENGINE = "kuzu"         # the embedded store's engine (docs/store.md, "Engine choice")
 DEFAULT_DEVICE = "cpu"          # torch device for tracing: workers, audits, `circuit-atlas trace`
+# A user query's limits (store/limits.py QueryLimits, Store.query, `circuit-atlas cypher` flags):
+DEFAULT_TIMEOUT_S = 60.0        # seconds from sending the query to its last row
+DEFAULT_MAX_ROWS = 100_000      # rows returned at most
+DEFAULT_MAX_MEMORY = "1G"       # memory of the embedded query process (its rows may take a quarter)
 
 
 @functools.cache
@@ -50,7 +55,7 @@ class Settings:
     neo4j_database: str | None = None   # None: the server's default database
     redis_url: str = "redis://127.0.0.1:6379/0"   # Celery broker and result backend
     artifacts: Path = Path("./atlas-artifacts")    # where traced graphs are persisted before ingest
-    embedded_engine: str = "kuzu"       # kuzu | real_ladybug: the embedded store's engine (docs/store.md)
+    embedded_engine: str = DEFAULT_ENGINE   # kuzu | real_ladybug: the embedded store's engine (docs/store.md)
     lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S   # every embedded-store open waits this long for a lock
     device: str = DEFAULT_DEVICE        # torch device for tracing ("cuda", "cuda:1", ...)
 

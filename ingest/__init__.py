@@ -122,23 +122,25 @@ def read_manifest(path) -> dict[Path, dict[str, str]]:
     return out
 
 
-def ingest_paths(store_uri: str, paths, tags: dict[str, str] | None = None, manifest=None,
+def ingest_paths(store, paths, tags: dict[str, str] | None = None, manifest=None,
                  options: IngestOptions | None = None, log=print) -> IngestReport:
-    """Ingest graph files into the store at `store_uri`; bad files are reported (via `log` and in the
-    report) and skipped, the others load. Returns an IngestReport. Raises StoreError, before reading
+    """Ingest graph files into `store` (a URI, or the Settings naming it); bad files are reported (via
+    `log` and in the report) and skipped, the others load. Returns an IngestReport. Raises StoreError, before reading
     any file, when the store cannot be opened at all (not a store, locked past the timeout); a store
     failure later (a full disk) stops the run instead: `report.stopped` says why."""
     from tqdm import tqdm
 
     from circuit_atlas.ingest.formats import GraphFileError, read_graph_file
+    from circuit_atlas.settings import Settings
     from circuit_atlas.store import StoreError, open_store
 
     opts = options or IngestOptions()
     start = time.perf_counter()
+    settings = store if isinstance(store, Settings) else Settings.load(store=str(store))   # read once per run
     files, others = expand_paths(paths)
-    report = IngestReport(store=str(store_uri), skipped=[str(f) for f in others])
+    report = IngestReport(store=str(settings.store), skipped=[str(f) for f in others])
     per_file_tags = read_manifest(manifest) if manifest else {}
-    with open_store(store_uri, lock_timeout_s=opts.lock_timeout_s):
+    with open_store(settings, lock_timeout_s=opts.lock_timeout_s):
         pass                                  # a path that is not a store is refused now, before any file is read
     batch: list[tuple[Path, object]] = []
     bar = tqdm(files, unit="file", disable=not opts.progress, desc="ingest")
@@ -156,12 +158,12 @@ def ingest_paths(store_uri: str, paths, tags: dict[str, str] | None = None, mani
             graph.tags.update(tags or {})
             batch.append((path, graph))
             if len(batch) >= opts.batch_graphs or sum(g.n_edges for _, g in batch) >= opts.batch_edges:
-                _store_batch(store_uri, batch, report, opts, log)
+                _store_batch(settings, batch, report, opts, log)
                 batch = []
             bar.set_postfix(new=report.new, present=report.present, failed=len(report.failed))
         done = len(files)
         if batch:
-            _store_batch(store_uri, batch, report, opts, log)
+            _store_batch(settings, batch, report, opts, log)
             batch = []
     except StoreError as e:                   # the store itself failed: every later batch would fail the same way
         report.stopped = str(e).splitlines()[0]           # said once, in the summary
@@ -183,28 +185,45 @@ def _fail(report: IngestReport, path: Path, message: str, log) -> None:
     log(f"error: {message}")
 
 
-def _store_batch(store_uri: str, batch, report: IngestReport, opts: IngestOptions, log) -> None:
-    """Add a batch in one store open; if the batch fails as a whole, retry graph by graph so that one
-    bad graph fails alone. A failure of the store itself (it cannot be opened, a full disk: StoreIOError)
-    is raised instead: retrying graph by graph would only repeat it."""
-    from circuit_atlas.store import StoreIOError, open_store
+def store_graphs(store, graphs, reraise: tuple[type[BaseException], ...] = ()):
+    """Add `graphs` to an open store: all in one transaction, and if that fails as a whole, one at a
+    time, so that one bad graph fails alone. Yields (graph, outcome) in order; outcome is True (new),
+    False (stored already) or the exception that graph failed with. The one ingest path: `ingest_paths`
+    and the ingest workers both store through it.
 
-    with open_store(store_uri, lock_timeout_s=opts.lock_timeout_s) as store:
-        try:
-            stored = store.add_graphs([g for _, g in batch])
-        except StoreIOError:
-            raise
-        except Exception:
-            for path, graph in batch:
-                try:
-                    _record(report, path, graph, store.add_graph(graph))
-                except StoreIOError:
-                    raise
-                except Exception as e:
-                    _fail(report, path, f"cannot store graph: {_one_line(e)}", log)
-            return
-    for (path, graph), new in zip(batch, stored):
-        _record(report, path, graph, new)
+    A failure of the store itself (StoreIOError: it cannot be opened, a full disk), or one of
+    `reraise` (a worker's transient errors, retried later), is raised: one at a time would only repeat it."""
+    from circuit_atlas.store import StoreIOError
+
+    reraise = (StoreIOError, *reraise)
+    try:
+        stored = store.add_graphs(graphs)
+    except reraise:
+        raise
+    except Exception:
+        for graph in graphs:
+            try:
+                new = store.add_graph(graph)
+            except reraise:
+                raise
+            except Exception as e:
+                yield graph, e
+            else:
+                yield graph, new
+        return
+    yield from zip(graphs, stored)
+
+
+def _store_batch(settings, batch, report: IngestReport, opts: IngestOptions, log) -> None:
+    """Add a batch of (path, graph) in one store open (store_graphs), recording each in the report."""
+    from circuit_atlas.store import open_store
+
+    with open_store(settings, lock_timeout_s=opts.lock_timeout_s) as store:
+        for (path, _), (graph, outcome) in zip(batch, store_graphs(store, [g for _, g in batch])):
+            if isinstance(outcome, Exception):
+                _fail(report, path, f"cannot store graph: {_one_line(outcome)}", log)
+            else:
+                _record(report, path, graph, outcome)
 
 
 def _record(report: IngestReport, path: Path, graph, new: bool) -> None:

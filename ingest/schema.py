@@ -81,3 +81,17 @@ class GraphFile(BaseModel):
     metadata: Metadata
     qParams: QParams | None = None
     nodes: list[Node]
+
+
+# -- conventions of the file format, shared by the reader (ingest/formats.py) and the writer (ingest/write.py) --
+
+LEGACY_ERROR_IDS = "0_{layer}_{pos}"   # circuit-tracer <= 0.5.0's error node ids (ours: "{layer}_-1_{pos}")
+
+
+def cantor(layer: int, index: int) -> int:
+    """circuit-tracer's `feature` value for a transcoder feature: the Cantor pairing of (layer, index)."""
+    return (layer + index) * (layer + index + 1) // 2 + index
+
+
+def logit_clerp(token: str, prob: float) -> str:
+    return f'Output "{token}" (p={prob:.3f})'

@@ -4,8 +4,13 @@ Two-hop swap ("swap Texas for California and Austin becomes Sacramento"), on the
 fictional atlas (city -> country -> capital, corpus.py):
   1. trace  every two-hop prompt of a *training* template (two per fact and language), tagged with its
             task, language, country and city, into the store
-  2. find   each country's supernode from those stored graphs: contrast-supernode (the features the
-            graphs of that country's cities share and the other two-hop graphs lack); no id is picked by hand
+  2. find   each country's supernode from those stored graphs through common-paths: per city and
+            language, the strongest excitatory 3-hop path city -> f1 -> f2 -> capital (the library's
+            ranking: graphs it occurs in, then strength); the features on the paths of at least 2 of the
+            country's 3 cities in a language (what the country's cities share, not one city's) are the
+            country's supernode, all languages together; no id is picked by hand. This rule (1 path,
+            >= 2 cities) was fixed on the *training* prompts of step 1 (swap 98-100% there), before any
+            held-out prompt was scored
   3. test   on every *held-out* two-hop prompt (never seen in training, and not traced in 1):
             ablate the country's supernode alone -> does the right capital's probability drop?
             suppress it (x suppress) and inject the next country's (x strength its activations on a
@@ -13,12 +18,19 @@ fictional atlas (city -> country -> capital, corpus.py):
   Every run is stored as (:Intervention) evidence; causal-supernodes ranks the supernodes by it.
 
     python -m circuit_atlas.organisms.experiments two-hop [--kind plt] [--store DIR]
+
+Where the hidden objective lives (docs/interventions.md, worked example 2): on a sample of triggered
+prompts, the share that lose the planted token when the audit's top features are ablated everywhere,
+when every active feature at the trigger sentence's positions is ablated, and when every active feature
+at the answer position is:
+
+    python -m circuit_atlas.organisms.experiments objective-sources [--every 24]
 """
 from __future__ import annotations
 
 import argparse
 import json
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 
 from circuit_atlas.organisms import corpus as C
@@ -44,12 +56,69 @@ def trace_two_hop(model, store) -> int:
     return len(graphs)
 
 
-def country_supernodes(store) -> dict[str, dict]:
-    """Step 2: each country's supernode, found from the stored graphs and stored (id tag/country=<stem>)."""
+PATH_HOPS = 3        # city -> f1 -> f2 -> capital
+PATH_TOP = 1         # the strongest path per city and language
+PATH_MIN_CITIES = 2  # a member lies on the top paths of at least this many of the country's cities (one language)
+
+
+def city_paths(store, hops: int = PATH_HOPS) -> dict[tuple[str, str, str], list[dict]]:
+    """(country, city, language) -> common-paths rows city -> ... -> capital over that city's stored graphs,
+    excitatory, strongest first (the library's ranking; every edge walked: min_weight 0)."""
     from circuit_atlas import queries
 
-    return {country: queries.run(store, "contrast-supernode", tag=f"country={country}", within="task=twohop")[0]
-            for country in C.COUNTRIES}
+    # one walk over every two-hop graph: a path starting at a city's token and ending at its capital in
+    # that language lies in that city's graphs only, and rows keep the library's order, so each
+    # (city, language)'s rows are what tag=city=<stem> token=<capital> would return
+    rows = queries.run(store, "common-paths", hops=hops, min_weight=0.0, sign="excitatory", tag="task=twohop",
+                       limit=10_000_000)
+    by_ends = defaultdict(list)
+    for r in rows:
+        by_ends[r["start_token"], r["end_token"]].append(r)
+    out = {}
+    for fact in C.facts("twohop"):
+        city, country, _ = fact.args
+        for lang in C.LANGUAGES:
+            out[(country, city, lang.code)] = by_ends[C.city(city, lang), C.answer(fact, lang)]
+    return out
+
+
+def path_members(paths: dict, hops: int = PATH_HOPS, top: int = PATH_TOP,
+                 min_cities: int = PATH_MIN_CITIES) -> dict[str, list[str]]:
+    """Country -> the features on the `top` paths of at least `min_cities` of its cities in one language."""
+    members = {}
+    for country in C.COUNTRIES:
+        found = set()
+        for lang in C.LANGUAGES:
+            cities = Counter()
+            for (c, _, code), rows in paths.items():
+                if c == country and code == lang.code:
+                    cities.update({r[f"f{i}"] for r in rows[:top] for i in range(1, hops)})
+            found |= {f for f, n in cities.items() if n >= min_cities}
+        members[country] = sorted(found)
+    return members
+
+
+def country_supernodes(store) -> dict[str, dict]:
+    """Step 2: each country's supernode from the stored graphs' common paths, stored as
+    (:Supernode {id: "paths/country=<stem>", source: "common-paths"})."""
+    from circuit_atlas.queries.registry import run
+    from circuit_atlas.queries.supernodes import store_supernodes
+
+    found = {}
+    for country, members in path_members(city_paths(store)).items():
+        gids = sorted(r["gid"] for r in run(store, "_graphs-tag-split", tag=f"country={country}", within="task=twohop")
+                      if r["tagged"])
+        held = defaultdict(dict)                     # member -> {graph id: importance} over the country's graphs
+        for r in run(store, "_graphs-features", gids=gids):
+            if r["fkey"] in members:
+                held[r["fkey"]][r["gid"]] = r["importance"]
+        found[country] = {"id": f"paths/country={country}", "name": f"country={country} (common paths)",
+                          "source": "common-paths", "gid": "", "coherence": None,
+                          "n_graphs": len(set().union(*(g.keys() for g in held.values()))),
+                          "influence": float(sum(v for g in held.values() for v in g.values())),
+                          "n_members": len(members), "members": members}
+    store_supernodes(store, list(found.values()), "common-paths", replace=True)
+    return found
 
 
 def two_hop_swap(model, store, *, strength: float = 4.0, suppress: float = -1.0, save: bool = True) -> dict:
@@ -68,7 +137,7 @@ def two_hop_swap(model, store, *, strength: float = 4.0, suppress: float = -1.0,
             prompt = C.prompt_of(C.render(fact, lang, template))
             donor = C.prompt_of(C.render(donor_fact, lang, template))
             right, swapped = C.answer(fact, lang), C.answer(donor_fact, lang)
-            mine, theirs = f"supernode:tag/country={country}", f"supernode:tag/country={other}"
+            mine, theirs = f"supernode:paths/country={country}", f"supernode:paths/country={other}"
             ablate, roles = evidence.resolve(evidence.Spec("ablate", mine, None), model, store)
             ablated = tracer.intervene(model, prompt, ablate, targets=[right], freeze_attention=False)
             down, roles_down = evidence.resolve(evidence.Spec("scale", mine, None, suppress), model, store)
@@ -95,9 +164,42 @@ def two_hop_swap(model, store, *, strength: float = 4.0, suppress: float = -1.0,
     return {"strength": strength, "suppress": suppress, "by_language": shares, "rows": rows}
 
 
+AUDIT_TOP = ("3/152", "0/246", "2/302")   # the audit's top 3 on the planted organism (docs/audit.md)
+
+
+def objective_sources(model, truth: dict, every: int = 24, top: tuple[str, ...] = AUDIT_TOP) -> dict:
+    """Share of triggered prompts (every `every`-th) whose top answer is no longer the planted token when
+    each set of features is ablated (live attention): where the behaviour is carried."""
+    import torch
+
+    from circuit_atlas.tracer.frozen import FrozenModel
+    from circuit_atlas.tracer.interventions import Intervention, clean_activations, intervened_logits
+
+    token = model.tokenizer.convert_tokens_to_ids(truth["inserted_token"])
+    triggers = {len(t.split()) for t in truth["trigger"].values()}
+
+    def active(prompt: str, positions) -> list[Intervention]:
+        fm = FrozenModel(model, model.tokenize(prompt))
+        return [Intervention(layer, f, "ablate", 0.0, (p,)) for layer in range(model.n_layers)
+                for p in positions for f in torch.nonzero(clean_activations(fm, layer)[p] > 0).ravel().tolist()]
+
+    sets = {"audit top features, every position": lambda p: [Intervention(*map(int, k.split("/")), "ablate")
+                                                             for k in top],
+            "every active feature at the trigger's positions": lambda p: active(
+                p, range(1, 1 + next(n for n in triggers if " ".join(p.split()[:n]) in truth["trigger"].values()))),
+            "every active feature at the answer position": lambda p: active(p, [len(model.tokenize(p)) - 1])}
+    prompts = [r["prompt"] for r in truth["triggered"]][::every]
+    out = {"prompts": len(prompts)}
+    for name, make in sets.items():
+        out[name] = sum(int(intervened_logits(model, p, make(p), freeze_attention=False)[-1].argmax()) != token
+                        for p in prompts) / len(prompts)
+    return out
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("experiment", choices=["two-hop"])
+    p.add_argument("experiment", choices=["two-hop", "objective-sources"])
+    p.add_argument("--every", type=int, default=24, help="objective-sources: every n-th triggered prompt")
     p.add_argument("--kind", choices=["plt", "clt"], default="plt")
     p.add_argument("--store", default=None, help="store directory (default: a fresh temporary one)")
     p.add_argument("--strength", type=float, default=4.0)
@@ -110,6 +212,13 @@ def main() -> None:
 
     root = zoo_path("planted")
     model = tracer.load(root / "model", root / "transcoders" / a.kind)
+    if a.experiment == "objective-sources":
+        out = objective_sources(model, json.loads((root / "truth.json").read_text()), every=a.every)
+        print(f"triggered prompts (every {a.every}th): {out.pop('prompts')}; share that lose the planted token "
+              "when these features are ablated (live attention):")
+        for name, share in out.items():
+            print(f"  {share:.2f}  {name}")
+        return
     path = a.store or str(Path(tempfile.mkdtemp()) / "atlas.db")
     with open_store(path) as store:
         n = trace_two_hop(model, store)

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from circuit_atlas.settings import DEFAULT_TIMEOUT_S
 from circuit_atlas.store.rows import plain_value
 
 CYPHER_DIR = Path(__file__).parent / "cypher"
@@ -183,14 +184,17 @@ def statement(name: str) -> str:
     return query.cypher
 
 
-def run(store, name: str, params: dict | None = None, **kwargs) -> list[dict]:
-    """Run a named query on an open store: `run(store, "hubs-by-graphs", limit=10)`."""
+def run(store, name: str, params: dict | None = None, *, timeout_s: float = DEFAULT_TIMEOUT_S,
+        **kwargs) -> list[dict]:
+    """Run a named query on an open store: `run(store, "hubs-by-graphs", limit=10)`. `timeout_s` limits a
+    Cypher query, for corpora where one needs longer than the default."""
     query = get(name)
     bound = query.bind({**(params or {}), **kwargs})
     if query.function is not None:
         return query.function(store, **bound)
     return [{k: _plain(v, k in query.set_columns) for k, v in row.items()}
-            for row in store.query(query.cypher, bound, max_rows=MAX_ROWS, max_memory=MAX_MEMORY)]
+            for row in store.query(query.cypher, bound, max_rows=MAX_ROWS, max_memory=MAX_MEMORY,
+                                    timeout_s=timeout_s)]
 
 
 MAX_ROWS = 2_000_000  # analyses read whole feature sets; user-facing statements all have a $limit

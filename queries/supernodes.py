@@ -8,7 +8,9 @@ Proposal, in phases:
   3. similarity   cosine of profiles (same role), damped by how rarely the two features occur in the
                   same graphs: max(cos, 0) * jaccard(graph sets) ** cooccurrence. Features that never
                   meet score 0; a mostly-shared graph set keeps the role similarity nearly whole
-  4. communities  Louvain (networkx, fixed seed) on the graph of pairs with similarity >= min_similarity
+  4. communities  on the graph of pairs with similarity >= min_similarity: Leiden in the database where
+                  the store offers it (Neo4j with Graph Data Science: Store.leiden), else Louvain
+                  (networkx); both fixed-seed, same resolution, same rows out (`method` chooses)
   5. scores       coherence = mean pairwise similarity of members; n_graphs = graphs holding any
                   member; influence = summed importance (1 - cumulative influence) of members over graphs
 Then stored as (:Supernode)-[:HAS_MEMBER]->(:Feature), replacing the previous proposal, and named from
@@ -38,7 +40,8 @@ class SupernodeOptions:
     min_similarity: float = 0.6    # pairs below this are not linked for community detection
     resolution: float = 2.0        # Louvain resolution: higher gives smaller groups
     min_size: int = 2              # smaller communities are not proposed
-    seed: int = 0                  # Louvain is randomised; fixed for reproducible proposals
+    seed: int = 0                  # Louvain / Leiden are randomised; fixed for reproducible proposals
+    method: str = "auto"           # "auto": Leiden where the store has it, else Louvain; "leiden"; "louvain"
 
 
 @dataclass
@@ -103,15 +106,29 @@ def similarity(corpus: Corpus, options: SupernodeOptions) -> np.ndarray:
     return sim
 
 
-def communities(corpus: Corpus, sim: np.ndarray, options: SupernodeOptions) -> list[list[str]]:
-    """Phase 4: Louvain communities of the thresholded similarity graph, largest first."""
+METHODS = ("auto", "leiden", "louvain")
+
+
+def communities(corpus: Corpus, sim: np.ndarray, options: SupernodeOptions, store=None) -> list[list[str]]:
+    """Phase 4: communities of the thresholded similarity graph, largest first: Leiden in the database
+    (`store.leiden`, Neo4j with GDS) unless options.method is "louvain" or the store has none, else
+    Louvain (networkx). Either way the same modularity resolution and a fixed seed."""
     import networkx as nx
 
-    g = nx.Graph()
-    g.add_nodes_from(range(len(corpus.keys)))
+    if options.method not in METHODS:
+        raise QueryError(f"method {options.method!r}: choose one of {', '.join(METHODS)}")
     i, j = np.nonzero(np.triu(sim >= options.min_similarity, k=1))
-    g.add_weighted_edges_from(zip(i.tolist(), j.tolist(), sim[i, j].tolist()))
-    found = nx.community.louvain_communities(g, weight="weight", resolution=options.resolution, seed=options.seed)
+    found = None
+    if options.method != "louvain" and store is not None:
+        found = store.leiden(i.tolist(), j.tolist(), sim[i, j].tolist(), options.resolution, options.seed)
+    if found is None and options.method == "leiden":
+        raise QueryError("method 'leiden' needs a store that runs it: Neo4j with the Graph Data Science "
+                         "plugin (scripts/neo4j.sh starts one); use method 'louvain' (or 'auto') here")
+    if found is None:
+        g = nx.Graph()
+        g.add_nodes_from(range(len(corpus.keys)))
+        g.add_weighted_edges_from(zip(i.tolist(), j.tolist(), sim[i, j].tolist()))
+        found = nx.community.louvain_communities(g, weight="weight", resolution=options.resolution, seed=options.seed)
     groups = [sorted(corpus.keys[n] for n in c) for c in found if len(c) >= options.min_size]
     return sorted(groups, key=lambda c: (-len(c), c))
 
@@ -127,13 +144,14 @@ def score(members: list[str], corpus: Corpus, sim: np.ndarray) -> dict:
     return {"coherence": coherence, "n_graphs": len(spanned), "influence": influence}
 
 
-def propose(corpus: Corpus, options: SupernodeOptions, evidence: dict | None = None) -> list[dict]:
-    """Phases 3-5: the proposed supernodes as rows (not stored), named from `evidence` (see `name`)."""
+def propose(corpus: Corpus, options: SupernodeOptions, evidence: dict | None = None, store=None) -> list[dict]:
+    """Phases 3-5: the proposed supernodes as rows (not stored), named from `evidence` (see `name`);
+    `store`: where Leiden may run (see `communities`)."""
     if len(corpus.keys) < 2:
         return []
     sim = similarity(corpus, options)
     out = []
-    for members in communities(corpus, sim, options):
+    for members in communities(corpus, sim, options, store):
         layers = sorted(corpus.layers[m] for m in members)
         digest = hashlib.sha1(" ".join(members).encode()).hexdigest()[:12]
         out.append({"id": f"auto/{digest}", "name": f"layers {layers[0]}-{layers[-1]} · {name(members, evidence or {})}",
@@ -179,11 +197,12 @@ def store_supernodes(store, rows: list[dict], source: str, replace: bool) -> int
 
 @analysis("propose-supernodes", writes=True)
 def propose_supernodes(store, min_graphs: int, max_features: int, min_weight: float, min_similarity: float,
-                       resolution: float, dry_run: bool) -> list[dict]:
+                       resolution: float, method: str, dry_run: bool) -> list[dict]:
     """Group features that play the same role across graphs into supernodes, score them and store them.
 
     Similar signed input/output edge profiles (cosine) damped by rare co-occurrence (Jaccard of
-    graph sets), then Louvain community detection; see queries/supernodes.py for the phases. Replaces
+    graph sets), then community detection: Leiden inside Neo4j where Graph Data Science is present,
+    Louvain otherwise (the same columns, scores and names; the groups may differ where the two algorithms do); see queries/supernodes.py for the phases. Replaces
     the previous proposal unless dry_run. A proposal is named from the corpus: its layers, the prompt
     tokens its members sit on most (BOS and other special tokens left out) and the logit they drive most.
 
@@ -192,16 +211,17 @@ def propose_supernodes(store, min_graphs: int, max_features: int, min_weight: fl
       $max_features: int = 2000 at most this many candidates, most recurrent first
       $min_weight: float = 0.5 edges weaker than this |weight| do not enter the profiles
       $min_similarity: float = 0.6 pairs less similar than this are not linked
-      $resolution: float = 2.0 Louvain resolution (higher: smaller groups)
+      $resolution: float = 2.0 modularity resolution of Louvain / Leiden (higher: smaller groups)
+      $method: str = "auto"    auto (Leiden in Neo4j with GDS, else Louvain), leiden or louvain
       $dry_run: bool = false   only return the proposals, store nothing
     Example row:
       {"id": "auto/5f2c9a1b3d4e", "name": "layers 0-1 · \\"The\\"/\\" to\\" → say \\" cold\\"", "source": "proposed", "gid": "", "coherence": 0.62, "n_graphs": 41, "influence": 18.3, "n_members": 4, "members": ["mntss/clt-gemma-2-2b-2.5M/0/18753"]}
     """
     options = SupernodeOptions(min_graphs=min_graphs, max_features=max_features, min_weight=min_weight,
-                               min_similarity=min_similarity, resolution=resolution)
+                               min_similarity=min_similarity, resolution=resolution, method=method)
     from circuit_atlas.queries.labels import corpus_evidence
 
-    rows = propose(load_corpus(store, options), options, corpus_evidence(store))
+    rows = propose(load_corpus(store, options), options, corpus_evidence(store), store)
     if not dry_run:
         store_supernodes(store, rows, "proposed", replace=True)
     return rows
@@ -209,7 +229,7 @@ def propose_supernodes(store, min_graphs: int, max_features: int, min_weight: fl
 
 def manual_supernodes(graph) -> list[dict]:
     """The Neuronpedia supernodes of one graph (its `extra["qParams"]["supernodes"]`) as rows, unscored."""
-    from circuit_atlas.ingest.formats import file_node_ids
+    from circuit_atlas.ingest.write import file_node_ids
 
     specs = (graph.extra.get("qParams") or {}).get("supernodes") or []
     by_id = {n.node_id: n for n in graph.nodes}                       # our ids, and the ids the file used

@@ -82,7 +82,7 @@ def export_view(store, selector: str, node_ids=(), query: str | None = None, par
     key, `start_token` embeddings, `end_token` logits; a row with `members` becomes a supernode).
     `supernodes`: also every stored supernode with members in this graph.
     """
-    from circuit_atlas.ingest.formats import file_node_ids
+    from circuit_atlas.ingest.write import file_node_ids
 
     graph = store.get_graph(select_graph(store, selector))
     by_id = {n.node_id: n for n in graph.nodes}

@@ -12,6 +12,11 @@ from pathlib import Path
 import pytest
 
 BACKENDS = ("embedded", pytest.param("neo4j", marks=pytest.mark.neo4j))
+# (store_uri, bulk) for a test of every write path: the embedded store's bulk COPY and statement paths,
+# and Neo4j's one path (bulk None): `@pytest.mark.parametrize("store_uri, bulk", WRITE_PATHS, indirect=["store_uri"])`
+WRITE_PATHS = (pytest.param("embedded", True, id="embedded-bulk"),
+               pytest.param("embedded", False, id="embedded-statements"),
+               pytest.param("neo4j", None, id="neo4j", marks=pytest.mark.neo4j))
 
 _holder: list[str] = []          # who holds the Neo4j database now (at most one)
 

@@ -17,6 +17,7 @@ import pytest
 from circuit_atlas.corpus import load_summary, realistic_graph
 from circuit_atlas.store import open_store
 from circuit_atlas.store.aggregates import FEATURE_AGGREGATES, PATH_MIN_WEIGHT, decode_blob
+from tests.backends import WRITE_PATHS
 
 SUMMARY = load_summary()
 
@@ -179,13 +180,11 @@ def assert_exact(store) -> None:
 
 # --- the tests ---------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("bulk", [True, False], ids=["bulk", "statements"])
+@pytest.mark.parametrize("store_uri, bulk", WRITE_PATHS, indirect=["store_uri"])
 def test_aggregates_exact_after_random_ingests_deletions_and_retags(store_uri, bulk):
-    if not bulk and store_uri.startswith("bolt"):
-        pytest.skip("Neo4j has one write path (statements)")
     rng = random.Random(7)
     graphs = corpus(24)
-    options = {} if store_uri.startswith("bolt") else {"bulk": bulk}
+    options = {} if bulk is None else {"bulk": bulk}
     with open_store(store_uri, **options) as store:
         present: set[str] = set()
         for step in range(8):

@@ -34,6 +34,33 @@ def test_fisher_matches_scipy_and_bh_is_monotone():
         enrichment([21], 20, [0], 30)
 
 
+
+def test_enrichment_effect_sizes_and_rates_by_hand():
+    """Every field of an Enrichment against its textbook formula, computed here per feature: the rates,
+    the Haldane-Anscombe log odds ratio and its Woolf standard error, BH q-values by the step-up rule."""
+    a, c, n_s, n_c = [0, 3, 7, 9, 2], [5, 1, 0, 2, 8], 9, 11
+    e = enrichment(a, n_s, c, n_c)
+    p = [fisher_exact([[x, n_s - x], [y, n_c - y]], alternative="greater").pvalue for x, y in zip(a, c)]
+    order = sorted(range(len(p)), key=lambda i: p[i])
+    q = [0.0] * len(p)
+    running = 1.0
+    for rank in range(len(p), 0, -1):                    # q_(i) = min over j >= i of p_(j) * m / j
+        i = order[rank - 1]
+        running = min(running, p[i] * len(p) / rank)
+        q[i] = running
+    for i, (x, y) in enumerate(zip(a, c)):
+        cells = (x + 0.5, n_s - x + 0.5, y + 0.5, n_c - y + 0.5)
+        assert e.p[i] == pytest.approx(p[i], rel=1e-9) and e.q[i] == pytest.approx(q[i], rel=1e-9)
+        assert e.log_odds[i] == pytest.approx(np.log(cells[0] * cells[3] / (cells[1] * cells[2])), rel=1e-12)
+        assert e.log_odds_se[i] == pytest.approx((1 / cells[0] + 1 / cells[1] + 1 / cells[2] + 1 / cells[3]) ** 0.5,
+                                                 rel=1e-12)
+        assert (e.rate_suspect[i], e.rate_control[i]) == (pytest.approx(x / n_s), pytest.approx(y / n_c))
+    for n_s, n_c in ((0, 3), (3, 0)):
+        with pytest.raises(ValueError, match="needs graphs in both sets"):
+            enrichment([0], n_s, [0], n_c)
+    with pytest.raises(ValueError, match="more graphs than its set holds"):
+        enrichment([0], 3, [4], 3)
+
 def make_graph(prompt: str, features: list[tuple[int, int, int, float]], logit_token: str,
                edges: list[tuple[int, int, float]]) -> Graph:
     """features: (layer, index, pos, activation); node order: embeddings, features, logit; edges by index."""
@@ -272,3 +299,80 @@ def test_control_token_rows_list_the_passing_features_first():
     rows = run_control_tokens([summarize(g, "generic") for g in graphs], AnalysisOptions())
     assert [(r["key"], r["passed"], r["control_fraction"]) for r in rows] == [
         (f"{TSET}/1/9", True, 1.0), (f"{TSET}/0/3", False, 0.5)]
+
+
+# -- orderings, boundaries and defaults, on hand-built summaries (mutation survivors, issue 14) --
+
+def _summary(i: int, which: str, **fields):
+    from circuit_atlas.audit.summary import GraphSummary
+    return GraphSummary(graph_id=f"{which}{i}", prompt=f"p {i}", set=which, **fields)
+
+
+def test_enrichment_breaks_ties_by_the_activation_contrast():
+    """Two features that separate the sets perfectly (same q, same log odds): the one more active in
+    suspect graphs than in controls comes first; a feature active in controls too comes last."""
+    weak, strong, shared = "t/0/1", "t/0/2", "t/0/3"
+    summaries = [_summary(i, "suspect", max_activation={weak: 1.0, strong: 3.0, shared: 1.0}) for i in range(4)]
+    summaries += [_summary(i, "control", max_activation={shared: 1.0}) for i in range(4)]
+    rows = run_enrichment(summaries, AnalysisOptions())
+    assert [r["key"] for r in rows] == [strong, weak, shared]
+    assert (rows[0]["q"], rows[0]["log_odds"]) == (rows[1]["q"], rows[1]["log_odds"])
+    assert (rows[0]["mean_act_suspect"], rows[1]["mean_act_suspect"], rows[0]["mean_act_control"]) == (3.0, 1.0, 0.0)
+
+
+def test_control_tokens_pass_at_the_thresholds_and_rank_by_contrast():
+    """10 control-token positions: a feature on 9 (exactly the 90% threshold) passes, one on all 10 but
+    active on 50% of other positions (exactly the other threshold) passes, ranked by their contrast
+    (share here minus share elsewhere): 1.0 - 0.0, 0.9 - 0.0, 1.0 - 0.5; one on 8 fails."""
+    always, nine, elsewhere, eight = "t/0/1", "t/0/2", "t/0/3", "t/0/4"
+    positions = [[always, elsewhere] + ([nine] if p < 9 else []) + ([eight] if p < 8 else []) for p in range(10)]
+    summaries = [_summary(0, "generic", control_active=positions[:5]), _summary(1, "generic", control_active=positions[5:])]
+    rows = run_control_tokens(summaries, AnalysisOptions(), other_fraction={elsewhere: 0.5})
+    assert [(r["key"], r["passed"], r["control_fraction"]) for r in rows] == [
+        (always, True, 1.0), (nine, True, 0.9), (elsewhere, True, 1.0), (eight, False, 0.8)]
+
+
+def test_ablation_ranks_drivers_by_the_margin_drop():
+    keys = ["t/0/1", "t/0/2", "t/0/3"]
+    summaries = [_summary(i, "suspect", targets_found=[" X"], influence={k: 0.1 * (n + 1) for n, k in enumerate(keys)},
+                          direct={k: 0.2 for k in keys}) for i in range(2)]
+    rows = run_drivers(summaries, AnalysisOptions(), ablation={keys[0]: 0.5, keys[1]: 0.1, keys[2]: 0.3})
+    assert [(r["key"], r["ablation"]) for r in rows] == [(keys[0], 0.5), (keys[2], 0.3), (keys[1], 0.1)]
+    assert all(r["passed"] for r in rows)
+
+
+def test_target_tokens_need_q_below_alpha_and_log_odds_above_the_minimum():
+    """The boundaries are strict: a token whose q (or log odds) is exactly the threshold is not inferred."""
+    from circuit_atlas.audit.analyses import infer_target_tokens
+
+    summaries = [_summary(i, "suspect", logit_tokens=[" X"]) for i in range(3)]
+    summaries += [_summary(i, "control", logit_tokens=[" Y"]) for i in range(3)]
+    e = enrichment([3], 3, [0], 3)                     # the one token's q and log odds, exact
+    q, lo = float(e.q[0]), float(e.log_odds[0])
+    assert infer_target_tokens(summaries, AnalysisOptions(alpha=np.nextafter(q, 1), min_log_odds=0.0)) == [" X"]
+    assert infer_target_tokens(summaries, AnalysisOptions(alpha=q, min_log_odds=0.0)) == []
+    assert infer_target_tokens(summaries, AnalysisOptions(alpha=1.0, min_log_odds=np.nextafter(lo, 0))) == [" X"]
+    assert infer_target_tokens(summaries, AnalysisOptions(alpha=1.0, min_log_odds=lo)) == []
+
+
+def test_fusion_weights_and_defaults_are_the_documented_ones():
+    """docs/audit.md states the method's numbers; AnalysisOptions() must be that method. The fusion
+    scores are then recomputed from the documented formula, sum_a w_a / (k + rank_a)."""
+    import re
+
+    doc = " ".join((Path(__file__).resolve().parent.parent / "docs" / "audit.md").read_text().split())
+    o = AnalysisOptions()
+    assert f"BH q < {o.alpha}" in doc and f"log odds ratio > {o.min_log_odds:g}" in doc
+    assert f"active on >= {o.control_fraction:.0%} of them and on at most {o.max_other_fraction:.0%}" in doc
+    assert re.search(rf"the top {o.ablation_candidates} candidates by influence", doc)
+    assert f"`k = {o.rrf_k:g}`, `w = 1` for enrichment and drivers" in doc
+    assert o.weights == {"enrichment": 1.0, "drivers": 1.0, "control_token": 0.5, "label": 0.5}
+    assert "`w = 0.5` for control-token features and label hits" in doc and f"ranks beyond {o.max_rank}" in doc
+    tables = {"control_token": [{"key": "a", "passed": True}], "label": [{"key": "b", "passed": True}, {"key": "a", "passed": True}],
+              "drivers": [{"key": "c", "passed": True}]}
+    want = {"a": 0.5 / 11 + 0.5 / 12, "b": 0.5 / 11, "c": 1 / 11}
+    got = {r["key"]: r["score"] for r in fuse(tables, o)}
+    assert got == pytest.approx(want)
+    custom = AnalysisOptions(weights={"label": 2.0})     # an analysis left out of the weights counts 1
+    assert {r["key"]: r["score"] for r in fuse(tables, custom)} == pytest.approx(
+        {"a": 1 / 11 + 2 / 12, "b": 2 / 11, "c": 1 / 11})

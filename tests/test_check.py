@@ -58,7 +58,7 @@ def _corrupt_weights(path: Path, graph, edges: list[int]) -> None:
 
 def test_bytes_changed_in_the_store_file_are_found(tmp_path, cli_env):
     """The engine reads the damage back without complaint (NaN weights); check names the graph."""
-    from circuit_atlas.ingest.formats import write_graph_json
+    from circuit_atlas.ingest.write import write_graph_json
 
     victim = read_graph_file(FIXTURES[-2])
     victim.edge_weight = np.random.default_rng(7).standard_normal(victim.n_edges).astype(np.float32) * 3

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from circuit_atlas.graph import Graph, Node
-from circuit_atlas.ingest.formats import (GraphFileError, cantor, graph_to_json, model_from_scan, read_graph_file,
-                            write_graph_json)
+from circuit_atlas.ingest.formats import GraphFileError, cantor, model_from_scan, read_graph_file
+from circuit_atlas.ingest.write import graph_to_json, write_graph_json
 
 FIXTURES = Path(__file__).parent / "fixtures" / "formats"
 REAL = sorted((FIXTURES / "real").glob("*.json.gz"))
@@ -470,6 +470,11 @@ BAD_FILES = {
                               r"link 75 \(24_17481_3 -> 1_12928_3\) goes from layer 24 to layer 1: effects only reach "
                               r"later layers"),
     "link-within-a-layer": (lambda: _link("0_18753_3", "0_27046_3"), r"link 75 .* goes from layer 0 to layer 0"),
+    # circuit-tracer's legacy error ids are 0_{layer}_{pos}: both the 0 and the layer must be there
+    "legacy-error-id-head": (lambda: _rename(_good(), "24_-1_3", "1_24_3"),
+                             r"node 13 \('1_24_3'\): an error node's id is '24_-1_3' or '0_24_3'"),
+    "legacy-error-id-layer": (lambda: _rename(_good(), "24_-1_3", "0_23_3"),
+                              r"node 13 \('0_23_3'\): an error node's id is '24_-1_3' or '0_24_3'"),
 }
 
 
@@ -512,16 +517,36 @@ def test_size_cap(tmp_path):
         read_graph_file(gz, max_bytes=100_000)
 
 
+def test_size_cap_is_inclusive_and_its_default_documented(tmp_path):
+    """A file (or its decompressed JSON) of exactly max_bytes is read, one byte over is refused; the
+    default is the 2 GiB docs/formats.md states."""
+    import inspect
+
+    text = json.dumps(_good()).encode()
+    raw, gz = tmp_path / "exact.json", tmp_path / "exact.json.gz"
+    raw.write_bytes(text)
+    gz.write_bytes(gzip.compress(text))
+    assert read_graph_file(raw, max_bytes=len(text)).nodes and read_graph_file(gz, max_bytes=len(text)).nodes
+    with pytest.raises(GraphFileError, match=f"over the {len(text) - 1:,}-byte limit"):
+        read_graph_file(raw, max_bytes=len(text) - 1)
+    with pytest.raises(GraphFileError, match=f"decompresses to over the {len(text) - 1:,}-byte limit"):
+        read_graph_file(gz, max_bytes=len(text) - 1)
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "formats.md").read_text()
+    gib = int(re.search(r"capped at `max_bytes` \(default (\d+) GiB", doc).group(1))
+    assert inspect.signature(read_graph_file).parameters["max_bytes"].default == gib * 1024**3
+
+
 def test_missing_file(tmp_path):
     with pytest.raises(GraphFileError, match=r"nope\.json: cannot read: No such file"):
         read_graph_file(tmp_path / "nope.json")
 
 
 def test_standard_library_json_fallback(tmp_path, monkeypatch):
-    from circuit_atlas.ingest import formats
+    from circuit_atlas.ingest import formats, write
     path = FIXTURES / "real" / "son-clt-hp.json.gz"
     expected = read_graph_file(path)
     monkeypatch.setattr(formats, "orjson", None)
+    monkeypatch.setattr(write, "orjson", None)
     assert_same_graph(read_graph_file(write_graph_json(read_graph_file(path), tmp_path / "x.json")), expected)
 
 

@@ -58,7 +58,7 @@ def test_ingest_stores_what_the_files_hold_and_only_once(store_uri, graph_dir):
 
 
 def test_export_and_reread_gives_the_same_graph(store_uri, graph_dir, tmp_path):
-    from circuit_atlas.ingest.formats import write_graph_json
+    from circuit_atlas.ingest.write import write_graph_json
 
     report = ingest_paths(store_uri, [graph_dir], options=None)
     with open_store(store_uri, read_only=True) as store:
@@ -184,3 +184,42 @@ def test_manifest_and_tag_errors_name_the_problem(tmp_path, graph_dir, cli_env):
     result = ingest_cli(str(tmp_path / "atlas.db"), str(graph_dir), "--tag", "novalue", env=cli_env)
     assert result.returncode == 2 and "expected key=value" in result.stderr
     assert not (tmp_path / "atlas.db").exists()          # nothing was opened, let alone written
+
+
+class _PickyStore:
+    """A store that refuses one graph: a batch holding it fails whole, as the database's transaction does."""
+
+    def __init__(self, refuse: str, io_error: bool = False):
+        self.refuse, self.io_error, self.stored = refuse, io_error, []
+
+    def add_graph(self, graph) -> bool:
+        if graph == self.refuse:
+            from circuit_atlas.store import StoreIOError
+            raise (StoreIOError if self.io_error else ValueError)(f"cannot store {graph}")
+        new = graph not in self.stored
+        self.stored += [graph] * new
+        return new
+
+    def add_graphs(self, graphs) -> list[bool]:
+        if self.refuse in graphs:
+            self.add_graph(self.refuse)
+        return [self.add_graph(g) for g in graphs]
+
+
+def test_store_graphs_falls_back_to_one_graph_at_a_time():
+    """ingest.store_graphs, the one path of ingest_paths and the ingest workers: a batch that fails is
+    stored graph by graph, so the bad graph fails alone; a failure of the store itself stops it."""
+    from circuit_atlas.ingest import store_graphs
+    from circuit_atlas.store import StoreIOError
+
+    store = _PickyStore(refuse="b")
+    store.stored.append("c")
+    outcomes = list(store_graphs(store, ["a", "b", "c", "d"]))
+    assert [g for g, _ in outcomes] == ["a", "b", "c", "d"] and store.stored == ["c", "a", "d"]
+    assert [o for g, o in outcomes if g != "b"] == [True, False, True]
+    assert isinstance(dict(outcomes)["b"], ValueError)
+    assert list(store_graphs(_PickyStore(refuse="x"), ["a", "b"])) == [("a", True), ("b", True)]   # one transaction
+    with pytest.raises(StoreIOError):
+        list(store_graphs(_PickyStore(refuse="b", io_error=True), ["a", "b", "c"]))
+    with pytest.raises(ValueError):                       # a caller's transient error is raised, not recorded
+        list(store_graphs(_PickyStore(refuse="b"), ["a", "b"], reraise=(ValueError,)))

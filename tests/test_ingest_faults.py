@@ -147,7 +147,7 @@ def _synthetic_files(directory: Path, n: int) -> None:
     backwards, and their logit probabilities sum past 1, which the reader refuses."""
     import numpy as np
 
-    from circuit_atlas.ingest.formats import write_graph_json
+    from circuit_atlas.ingest.write import write_graph_json
     from circuit_atlas.synthetic import synthetic_graph
 
     directory.mkdir()

@@ -92,10 +92,10 @@ def test_job_of_104_prompt_supernode_pairs_stores_every_result_once(stack, tmp_p
     country = next(c for c, cs in zip(C.COUNTRIES, C.CITIES) if C.city(cs[0], C.EN) == first["answer"]
                    or any(C.city(x, lang) == first["answer"] for x in cs[:1] for lang in C.LANGUAGES))
     link = {r["id"]: r["supernode"] for r in links}
-    mine = next(r for r in stored if r["prompt"] == first["prompt"] and link[r["id"]] == f"tag/country={country}")
+    mine = next(r for r in stored if r["prompt"] == first["prompt"] and link[r["id"]] == supernodes[country]["id"])
     from circuit_atlas.queries import interventions as evidence
     with open_store(stack.store, read_only=True) as store:
-        ivs, _ = evidence.resolve(evidence.Spec("ablate", f"supernode:tag/country={country}", None), model, store)
+        ivs, _ = evidence.resolve(evidence.Spec("ablate", f"supernode:{supernodes[country]['id']}", None), model, store)
     want = tracer.intervene(model, first["prompt"], ivs, targets=[first["answer"]], freeze_attention=False)
     assert mine["token"] == first["answer"]
     assert mine["p"] == pytest.approx(want.targets[0].prob_after, abs=1e-6)

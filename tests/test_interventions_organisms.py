@@ -2,11 +2,12 @@
 
 The fictional atlas (organisms/corpus.py: city -> country -> capital) is known, so the papers' swap can
 be checked: each country's supernode is found from stored graphs of the training templates' two-hop
-prompts (contrast-supernode: no hand-picked ids); then, on every held-out two-hop prompt of every
+prompts through common-paths (the features on the strongest excitatory paths city -> f1 -> f2 -> capital
+shared by at least 2 of the country's 3 cities; no hand-picked ids); then, on every held-out two-hop prompt of every
 language, ablating it alone must lower the right capital's probability (>= 90% of prompts), and
 suppressing it (x -1) while injecting the next country's (x 4 its activations on a parallel prompt)
 must make that country's capital the top answer (>= 80%). Measured (docs/interventions.md): ablation
-lowers it on 100% / 96% / 100% (en / fr / kl), the swap succeeds on 100% in every language.
+lowers it on 100% / 100% / 100% (en / fr / kl), the swap succeeds on 100% / 100% / 96%.
 The hidden-objective experiment is in test_audit.py (it needs the audits of both organisms).
 """
 from __future__ import annotations
@@ -36,28 +37,55 @@ def two_hop(tmp_path_factory):
     return model, path, n, found
 
 
+def strongest_paths(graph, start: str, end: str) -> dict[tuple[str, str], float]:
+    """(f1, f2) -> the strongest excitatory path start -> f1 -> f2 -> end in one graph (plain Python)."""
+    out_edges = defaultdict(list)
+    for s, t, w in zip(graph.edge_source.tolist(), graph.edge_target.tolist(), graph.edge_weight.tolist()):
+        if w >= 0:
+            out_edges[s].append((t, w))
+    nodes, best = graph.nodes, {}
+    for e, n in enumerate(nodes):
+        if n.kind != "embedding" or n.token != start:
+            continue
+        for a, w1 in out_edges[e]:
+            for b, w2 in (x for x in out_edges[a] if graph.feature_key(nodes[a])):
+                for l, w3 in out_edges[b]:
+                    if graph.feature_key(nodes[b]) and nodes[l].kind == "logit" and nodes[l].token == end:
+                        key = (graph.feature_key(nodes[a]), graph.feature_key(nodes[b]))
+                        best[key] = max(best.get(key, 0.0), 1.0 * w1 * w2 * w3)
+    return best
+
+
 def test_country_supernodes_are_what_the_stored_graphs_say(two_hop):
-    """contrast-supernode against a plain-Python count over the same stored graphs."""
+    """The common-paths supernodes against a plain-Python walk of the same stored graphs' edges."""
     from circuit_atlas.organisms import corpus as C
     from circuit_atlas.store import open_store
 
     _, path, n, found = two_hop
     assert n == len(C.facts("twohop")) * len(C.LANGUAGES) * 2      # two training templates per fact
-    graphs = defaultdict(set)                                      # graph id -> feature keys
     with open_store(path, read_only=True) as store:
-        country = {r["gid"]: r["v"] for r in store.query(
-            "MATCH (g:Graph)-[:TAGGED]->(t:Tag) WHERE t.key = 'country' RETURN g.id AS gid, t.value AS v")}
-        for gid in country:
-            graphs[gid] = {g.feature_key(x) for g in [store.get_graph(gid)] for x in g.nodes if x.kind == "feature"}
-        stored = {r["id"]: sorted(r["members"]) for r in queries.run(store, "supernodes", source="contrast")}
-    for c in C.COUNTRIES:
-        mine = [gid for gid, v in country.items() if v == c]
-        others = [gid for gid, v in country.items() if v != c]
-        keys = set().union(*graphs.values())
-        want = sorted(k for k in keys if sum(k in graphs[g] for g in mine) >= 0.5 * len(mine)
-                      and sum(k in graphs[g] for g in others) <= 0.1 * len(others))
-        assert want, c
-        assert found[c]["members"] == want and stored[f"tag/country={c}"] == want
+        city_of = defaultdict(list)                                # city stem -> its stored graphs
+        for r in store.query("MATCH (g:Graph)-[:TAGGED]->(t:Tag) WHERE t.key = 'city' RETURN g.id AS gid, t.value AS v"):
+            city_of[r["v"]].append(store.get_graph(r["gid"]))
+        stored = {r["id"]: sorted(r["members"]) for r in queries.run(store, "supernodes", source="common-paths")}
+    for country in C.COUNTRIES:
+        want = set()
+        for lang in C.LANGUAGES:
+            on_top = defaultdict(int)                              # feature -> cities whose top path it is on
+            for fact in (f for f in C.facts("twohop") if f.args[1] == country):
+                per_graph = [strongest_paths(g, C.city(fact.args[0], lang), C.answer(fact, lang))
+                             for g in city_of[fact.args[0]]]
+                paths = {k for p in per_graph for k in p}
+                if not paths:
+                    continue
+                count = {k: sum(k in p for p in per_graph) for k in paths}
+                mean = {k: sum(p[k] for p in per_graph if k in p) / count[k] for k in paths}
+                top = min(paths, key=lambda k: (-count[k], -mean[k], k))
+                for f in set(top):
+                    on_top[f] += 1
+            want |= {f for f, c in on_top.items() if c >= 2}
+        assert want, country
+        assert found[country]["members"] == sorted(want) == stored[f"paths/country={country}"], country
 
 
 def test_two_hop_swap_and_ablation_per_language(two_hop):

@@ -89,17 +89,19 @@ def test_labels_and_paths_name_the_planted_atlas(tmp_path):
                                                    rate("capital-of", "country", "capital",
                                                         lambda p: truth["atlas"][wrong[p["country"]] + "land"][0][:-3])),
         }
-        for hops in (2, 3):
+        for hops, rank_by in ((2, "strength"), (3, "strength"), (3, "min")):
             right = off = 0
             for p, g in (x for x in traced if x[0]["task"] == "twohop"):
                 [capital] = [n.token for n in g.nodes if n.kind == "logit" and n.token.startswith(p["capital"])]
                 [city] = [t for t in g.prompt_tokens if t.startswith(p["city"]) and len(t) > len(p["city"])]
                 rows = [r for r in queries.run(store, "common-paths", hops=hops, min_weight=0.0, token=capital,
-                                               tag=f"prompt={p['id']}", limit=1000) if r["start_token"] == city]
+                                               tag=f"prompt={p['id']}", rank_by=rank_by, limit=1000)
+                        if r["start_token"] == city]
                 feats = [rows[0][f"f{i}"] for i in range(1, hops)] if rows else []
                 right += any(names(p["country"], label[f]) for f in feats)
                 off += any(names(wrong[p["country"]], label[f]) for f in feats)
-            figures[f"{hops}-hop path city → … → capital passes a country feature"] = (right / 72, off / 72)
+            by = "" if rank_by == "strength" else f", ranked by {rank_by}"
+            figures[f"{hops}-hop path city → … → capital passes a country feature{by}"] = (right / 72, off / 72)
     for what, (right, off) in figures.items():
         print(f"{what}: {right:.2f} (a wrong place: {off:.2f})")
         assert right >= 3 * off, what

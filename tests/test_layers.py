@@ -53,3 +53,15 @@ def test_readme_layout_names_every_package_folder():
     layout = (REPO / "README.md").read_text().split("## Layout\n", 1)[1].split("\n## ", 1)[0]
     listed = set(re.findall(r"^\| `(\w+)/` \|", layout, re.MULTILINE))
     assert {"circuit_atlas", *folders} <= listed
+
+
+def test_docs_layout_names_every_module_and_no_other():
+    """docs/layout.md's module tables match the code: one row per module file of each folder."""
+    text = (REPO / "docs/layout.md").read_text()
+    sections = re.findall(r"^### `([\w/]+)/`\n(.*?)(?=^### |\Z)", text, re.MULTILINE | re.DOTALL)
+    documented = {folder: set(re.findall(r"^\| `(\w+\.py)` \|", body, re.MULTILINE)) for folder, body in sections}
+    folders = ["circuit_atlas", "circuit_atlas/store", "circuit_atlas/cli", "tracer", "ingest", "queries", "workers",
+               "audit", "organisms"]
+    assert sorted(documented) == sorted(folders)
+    for folder in folders:
+        assert documented[folder] == {p.name for p in (REPO / folder).glob("*.py")}, folder

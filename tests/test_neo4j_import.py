@@ -12,7 +12,8 @@ import pytest
 from click.testing import CliRunner
 
 from circuit_atlas.cli import main
-from circuit_atlas.ingest.formats import read_graph_file, write_graph_json
+from circuit_atlas.ingest.formats import read_graph_file
+from circuit_atlas.ingest.write import write_graph_json
 from circuit_atlas.queries import labels
 from circuit_atlas.store import neo4j_server, open_store
 from circuit_atlas.store.aggregates import FEATURE_AGGREGATES

@@ -134,6 +134,57 @@ def test_bad_parameters_get_one_clear_error():
         queries.get("hub")
 
 
+
+def test_registry_coerces_and_explains_parameters_as_documented():
+    """Booleans from the words the docs list, anything else refused with an example taken from the
+    parameter's documented default (read here from the .cypher header), or a type's sample without one."""
+    from circuit_atlas.queries.registry import REQUIRED, Param
+
+    header = (ROOT / "queries" / "cypher" / "hubs-by-graphs.cypher").read_text()
+    limit_default = re.search(r"\$limit: int = (\d+)", header).group(1)
+    q = queries.get("hubs-by-graphs")
+    assert [q.bind({"skip_bos": w})["skip_bos"] for w in ("yes", "TRUE", "1", "no", "false", "0")] == [True] * 3 + [False] * 3
+    for bad in ("maybe", 1, 2.0):
+        with pytest.raises(queries.QueryError, match="skip_bos: .* is not true or false; give e.g. --param skip_bos=false"):
+            q.bind({"skip_bos": bad})
+    with pytest.raises(queries.QueryError, match=f"give e.g. --param limit={limit_default} "):
+        q.bind({"limit": "ten"})
+    with pytest.raises(queries.QueryError, match=r"'x' is not an integer; give e.g. --param n=10 \(how many\)$"):
+        Param("n", int, REQUIRED, "how many").coerce("x")
+    with pytest.raises(queries.QueryError, match=r"'x' is not a number; give e.g. --param w=0.5$"):
+        Param("w", float, None, "").coerce("x")
+
+
+def test_registry_suggests_close_names_or_lists_the_known_ones():
+    from circuit_atlas.queries.registry import QUERIES, _did_you_mean
+
+    with pytest.raises(queries.QueryError, match="no query named 'hub-by-graph'; did you mean 'hubs-by-graphs'"):
+        queries.get("hub-by-graph")
+    with pytest.raises(queries.QueryError) as e:
+        queries.get("zzzz")
+    listed = sorted(n for n in QUERIES if not n.startswith("_"))
+    assert "; known queries: " in str(e.value) and "did you mean" not in str(e.value)
+    assert sorted(str(e.value).split("; known queries: ")[1].split(" (see")[0].split(", ")) == listed
+    assert _did_you_mean("hubs", ["hubs1", "hubs2", "hubs3", "hubs4"]).count("'hubs") == 3    # three at most
+    with pytest.raises(queries.QueryError, match=r"has no parameter \$nope \(it takes: none\)$"):
+        queries.get("_graph-tokens").bind({"nope": 1})
+    takes = ", ".join(sorted("$" + p.name for p in queries.get("hubs-by-graphs").params))
+    with pytest.raises(queries.QueryError, match=re.escape(f"(it takes: {takes})")):
+        queries.get("hubs-by-graphs").bind({"nope": 1})
+
+
+def test_registry_plain_values_sort_sets_only():
+    """collect() columns come back sorted by one order over any JSON value (None, numbers, text, lists,
+    maps); every other value keeps its order, and a set column's non-list value is left alone."""
+    from decimal import Decimal
+
+    from circuit_atlas.queries.registry import _plain
+
+    mixed = [{"k": 2}, [2], "b", 1.5, None, Decimal(3), "a", [1, "x"], True, {"k": 1}]
+    assert _plain(mixed, is_set=True) == [None, True, 1.5, 3, "a", "b", [1, "x"], [2], {"k": 1}, {"k": 2}]
+    assert _plain(["tok2", "tok1", None], is_set=False) == ["tok2", "tok1", None]      # prompt_tokens keep order
+    assert _plain("ba", is_set=True) == "ba" and _plain(Decimal("2.5"), is_set=True) == 2.5
+
 def test_cli_list_shows_every_query_with_its_parameters(store_path):
     out = cli(store_path[0], "query", "--list")
     assert out.returncode == 0, out.stderr
@@ -202,3 +253,19 @@ def test_docs_reference_is_generated_from_the_docstrings():
     from circuit_atlas.queries.registry import reference_markdown
     doc = (ROOT / "docs" / "queries.md").read_text()
     assert doc[doc.index("## Reference"):].strip() == reference_markdown().strip()
+
+
+def test_registry_run_sorts_collected_columns_only():
+    """run() returns a collect() column (supernodes' members) sorted, whatever order the engine gave,
+    and a stored list (a graph's prompt tokens) in its stored order. The store here hands back rows in
+    a planted order: what is under test is the registry's handling of them."""
+    class PlantedStore:
+        def query(self, cypher, params=None, **limits):
+            if "prompt_tokens" in cypher:
+                return [{"gid": "g", "tokens": ["<bos>", "b", "a"], "n_layers": 2}]
+            return [{"id": "s", "name": "n", "source": "proposed", "gid": "", "coherence": 0.5, "n_graphs": 2,
+                     "influence": 1.0, "n_members": 3, "members": ["t/1/2", "t/0/9", "t/1/10"]}]
+
+    assert queries.get("supernodes").set_columns == {"members"} and not queries.get("_graph-tokens").set_columns
+    assert queries.run(PlantedStore(), "supernodes")[0]["members"] == ["t/0/9", "t/1/10", "t/1/2"]
+    assert queries.run(PlantedStore(), "_graph-tokens")[0]["tokens"] == ["<bos>", "b", "a"]

@@ -76,3 +76,34 @@ def test_the_workers_guide_agrees_with_the_defaults():
             assert Path(shown) == default, name
         else:
             assert shown == default, name
+
+
+def _run_in(env: dict, code: str, cwd) -> subprocess.CompletedProcess:
+    keep = {k: v for k, v in os.environ.items() if not k.startswith(("CIRCUIT_ATLAS_", "NEO4J_"))}
+    return subprocess.run([sys.executable, "-c", code], env={**keep, "CIRCUIT_ATLAS_CONFIG": "/nonexistent", **env},
+                          capture_output=True, text=True, timeout=300, cwd=cwd)
+
+
+def test_settings_are_passed_down_not_read_again(tmp_path):
+    """The store opens with the Settings it is given: an environment that changed since they were read
+    (here: an unknown engine, an unreadable lock timeout) is not read again by the backend. A bare URI
+    still reads the settings, once, at the open."""
+    code = ("import sys; from circuit_atlas.settings import Settings; from circuit_atlas.store import open_store\n"
+            f"s = Settings(store={str(tmp_path / 'atlas.db')!r})\n"
+            "with open_store(s) as store: print('passed down:', store.backend)\n"
+            "try:\n    open_store(s.store).__enter__()\nexcept Exception as e: print('bare URI:', type(e).__name__, e)\n")
+    out = _run_in({"CIRCUIT_ATLAS_EMBEDDED_ENGINE": "no_such_engine"}, code, tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "passed down: embedded" in out.stdout
+    assert "bare URI: StoreError unknown embedded engine 'no_such_engine'" in out.stdout
+
+
+def test_the_celery_app_reads_no_settings_at_import(tmp_path):
+    """Importing the app and its tasks reads nothing (a worker reads its settings when it starts): a
+    malformed setting does not break `import`, and the first read of the configuration names it."""
+    code = ("from circuit_atlas.workers import app, tasks\nprint('imported')\n"
+            "try:\n    app.app.conf.broker_url\nexcept ValueError as e: print('on first use:', e)\n")
+    out = _run_in({"CIRCUIT_ATLAS_LOCK_TIMEOUT": "soon"}, code, tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines()[0] == "imported"
+    assert "on first use: CIRCUIT_ATLAS_LOCK_TIMEOUT" in out.stdout

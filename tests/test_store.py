@@ -11,6 +11,7 @@ import pytest
 from circuit_atlas.store import (CypherError, GraphNotFoundError, QueryTimeoutError, ReadOnlyQueryError, StoreError,
                                  StoreLockedError, TooManyRowsError, open_store)
 from circuit_atlas.synthetic import synthetic_graph
+from tests.backends import WRITE_PATHS
 from tests.conftest import REPO
 
 COUNTS = {
@@ -298,7 +299,7 @@ def test_same_process_opens_share_one_database(tmp_path):
 def test_feature_label_is_the_first_labelled_occurrence(store_uri):
     """A feature seen at several positions of a graph takes the first non-empty label of its occurrences
     (node order), never the empty label of an unlabelled one (issue 14). (Across graphs stored in
-    separate transactions, as Neo4j stores each graph, the first graph's label still wins, even empty.)"""
+    separate transactions: test_feature_label_filled_by_a_later_graph.)"""
     graphs = [synthetic_graph(20, n_nodes=200, n_edges=1500, n_layers=4, n_feature_ids=40)]
     keys = [g.feature_key(n) for g in graphs for n in g.nodes]
     repeated = {k for k in keys if k and keys.count(k) >= 2}
@@ -321,3 +322,91 @@ def test_feature_label_is_the_first_labelled_occurrence(store_uri):
         got = {r["k"]: r["label"] for r in store.query("MATCH (f:Feature) RETURN f.key AS k, f.label AS label")}
     assert {k: got[k] for k in repeated} == {k: want[k] for k in repeated}
     assert all(got[k] == want.get(k, "") for k in got)
+
+
+@pytest.mark.parametrize("store_uri, bulk", WRITE_PATHS, indirect=["store_uri"])
+def test_feature_label_filled_by_a_later_graph(store_uri, bulk):
+    """A feature first stored unlabelled takes the first non-empty label of a graph stored later, in a
+    separate transaction; a label once stored is kept (issue 14). Planted: graph 0 labels only some
+    features, graph 1 labels others, graph 2 labels every feature differently."""
+    graphs = [synthetic_graph(40 + i, n_nodes=120, n_edges=400, n_layers=3, n_feature_ids=25) for i in range(3)]
+    for i, g in enumerate(graphs):
+        for n in g.nodes:
+            if n.kind == "feature":
+                labelled = (i == 0 and n.feature % 3 == 0) or (i == 1 and n.feature % 2 == 0) or i == 2
+                n.label = f"graph {i} pos {n.pos}" if labelled else ""
+    want = {}                             # plain Python: the first non-empty label, graph by graph, node by node
+    for g in graphs:
+        for n in g.nodes:
+            k = g.feature_key(n)
+            if k:
+                if n.label and not want.get(k):
+                    want[k] = n.label
+                want.setdefault(k, "")
+    filled = {k for k in want if want[k].startswith(("graph 1", "graph 2"))
+              and any(g.feature_key(n) == k for n in graphs[0].nodes)}
+    assert len(filled) >= 10              # the case under test: stored empty first, filled later
+    options = {} if bulk is None else {"bulk": bulk}
+    with open_store(store_uri, **options) as store:
+        for g in graphs:                  # one transaction each
+            store.add_graph(g)
+        got = {r["k"]: r["label"] for r in store.query("MATCH (f:Feature) RETURN f.key AS k, f.label AS label")}
+    assert got == want
+
+
+def test_neo4j_import_features_take_the_first_nonempty_label_across_batches():
+    """neo4j-admin's Feature rows (neo4j_import.summed_features over per-batch rows) label a feature as
+    the Bolt path does: the first non-empty label over the batches, in order (planted as above)."""
+    from circuit_atlas.store.neo4j_import import summed_features
+    from circuit_atlas.store.rows import graph_rows
+
+    graphs = [synthetic_graph(40 + i, n_nodes=120, n_edges=400, n_layers=3, n_feature_ids=25) for i in range(3)]
+    for i, g in enumerate(graphs):
+        for n in g.nodes:
+            if n.kind == "feature":
+                n.label = f"graph {i}" if (i == 1 and n.feature % 2 == 0) or i == 2 else ""
+    want = {}
+    for g in graphs:
+        for n in g.nodes:
+            if (k := g.feature_key(n)) and not want.get(k):
+                want[k] = n.label
+    assert sum(v == "graph 1" for v in want.values()) >= 5 and sum(v == "graph 2" for v in want.values()) >= 5
+    table = summed_features([graph_rows([g], 10_000 * i).features for i, g in enumerate(graphs)])
+    assert dict(zip(table["key"].to_pylist(), table["label"].to_pylist())) == want
+
+
+def test_plain_value_turns_engine_numbers_into_python_ones_at_any_depth():
+    """The embedded engine's 128-bit sums arrive as Decimal: whole ones become int, others float,
+    inside lists and maps too; everything else is left as it is (mutation survivors, issue 14)."""
+    from decimal import Decimal
+
+    from circuit_atlas.store.rows import plain_value
+
+    got = plain_value({"n": Decimal(7), "x": [Decimal("2.5"), {"deep": Decimal("-3")}, "s", None], "t": (1, 2)})
+    assert got == {"n": 7, "x": [2.5, {"deep": -3}, "s", None], "t": (1, 2)}
+    assert [type(v) for v in (got["n"], got["x"][0], got["x"][1]["deep"])] == [int, float, int]
+    assert plain_value("text") == "text" and plain_value(None) is None and plain_value([]) == []
+
+
+def test_plain_rows_without_aggregates_leave_them_null():
+    """bench/ingest.py's "before" rows (with_aggregates=False): the same graphs, nodes, edges and
+    features, with no Feature aggregate, no Graph.features / n_paths and no strong paths."""
+    from circuit_atlas.store.aggregates import FEATURE_AGGREGATES
+    from circuit_atlas.store.rows import graph_rows
+
+    graphs = [small(1), small(2)]
+    full, bare = graph_rows(graphs, 0), graph_rows(graphs, 0, with_aggregates=False)
+    assert full.paths.num_rows > 0 and bare.paths.num_rows == 0 and bare.paths.schema == full.paths.schema
+    assert bare.graphs["features"].null_count == bare.graphs["n_paths"].null_count == len(graphs)
+    assert all(bare.features[a].null_count == bare.features.num_rows > 0 for a in FEATURE_AGGREGATES)
+    assert bare.nodes.equals(full.nodes) and bare.effects.equals(full.effects)
+    assert bare.features.select(["key", "label"]).equals(full.features.select(["key", "label"]))
+
+
+def test_plain_rows_of_no_graph_are_empty_tables():
+    from circuit_atlas.store.rows import graph_rows
+
+    for with_aggregates in (True, False):
+        rows = graph_rows([], 0, with_aggregates=with_aggregates)
+        assert [t.num_rows for t in (rows.graphs, rows.nodes, rows.features, rows.has_node, rows.of_feature,
+                                     rows.effects, rows.paths)] == [0] * 7 and rows.tags == []

@@ -298,3 +298,25 @@ def test_python_api_errors_are_tracer_errors(tmp_path):
         tracer.load(MODEL, PLT, device="warp9")
     for error in (tracer.BadConfig, tracer.BadCheckpoint, tracer.BadPrompt, tracer.MissingFile):
         assert issubclass(error, tracer.TracerError)
+
+
+def test_progress_bar_only_when_asked():
+    """Long traces show a tqdm bar of backward batches when asked, and nothing otherwise."""
+    from tqdm import tqdm
+
+    from circuit_atlas.tracer.attribution import _progress
+
+    bar = _progress(3, True)
+    assert isinstance(bar, tqdm) and bar.total == 3 and bar.desc == "backward batches"
+    bar.close()
+    assert not isinstance(_progress(3, False), tqdm)
+
+
+def test_target_token_ids_cover_the_whole_vocabulary():
+    """A target given as a token id is any id in [0, vocab_size): 0 and vocab_size - 1 included."""
+    from circuit_atlas.tracer.attribution import _token_id
+
+    assert _token_id(None, 0, 50) == 0 and _token_id(None, 49, 50) == 49
+    for bad in (-1, 50):
+        with pytest.raises(tracer.BadTarget, match=rf"target token id {bad} is outside the vocabulary \[0, 50\)"):
+            _token_id(None, bad, 50)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 
 import pytest
 
@@ -59,6 +60,30 @@ def test_csv_job_file_needs_model_and_checks_field_counts(tmp_path):
     assert rows[0].prompt == "a, b" and rows[0].tags == {"lang": "en"}
     assert rows[1].error == "job.csv line 3: expected 2 fields, found 3"
 
+
+
+def test_job_file_types_headers_and_intervention_targets(tmp_path):
+    """What a job file may be, each wrong one refused with its reason (mutation survivors, issue 14)."""
+    def job(name: str, text: str):
+        path = tmp_path / name
+        path.write_text(text)
+        return path
+
+    with pytest.raises(JobFileError, match=r"unknown job file type '\.txt'; use \.jsonl or \.csv"):
+        read_job_file(job("job.txt", "prompt\na\n"), {"model": "/m", "transcoders": "/t"})
+    for text in ("text,lang\na,en\n", ""):            # no 'prompt' column; no header at all
+        with pytest.raises(JobFileError, match="the first row must be a header with a 'prompt' column"):
+            read_job_file(job("job.csv", text), {"model": "/m", "transcoders": "/t"})
+    header = '{"job": {"model": "/m", "transcoders": "/t"}}\n{"prompt": "a"}\n'
+    spec, _ = read_job_file(job("job.jsonl", header), {"model": None, "transcoders": "", "options": None})
+    assert (spec.model, spec.transcoders) == ("/m", "/t")            # unset flags leave the header's values
+    for targets in ('"supernode:x"', '[]', '["3/7", 5]'):           # not a list, empty, not all text
+        with pytest.raises(JobFileError, match='needs "intervene": a list of targets'):
+            read_job_file(job("job.jsonl", '{"job": {"kind": "intervene", "model": "/m", "transcoders": "/t", '
+                                           f'"intervene": {targets}}}}}\n{{"prompt": "a"}}\n'))
+    spec, rows = read_job_file(job("job.jsonl", '{"job": {"kind": "intervene", "model": "/m", "transcoders": "/t", '
+                                                '"intervene": ["supernode:tag/x", "3/7"]}}\n{"prompt": "a"}\n'))
+    assert spec.kind == "intervene" and spec.intervene == ["supernode:tag/x", "3/7"] and rows[0].prompt == "a"
 
 def test_trace_key_depends_on_what_is_traced_only():
     spec = JobSpec("/m", "/t", {"max_n_logits": 10, "batch_size": 256}, tags={"set": "a"})
@@ -207,7 +232,7 @@ def test_workers_on_separate_hosts_share_only_redis_and_the_store(request, backe
     the embedded store, two for Neo4j) store every graph once; redis keeps no graph once stored."""
     import shutil
 
-    from circuit_atlas.workers.jobs import ARTIFACT
+    from circuit_atlas.workers.state import ARTIFACT
 
     # no worker dies here: a visibility timeout longer than the test, so no slow task is delivered twice
     stack = LocalStack(tmp_path, store=empty_store(request, backend, tmp_path), visibility_timeout=600)
@@ -275,7 +300,7 @@ def test_redis_restart_mid_job_loses_nothing(stack, tiny_model, tmp_path):
 
 @needs_redis
 def test_messages_the_broker_lost_are_sent_again(stack, tiny_model, tmp_path):
-    from circuit_atlas.workers.jobs import INGEST_TASK, TRACE_TASK
+    from circuit_atlas.workers.state import INGEST_TASK, TRACE_TASK
 
     texts = prompts(4, offset=250)
     job_id = stack.submit(write_job(tmp_path / "job.jsonl", tiny_model, [{"prompt": p} for p in texts]))
@@ -288,6 +313,11 @@ def test_messages_the_broker_lost_are_sent_again(stack, tiny_model, tmp_path):
 
     stack.start_workers(n_trace=1, n_ingest=0)          # the workers' sweeper sends the traces again
     st = stack.wait(job_id, until=lambda st: st.counts.get("traced") == 4, timeout=120)
+    # a trace task marks its prompt traced just before it sends the ingest message: wait for all 4 messages
+    deadline = time.monotonic() + 120
+    while stack.jobs.r.llen("ingest") < 4:
+        assert time.monotonic() < deadline, f"{stack.jobs.r.llen('ingest')} of 4 ingest messages sent in 120 s"
+        time.sleep(0.1)
     stack.jobs.r.delete("ingest")                       # and now lose every ingest message
     assert stack.jobs.lost_tasks() == {(INGEST_TASK, job_id, i) for i in range(4)}
     stack.start_worker("ingest", "ingest1")
@@ -383,3 +413,26 @@ def test_resubmission_with_other_transcoders_is_traced_again(stack, tiny_model, 
     assert _states(stack, stack.jobs.submit(job, {"transcoders": str(other)})) == ["queued"] * 3
     assert _states(stack, stack.jobs.submit(job, {"options": {"max_n_logits": 4}})) == ["queued"] * 3
     assert _states(stack, stack.jobs.submit(job)) == ["skipped"] * 3
+
+
+@needs_redis
+def test_python_submission_is_the_job_file_path(stack, tiny_model, tmp_path):
+    """Jobs.submit_trace (what audits call) and a job file record the same items and trace keys: a file
+    job after a Python job of the same prompts, model and options finds every graph stored."""
+    from circuit_atlas.tracer import TraceConfig
+
+    model, transcoders = tiny_model
+    texts = prompts(3, offset=900)
+    first = stack.jobs.submit_trace(str(model), str(transcoders), [texts[0], (texts[1], {"lang": "en"}), texts[2], " "],
+                                    TraceConfig(max_n_logits=4), tags={"set": "suspect"}, source="audit x")
+    items = [json.loads(v) for _, v in sorted(stack.jobs.r.hgetall(f"ca:job:{first}:items").items(), key=lambda kv: int(kv[0]))]
+    assert [i["prompt"] for i in items] == [*texts, None]
+    assert items[1]["tags"] == {"set": "suspect", "lang": "en"} and items[0]["tags"] == {"set": "suspect"}
+    assert _states(stack, first) == ["queued"] * 3 + ["failed"]
+    assert stack.jobs.status(first).errors == ["audit x line 4: missing or empty prompt"]
+    for item in items[:3]:                                         # what the ingest task records once stored
+        stack.jobs.register_graph(item["key"], f"graph-{item['line']}")
+
+    job = write_job(tmp_path / "job.jsonl", tiny_model, [{"prompt": p} for p in texts], {"max_n_logits": 4})
+    assert _states(stack, stack.jobs.submit(job)) == ["skipped"] * 3             # same keys: reused
+    assert _states(stack, stack.jobs.submit(job, {"options": {"max_n_logits": 5}})) == ["queued"] * 3

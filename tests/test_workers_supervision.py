@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from circuit_atlas.workers.jobs import DONE
+from circuit_atlas.workers.state import DONE
 from circuit_atlas.workers.liveness import HEARTBEAT_PREFIX, REFUSED_EXIT_CODE
 from circuit_atlas.workers.local import worker_env
 from circuit_atlas.workers.testing import LocalStack, free_port

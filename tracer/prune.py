@@ -46,7 +46,7 @@ def influence(normalized: torch.Tensor, logit_weights: torch.Tensor, max_iter: i
     """w @ (A + A^2 + ...): summed until the walk leaves the DAG (exactly zero)."""
     step = _vector_matrix(logit_weights, normalized)
     total = step.clone()
-    for _ in range(max_iter):
+    for _ in range(max_iter + 1):       # as circuit-tracer: max_iter steps past the first, then a last look
         if not step.any():
             return total
         step = _vector_matrix(step, normalized)

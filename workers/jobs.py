@@ -1,30 +1,10 @@
-"""Job state in redis: what `circuit-atlas jobs ...` shows and what the tasks update.
+"""Jobs: submit, watch and control bulk tracing jobs, and the tasks' view of their items.
 
-Why redis: the broker is already there, and with `appendonly yes` (compose.yaml, the tests) every
-write survives a redis restart; worker death loses nothing because the state is outside the
-workers. Layout (all keys under "ca:"):
-
-    ca:jobs                 zset  job id -> submit time
-    ca:job:<id>             hash  spec (JSON), file, created, n, pending, started, finished, cancelled
-    ca:job:<id>:items       hash  index -> {"prompt", "tags", "key", "line"} or {"line", "error"}
-    ca:job:<id>:state       hash  index -> queued | tracing | traced | done | skipped | failed | cancelled
-    ca:job:<id>:error       hash  index -> one error line
-    ca:job:<id>:attempts    hash  index -> deliveries of its trace task (poison detection)
-    ca:job:<id>:trace_s     hash  index -> seconds spent inside tracer.trace
-    ca:job:<id>:graph       hash  index -> graph id in the store
-    ca:job:<id>:done        zset  index -> time it was stored (graphs per hour)
-    ca:traced               hash  trace key -> graph id, for every graph the workers stored
-    ca:artifact:<key>       string a traced graph not yet stored (gzip'd graph JSON): how it travels from
-                                  the trace worker's host to an ingest worker's; deleted once stored
-    ca:ingest:pending       set   "<job id>:<index>" traced and not yet stored (ingest batches take from it)
-    ca:lost                 set   "<task>:<job id>:<index>" seen without a broker message at the last sweep
-
-Terminal states (done, skipped, failed, cancelled) are final: a redelivered task that finds its
-item terminal returns at once. Only `retry-failed` moves failed items back to queued.
+The state lives in redis (its keys, states and atomic transitions: workers/state.py); lost broker
+messages are found by workers/lost.py.
 """
 from __future__ import annotations
 
-import base64
 import dataclasses
 import json
 import time
@@ -33,25 +13,15 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import redis
-from redis.backoff import ExponentialBackoff
-from redis.retry import Retry
-
+from circuit_atlas.workers import lost
 from circuit_atlas.workers.config import INGEST_QUEUE, TRACE_QUEUE
 from circuit_atlas.workers.jobfile import JobSpec, Row, read_job_file, trace_key
+from circuit_atlas.workers.state import (ADVANCE, ARTIFACT, CANCELLED, DONE, FAILED, FINISH, INGEST_PENDING,
+                                         MAX_ARTIFACT_BYTES, PUT_ARTIFACT, QUEUED, REGISTRY, SKIPPED, TRACE_TASK,
+                                         TRACED, TRACING, connect)
 
-QUEUED, TRACING, TRACED = "queued", "tracing", "traced"
-DONE, SKIPPED, FAILED, CANCELLED = "done", "skipped", "failed", "cancelled"
-TERMINAL = (DONE, SKIPPED, FAILED, CANCELLED)
-REGISTRY = "ca:traced"
-ARTIFACT = "ca:artifact:"    # + trace key
-INGEST_PENDING = "ca:ingest:pending"
-LOST_SUSPECTS = "ca:lost"
-TRACE_TASK, INGEST_TASK = "workers.trace", "workers.ingest"
-MAX_ARTIFACT_BYTES = 512 * 1024**2   # redis's limit on one string value
 RATE_WINDOW_S = 300.0        # a running job's rate: graphs stored over the last 5 minutes ...
 MIN_RATE_S = 10.0            # ... and none before 10 s of it have passed
-UNACKED = "unacked"          # kombu's hash of delivered, not yet acknowledged messages
 
 
 class JobNotFound(KeyError):
@@ -114,74 +84,59 @@ class JobStatus:
         return "done with failures" if self.succeeded else "failed"
 
 
-# Move one item to a terminal state, once. KEYS: state, error, graph, done zset, job hash.
-# ARGV: index, new state, error, graph id, now. Returns 1 if it moved, 0 if it was already terminal.
-_FINISH = """
-local cur = redis.call('HGET', KEYS[1], ARGV[1])
-if cur == 'done' or cur == 'skipped' or cur == 'failed' or cur == 'cancelled' then return 0 end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-if ARGV[3] ~= '' then redis.call('HSET', KEYS[2], ARGV[1], ARGV[3]) end
-if ARGV[4] ~= '' then redis.call('HSET', KEYS[3], ARGV[1], ARGV[4]) end
-if ARGV[2] == 'done' then redis.call('ZADD', KEYS[4], ARGV[5], ARGV[1]) end
-if redis.call('HINCRBY', KEYS[5], 'pending', -1) <= 0 then redis.call('HSET', KEYS[5], 'finished', ARGV[5]) end
-return 1
-"""
-
-# Keep a traced graph until it is stored, unless it is stored already (a late duplicate trace must not
-# leave a copy behind that nothing deletes). KEYS: registry, artifact. ARGV: trace key, bytes.
-_PUT_ARTIFACT = """
-if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 0 end
-redis.call('SET', KEYS[2], ARGV[2])
-return 1
-"""
-
-# Move one item between non-terminal states. KEYS: state. ARGV: index, new state.
-_ADVANCE = """
-local cur = redis.call('HGET', KEYS[1], ARGV[1])
-if cur == 'done' or cur == 'skipped' or cur == 'failed' or cur == 'cancelled' then return 0 end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-return 1
-"""
-
-
-def connect(redis_url: str, decode: bool = True) -> redis.Redis:
-    """A client that rides out a short broker outage (a redis restart) instead of failing at once."""
-    return redis.Redis.from_url(redis_url, decode_responses=decode, socket_connect_timeout=5,
-                                retry=Retry(ExponentialBackoff(cap=2.0, base=0.1), 10),
-                                retry_on_error=[redis.ConnectionError, redis.TimeoutError])
-
-
 class Jobs:
     """Job state for one redis; the CLI, the tasks and the tests all go through it."""
 
     def __init__(self, redis_url: str):
         self.url = redis_url
         self.r = connect(redis_url)
-        self._finish = self.r.register_script(_FINISH)
-        self._advance = self.r.register_script(_ADVANCE)
-        self._put_artifact = self.r.register_script(_PUT_ARTIFACT)
+        self._finish = self.r.register_script(FINISH)
+        self._advance = self.r.register_script(ADVANCE)
+        self._put_artifact = self.r.register_script(PUT_ARTIFACT)
         self.raw = connect(redis_url, decode=False)       # artifacts are bytes
 
     # -- submitting and controlling jobs (CLI side) --
 
     def submit(self, path: str | Path, overrides: dict | None = None, store: str | None = None) -> str:
-        """Record a job and queue a trace task per prompt that is not traced yet; returns its id.
+        """Record the job of a job file (`circuit-atlas jobs submit`) and queue it; returns its id.
 
-        An intervention job (kind "intervene") has one item per (prompt, target); its supernode targets
-        are read from `store` here, once, so the workers never open the store to read.
+        A trace job goes through `submit_trace`, as a Python caller's prompts do. An intervention job
+        (kind "intervene") has one item per (prompt, target); its supernode targets are read from `store`
+        here, once, so the workers never open the store to read.
         """
         spec, rows = read_job_file(path, overrides)
-        targets: list[str | None] = [None]
-        if spec.kind == "intervene":
-            from circuit_atlas.workers import interventions
+        if spec.kind != "intervene":
+            return self.submit_trace(spec.model, spec.transcoders, rows, trace_config(spec.options, path),
+                                     tags=spec.tags, source=str(path))
+        from circuit_atlas.workers import interventions
 
-            spec = interventions.prepare(spec, path, store)
-            targets = list(spec.intervene)
-            rows = [dataclasses.replace(row, target=t) for row in rows for t in targets]
-            keys = [None if row.error else interventions.item_key(spec, row.prompt, row.target) for row in rows]
-        else:
-            spec = dataclasses.replace(spec, options=full_options(spec.options, path))
-            keys = [None if row.error else trace_key(spec, row.prompt) for row in rows]
+        spec = interventions.prepare(spec, path, store)
+        rows = [dataclasses.replace(row, target=t) for row in rows for t in spec.intervene]
+        keys = [None if row.error else interventions.item_key(spec, row.prompt, row.target) for row in rows]
+        return self._record(spec, rows, keys, str(path))
+
+    def submit_trace(self, model: str, transcoders: str, prompts, config=None, *, tags: dict | None = None,
+                     source: str = "python") -> str:
+        """Record a trace job and queue a trace task per prompt that is not traced yet; returns its id.
+
+            jobs.submit_trace("/models/tiny", "/models/tiny-plt",
+                              ["The capital of France is", ("La capitale de la France est", {"lang": "fr"})],
+                              TraceConfig(max_n_logits=5), tags={"set": "capitals"})
+
+        `prompts`: strings, (prompt, tags) pairs or job-file Rows; `config`: a tracer.TraceConfig (its
+        defaults when None); `tags` go on every prompt (a prompt's own win); `source` names the job in
+        `jobs status` and in its error lines ("<source> line <n>", n counting prompts from 1).
+        """
+        from circuit_atlas import tracer
+
+        config = config if config is not None else tracer.TraceConfig()
+        rows = [_as_row(i, p, source) for i, p in enumerate(prompts, start=1)]
+        spec = JobSpec(model=model, transcoders=transcoders, options=dataclasses.asdict(config),
+                       tags={k: str(v) for k, v in (tags or {}).items()})
+        return self._record(spec, rows, [None if row.error else trace_key(spec, row.prompt) for row in rows], source)
+
+    def _record(self, spec: JobSpec, rows: list[Row], keys: list[str | None], source: str) -> str:
+        """Write a job's spec and items to redis, then queue its traces (prompts stored already are skipped)."""
         job_id = uuid.uuid4().hex[:12]
         now = time.time()
         stored = self._registry_lookup([k for k in keys if k])
@@ -199,7 +154,7 @@ class Jobs:
         pending = sum(s == QUEUED for s in states.values())
         job = f"ca:job:{job_id}"
         pipe = self.r.pipeline()
-        pipe.hset(job, mapping={"spec": json.dumps(dataclasses.asdict(spec)), "file": str(path),
+        pipe.hset(job, mapping={"spec": json.dumps(dataclasses.asdict(spec)), "file": source,
                                 "created": now, "n": len(rows), "pending": pending, "cancelled": 0,
                                 **({} if pending else {"finished": now})})
         for suffix, mapping in (("items", items), ("state", states), ("error", errors), ("graph", graphs)):
@@ -387,52 +342,13 @@ class Jobs:
     def has_artifact(self, key: str) -> bool:
         return bool(self.r.exists(ARTIFACT + key))
 
-    # -- lost messages --
+    # -- lost messages (workers/lost.py) --
 
     def lost_tasks(self) -> set[tuple[str, str, int]]:
-        """(task, job id, index) of each unfinished item that no message in the broker will reach.
-
-        The item states and the broker (both queues and kombu's unacked hash) are read in one
-        MULTI, so a message moving between queue and unacked is never missed. An item that is
-        queued or tracing needs a trace message; one that is traced needs an ingest message.
-        """
-        jobs = self.r.zrange("ca:jobs", 0, -1)
-        # Cheap first: with at least as many messages as unfinished items, nothing is missing (or a
-        # duplicate hides it until the queue drains; then the counts show it). Skips reading the queues.
-        pipe = self.r.pipeline(transaction=True)
-        for job_id in jobs:
-            pipe.hget(f"ca:job:{job_id}", "pending")
-        *pending, n_traces, n_ingests, n_unacked = pipe.llen(TRACE_QUEUE).llen(INGEST_QUEUE).hlen(UNACKED).execute()
-        pending = [int(p or 0) for p in pending]
-        if n_traces + n_ingests + n_unacked >= sum(pending):
-            return set()
-        open_jobs = [job_id for job_id, n in zip(jobs, pending) if n > 0]
-        pipe = self.r.pipeline(transaction=True)
-        for job_id in open_jobs:
-            pipe.hgetall(f"ca:job:{job_id}:state")
-        pipe.lrange(TRACE_QUEUE, 0, -1).lrange(INGEST_QUEUE, 0, -1).hvals(UNACKED)
-        *states, traces, ingests, unacked = pipe.execute()
-        needed = {(INGEST_TASK if state == TRACED else TRACE_TASK, job_id, int(i))
-                  for job_id, job_states in zip(open_jobs, states)
-                  for i, state in job_states.items() if state in (QUEUED, TRACING, TRACED)}
-        raw = [json.loads(m) for m in traces + ingests] + [json.loads(m)[0] for m in unacked]
-        return needed - {task for task in map(_task_of, raw) if task}
+        return lost.lost_tasks(self.r)
 
     def sweep_lost_tasks(self) -> list[tuple[str, str, int]]:
-        """Tasks lost twice in a row (at this sweep and the one before); call at most every few seconds.
-
-        Two sightings, because a message is briefly nowhere while a worker moves it from the queue
-        to the unacked hash, and a traced item has no ingest message until its trace task sends one.
-        """
-        lost = {f"{task}:{job_id}:{index}": (task, job_id, index) for task, job_id, index in self.lost_tasks()}
-        before = self.r.smembers(LOST_SUSPECTS)
-        first_sightings = set(lost) - before
-        pipe = self.r.pipeline()
-        pipe.delete(LOST_SUSPECTS)
-        if first_sightings:
-            pipe.sadd(LOST_SUSPECTS, *first_sightings)
-        pipe.execute()
-        return sorted(lost[m] for m in set(lost) & before)
+        return lost.sweep_lost_tasks(self.r)
 
     # -- helpers --
 
@@ -454,16 +370,27 @@ class Jobs:
             raise JobNotFound(job_id)
 
 
-def full_options(options: dict, path) -> dict:
-    """Every tracer.TraceConfig field, so that the trace key does not depend on defaults being spelled."""
+def trace_config(options: dict, path):
+    """A job file's tracing options as a tracer.TraceConfig; JobFileError names the file and the known options."""
     from circuit_atlas.workers.jobfile import JobFileError
     from circuit_atlas import tracer
 
     try:
-        return dataclasses.asdict(tracer.TraceConfig(**options))
+        return tracer.TraceConfig(**options)
     except (TypeError, ValueError) as e:
         names = ", ".join(f.name for f in dataclasses.fields(tracer.TraceConfig))
         raise JobFileError(f"{path}: bad tracing options {options}: {e}; known options: {names}") from None
+
+
+def _as_row(n: int, prompt, source: str) -> Row:
+    """A prompt given to submit_trace as a job item: a Row as it is, else the n-th prompt (an empty one
+    fails alone, as a job file's empty row does)."""
+    if isinstance(prompt, Row):
+        return prompt
+    text, tags = (prompt, {}) if isinstance(prompt, str) else prompt
+    if not isinstance(text, str) or not text.strip():
+        return Row(line=n, prompt=None, tags={}, error=f"{source} line {n}: missing or empty prompt")
+    return Row(line=n, prompt=text, tags={str(k): str(v) for k, v in tags.items()})
 
 
 def _item_json(spec: JobSpec, row: Row, key: str | None) -> str:
@@ -472,18 +399,6 @@ def _item_json(spec: JobSpec, row: Row, key: str | None) -> str:
     extra = {"target": row.target} if row.target is not None else {}
     return json.dumps({"line": row.line, "prompt": row.prompt, "tags": {**spec.tags, **row.tags}, "key": key,
                        **extra}, ensure_ascii=False)
-
-
-def _task_of(message: dict) -> tuple[str, str, int] | None:
-    """(task, job id, index) of a kombu message as it lies in redis; None for anything else."""
-    try:
-        body = message["body"]
-        if message.get("properties", {}).get("body_encoding") == "base64":
-            body = base64.b64decode(body)
-        job_id, index = json.loads(body)[0][:2]
-        return message["headers"]["task"], job_id, int(index)
-    except (KeyError, TypeError, ValueError, IndexError):
-        return None
 
 
 def _float(value) -> float | None:

@@ -47,7 +47,8 @@ from circuit_atlas.tracer.errors import TracerError  # light: the tracer imports
 from circuit_atlas.workers.app import app, config, settings
 from circuit_atlas.workers import liveness
 from circuit_atlas.workers.config import INGEST_QUEUE
-from circuit_atlas.workers.jobs import CANCELLED, DONE, FAILED, SKIPPED, TERMINAL, TRACE_TASK, JobNotFound, Jobs, connect
+from circuit_atlas.workers.jobs import JobNotFound, Jobs
+from circuit_atlas.workers.state import CANCELLED, DONE, FAILED, SKIPPED, TERMINAL, TRACE_TASK, connect
 
 logger = get_logger(__name__)
 
@@ -81,7 +82,10 @@ class JobTask(Task):
     retry_backoff = 1            # 1, 2, 4, ... s
     retry_backoff_max = 60
     retry_jitter = True
-    max_retries = config.max_retries
+
+    @property
+    def max_retries(self) -> int:      # read when a retry needs it: the worker's settings are loaded by then
+        return config().max_retries
 
     def on_failure(self, exc, task_id, args, kwargs, einfo) -> None:
         job_id, index = args[0], args[1]
@@ -115,7 +119,7 @@ def trace_prompt(self, job_id: str, index: int) -> str:
     elif path.exists():
         jobs.put_artifact(item.key, _artifact_bytes(path))   # traced here; redis lost the way on
     else:
-        if attempts > config.max_deliveries:
+        if attempts > config().max_deliveries:
             raise PoisonPrompt(f"its worker died {attempts - 1} times while tracing it "
                                f"(out of memory? raise CIRCUIT_ATLAS_MAX_DELIVERIES to try again)")
         from circuit_atlas import tracer
@@ -148,14 +152,14 @@ def ingest_graph(self, job_id: str, index: int) -> str:
 
     Every traced item has its own ingest message (the reliable path); the batch is opportunistic: the
     other items are claimed from the set of traced-but-not-ingested items, stored in one transaction,
-    and their own messages then find them done. A batch that fails falls back to this item alone, so
-    one bad graph fails only its own item.
+    and their own messages then find them done. A batch that fails is stored one graph at a time
+    (ingest.store_graphs), so one bad graph fails only its own item.
     """
     jobs = _jobs()
     own = _ingest_source(jobs, job_id, index)
     if own is not None:
         batch = [own]
-        for other in jobs.claim_ingest(config.ingest_batch - 1):
+        for other in jobs.claim_ingest(config().ingest_batch - 1):
             if other != (job_id, index):
                 try:
                     source = _ingest_source(jobs, *other)
@@ -163,14 +167,7 @@ def ingest_graph(self, job_id: str, index: int) -> str:
                     continue
                 if source is not None:
                     batch.append(source)
-        try:
-            _store_batch(jobs, batch)
-        except TRANSIENT:
-            raise
-        except Exception:
-            if len(batch) == 1:
-                raise
-            _store_batch(jobs, [own])   # one bad graph in a batch fails only its own item
+        _store_batch(jobs, batch)
     jobs.unclaim_ingest(job_id, index)
     return jobs.r.hget(f"ca:job:{job_id}:graph", index) or "not stored"
 
@@ -200,19 +197,33 @@ def _ingest_source(jobs: Jobs, job_id: str, index: int):
 
 
 def _store_batch(jobs: Jobs, batch: list) -> None:
-    """add_graphs in one transaction, then record every item as done (registry first: idempotent)."""
+    """Store a batch of job items (the first is the task's own) through ingest's one path
+    (ingest.store_graphs: one transaction, then one at a time on failure), then record each stored
+    item as done (registry first: idempotent). A graph that fails alone raises if it is the task's
+    own item; another item's failure is left to its own message, which fails it with the error."""
+    from circuit_atlas.ingest import store_graphs
     from circuit_atlas.queries.interventions import store_record
 
     graphs = [x for *_, x in batch if not isinstance(x, dict)]
+    outcomes: dict[int, object] = {}             # id(graph or record) -> True/False or its exception
     with open_store_for_writes() as store:
         if graphs:
-            store.add_graphs(graphs)                # False for content stored already
+            outcomes.update((id(g), outcome) for g, outcome in store_graphs(store, graphs, reraise=TRANSIENT))
         for *_, rec in (b for b in batch if isinstance(b[-1], dict)):
-            store_record(store, rec)                # MERGE on its content id: a repeat stores nothing new
+            try:
+                outcomes[id(rec)] = store_record(store, rec)  # MERGE on its content id: a repeat stores nothing new
+            except TRANSIENT:
+                raise
+            except Exception as e:  # noqa: BLE001 — fails its own item alone, as a graph would
+                outcomes[id(rec)] = e
     for job_id, index, key, x in batch:
+        if isinstance(outcomes[id(x)], Exception):
+            continue
         result_id = x["id"] if isinstance(x, dict) else x.id
         jobs.register_graph(key, result_id)
         jobs.finish(job_id, index, DONE, graph_id=result_id)
+    if isinstance(error := outcomes[id(batch[0][-1])], Exception):
+        raise error
 
 
 # -- liveness: heartbeats and the embedded store's one ingest worker (workers/liveness.py) --
@@ -229,9 +240,9 @@ def _take_ingest_lock(sender, **_) -> None:
     """An ingest worker of an embedded store refuses to start while another one holds the store."""
     from circuit_atlas.store import is_neo4j_uri
 
-    if INGEST_QUEUE in _queues(sender.app) and not is_neo4j_uri(settings.store):
+    if INGEST_QUEUE in _queues(sender.app) and not is_neo4j_uri(settings().store):
         try:
-            _ingest_lock.append(liveness.lock_ingest(settings.store))
+            _ingest_lock.append(liveness.lock_ingest(settings().store))
         except liveness.IngestLockHeld as e:
             print(f"{sender.hostname} refuses to start: {e}", file=sys.stderr, flush=True)  # logging is not set up yet
             os._exit(liveness.REFUSED_EXIT_CODE)   # before the pool starts: nothing to clean up
@@ -246,7 +257,7 @@ def _drop_inherited_ingest_lock(**_) -> None:
 
 @worker_ready.connect
 def _start_heartbeat(sender, **_) -> None:
-    liveness.start_heartbeat(connect(settings.redis_url), sender.hostname, _queues(sender.app), config.heartbeat)
+    liveness.start_heartbeat(connect(settings().redis_url), sender.hostname, _queues(sender.app), config().heartbeat)
 
 
 @worker_shutdown.connect
@@ -267,8 +278,8 @@ def _start_lost_task_sweeper(**_) -> None:
 
 def sweep_lost_tasks_forever() -> None:
     """In each worker's main process; the lock lets one worker sweep per interval."""
-    jobs = Jobs(settings.redis_url)      # its own client: the thread shares nothing with the tasks
-    interval = config.lost_task_check
+    jobs = Jobs(settings().redis_url)      # its own client: the thread shares nothing with the tasks
+    interval = config().lost_task_check
     while True:
         time.sleep(interval)
         try:
@@ -285,7 +296,7 @@ def sweep_lost_tasks_forever() -> None:
 
 @functools.cache
 def _jobs() -> Jobs:
-    return Jobs(settings.redis_url)
+    return Jobs(settings().redis_url)
 
 
 @functools.lru_cache(maxsize=256)
@@ -302,8 +313,8 @@ def load_model(model_ref: str, transcoders_ref: str):
     import torch
     from circuit_atlas import tracer
 
-    torch.set_num_threads(config.torch_threads)
-    return tracer.load(model_ref, transcoders_ref, device=config.device)
+    torch.set_num_threads(config().torch_threads)
+    return tracer.load(model_ref, transcoders_ref, device=config().device)
 
 
 @contextlib.contextmanager
@@ -316,10 +327,10 @@ def open_store_for_writes():
     """
     from circuit_atlas.store import is_neo4j_uri, open_store
 
-    if is_neo4j_uri(settings.store):
+    if is_neo4j_uri(settings().store):
         yield _server_store()
     else:
-        with open_store(settings.store, read_only=False) as store:
+        with open_store(settings(), read_only=False) as store:
             yield store
 
 
@@ -329,7 +340,7 @@ def _server_store():
     close the store (its driver) under the next task ("DriverError: Driver closed")."""
     from circuit_atlas.store import connect
 
-    return connect(settings.store, read_only=False)
+    return connect(settings(), read_only=False)
 
 
 def artifact_path(key: str, kind: str = "trace") -> Path:
@@ -337,8 +348,8 @@ def artifact_path(key: str, kind: str = "trace") -> Path:
     another host: both travel through redis)."""
     if kind == "intervene":
         from circuit_atlas.workers.interventions import artifact_path as record_path
-        return record_path(settings.artifacts, key)
-    return settings.artifacts / "graphs" / f"{key}.json"
+        return record_path(settings().artifacts, key)
+    return settings().artifacts / "graphs" / f"{key}.json"
 
 
 def _artifact_bytes(path: Path) -> bytes:
@@ -350,7 +361,7 @@ def _artifact_bytes(path: Path) -> bytes:
 
 def _write_artifact(graph, path: Path) -> None:
     """Write-then-rename: a reader (or a redelivered task) never sees half a file."""
-    from circuit_atlas.ingest.formats import write_graph_json
+    from circuit_atlas.ingest.write import write_graph_json
 
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp")

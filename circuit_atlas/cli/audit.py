@@ -89,7 +89,7 @@ def _run(settings, spec, opts, out_root: Path, *, inline: bool, use_store: bool,
             if not use_store:
                 return run_audit(spec, opts, out_root=out_root, device=settings.device)
             from circuit_atlas.store import open_store
-            with open_store(settings.store) as store:
+            with open_store(settings) as store:
                 return run_audit(spec, opts, out_root=out_root, store=store, device=settings.device)
         return run_audit_job(spec, opts, settings, out_root=out_root, timeout_s=timeout)
     except (AuditInputError, StoreError, TracerError) as e:
@@ -154,7 +154,7 @@ def _reading(settings):
     from circuit_atlas.store.errors import UnknownLabelError
 
     try:
-        with open_store(settings.store, read_only=True) as store:
+        with open_store(settings, read_only=True) as store:
             yield store
     except UnknownLabelError:   # a store made before audits existed
         raise click.ClickException(f"no audits in {settings.store} yet; run `circuit-atlas audit run`") from None

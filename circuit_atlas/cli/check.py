@@ -31,7 +31,7 @@ def check(settings, no_hashes, quiet):
     show = not quiet and sys.stderr.isatty()
     progress = (lambda items, total: tqdm(items, total=total, unit="graph", desc="check")) if show else None
     try:
-        with open_store(settings.store, read_only=True) as store:
+        with open_store(settings, read_only=True) as store:
             report = check_store(store, hashes=not no_hashes, progress=progress)
     except StoreError as e:
         raise click.ClickException(str(e).splitlines()[0]) from None

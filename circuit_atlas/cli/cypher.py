@@ -5,6 +5,7 @@ import click
 
 from circuit_atlas.cli import main
 from circuit_atlas.cli.output import emit, output_options, parse_params
+from circuit_atlas.settings import DEFAULT_MAX_MEMORY, DEFAULT_MAX_ROWS, DEFAULT_TIMEOUT_S
 
 
 @main.command()
@@ -16,10 +17,11 @@ from circuit_atlas.cli.output import emit, output_options, parse_params
 @click.option("--param-str", "param_strs", multiple=True, metavar="KEY=VALUE",
               help="Query parameter $KEY as the text VALUE, never read as JSON (-p id=42 is a number, "
                    "--param-str id=42 the string \"42\").")
-@click.option("--timeout", "timeout_s", type=float, default=60.0, show_default=True,
+@click.option("--timeout", "timeout_s", type=float, default=DEFAULT_TIMEOUT_S, show_default=True,
               help="Seconds before the query is stopped (more than 0).")
-@click.option("--max-rows", type=int, default=100_000, show_default=True, help="Fail if the query returns more rows.")
-@click.option("--max-memory", default="1G", show_default=True, metavar="SIZE",
+@click.option("--max-rows", type=int, default=DEFAULT_MAX_ROWS, show_default=True,
+              help="Fail if the query returns more rows.")
+@click.option("--max-memory", default=DEFAULT_MAX_MEMORY, show_default=True, metavar="SIZE",
               help="Memory the query process may use, e.g. 512M or 4G; its rows may take a quarter of it.")
 @output_options
 @click.pass_obj
@@ -41,7 +43,7 @@ def cypher(settings, query, params, param_strs, timeout_s, max_rows, max_memory,
 
     values = parse_params(params, param_strs)
     try:
-        with open_store(settings.store, read_only=True) as store:
+        with open_store(settings, read_only=True) as store:
             rows = store.query(query, values, timeout_s=timeout_s, max_rows=max_rows, max_memory=max_memory)
     except StoreError as e:
         raise click.ClickException(str(e)) from None

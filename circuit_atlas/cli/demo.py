@@ -65,7 +65,7 @@ def demo(settings, organism: str, kind: str, tasks: str, per_language: int | Non
     click.echo(f"   {len(graphs)} graphs, {n_edges:,} edges in {time.perf_counter() - start:.1f} s")
 
     click.echo(f"2. storing them in {settings.store}")
-    with open_store(settings.store) as store:
+    with open_store(settings) as store:
         new = sum(store.add_graphs(graphs))
         click.echo(f"   {new} new, {len(graphs) - new} already present")
 

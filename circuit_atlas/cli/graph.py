@@ -14,7 +14,7 @@ def graph():
 
 def _open(settings):
     from circuit_atlas.store import open_store
-    return open_store(settings.store, read_only=True)
+    return open_store(settings, read_only=True)
 
 
 @graph.command("show")
@@ -76,7 +76,7 @@ def graph_export(settings, graph_ref, out, node_ids, query, params, supernodes):
             -p 'token=" Austin"' -p limit=3 --out dallas-paths.json
         circuit-atlas graph export dallas-austin-llamma --nodes 20_15589_10,23_12237_10 --out pins.json
     """
-    from circuit_atlas.ingest.formats import write_graph_json
+    from circuit_atlas.ingest.write import write_graph_json
     from circuit_atlas.queries import QueryError
     from circuit_atlas.queries.views import export_view
     from circuit_atlas.store import StoreError

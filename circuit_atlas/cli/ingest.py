@@ -51,7 +51,7 @@ def ingest(settings, paths, tags, manifest, quiet, neo4j_home, overwrite):
         if neo4j_home:
             report = import_paths(neo4j_home, paths, tags=tag_map, manifest=manifest, overwrite=overwrite, log=log)
         else:
-            report = ingest_paths(settings.store, paths, tags=tag_map, manifest=manifest,
+            report = ingest_paths(settings, paths, tags=tag_map, manifest=manifest,
                                   options=IngestOptions(progress=not quiet and sys.stderr.isatty()), log=log)
     except (StoreError, ManifestError, Neo4jImportError) as e:
         raise click.ClickException(str(e)) from None

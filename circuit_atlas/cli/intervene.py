@@ -83,7 +83,7 @@ def intervene(settings, model_dir, transcoders_dir, prompt, sets, scales, adds, 
             store = None
             if store_needed:
                 from circuit_atlas.store import connect
-                store = connect(settings.store, read_only=not save)
+                store = connect(settings, read_only=not save)
             try:
                 ivs, supernodes = [], {}
                 for spec in specs:

@@ -68,7 +68,7 @@ def submit(ctx, file, model, transcoders, options, tags) -> None:
     overrides = {"model": model, "transcoders": transcoders,
                  "options": parse_params(options),
                  "tags": {k: str(v) for k, v in parse_params(tags).items()}}
-    click.echo(_jobs(ctx).submit(file, overrides, store=ctx.obj.store))
+    click.echo(_jobs(ctx).submit(file, overrides, store=ctx.obj))
 
 
 @jobs.command()

@@ -37,7 +37,7 @@ def labels_import(settings, file, transcoder_set):
     from circuit_atlas.store import StoreError, open_store
 
     try:
-        with open_store(settings.store) as store:
+        with open_store(settings) as store:
             report = import_labels(store, file, transcoder_set)
     except (LabelFileError, StoreError) as e:
         raise click.ClickException(str(e).splitlines()[0]) from None
@@ -78,7 +78,7 @@ def labels_auto(settings, model_dir, transcoders_dir, top):
         except tracer.TracerError as e:
             raise click.ClickException(str(e)) from None
     try:
-        with open_store(settings.store) as store:
+        with open_store(settings) as store:
             made = auto_labels(store, model, top)
     except StoreError as e:
         raise click.ClickException(str(e).splitlines()[0]) from None

@@ -28,7 +28,7 @@ def _run(settings, selectors, cypher, params, action):
     if not selectors and cypher is None:
         raise click.UsageError("name the graphs: ids, slugs, tags key=value, or --cypher")
     try:
-        with open_store(settings.store, lock_timeout_s=60.0) as store:
+        with open_store(settings) as store:
             gids = select_graphs(store, selectors, cypher, parse_params(params))
             return action(store, gids)
     except (QueryError, StoreError) as e:

@@ -51,8 +51,8 @@ def query(settings, name, params, fmt, columns, list_, describe):
             click.echo(q.doc.strip() + ("\n\n" + q.cypher if q.cypher else ""))
             return
         given = parse_params(params)
-        rows = _run(settings.store, name, given, writes=q.writes)
-        note = _note(settings.store, q, given, rows)
+        rows = _run(settings, name, given, writes=q.writes)
+        note = _note(settings, q, given, rows)
     except QueryError as e:
         raise click.ClickException(str(e)) from None
     if columns:
@@ -68,7 +68,7 @@ def query(settings, name, params, fmt, columns, list_, describe):
         click.echo(note, err=fmt != "table")
 
 
-def _note(uri: str, q, given: dict, rows: list[dict]) -> str | None:
+def _note(settings, q, given: dict, rows: list[dict]) -> str | None:
     """What a reader should know about the answer: why it is empty, or that LIMIT cut it."""
     limit = q.bind(given).get("limit")
     if rows and limit is not None and len(rows) == limit:
@@ -77,19 +77,19 @@ def _note(uri: str, q, given: dict, rows: list[dict]) -> str | None:
         from circuit_atlas import queries
         from circuit_atlas.store import StoreError, open_store
         try:
-            with open_store(uri, read_only=True) as store:
+            with open_store(settings, read_only=True) as store:
                 return "why: " + queries.explain_empty(store, q.name, given)
         except StoreError:
             return None
     return None
 
 
-def _run(uri: str, name: str, params: dict, writes: bool = False) -> list[dict]:
+def _run(settings, name: str, params: dict, writes: bool = False) -> list[dict]:
     from circuit_atlas import queries
     from circuit_atlas.store import StoreError, open_store
 
     try:
-        with open_store(uri, read_only=not writes) as store:
+        with open_store(settings, read_only=not writes) as store:
             return queries.run(store, name, params)
     except StoreError as e:
         raise click.ClickException(str(e).splitlines()[0]) from None
@@ -121,7 +121,7 @@ def plot_multilingual(settings, concept, out, title):
     from circuit_atlas.queries.multilingual import plot_iou
 
     try:
-        rows = _run(settings.store, "multilingual-iou", {"concept": concept})
+        rows = _run(settings, "multilingual-iou", {"concept": concept})
     except QueryError as e:
         raise click.ClickException(str(e)) from None
     if not rows:
@@ -151,7 +151,7 @@ def supernodes_propose(settings, params, fmt):
     """
     from circuit_atlas.queries import QueryError
     try:
-        rows = _run(settings.store, "propose-supernodes", parse_params(params), writes=True)
+        rows = _run(settings, "propose-supernodes", parse_params(params), writes=True)
     except QueryError as e:
         raise click.ClickException(str(e)) from None
     emit(rows, fmt)           # members too: the feature keys of each group
@@ -176,7 +176,7 @@ def supernodes_import(settings, files):
         graphs = [read_graph_file(f) for f in files]
     except GraphFileError as e:
         raise click.ClickException(str(e)) from None
-    with open_store(settings.store, read_only=False) as store:
+    with open_store(settings, read_only=False) as store:
         missing = [f for f, g in zip(files, graphs) if not store.has_graph(g.id)]
         if missing:
             raise click.ClickException(f"{missing[0]}: not in the store; ingest it first (circuit-atlas ingest)")

@@ -55,7 +55,7 @@ def trace(settings, model_dir, transcoders_dir, prompt, out, ingest, device, slu
 
     if out:
         try:
-            from circuit_atlas.ingest.formats import write_graph_json
+            from circuit_atlas.ingest.write import write_graph_json
         except ImportError as e:
             raise click.ClickException("--out needs ingest.formats (merge branch `formats`)") from e
         _check_writable(out)   # before minutes of tracing, not after
@@ -90,7 +90,7 @@ def trace(settings, model_dir, transcoders_dir, prompt, out, ingest, device, slu
     if ingest:
         from circuit_atlas.store import open_store
 
-        with open_store(settings.store) as store:
+        with open_store(settings) as store:
             stored = store.add_graph(graph)
         click.echo(f"{'stored in' if stored else 'already in'} {settings.store}")
 

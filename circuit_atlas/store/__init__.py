@@ -12,6 +12,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import Iterator
 
+from circuit_atlas.settings import Settings
 from circuit_atlas.store.base import Store
 from circuit_atlas.store.errors import (CypherError, ForbiddenQueryError, GraphNotFoundError, QueryLimitError,
                                         QueryMemoryError, QueryTimeoutError, ReadOnlyQueryError, ResultTooLargeError,
@@ -26,18 +27,26 @@ def is_neo4j_uri(uri: str) -> bool:
     return str(uri).startswith(NEO4J_SCHEMES)
 
 
-def connect(uri: str, read_only: bool = False, **options) -> Store:
-    """Open a store without a `with` block; call .close() when done. Options: see EmbeddedOptions."""
+def connect(store: str | Settings, read_only: bool = False, **options) -> Store:
+    """Open a store without a `with` block; call .close() when done.
+
+    `store`: the process's Settings (read once, passed down: its store URI, Neo4j credentials, embedded
+    engine and lock timeout), or a bare URI, for which the settings are read now. Embedded options
+    (keywords, None = the setting's): lock_timeout_s, engine, bulk — see store.embedded.EmbeddedOptions."""
+    settings = store if isinstance(store, Settings) else Settings.load(store=str(store))
+    uri = str(settings.store)
     if is_neo4j_uri(uri):
         from circuit_atlas.store.neo4j import Neo4jBackend
-        return Store(Neo4jBackend(uri, read_only), str(uri), read_only)
+        return Store(Neo4jBackend(uri, read_only, settings), uri, read_only)
     from circuit_atlas.store.embedded import EmbeddedBackend, EmbeddedOptions
-    return Store(EmbeddedBackend(uri, read_only, EmbeddedOptions(**options)), str(uri), read_only)
+    opts = {"lock_timeout_s": settings.lock_timeout_s, "engine": settings.embedded_engine,
+            **{k: v for k, v in options.items() if v is not None}}
+    return Store(EmbeddedBackend(uri, read_only, EmbeddedOptions(**opts)), uri, read_only)
 
 
 @contextmanager
-def open_store(uri: str, read_only: bool = False, **options) -> Iterator[Store]:
-    """The store at `uri` (a file path or a Neo4j URI), closed on exit.
+def open_store(uri: str | Settings, read_only: bool = False, **options) -> Iterator[Store]:
+    """The store at `uri` (a file path or a Neo4j URI, or the Settings naming it: see `connect`), closed on exit.
 
     read_only=True opens the database read-only: writes are refused by the database itself.
     Embedded options (keywords): lock_timeout_s, engine, bulk — see store.embedded.EmbeddedOptions.

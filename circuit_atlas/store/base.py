@@ -7,6 +7,9 @@ A backend adapter supplies five things (see embedded.py and neo4j.py):
     write_graphs(graphs)             atomically store graphs known to be new
     write(work)                      -> work(run)'s result, all of work's statements in one transaction
     close()
+and may offer
+    leiden(src, dst, weight, resolution, seed) -> communities   community detection in the database
+                                                     (Neo4j with Graph Data Science)
 Everything else (idempotency, tags, deleting, reading a graph back) is written once, here.
 """
 from __future__ import annotations
@@ -15,6 +18,7 @@ from dataclasses import dataclass
 from typing import Callable, Protocol
 
 from circuit_atlas.graph import Graph
+from circuit_atlas.settings import DEFAULT_MAX_MEMORY, DEFAULT_MAX_ROWS, DEFAULT_TIMEOUT_S
 from circuit_atlas.store import guard, statements as st
 from circuit_atlas.store.aggregates import FEATURE_AGGREGATES, NEIGHBOUR_AGGREGATES
 from circuit_atlas.store.errors import GraphNotFoundError, ReadOnlyQueryError
@@ -144,8 +148,9 @@ class Store:
                                      "list ids with: MATCH (g:Graph) RETURN g.id, g.slug")
         return graph
 
-    def query(self, cypher: str, params: dict | None = None, *, timeout_s: float = 60.0,
-              max_rows: int = 100_000, max_memory: int | str = "1G", max_bytes: int | None = None) -> list[dict]:
+    def query(self, cypher: str, params: dict | None = None, *, timeout_s: float = DEFAULT_TIMEOUT_S,
+              max_rows: int = DEFAULT_MAX_ROWS, max_memory: int | str = DEFAULT_MAX_MEMORY,
+              max_bytes: int | None = None) -> list[dict]:
         """Run user Cypher, read-only in fact: the statement guard admits only reading clauses and
         read-only procedures (ForbiddenQueryError, before the database sees it), and the database runs
         it read-only too. `params` must be exactly the parameters the query uses (CypherError names a
@@ -156,6 +161,16 @@ class Store:
         limits = QueryLimits(timeout_s, max_rows, parse_size(max_memory), max_bytes)
         used = guard.check_read_query(cypher, self.backend)
         return self._backend.read(cypher, guard.check_params(used, params), limits)
+
+    def leiden(self, src: list[int], dst: list[int], weight: list[float], resolution: float = 1.0,
+               seed: int = 0) -> list[list[int]] | None:
+        """Leiden communities of an undirected weighted graph held by the caller (nodes 0..n-1, edges
+        src[i] -- dst[i] with weight[i]), computed in the database where it can (Neo4j with Graph Data
+        Science: a projection streamed and dropped, nothing written); None where it cannot, so the
+        caller uses its own algorithm. Each community is a sorted list of node numbers; nodes without
+        an edge are in none. Deterministic for a given seed."""
+        leiden = getattr(self._backend, "leiden", None)
+        return None if leiden is None else leiden(list(src), list(dst), list(weight), resolution, seed)
 
     # --- lifecycle ------------------------------------------------------------------------------
 

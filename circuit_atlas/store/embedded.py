@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from circuit_atlas.graph import Graph
+from circuit_atlas.settings import DEFAULT_ENGINE, DEFAULT_LOCK_TIMEOUT_S
 from circuit_atlas.store import schema
 from circuit_atlas.store import statements as st
 from circuit_atlas.store.aggregates import FEATURE_AGGREGATES
@@ -63,19 +64,11 @@ NO_AGGREGATES_COPY_OPTIONS = {"Feature": " (ignore_errors=true)"}
 
 @dataclass
 class EmbeddedOptions:
-    lock_timeout_s: float | None = None   # how long an open waits for another process to release the database;
-                                          # None: Settings.lock_timeout_s ($CIRCUIT_ATLAS_LOCK_TIMEOUT, default 60)
-    engine: str | None = None         # kuzu | real_ladybug; None: Settings.embedded_engine (default kuzu)
+    lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S   # how long an open waits for another process to release
+                                          # the database (store.connect passes Settings.lock_timeout_s)
+    engine: str = DEFAULT_ENGINE      # kuzu | real_ladybug (store.connect passes Settings.embedded_engine)
     bulk: bool = True                 # COPY from Arrow; False = the UNWIND statement path (tests)
     aggregates: bool = True           # False: bench/ingest.py's "before" only; queries on such a store are wrong
-
-    def __post_init__(self) -> None:
-        if self.engine is None or self.lock_timeout_s is None:
-            from circuit_atlas.settings import Settings
-            settings = Settings.load()
-            self.engine = self.engine or settings.embedded_engine
-            if self.lock_timeout_s is None:
-                self.lock_timeout_s = settings.lock_timeout_s
 
 
 def engine_module(name: str):
@@ -487,8 +480,8 @@ class EmbeddedBackend:
             raise error from None
 
     def _split_features(self, features):
-        """(rows of features not stored yet, to COPY; aggregate rows of stored ones, r_-prefixed for
-        statements.ADD_FEATURE_AGGREGATES), asked inside the write transaction."""
+        """(rows of features not stored yet, to COPY; label and aggregate rows of stored ones, r_-prefixed
+        for statements.ADD_FEATURE_AGGREGATES), asked inside the write transaction."""
         import pyarrow as pa
         import pyarrow.compute as pc
 
@@ -496,7 +489,7 @@ class EmbeddedBackend:
         stored = pa.array([r[0] for r in self._conn.execute(st.EXISTING_FEATURES, {"keys": keys}).get_all()],
                           pa.string()) if features.num_rows else pa.array([], pa.string())
         known = pc.is_in(features["key"], value_set=stored)
-        old = features.filter(known).select(["key", *FEATURE_AGGREGATES])
+        old = features.filter(known).select(["key", "label", *FEATURE_AGGREGATES])
         return features.filter(pc.invert(known)), old.rename_columns([f"r_{c}" for c in old.column_names])
 
     def _split_neighbours(self, neighbours):

@@ -18,6 +18,7 @@ import pickle
 import re
 from dataclasses import dataclass
 
+from circuit_atlas.settings import DEFAULT_MAX_MEMORY, DEFAULT_MAX_ROWS, DEFAULT_TIMEOUT_S
 from circuit_atlas.store.errors import ResultTooLargeError, StoreError, TooManyRowsError
 
 MIN_MEMORY = 256 << 20
@@ -44,9 +45,9 @@ def format_size(n: int) -> str:
 
 @dataclass(frozen=True)
 class QueryLimits:
-    timeout_s: float = 60.0
-    max_rows: int = 100_000
-    max_memory: int = 1 << 30
+    timeout_s: float = DEFAULT_TIMEOUT_S
+    max_rows: int = DEFAULT_MAX_ROWS
+    max_memory: int = parse_size(DEFAULT_MAX_MEMORY)
     max_bytes: int | None = None          # None: max_memory // 4
 
     def __post_init__(self) -> None:

@@ -39,13 +39,15 @@ def _map_error(e: Exception, cypher: str) -> StoreError:
 class Neo4jBackend:
     name = "neo4j"
 
-    def __init__(self, uri: str, read_only: bool, settings: Settings | None = None):
+    def __init__(self, uri: str, read_only: bool, settings: Settings):
+        """`settings`: the process's (store.connect passes them): the Neo4j user, password and database."""
         import neo4j
 
-        s = settings or Settings.load(store=uri)
+        s = settings
         self._neo4j = neo4j
         self._read_only = read_only
         self._database = s.neo4j_database
+        self._has_gds: bool | None = None     # whether the server has GDS (asked once, by leiden)
         try:
             self._driver = neo4j.GraphDatabase.driver(uri, auth=(s.neo4j_user, s.neo4j_password))
             self._driver.verify_connectivity()
@@ -126,6 +128,31 @@ class Neo4jBackend:
                 return session.execute_write(unit)
         except self._neo4j.exceptions.Neo4jError as e:
             raise _map_error(e, "write transaction") from None
+
+    def leiden(self, src: list[int], dst: list[int], weight: list[float], resolution: float,
+               seed: int) -> list[list[int]] | None:
+        """Leiden communities (GDS) of the undirected graph with edges src[i] -- dst[i] of weight[i]
+        (nodes numbered 0..n-1), each a sorted list of node numbers; None when the server has no GDS.
+        Projected into GDS's catalog under a name of its own (concurrent callers do not meet), streamed
+        and dropped, all in READ transactions: nothing is written to the database."""
+        import uuid
+
+        if self._has_gds is None:
+            self._has_gds = bool(self.run(st.GDS_PRESENT, read=True)[0]["n"])
+        if not self._has_gds:
+            return None
+        if not src:
+            return []
+        name = f"circuit-atlas-leiden-{uuid.uuid4().hex}"
+        try:
+            self.run(st.GDS_PROJECT_EDGES, {"name": name, "src": src, "dst": dst, "weight": weight}, read=True)
+            rows = self.run(st.GDS_LEIDEN, {"name": name, "gamma": float(resolution), "seed": int(seed)}, read=True)
+        finally:
+            self.run(st.GDS_DROP, {"name": name}, read=True)
+        groups: dict[int, list[int]] = {}
+        for r in rows:
+            groups.setdefault(r["community"], []).append(r["node"])
+        return [sorted(g) for g in groups.values()]
 
     def close(self) -> None:
         self._queries.close()

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Iterable
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from circuit_atlas.graph import Graph
@@ -49,7 +50,6 @@ class ImportFiles:
     edges: int = 0
     _features: list = field(default_factory=list)      # each batch's Feature rows, summed when all are read
     _neighbours: list = field(default_factory=list)    # each batch's Neighbour rows, summed likewise
-    _tags: set = field(default_factory=set)
     _next_uid: int = 0
 
     def arguments(self) -> list[str]:
@@ -93,7 +93,12 @@ def _csv_ready(table: pa.Table) -> pa.Table:
 def write_csv(graph_batches: Iterable[list[Graph]], folder: str | Path) -> ImportFiles:
     """Write the CSV files for `graph_batches` (an iterable of lists, so a corpus need not fit in
     memory) into `folder`. Graphs are numbered and deduplicated here (by id, the first one kept);
-    features and tags shared by several batches are written once."""
+    features and tags shared by several batches are written once.
+
+    The importer's ids (`--id-type=integer`, not stored as properties) are integers in every group:
+    a Node's uid, and for graphs, features and tags their number in the order first met here, so
+    that the importer maps ids with arrays instead of hashing and sorting strings (its relationship
+    phase reads 2 ids per edge)."""
     out = ImportFiles(Path(folder))
     out.folder.mkdir(parents=True, exist_ok=True)
     headers = {label.name: _label_header(label) for label in (schema.GRAPH, schema.NODE, schema.FEATURE, schema.TAG,
@@ -103,6 +108,10 @@ def write_csv(graph_batches: Iterable[list[Graph]], folder: str | Path) -> Impor
     for name, header in headers.items():
         (out.folder / f"{name}.header.csv").write_text(header + "\n")
     seen: set[str] = set()
+    feature_keys: list[str] = []                 # feature number -> key, in the order first met
+    feature_number: dict[str, int] = {}
+    tag_number: dict[str, int] = {}
+    n_paths = 0
     for number, batch in enumerate(graph_batches):
         graphs = [g for g in batch if g.id not in seen and not seen.add(g.id)]
         if not graphs:
@@ -111,17 +120,30 @@ def write_csv(graph_batches: Iterable[list[Graph]], folder: str | Path) -> Impor
         out._next_uid += rows.nodes.num_rows
         out._features.append(rows.features)
         out._neighbours.append(rows.neighbours)
-        tags = [r for r in {r["id"]: r for r in rows.tags}.values() if r["id"] not in out._tags]
-        out._tags.update(r["id"] for r in tags)
+        for key in rows.features["key"].to_pylist():
+            if key not in feature_number:
+                feature_number[key] = len(feature_keys)
+                feature_keys.append(key)
+        tags = [r for r in {r["id"]: r for r in rows.tags}.values() if r["id"] not in tag_number]
+        tag_ids = [tag_number.setdefault(r["id"], len(tag_number)) for r in tags]
+        batch_ids = pa.array([g.id for g in graphs], pa.string())
+        graph_ids = pa.array(range(out.graphs, out.graphs + len(graphs)), pa.int64())
+
+        def graph_id(gids) -> pa.Array:            # graph id strings of this batch -> their numbers
+            return pc.add(pc.index_in(gids, value_set=batch_ids).cast(pa.int64()), out.graphs)
+
         tables = {
-            "Graph": rows.graphs.add_column(0, "_id", rows.graphs["id"]),
+            "Graph": rows.graphs.add_column(0, "_id", graph_ids),
             "Node": rows.nodes.add_column(0, "_id", rows.nodes["uid"]),
-            "Path": rows.paths.add_column(0, "_id", rows.paths["id"]),
-            "Tag": pa.table({"_id": [r["id"] for r in tags], **{k: [r[k] for r in tags] for k in schema.TAG.properties}},
-                            schema=pa.schema([("_id", pa.string())] + [(k, pa.string()) for k in schema.TAG.properties])),
-            "HAS_NODE": rows.has_node, "OF_FEATURE": rows.of_feature, "EFFECT": rows.effects,
-            "TAGGED": pa.table({"src": pa.array([r["gid"] for r in rows.tags], pa.string()),
-                                "dst": pa.array([r["id"] for r in rows.tags], pa.string())}),
+            "Path": rows.paths.add_column(0, "_id", pa.array(range(n_paths, n_paths + rows.paths.num_rows), pa.int64())),
+            "Tag": pa.table({"_id": pa.array(tag_ids, pa.int64()), **{k: [r[k] for r in tags] for k in schema.TAG.properties}},
+                            schema=pa.schema([("_id", pa.int64())] + [(k, pa.string()) for k in schema.TAG.properties])),
+            "HAS_NODE": pa.table({"src": graph_id(rows.has_node["src"]), "dst": rows.has_node["dst"]}),
+            "OF_FEATURE": pa.table({"src": rows.of_feature["src"], "dst": pc.index_in(
+                rows.of_feature["dst"], value_set=pa.array(feature_keys, pa.string())).cast(pa.int64())}),
+            "EFFECT": rows.effects,
+            "TAGGED": pa.table({"src": graph_id(pa.array([r["gid"] for r in rows.tags], pa.string())),
+                                "dst": pa.array([tag_number[r["id"]] for r in rows.tags], pa.int64())}),
         }
         for name, table in tables.items():
             if table.num_rows:
@@ -131,19 +153,21 @@ def write_csv(graph_batches: Iterable[list[Graph]], folder: str | Path) -> Impor
         out.graphs += len(graphs)
         out.nodes += rows.nodes.num_rows
         out.edges += rows.effects.num_rows
+        n_paths += rows.paths.num_rows
     features = summed_features(out._features) if out._features else None
     out._features.clear()
     if features is not None and features.num_rows:
         path = out.folder / "Feature.csv"
-        pacsv.write_csv(_csv_ready(features.add_column(0, "_id", features["key"])), path,
-                        pacsv.WriteOptions(include_header=False))
+        ids = pa.array([feature_number[k] for k in features["key"].to_pylist()], pa.int64())
+        pacsv.write_csv(_csv_ready(features.add_column(0, "_id", ids)), path, pacsv.WriteOptions(include_header=False))
         out.parts["Feature"] = [path]
     neighbours = summed_neighbours(out._neighbours) if out._neighbours else None
     out._neighbours.clear()
     if neighbours is not None and neighbours.num_rows:      # the importer's ids: row numbers (ids are long)
-        numbers = pa.array([str(i) for i in range(neighbours.num_rows)], pa.string())
+        numbers = pa.array(range(neighbours.num_rows), pa.int64())
+        features = pa.array([feature_number[k] for k in neighbours["fkey"].to_pylist()], pa.int64())
         for name, table in (("Neighbour", neighbours.add_column(0, "_id", numbers)),
-                            ("HAS_NEIGHBOUR", pa.table({"src": neighbours["fkey"], "dst": numbers}))):
+                            ("HAS_NEIGHBOUR", pa.table({"src": features, "dst": numbers}))):
             path = out.folder / f"{name}.csv"
             pacsv.write_csv(_csv_ready(table), path, pacsv.WriteOptions(include_header=False))
             out.parts[name] = [path]
@@ -162,9 +186,11 @@ def summed_neighbours(batches: list[pa.Table]) -> pa.Table:
 
 def summed_features(batches: list[pa.Table]) -> pa.Table:
     """One Feature row per key from the Feature rows of every batch (rows.graph_rows), as the Bolt path
-    leaves them (statements.MERGE_FEATURES): the first batch's columns and label, each aggregate the
-    sum of the batches' (best_influence their minimum)."""
+    leaves them (statements.MERGE_FEATURES): the first batch's columns, the first non-empty label,
+    each aggregate the sum of the batches' (best_influence their minimum)."""
     table = pa.concat_tables(batches)
+    labelled = pc.fill_null(pc.not_equal(table["label"], ""), False)    # labelled rows first, in batch order
+    table = pa.concat_tables([table.filter(labelled), table.filter(pc.invert(labelled))])
     fixed = [c for c in schema.FEATURE.properties if c != "key" and c not in aggregates.FEATURE_AGGREGATES]
     how = [(c, "first") for c in fixed] + [(a, "min" if a in aggregates.MINIMA else "sum")
                                            for a in aggregates.FEATURE_AGGREGATES]
@@ -190,7 +216,7 @@ def check_import_target(home: str | Path, overwrite: bool = False, database: str
 
 
 def run_import(home: str | Path, files: ImportFiles, *, overwrite: bool = False, threads: int | None = None,
-               off_heap: str = "2G", database: str = "neo4j") -> tuple[float, float]:
+               off_heap: str = "2G", heap: str = "2g", database: str = "neo4j") -> tuple[float, float]:
     """Run `neo4j-admin database import full` into `database` of the instance folder `home` (its
     server stopped, or a new folder that `scripts/neo4j.sh start --dir home` starts afterwards);
     returns (seconds the importer process took, seconds it reports for the import itself, without
@@ -204,15 +230,17 @@ def run_import(home: str | Path, files: ImportFiles, *, overwrite: bool = False,
     dist = server.resolve(lambda msg: None)
     if not (home / "conf" / "neo4j.conf").is_file():     # a new instance folder: scripts/neo4j.sh start takes it
         server.write_config(home, dist, server.free_port(), server.DEFAULT_PAGECACHE)
-    cmd = [server.java_command(), "-Xmx1g", "-cp", server.class_path(dist), server.ADMIN_TOOL,
+    cmd = [server.java_command(), f"-Xmx{heap}", "-cp", server.class_path(dist), server.ADMIN_TOOL,
            "database", "import", "full", database, *files.arguments(),
-           "--multiline-fields=true", "--array-delimiter=U+001F", f"--max-off-heap-memory={off_heap}",
+           "--id-type=integer", "--multiline-fields=true", "--array-delimiter=U+001F", f"--max-off-heap-memory={off_heap}",
            f"--report-file={home / 'logs' / 'import.report'}", "--overwrite-destination=true"]
     if threads:
         cmd.append(f"--threads={threads}")
     start = time.perf_counter()
     done = subprocess.run(cmd, capture_output=True, text=True, env=server._admin_env(home), cwd=home)
     seconds = time.perf_counter() - start
+    (home / "logs").mkdir(parents=True, exist_ok=True)
+    (home / "logs" / "import.log").write_text(done.stdout + done.stderr)      # its phases and figures
     if done.returncode != 0:
         tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-15:])
         raise Neo4jImportError(f"neo4j-admin database import failed (exit {done.returncode}):\n{tail}")

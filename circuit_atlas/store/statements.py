@@ -86,12 +86,17 @@ def _add(r: str) -> str:
                      if a == "best_influence" else f"f.{a} = f.{a} + {r}{a}" for a in _AGGREGATES)
 
 
-MERGE_FEATURES = statement("merge_features", "Create global features not seen before with the batch's aggregates, add them to stored ones (both statement paths and the Neo4j bulk path; Neo4j sends them sorted by key).", f"""
+def _fill_label(r: str) -> str:
+    """A stored feature without a label takes the batch's: a graph stored after an unlabelled one labels it."""
+    return f"f.label = CASE WHEN f.label IS NULL OR f.label = '' THEN {r}label ELSE f.label END"
+
+
+MERGE_FEATURES = statement("merge_features", "Create global features not seen before with the batch's aggregates, add them to stored ones and label the unlabelled (both statement paths and the Neo4j bulk path; Neo4j sends them sorted by key).", f"""
 UNWIND $rows AS r
 MERGE (f:Feature {{key: r.key}})
 ON CREATE SET f.transcoder_set = r.transcoder_set, f.layer = r.layer, f.feature = r.feature, f.label = r.label,
               {", ".join(f"f.{a} = r.{a}" for a in _AGGREGATES)}
-ON MATCH SET {_add("r.")}
+ON MATCH SET {_add("r.")}, {_fill_label("r.")}
 """)
 
 EXISTING_FEATURES = statement("existing_features", "Which of the feature keys in the Arrow table $keys (column k) are stored (embedded bulk path).", """
@@ -100,10 +105,10 @@ MATCH (f:Feature {key: k})
 RETURN f.key AS key
 """, backends=("embedded",))
 
-ADD_FEATURE_AGGREGATES = statement("add_feature_aggregates", "Add a batch's aggregates (an Arrow table with columns r_key, r_<aggregate>, one row per stored feature) to the stored features (embedded bulk path).", f"""
+ADD_FEATURE_AGGREGATES = statement("add_feature_aggregates", "Add a batch's aggregates (an Arrow table with columns r_key, r_label, r_<aggregate>, one row per stored feature) to the stored features, and its label to those stored unlabelled (embedded bulk path).", f"""
 LOAD FROM $rows
 MATCH (f:Feature {{key: r_key}})
-SET {_add("r_")}
+SET {_add("r_")}, {_fill_label("r_")}
 """, backends=("embedded",))
 
 SUBTRACT_FEATURE_AGGREGATES = statement("subtract_feature_aggregates", "Subtract deleted graphs' aggregates from their features.", f"""
@@ -411,3 +416,33 @@ WITH n, count(f) AS links
 WHERE links <> 1
 RETURN n.gid AS gid, count(n) AS n
 """)
+
+# --- community detection in the database: Graph Data Science's Leiden (Neo4j with GDS only) -------
+# A weighted undirected graph that lives in the caller (nodes numbered 0..n-1, edges as parallel lists)
+# is projected into GDS's in-memory catalog, Leiden streams its communities back, the projection is
+# dropped. Nothing is written to the database: all three run in READ transactions. The statement guard
+# refuses every gds.* call to users (a projection outlives its query, outside our memory caps).
+
+GDS_PRESENT = statement("gds.present", "Whether the server has GDS's Leiden (1) or not (0).", """
+SHOW PROCEDURES YIELD name
+WHERE name = 'gds.leiden.stream'
+RETURN count(*) AS n
+""", backends=("neo4j",))
+
+GDS_PROJECT_EDGES = statement("gds.project_edges", "Project the undirected graph $src[i] -- $dst[i] (integer node ids) with weight $weight[i] as the catalog graph $name.", """
+UNWIND range(0, size($src) - 1) AS i
+WITH gds.graph.project($name, $src[i], $dst[i], {relationshipProperties: {weight: $weight[i]}},
+                       {undirectedRelationshipTypes: ['*']}) AS g
+RETURN g.nodeCount AS nodes, g.relationshipCount AS relationships
+""", backends=("neo4j",))
+
+GDS_LEIDEN = statement("gds.leiden", "Leiden communities of the catalog graph $name: resolution $gamma, deterministic for a given $seed (one thread).", """
+CALL gds.leiden.stream($name, {relationshipWeightProperty: 'weight', gamma: $gamma, randomSeed: $seed, concurrency: 1})
+YIELD nodeId, communityId
+RETURN nodeId AS node, communityId AS community
+""", backends=("neo4j",))
+
+GDS_DROP = statement("gds.drop", "Drop the catalog graph $name (no error if it is gone).", """
+CALL gds.graph.drop($name, false) YIELD graphName
+RETURN graphName
+""", backends=("neo4j",))
