@@ -117,15 +117,21 @@ def neighbour_reference(graphs) -> dict:
 
 
 def stored_neighbours(store) -> dict:
-    rows = store.query("MATCH (f:Feature)-[:HAS_NEIGHBOUR]->(a:Neighbour) RETURN f.key AS f, a.fkey AS key, a.dir AS dir, "
-                       "a.kind AS kind, a.layer AS layer, a.nfkey AS nfkey, a.token AS token, a.weight AS w, "
+    rows = store.query("MATCH (f:Feature)-[:HAS_NEIGHBOUR]->(a:Neighbour) MATCH (e:NeighbourEnd {id: a.end_id}) "
+                       "RETURN f.key AS f, f.layer AS flayer, a.id AS id, a.dir AS dir, e.id AS eid, "
+                       "e.kind AS kind, e.layer AS layer, e.fkey AS nfkey, e.token AS token, a.weight AS w, "
                        "a.abs_weight AS aw, a.n_edges AS n, a.n_graphs AS g", max_rows=10**7)
-    assert all(r["f"] == r["key"] for r in rows), "a Neighbour row is linked from another feature than its own"
-    out = {(r["key"], r["dir"], r["kind"], r["layer"], r["nfkey"], r["token"]): [r["w"], r["aw"], r["n"], r["g"]]
+    ends = store.query("MATCH (e:NeighbourEnd) RETURN e.key AS key, e.id AS id, e.kind AS kind, e.layer AS layer, "
+                       "e.fkey AS fkey", max_rows=10**7)
+    assert len({e["id"] for e in ends}) == len(ends), "two neighbour identities with one number"
+    own = {e["fkey"]: e["id"] for e in ends if e["kind"] == "feature" and e["key"].endswith("\x1f")}
+    for r in rows:                             # the row's key packs its feature's number, direction, neighbour
+        assert r["id"] == ((own[r["f"]] << 32) | (r["dir"] << 31) | r["eid"]), f"Neighbour.id of {r} is not its key"
+    out = {(r["f"], ("up", "down")[r["dir"]], r["kind"], r["layer"], r["nfkey"], r["token"]): [r["w"], r["aw"], r["n"], r["g"]]
            for r in rows}
     assert len(out) == len(rows), "two Neighbour rows (or links) for one (feature, direction, neighbour)"
     n_rows = store.query("MATCH (a:Neighbour) RETURN count(*) AS n")[0]["n"]
-    assert n_rows == len(rows), "a Neighbour row is not linked from its feature exactly once"
+    assert n_rows == len(rows), "a Neighbour row is not linked from its feature exactly once (or has no identity)"
     return out
 
 

@@ -89,7 +89,7 @@ small = synthetic_graph(1, n_nodes=100, n_edges=500)
 graph = synthetic_graph(12345, n_nodes=4000, n_edges=int(sys.argv[2]), n_feature_ids=50_000)
 print(graph.id, small.id, flush=True)
 send = neo4j.send_graph
-def announced(run, g, first_uid, edge_batch=10_000):   # say where the writer is, so the test kills it there
+def announced(run, g, first_uid, edge_batch=10_000, allocate=None):   # say where the writer is, so the test kills it there
     sent = []
     def run_and_tell(cypher, params):
         out = run(cypher, params)
@@ -100,7 +100,7 @@ def announced(run, g, first_uid, edge_batch=10_000):   # say where the writer is
                 if sys.argv[3] == "pause-mid-transaction":
                     time.sleep(600)
         return out
-    return send(run_and_tell, g, first_uid, edge_batch)
+    return send(run_and_tell, g, first_uid, edge_batch, allocate)
 neo4j.send_graph = announced
 with open_store(sys.argv[1]) as store:
     print("writing", flush=True)

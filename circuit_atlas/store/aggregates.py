@@ -216,14 +216,22 @@ def strong_paths(nodes: pa.Table, effects: pa.Table, first_uid: int, graph_index
     return t.add_column(0, "id", ids), n_paths
 
 
-# --- per (feature, neighbour) aggregates: feature-upstream / feature-downstream / feature-profile ---------
-# A neighbour is what the other end of an edge is globally, as those queries group it: (kind, layer,
-# feature key, token) -- a feature by its key, an embedding or logit by its token, an error by its layer.
-# One Neighbour row per (feature, direction, neighbour): "up" for edges into the feature's occurrences,
-# "down" for edges out of them (an edge between two features is in both). Every aggregate is a sum, so a
-# deletion subtracts exactly what the graph added, and a row whose n_edges reaches 0 is deleted.
+# --- per (feature, neighbour) aggregates: feature-upstream / feature-downstream ------------------------
+# A neighbour is what the other end of an edge is globally, as those queries group it: its identity
+# (kind, layer, feature key, token) -- a feature by its key, an embedding or logit by its token, an error
+# by its layer. One Neighbour row per (feature, direction, neighbour): "up" (0) for edges into the
+# feature's occurrences, "down" (1) for edges out of them (an edge between two features is in both).
+# Every aggregate is a sum, so a deletion subtracts exactly what the graph added, and a row whose
+# n_edges reaches 0 is deleted.
+#
+# Keys are integers: each identity gets a store-wide number at first ingest (a NeighbourEnd row, its
+# `key` the identity string), a feature's number being that of its own identity as a neighbour
+# (kind "feature", its layer and key, no token), and a row's id packs (feature, direction, neighbour)
+# into one INT64 (neighbour_id). String keys made the rows cost 4x the edges they summarise to write
+# and store (docs/queries.md).
 NEIGHBOUR_AGGREGATES = ("weight", "abs_weight", "n_edges", "n_graphs")
 NEIGHBOUR_ENDS = ("kind", "layer", "fkey", "token")           # the other end's columns on Node
+END_BITS = 31                                                  # identity numbers are < 2**31
 
 
 def _marked(col: pa.Array) -> pa.Array:
@@ -232,19 +240,32 @@ def _marked(col: pa.Array) -> pa.Array:
     return pc.if_else(pc.is_valid(text), pc.binary_join_element_wise("=", text, ""), "")
 
 
+def identity(kind, layer, fkey, token) -> pa.Array:
+    """NeighbourEnd.key of each row of these Node columns (one string per identity, nulls kept apart)."""
+    return pc.binary_join_element_wise(*[_marked(c) for c in (kind, layer, fkey, token)], "\x1f")
+
+
+def neighbour_id(feature_end, direction, end):
+    """Neighbour.id from the feature's identity number, the direction (0 up, 1 down) and the
+    neighbour's identity number (numpy arrays or ints)."""
+    return (feature_end << (END_BITS + 1)) | (direction << END_BITS) | end
+
+
 def neighbour_contributions(nodes: pa.Table, effects: pa.Table, first_uid: int, graph_index: np.ndarray) -> pa.Table:
-    """One row per (feature, direction, neighbour) touched by a batch (schema.NEIGHBOUR): the sum of the
-    edges' weights and |weights|, their number, and the number of the batch's graphs that have one.
+    """One row per (feature, direction, neighbour) touched by a batch, keyed by identity strings (the
+    store numbers them: keyed_neighbours): the feature's key and identity (`fend`), the direction, the
+    neighbour's identity (`end_key`), the sum of the edges' weights and |weights|, their number, and the
+    number of the batch's graphs that have one.
 
     Numpy on integer codes (a node's identity string is made once per node, not per edge); strings are
-    built only for the distinct rows. Rows are in no particular order."""
+    taken only for the distinct rows. Rows are in no particular order."""
     n = nodes.num_rows
     src = _np(effects["src"]) - first_uid
     dst = _np(effects["dst"]) - first_uid
     w = _np(effects["weight"]).astype(np.float64)
     is_feat = _np(pc.is_valid(nodes["fkey"]))
     whole = lambda col: col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
-    ident = whole(pc.binary_join_element_wise(*[_marked(nodes[c]) for c in NEIGHBOUR_ENDS], "\x1f"))
+    ident = whole(identity(*[nodes[c] for c in NEIGHBOUR_ENDS]))
     codes = lambda col: pc.dictionary_encode(col).indices.to_numpy(zero_copy_only=False).astype(np.int64)
     ident_code = codes(ident)                                     # (N,) neighbour identity
     fcode = codes(whole(pc.fill_null(nodes["fkey"], "")))         # (N,) feature key
@@ -265,14 +286,44 @@ def neighbour_contributions(nodes: pa.Table, effects: pa.Table, first_uid: int, 
     new_graph = run.copy()
     new_graph[1:] |= g[1:] != g[:-1]
     sums = lambda values: np.add.reduceat(values, starts) if len(starts) else values[:0]
-    fkey = nodes["fkey"].take(pa.array(feat[starts]))
-    dirs = pa.array(np.where(direction[starts] == 0, "up", "down"), pa.string())
-    ends = {c: nodes[c].take(pa.array(other[starts])) for c in NEIGHBOUR_ENDS}
-    ids = pc.binary_join_element_wise(fkey, dirs, ident.take(pa.array(other[starts])), "\x1f")
+    feat_nodes, other_nodes = pa.array(feat[starts], pa.int64()), pa.array(other[starts], pa.int64())
+    fkey = nodes["fkey"].take(feat_nodes)
+    fend = identity(pa.array(["feature"] * len(starts), pa.string()), nodes["layer"].take(feat_nodes), fkey,
+                    pa.nulls(len(starts), pa.string()))
     return pa.table({
-        "id": ids, "fkey": fkey, "dir": dirs, "kind": ends["kind"], "layer": ends["layer"],
-        "nfkey": ends["fkey"], "token": ends["token"],
+        "fkey": fkey, "fend": fend, "flayer": nodes["layer"].take(feat_nodes), "dir": pa.array(direction[starts], pa.int64()),
+        "end_key": ident.take(other_nodes), "kind": nodes["kind"].take(other_nodes),
+        "layer": nodes["layer"].take(other_nodes), "nfkey": nodes["fkey"].take(other_nodes),
+        "token": nodes["token"].take(other_nodes),
         "weight": pa.array(sums(weight)), "abs_weight": pa.array(sums(np.abs(weight))),
         "n_edges": pa.array(np.diff(np.append(starts, len(key))), pa.int64()),
         "n_graphs": pa.array(sums(new_graph.astype(np.int64)), pa.int64()),
     })
+
+
+def neighbour_ends(neighbours: pa.Table) -> pa.Table:
+    """The distinct identities that rows of neighbour_contributions name, their neighbours' and their
+    features' own, sorted by key: schema.NEIGHBOUR_END's columns but the number `id`."""
+    n = neighbours.num_rows
+    ends = pa.concat_tables([
+        pa.table({"key": neighbours["end_key"], "kind": neighbours["kind"], "layer": neighbours["layer"],
+                  "fkey": neighbours["nfkey"], "token": neighbours["token"]}),
+        pa.table({"key": neighbours["fend"], "kind": pa.array(["feature"] * n, pa.string()),
+                  "layer": neighbours["flayer"], "fkey": neighbours["fkey"], "token": pa.nulls(n, pa.string())}),
+    ])
+    first = ends.group_by("key", use_threads=False).aggregate([(c, "first") for c in NEIGHBOUR_ENDS])
+    return pa.table({"key": first["key"], **{c: first[f"{c}_first"].cast(ends[c].type) for c in NEIGHBOUR_ENDS}}
+                    ).sort_by("key")
+
+
+def keyed_neighbours(neighbours: pa.Table, keys: pa.Array, ids: pa.Array) -> pa.Table:
+    """The rows of neighbour_contributions with integer keys, given every identity's number (`keys[i]`
+    numbered `ids[i]`): schema.NEIGHBOUR's columns plus `fkey`, the feature that links the row."""
+    number = lambda col: _np(pa.array(ids, pa.int64()).take(pc.index_in(col, value_set=keys)))
+    end, fend = number(neighbours["end_key"]), number(neighbours["fend"])
+    if len(end) and max(end.max(), fend.max()) >= 1 << END_BITS:
+        raise OverflowError("more than 2**31 neighbour identities: Neighbour.id cannot pack them")
+    direction = _np(neighbours["dir"])
+    return pa.table({"id": pa.array(neighbour_id(fend, direction, end), pa.int64()), "dir": neighbours["dir"],
+                     "end_id": pa.array(end, pa.int64()), **{a: neighbours[a] for a in NEIGHBOUR_AGGREGATES},
+                     "fkey": neighbours["fkey"]})

@@ -424,21 +424,18 @@ class EmbeddedBackend:
                     new_features, stored_features = self._split_features(rows.features)
                 else:                         # the write path before aggregates: skip the stored keys
                     new_features, stored_features = rows.features, rows.features.slice(0, 0)
-                new_neighbours, stored_neighbours = self._split_neighbours(rows.neighbours)
                 for table, data in [("Graph", rows.graphs), ("Node", rows.nodes), ("Feature", new_features),
                                     ("Tag", tags), ("HAS_NODE", rows.has_node), ("OF_FEATURE", rows.of_feature),
-                                    ("TAGGED", tagged), ("EFFECT", rows.effects), ("Path", rows.paths),
-                                    ("Neighbour", new_neighbours),
-                                    ("HAS_NEIGHBOUR", new_neighbours.select(["fkey", "id"]).rename_columns(["src", "dst"]))]:
+                                    ("TAGGED", tagged), ("EFFECT", rows.effects), ("Path", rows.paths)]:
                     if data.num_rows:
                         options = COPY_OPTIONS if self.opts.aggregates else COPY_OPTIONS | NO_AGGREGATES_COPY_OPTIONS
                         conn.execute(f"COPY {table} FROM $data{options.get(table, '')}", {"data": data})
                 if stored_features.num_rows:          # features stored before: add this batch to their aggregates
                     conn.execute(st.ADD_FEATURE_AGGREGATES, {"rows": stored_features})
-                if stored_neighbours.num_rows:
-                    conn.execute(st.ADD_NEIGHBOUR_AGGREGATES, {"rows": stored_neighbours})
+                if rows.neighbours is not None:
+                    self._copy_neighbours(rows.neighbours)
             else:
-                write_with_statements(lambda c, p: conn.execute(c, p), rows)
+                write_with_statements(lambda c, p: self._rows(conn.execute(c, p)), rows)
             conn.execute("COMMIT")
         except BaseException as e:
             _rollback(conn)                   # a failed COPY has rolled back the transaction itself
@@ -453,8 +450,8 @@ class EmbeddedBackend:
         """Refuse a batch the disk cannot hold, before the engine writes anything: kuzu 0.11.3 can abort
         the process (C++ terminate) when its disk fills up during a COMMIT (docs/store.md)."""
         need = space_needed(sum(t.nbytes for t in (rows.graphs, rows.nodes, rows.features, rows.has_node,
-                                                   rows.of_feature, rows.effects, rows.paths,
-                                                   rows.neighbours)))
+                                                   rows.of_feature, rows.effects, rows.paths))
+                           + (rows.neighbours.nbytes if rows.neighbours is not None else 0))
         free = shutil.disk_usage(self.path.resolve().parent).free
         if free < need:
             mib = 1024**2
@@ -492,21 +489,35 @@ class EmbeddedBackend:
         old = features.filter(known).select(["key", "label", *FEATURE_AGGREGATES])
         return features.filter(pc.invert(known)), old.rename_columns([f"r_{c}" for c in old.column_names])
 
-    def _split_neighbours(self, neighbours):
-        """(Neighbour rows not stored yet, to COPY; r_-prefixed aggregate rows of stored ones, for
-        statements.ADD_NEIGHBOUR_AGGREGATES), asked inside the write transaction."""
+    def _copy_neighbours(self, neighbours) -> None:
+        """The bulk path's Neighbour rows, inside the write transaction (their features stored already):
+        new identities numbered after the last one (one writer) and COPYd, then the rows keyed by
+        integers; new rows COPYd and linked, the batch's sums added to stored ones."""
         import pyarrow as pa
         import pyarrow.compute as pc
         from circuit_atlas.store.aggregates import NEIGHBOUR_AGGREGATES
+        from circuit_atlas.store.base import keyed_neighbours, next_neighbour_end_id
 
-        if not neighbours.num_rows:
-            stored = pa.array([], pa.string())
-        else:
-            found = self._conn.execute(st.EXISTING_NEIGHBOURS, {"keys": pa.table({"k": neighbours["id"]})})
-            stored = found.get_as_arrow()["id"]
-        known = pc.is_in(neighbours["id"], value_set=stored.combine_chunks() if hasattr(stored, "combine_chunks") else stored)
-        old = neighbours.filter(known).select(["id", *NEIGHBOUR_AGGREGATES])
-        return neighbours.filter(pc.invert(known)), old.rename_columns([f"r_{c}" for c in old.column_names])
+        conn = self._conn
+        run = lambda c, p=None: self._rows(conn.execute(c, p or {}))
+
+        def store_ends(table):
+            conn.execute(f"COPY {schema.NEIGHBOUR_END.name} FROM $data", {"data": table})
+            return dict(zip(table["key"].to_pylist(), table["id"].to_pylist()))
+
+        keyed = keyed_neighbours(run, neighbours, lambda n: next_neighbour_end_id(run), store_ends)
+        if not keyed.num_rows:
+            return
+        found = conn.execute(st.EXISTING_NEIGHBOURS, {"keys": pa.table({"k": keyed["id"]})}).get_as_arrow()["id"]
+        known = pc.is_in(keyed["id"], value_set=found.combine_chunks() if hasattr(found, "combine_chunks") else found)
+        new = keyed.filter(pc.invert(known))
+        if new.num_rows:
+            conn.execute("COPY Neighbour FROM $data", {"data": new.select(list(schema.NEIGHBOUR.properties))})
+            conn.execute("COPY HAS_NEIGHBOUR FROM $data",
+                         {"data": new.select(["fkey", "id"]).rename_columns(["src", "dst"])})
+        old = keyed.filter(known).select(["id", *NEIGHBOUR_AGGREGATES])
+        if old.num_rows:
+            conn.execute(st.ADD_NEIGHBOUR_AGGREGATES, {"rows": old.rename_columns([f"r_{c}" for c in old.column_names])})
 
     def close(self) -> None:
         self._queries.close()

@@ -92,7 +92,8 @@ class Neo4jBackend:
             for attempt in range(ATTEMPTS):
                 try:
                     with self._session(read=False) as session:
-                        session.execute_write(lambda tx: send_graph(_runner(tx), graph, first))
+                        session.execute_write(lambda tx: send_graph(_runner(tx), graph, first,
+                                                                    allocate=self.allocate_neighbour_end_ids))
                     break
                 except self._neo4j.exceptions.ConstraintError as e:
                     if self.run(st.EXISTING_GRAPHS, {"ids": [graph.id]}, read=True):
@@ -115,6 +116,17 @@ class Neo4jBackend:
             last = tx.run(st.LAST_UID).single()
             floor = last["uid"] + 1 if last else 0
             return tx.run(st.ALLOCATE_UIDS, n=n, floor=floor).single()["first"]
+
+        with self._session(read=False) as session:
+            return session.execute_write(work)
+
+    def allocate_neighbour_end_ids(self, n: int) -> int:
+        """The first of `n` consecutive NeighbourEnd.id values reserved for this writer, as allocate_uids
+        (its own short transaction: a graph's transaction never holds the counter)."""
+        def work(tx):
+            last = tx.run(st.LAST_NEIGHBOUR_END_ID).single()
+            floor = last["id"] + 1 if last else 0
+            return tx.run(st.ALLOCATE_NEIGHBOUR_END_IDS, n=n, floor=floor).single()["first"]
 
         with self._session(read=False) as session:
             return session.execute_write(work)
@@ -160,14 +172,16 @@ class Neo4jBackend:
 
 
 def _runner(tx):
-    return lambda cypher, params: tx.run(cypher, params).consume()
+    return lambda cypher, params: [r.data() for r in tx.run(cypher, params)]
 
 
-def send_graph(run, graph: Graph, first_uid: int, edge_batch: int = EFFECT_BATCH) -> None:
+def send_graph(run, graph: Graph, first_uid: int, edge_batch: int = EFFECT_BATCH, allocate=None) -> None:
     """Every statement that stores `graph` (nodes numbered from `first_uid`), through `run(cypher,
     params)` inside one transaction: its features (sorted, so that concurrent writers lock them in
     the same order and do not deadlock) with the graph's addition to their aggregates, the graph with
-    its nodes (and its Graph.features / n_paths), its edges in batches, its strong paths, its tags."""
+    its nodes (and its Graph.features / n_paths), its edges in batches, its strong paths, its
+    Neighbour rows (new identities numbered from `allocate(n)`: Neo4jBackend.allocate_neighbour_end_ids),
+    its tags. `run` returns a statement's rows."""
     from circuit_atlas.store.base import write_neighbours, write_tags
 
     rows = graph_rows([graph], first_uid)
@@ -183,5 +197,5 @@ def send_graph(run, graph: Graph, first_uid: int, edge_batch: int = EFFECT_BATCH
                                 "weight": weight[start:end]})
     if rows.paths.num_rows:
         run(st.INSERT_PATHS, {"rows": rows.paths.to_pylist()})
-    write_neighbours(run, rows.neighbours.sort_by("id"))
+    write_neighbours(run, rows.neighbours, allocate)
     write_tags(run, sorted(rows.tags, key=lambda r: r["id"]))

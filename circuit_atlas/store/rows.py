@@ -34,7 +34,8 @@ class GraphRows:
     effects: pa.Table
     tags: list[dict]         # rows for statements.LINK_TAGS: {gid, id, key, value}
     paths: pa.Table          # the graphs' strong paths (aggregates.strong_paths)
-    neighbours: pa.Table | None = None   # per (feature, direction, neighbour) aggregates (schema.NEIGHBOUR)
+    neighbours: pa.Table | None = None   # per (feature, direction, neighbour) sums, keyed by identity strings
+                                         # (aggregates.neighbour_contributions; the store numbers them)
 
 
 def _column(values, typ: str) -> pa.Array:
@@ -129,7 +130,7 @@ def graph_rows(graphs: list[Graph], first_uid: int, with_aggregates: bool = True
         paths = aggregates.strong_paths(nodes.slice(0, 0), effects.slice(0, 0), first_uid, graph_index[:0], 0)[0]
         for name in aggregates.FEATURE_AGGREGATES:
             features = features.append_column(name, pa.nulls(features.num_rows, pa.float64()))
-        neighbours = {name: [] for name in schema.NEIGHBOUR.properties}
+        neighbours = None
     return GraphRows(
         graphs=_label_table(schema.GRAPH, g_cols),
         nodes=nodes,
@@ -139,7 +140,7 @@ def graph_rows(graphs: list[Graph], first_uid: int, with_aggregates: bool = True
         effects=effects,
         tags=[row for g in graphs for row in tag_rows(g)],
         paths=paths,
-        neighbours=_label_table(schema.NEIGHBOUR, {name: neighbours[name] for name in schema.NEIGHBOUR.properties}),
+        neighbours=neighbours,
     )
 
 

@@ -150,6 +150,33 @@ SET f.n_graphs = 0, f.act_sum = 0.0, f.act_n = 0, f.position_sum = 0.0, f.on_bos
 # The Neighbour aggregates (schema.NEIGHBOUR, aggregates.NEIGHBOUR_AGGREGATES): every one a sum.
 from circuit_atlas.store.aggregates import NEIGHBOUR_AGGREGATES as _NEIGHBOUR  # noqa: E402
 
+NEIGHBOUR_END_IDS = statement("neighbour_end_ids", "The numbers of the stored neighbour identities among $keys (NeighbourEnd.key strings).", """
+UNWIND $keys AS k
+MATCH (e:NeighbourEnd {key: k})
+RETURN e.key AS key, e.id AS id
+""")
+
+LAST_NEIGHBOUR_END_ID = statement("last_neighbour_end_id", "The highest NeighbourEnd.id (no row when there is none); new identities are numbered after it.", """
+MATCH (e:NeighbourEnd)
+RETURN e.id AS id
+ORDER BY id DESC
+LIMIT 1
+""")
+
+MERGE_NEIGHBOUR_ENDS = statement("merge_neighbour_ends", "Store the identities $rows {key, id, kind, layer, fkey, token} not stored yet, numbered r.id; returns every one's number (another writer's where it stored the identity first).", """
+UNWIND $rows AS r
+MERGE (e:NeighbourEnd {key: r.key})
+ON CREATE SET e.id = r.id, e.kind = r.kind, e.layer = r.layer, e.fkey = r.fkey, e.token = r.token
+RETURN e.key AS key, e.id AS id
+""")
+
+ALLOCATE_NEIGHBOUR_END_IDS = statement("allocate_neighbour_end_ids", "Reserve $n consecutive NeighbourEnd.id values for one writer, as ALLOCATE_UIDS does Node.uid; returns the first.", """
+MERGE (c:UidCounter {name: 'NeighbourEnd.id'})
+ON CREATE SET c.next = 0
+SET c.next = CASE WHEN c.next > $floor THEN c.next ELSE $floor END + $n
+RETURN c.next - $n AS first
+""", backends=("neo4j",))
+
 EXISTING_NEIGHBOURS = statement("existing_neighbours", "Which of the Neighbour ids in the Arrow table $keys (column k) are stored (embedded bulk path).", """
 LOAD FROM $keys
 MATCH (a:Neighbour {id: k})
@@ -165,8 +192,7 @@ SET {", ".join(f"a.{x} = a.{x} + r_{x}" for x in _NEIGHBOUR)}
 MERGE_NEIGHBOURS = statement("merge_neighbours", "Create the Neighbour rows not stored yet with the batch's aggregates, add them to stored ones (statement paths); LINK_NEW_NEIGHBOURS links the new ones.", f"""
 UNWIND $rows AS r
 MERGE (a:Neighbour {{id: r.id}})
-ON CREATE SET a.fkey = r.fkey, a.dir = r.dir, a.kind = r.kind, a.layer = r.layer, a.nfkey = r.nfkey, a.token = r.token,
-              {", ".join(f"a.{x} = r.{x}" for x in _NEIGHBOUR)}
+ON CREATE SET a.dir = r.dir, a.end_id = r.end_id, {", ".join(f"a.{x} = r.{x}" for x in _NEIGHBOUR)}
 ON MATCH SET {", ".join(f"a.{x} = a.{x} + r.{x}" for x in _NEIGHBOUR)}
 """)
 

@@ -9,8 +9,9 @@
 // Example row:
 //   {"kind": "logit", "layer": 26, "fkey": null, "label": null, "token": " cold", "total_weight": 12.5, "total_abs_weight": 12.5, "n_edges": 3, "n_graphs": 3}
 MATCH (f:Feature {key: $fkey})-[:HAS_NEIGHBOUR]->(a:Neighbour)
-WHERE a.dir = 'down'
-WITH a.kind AS kind, a.layer AS layer, a.nfkey AS fkey, a.token AS token,
+WHERE a.dir = 1
+MATCH (e:NeighbourEnd {id: a.end_id})
+WITH e.kind AS kind, e.layer AS layer, e.fkey AS fkey, e.token AS token,
      a.weight AS total_weight, a.abs_weight AS total_abs_weight, a.n_edges AS n_edges, a.n_graphs AS n_graphs
 ORDER BY total_abs_weight DESC, kind, layer, coalesce(fkey, ''), coalesce(token, '')
 LIMIT $limit
