@@ -80,6 +80,72 @@ def test_two_writers_racing_for_the_same_uids_both_succeed(neo4j_uri, monkeypatc
     assert after["edges"] == before["edges"] + sum(g.n_edges for g in graphs)
 
 
+def test_two_writers_numbering_neighbour_identities_alike_both_succeed(neo4j_uri, monkeypatch, caplog):
+    """Both writers are handed the same NeighbourEnd numbers for their first graph's new identities
+    (as a writer that bypassed the counter would take them) and wait for each other before writing:
+    NeighbourEnd.id's uniqueness fails one, which retries with numbers from the counter. No two
+    identities share a number, and the Neighbour rows equal a recomputation from the stored edges."""
+    from circuit_atlas.store.neo4j import Neo4jBackend
+    from tests.test_aggregates import assert_exact
+
+    graphs = [synthetic_graph(seed, n_nodes=300, n_edges=3000, n_feature_ids=400) for seed in (1, 2)]
+    with open_store(neo4j_uri) as store:                 # identities numbered already: the race starts above 0
+        store.add_graph(synthetic_graph(3, n_nodes=50, n_edges=200, n_feature_ids=400))
+        taken = store.query("MATCH (e:NeighbourEnd) RETURN max(e.id) + 1 AS id")[0]["id"]
+    barrier = threading.Barrier(2, timeout=60)
+    first_call = threading.local()
+    allocate = Neo4jBackend.allocate_neighbour_end_ids
+
+    def racing_allocate(self, n):
+        if getattr(first_call, "done", False):
+            return allocate(self, n)
+        first_call.done = True                           # the first attempt of each writer: the same numbers
+        barrier.wait()
+        return taken
+
+    monkeypatch.setattr(Neo4jBackend, "allocate_neighbour_end_ids", racing_allocate)
+    results, errors = {}, []
+
+    def write(graph):
+        try:
+            with open_store(neo4j_uri) as store:
+                results[graph.id] = store.add_graph(graph)
+        except Exception as e:                           # noqa: BLE001 — reported by the assertion below
+            errors.append(e)
+
+    caplog.set_level(logging.INFO, logger="circuit_atlas.store.neo4j")
+    threads = [threading.Thread(target=write, args=(g,)) for g in graphs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=300)
+    assert not errors, errors
+    assert results == {g.id: True for g in graphs}
+    retries = [r.getMessage() for r in caplog.records if "retrying" in r.getMessage()]
+    assert retries, "the writers did not collide: the retry path was not exercised"
+    with open_store(neo4j_uri, read_only=True) as store:
+        ends = store.query("MATCH (e:NeighbourEnd) RETURN count(*) AS n, count(DISTINCT e.id) AS ids, "
+                           "count(DISTINCT e.key) AS keys")[0]
+        assert ends["n"] == ends["ids"] == ends["keys"]
+        assert_exact(store)
+
+
+def test_a_database_with_string_keyed_neighbour_rows_is_refused(neo4j_uri):
+    """A database written by the string-keyed layout: a read-write open refuses it in one line, before
+    writing anything."""
+    from circuit_atlas.store import StoreError
+
+    with open_store(neo4j_uri) as store:
+        store.add_graph(synthetic_graph(3, n_nodes=50, n_edges=200))
+        store._backend.run("MATCH (a:Neighbour) SET a.id = 'f\x1fup\x1f' + toString(a.id)")   # as that layout left it
+        store._backend.run("MATCH (e:NeighbourEnd) DETACH DELETE e")
+    with pytest.raises(StoreError, match="made before the integer-keyed Neighbour aggregates") as refused:
+        open_store(neo4j_uri)
+    assert "\n" not in str(refused.value)
+    with open_store(neo4j_uri, read_only=True) as store:   # untouched
+        assert store.query("MATCH (a:Neighbour) WHERE a.id STARTS WITH 'f' RETURN count(*) AS n")[0]["n"] > 0
+
+
 KILL_SCRIPT = """
 import sys, time
 from circuit_atlas.store import neo4j, open_store

@@ -251,34 +251,43 @@ def neighbour_id(feature_end, direction, end):
     return (feature_end << (END_BITS + 1)) | (direction << END_BITS) | end
 
 
-def neighbour_contributions(nodes: pa.Table, effects: pa.Table, first_uid: int, graph_index: np.ndarray) -> pa.Table:
-    """One row per (feature, direction, neighbour) touched by a batch, keyed by identity strings (the
-    store numbers them: keyed_neighbours): the feature's key and identity (`fend`), the direction, the
-    neighbour's identity (`end_key`), the sum of the edges' weights and |weights|, their number, and the
-    number of the batch's graphs that have one.
+def neighbour_contributions(nodes: pa.Table, effects: pa.Table, first_uid: int,
+                            graph_index: np.ndarray) -> tuple[pa.Table, pa.Table]:
+    """(rows, ends) for a batch. `ends`: the distinct identities its rows name (schema.NEIGHBOUR_END's
+    columns but the store's number `id`), the neighbours' and the features' own. `rows`: one per
+    (feature, direction, neighbour) touched, naming its feature's identity (`fend`) and its neighbour's
+    (`end`) by their row in `ends` (the store numbers them: keyed_neighbours), with the feature's key,
+    the direction, the sum of the edges' weights and |weights|, their number, and the number of the
+    batch's graphs that have one.
 
-    Numpy on integer codes (a node's identity string is made once per node, not per edge); strings are
-    taken only for the distinct rows. Rows are in no particular order."""
+    Numpy on integer codes: an identity string is made once per node, never per row. Rows are in no
+    particular order."""
     n = nodes.num_rows
     src = _np(effects["src"]) - first_uid
     dst = _np(effects["dst"]) - first_uid
     w = _np(effects["weight"]).astype(np.float64)
     is_feat = _np(pc.is_valid(nodes["fkey"]))
     whole = lambda col: col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
-    ident = whole(identity(*[nodes[c] for c in NEIGHBOUR_ENDS]))
-    codes = lambda col: pc.dictionary_encode(col).indices.to_numpy(zero_copy_only=False).astype(np.int64)
-    ident_code = codes(ident)                                     # (N,) neighbour identity
-    fcode = codes(whole(pc.fill_null(nodes["fkey"], "")))         # (N,) feature key
-    n_ident = int(ident_code.max()) + 1 if n else 1
+    feature_nodes = pa.array(np.flatnonzero(is_feat), pa.int64())
+    own = {"kind": pa.array(["feature"] * len(feature_nodes), pa.string()),     # a feature's own identity
+           "layer": nodes["layer"].take(feature_nodes), "fkey": nodes["fkey"].take(feature_nodes),
+           "token": pa.nulls(len(feature_nodes), pa.string())}
+    both = {c: pa.concat_arrays([whole(nodes[c]), whole(own[c]).cast(nodes[c].type)]) for c in NEIGHBOUR_ENDS}
+    encoded = pc.dictionary_encode(identity(*both.values()))
+    codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)    # (N + F,) identity of each
+    ident_code = codes[:n]                                                      # (N,) a node's as a neighbour
+    own_code = np.full(n, -1, np.int64)
+    own_code[_np(feature_nodes)] = codes[n:]                                    # (N,) a feature node's own
+    n_ident = len(encoded.dictionary) or 1
     up, down = is_feat[dst], is_feat[src]
     feat = np.concatenate([dst[up], src[down]])                   # (R,) the feature end of each row
-    other = np.concatenate([src[up], dst[down]])                  # (R,) the neighbour end
+    nbr = np.concatenate([src[up], dst[down]])                    # (R,) the neighbour end
     direction = np.concatenate([np.zeros(up.sum(), np.int64), np.ones(down.sum(), np.int64)])
     weight = np.concatenate([w[up], w[down]])
-    key = (fcode[feat] * 2 + direction) * n_ident + ident_code[other]
+    key = (own_code[feat] * 2 + direction) * n_ident + ident_code[nbr]
     n_graphs = int(graph_index.max()) + 1 if len(graph_index) else 1
     order = np.argsort(key * n_graphs + graph_index[feat], kind="stable")
-    key, feat, other, direction, weight = key[order], feat[order], other[order], direction[order], weight[order]
+    key, feat, nbr, direction, weight = key[order], feat[order], nbr[order], direction[order], weight[order]
     g = graph_index[feat]
     run = np.ones(len(key), bool)
     run[1:] = key[1:] != key[:-1]
@@ -286,44 +295,34 @@ def neighbour_contributions(nodes: pa.Table, effects: pa.Table, first_uid: int, 
     new_graph = run.copy()
     new_graph[1:] |= g[1:] != g[:-1]
     sums = lambda values: np.add.reduceat(values, starts) if len(starts) else values[:0]
-    feat_nodes, other_nodes = pa.array(feat[starts], pa.int64()), pa.array(other[starts], pa.int64())
-    fkey = nodes["fkey"].take(feat_nodes)
-    fend = identity(pa.array(["feature"] * len(starts), pa.string()), nodes["layer"].take(feat_nodes), fkey,
-                    pa.nulls(len(starts), pa.string()))
-    return pa.table({
-        "fkey": fkey, "fend": fend, "flayer": nodes["layer"].take(feat_nodes), "dir": pa.array(direction[starts], pa.int64()),
-        "end_key": ident.take(other_nodes), "kind": nodes["kind"].take(other_nodes),
-        "layer": nodes["layer"].take(other_nodes), "nfkey": nodes["fkey"].take(other_nodes),
-        "token": nodes["token"].take(other_nodes),
+    fend, end = own_code[feat[starts]], ident_code[nbr[starts]]
+    used = np.zeros(n_ident, bool)
+    used[fend], used[end] = True, True
+    kept = np.flatnonzero(used)                                    # the identities rows name, renumbered
+    renumber = np.cumsum(used) - 1
+    first = np.full(n_ident, -1, np.int64)
+    first[codes[::-1]] = np.arange(len(codes))[::-1]               # a node of each identity
+    at = pa.array(first[kept], pa.int64())
+    ends = pa.table({"key": encoded.dictionary.take(pa.array(kept, pa.int64())),
+                     **{c: both[c].take(at) for c in NEIGHBOUR_ENDS}})
+    rows = pa.table({
+        "fkey": nodes["fkey"].take(pa.array(feat[starts], pa.int64())),
+        "fend": pa.array(renumber[fend], pa.int64()), "dir": pa.array(direction[starts], pa.int64()),
+        "end": pa.array(renumber[end], pa.int64()),
         "weight": pa.array(sums(weight)), "abs_weight": pa.array(sums(np.abs(weight))),
         "n_edges": pa.array(np.diff(np.append(starts, len(key))), pa.int64()),
         "n_graphs": pa.array(sums(new_graph.astype(np.int64)), pa.int64()),
     })
+    return rows, ends
 
 
-def neighbour_ends(neighbours: pa.Table) -> pa.Table:
-    """The distinct identities that rows of neighbour_contributions name, their neighbours' and their
-    features' own, sorted by key: schema.NEIGHBOUR_END's columns but the number `id`."""
-    n = neighbours.num_rows
-    ends = pa.concat_tables([
-        pa.table({"key": neighbours["end_key"], "kind": neighbours["kind"], "layer": neighbours["layer"],
-                  "fkey": neighbours["nfkey"], "token": neighbours["token"]}),
-        pa.table({"key": neighbours["fend"], "kind": pa.array(["feature"] * n, pa.string()),
-                  "layer": neighbours["flayer"], "fkey": neighbours["fkey"], "token": pa.nulls(n, pa.string())}),
-    ])
-    first = ends.group_by("key", use_threads=False).aggregate([(c, "first") for c in NEIGHBOUR_ENDS])
-    return pa.table({"key": first["key"], **{c: first[f"{c}_first"].cast(ends[c].type) for c in NEIGHBOUR_ENDS}}
-                    ).sort_by("key")
-
-
-def keyed_neighbours(neighbours: pa.Table, keys: pa.Array, ids: pa.Array) -> pa.Table:
-    """The rows of neighbour_contributions with integer keys, given every identity's number (`keys[i]`
-    numbered `ids[i]`): schema.NEIGHBOUR's columns plus `fkey`, the feature that links the row."""
-    number = lambda col: _np(pa.array(ids, pa.int64()).take(pc.index_in(col, value_set=keys)))
-    end, fend = number(neighbours["end_key"]), number(neighbours["fend"])
-    if len(end) and max(end.max(), fend.max()) >= 1 << END_BITS:
+def keyed_neighbours(neighbours: pa.Table, numbers: np.ndarray) -> pa.Table:
+    """The rows of neighbour_contributions with integer keys, given the store's number of each of its
+    `ends` (numbers[i] for row i): schema.NEIGHBOUR's columns plus `fkey`, the feature that links the row."""
+    numbers = np.asarray(numbers, np.int64)
+    if len(numbers) and numbers.max() >= 1 << END_BITS:
         raise OverflowError("more than 2**31 neighbour identities: Neighbour.id cannot pack them")
-    direction = _np(neighbours["dir"])
-    return pa.table({"id": pa.array(neighbour_id(fend, direction, end), pa.int64()), "dir": neighbours["dir"],
-                     "end_id": pa.array(end, pa.int64()), **{a: neighbours[a] for a in NEIGHBOUR_AGGREGATES},
-                     "fkey": neighbours["fkey"]})
+    end, fend = numbers[_np(neighbours["end"])], numbers[_np(neighbours["fend"])]
+    return pa.table({"id": pa.array(neighbour_id(fend, _np(neighbours["dir"]), end), pa.int64()),
+                     "dir": neighbours["dir"], "end_id": pa.array(end, pa.int64()),
+                     **{a: neighbours[a] for a in NEIGHBOUR_AGGREGATES}, "fkey": neighbours["fkey"]})

@@ -219,7 +219,7 @@ def delete_with_statements(run, ids: list[str], rows: GraphRows, batch_size: int
     for part in chunks(deltas):
         run(st.SUBTRACT_FEATURE_AGGREGATES, {"rows": part})
     if rows.neighbours is not None:           # their edges leave the Neighbour sums; emptied rows go
-        links = keyed_neighbours(run, rows.neighbours, allocate=None).select(["id", *NEIGHBOUR_AGGREGATES]).to_pylist()
+        links = keyed_neighbours(run, rows, allocate=None).select(["id", *NEIGHBOUR_AGGREGATES]).to_pylist()
         for part in chunks(links):
             run(st.SUBTRACT_NEIGHBOURS, {"rows": part})
             run(st.DELETE_EMPTY_NEIGHBOURS, {"ids": [r["id"] for r in part]})
@@ -256,28 +256,27 @@ def write_with_statements(run, rows: GraphRows, batch_size: int = 10_000) -> Non
         for params in batches(table):
             run(cypher, params)
     if rows.neighbours is not None:           # one writer (the embedded store): numbered after the last
-        write_neighbours(run, rows.neighbours, lambda n: next_neighbour_end_id(lambda c: run(c, {})), batch_size)
+        write_neighbours(run, rows, lambda n: next_neighbour_end_id(lambda c: run(c, {})), batch_size)
     write_tags(run, rows.tags)
 
 
-def keyed_neighbours(run, neighbours, allocate, store_ends=None):
-    """The batch's Neighbour rows (aggregates.neighbour_contributions) keyed by integers
-    (aggregates.keyed_neighbours), inside the writer's transaction: identities stored already keep
-    their numbers; new ones get `allocate(n)`, `allocate(n) + 1`, ... and are stored by
-    `store_ends(table)` (default: statements.MERGE_NEIGHBOUR_ENDS), which returns {key: number} as
-    stored: a concurrent writer that stored an identity first keeps its number. `allocate` None:
-    every identity must be stored already (a deletion)."""
+def keyed_neighbours(run, rows: GraphRows, allocate, store_ends=None):
+    """The batch's Neighbour rows keyed by integers (aggregates.keyed_neighbours), inside the writer's
+    transaction: identities stored already keep their numbers; new ones get `allocate(n)`,
+    `allocate(n) + 1`, ... and are stored by `store_ends(table)` (default: statements.MERGE_NEIGHBOUR_ENDS),
+    which returns {key: number} as stored: a concurrent writer that stored an identity first keeps its
+    number. `allocate` None: every identity must be stored already (a deletion)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     from circuit_atlas.store import aggregates
 
-    ends = aggregates.neighbour_ends(neighbours)
+    ends = rows.neighbour_ends
     keys = ends["key"].to_pylist()
     number = {r["key"]: r["id"] for part in range(0, len(keys), 10_000)
               for r in run(st.NEIGHBOUR_END_IDS, {"keys": keys[part:part + 10_000]})}
-    new = ends.filter(pc.invert(pc.is_in(ends["key"], value_set=pa.array(list(number), pa.string()))))
-    if new.num_rows:
+    new = ends.filter(pc.invert(pc.is_in(ends["key"], value_set=pa.array(list(number), pa.string())))).sort_by("key")
+    if new.num_rows:                          # sorted: concurrent writers lock identities in one order
         if allocate is None:
             raise RuntimeError(f"{new.num_rows} neighbour identities of stored graphs are not stored")
         first = allocate(new.num_rows)
@@ -287,8 +286,7 @@ def keyed_neighbours(run, neighbours, allocate, store_ends=None):
                                         for r in run(st.MERGE_NEIGHBOUR_ENDS,
                                                      {"rows": table.slice(part, 10_000).to_pylist()})}
         number |= store_ends(new)
-    return aggregates.keyed_neighbours(neighbours, pa.array(list(number), pa.string()),
-                                       pa.array(list(number.values()), pa.int64()))
+    return aggregates.keyed_neighbours(rows.neighbours, [number[k] for k in keys])
 
 
 def next_neighbour_end_id(run) -> int:
@@ -297,15 +295,15 @@ def next_neighbour_end_id(run) -> int:
     return last[0]["id"] + 1 if last else 0
 
 
-def write_neighbours(run, neighbours, allocate, batch_size: int = 10_000) -> None:
+def write_neighbours(run, rows: GraphRows, allocate, batch_size: int = 10_000) -> None:
     """Add a batch's Neighbour rows (aggregates.neighbour_contributions; their features MERGEd already)
     through the statement paths: their identities numbered (keyed_neighbours), then MERGE adds to
     stored rows and creates the others, which are then linked. `run` returns the rows of a statement."""
-    keyed = keyed_neighbours(run, neighbours, allocate).sort_by("id")   # sorted: writers lock rows alike
+    keyed = keyed_neighbours(run, rows, allocate).sort_by("id")   # sorted: writers lock rows alike
     for start in range(0, keyed.num_rows, batch_size):
-        rows = keyed.slice(start, batch_size).to_pylist()
-        run(st.MERGE_NEIGHBOURS, {"rows": rows})
-        run(st.LINK_NEW_NEIGHBOURS, {"rows": [{"id": r["id"], "fkey": r["fkey"], "n_edges": r["n_edges"]} for r in rows]})
+        part = keyed.slice(start, batch_size).to_pylist()
+        run(st.MERGE_NEIGHBOURS, {"rows": part})
+        run(st.LINK_NEW_NEIGHBOURS, {"rows": [{"id": r["id"], "fkey": r["fkey"], "n_edges": r["n_edges"]} for r in part]})
 
 
 def write_tags(run, rows: list[dict]) -> None:

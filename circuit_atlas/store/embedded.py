@@ -433,7 +433,7 @@ class EmbeddedBackend:
                 if stored_features.num_rows:          # features stored before: add this batch to their aggregates
                     conn.execute(st.ADD_FEATURE_AGGREGATES, {"rows": stored_features})
                 if rows.neighbours is not None:
-                    self._copy_neighbours(rows.neighbours)
+                    self._copy_neighbours(rows)
             else:
                 write_with_statements(lambda c, p: self._rows(conn.execute(c, p)), rows)
             conn.execute("COMMIT")
@@ -489,7 +489,7 @@ class EmbeddedBackend:
         old = features.filter(known).select(["key", "label", *FEATURE_AGGREGATES])
         return features.filter(pc.invert(known)), old.rename_columns([f"r_{c}" for c in old.column_names])
 
-    def _copy_neighbours(self, neighbours) -> None:
+    def _copy_neighbours(self, rows) -> None:
         """The bulk path's Neighbour rows, inside the write transaction (their features stored already):
         new identities numbered after the last one (one writer) and COPYd, then the rows keyed by
         integers; new rows COPYd and linked, the batch's sums added to stored ones."""
@@ -505,7 +505,7 @@ class EmbeddedBackend:
             conn.execute(f"COPY {schema.NEIGHBOUR_END.name} FROM $data", {"data": table})
             return dict(zip(table["key"].to_pylist(), table["id"].to_pylist()))
 
-        keyed = keyed_neighbours(run, neighbours, lambda n: next_neighbour_end_id(run), store_ends)
+        keyed = keyed_neighbours(run, rows, lambda n: next_neighbour_end_id(run), store_ends)
         if not keyed.num_rows:
             return
         found = conn.execute(st.EXISTING_NEIGHBOURS, {"keys": pa.table({"k": keyed["id"]})}).get_as_arrow()["id"]

@@ -56,8 +56,21 @@ class Neo4jBackend:
                              "and that the server is running") from None
         self._queries = QueryRunner(lambda _: neo4j_target(uri, s.neo4j_user, s.neo4j_password, self._database))
         if not read_only:
-            for ddl in [*schema.neo4j_ddl(), st.UID_COUNTER]:
+            self._check_layout(uri)
+            for ddl in [*schema.neo4j_ddl(), st.UID_COUNTER, st.NEIGHBOUR_END_ID_UNIQUE]:
                 self.run(ddl)
+
+    def _check_layout(self, uri: str) -> None:
+        """Refuse, before writing, a database whose graphs have no integer-keyed Neighbour rows (written
+        by an older circuit-atlas: string-keyed rows, or none though features have edges): writes would
+        add to rows they cannot find and the neighbour queries would miss its graphs. Counts from the
+        count store and one row: cheap at any size."""
+        found = self.run(st.NEIGHBOUR_LAYOUT, read=True)[0]
+        if found["graphs"] and not (found["ends"] and isinstance(found["neighbour_id"], (int, type(None)))):
+            self.close()
+            raise StoreError(f"the Neo4j database at {uri} was made before the integer-keyed Neighbour aggregates "
+                             "(an older circuit-atlas): feature-upstream / -downstream would miss its graphs. Ingest "
+                             "into an empty database; this one is left as it is")
 
     def _session(self, read: bool):
         mode = self._neo4j.READ_ACCESS if read else self._neo4j.WRITE_ACCESS
@@ -81,8 +94,9 @@ class Neo4jBackend:
 
     def write_graphs(self, graphs: list[Graph]) -> None:
         """One write transaction per graph. Node uids come from a counter (allocate_uids): writers
-        never number nodes alike. A constraint can still fail a graph (a feature or tag MERGEd at once
-        by another writer, or a node written without the counter): it is retried with fresh uids,
+        never number nodes alike (nor neighbour identities: allocate_neighbour_end_ids). A constraint can
+        still fail a graph (a feature or tag MERGEd at once by another writer, or a node or identity
+        numbered without the counter): it is retried with fresh numbers,
         and a graph found stored meanwhile is done."""
         import random
         import time
@@ -197,5 +211,5 @@ def send_graph(run, graph: Graph, first_uid: int, edge_batch: int = EFFECT_BATCH
                                 "weight": weight[start:end]})
     if rows.paths.num_rows:
         run(st.INSERT_PATHS, {"rows": rows.paths.to_pylist()})
-    write_neighbours(run, rows.neighbours, allocate)
+    write_neighbours(run, rows, allocate)
     write_tags(run, sorted(rows.tags, key=lambda r: r["id"]))

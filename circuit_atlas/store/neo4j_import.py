@@ -121,12 +121,12 @@ def write_csv(graph_batches: Iterable[list[Graph]], folder: str | Path) -> Impor
         rows = graph_rows(graphs, out._next_uid)
         out._next_uid += rows.nodes.num_rows
         out._features.append(rows.features)
-        ends = aggregates.neighbour_ends(rows.neighbours)
-        ends = ends.filter(pc.invert(pc.is_in(ends["key"], value_set=pa.array(list(end_number), pa.string()))))
+        ends = rows.neighbour_ends.filter(pc.invert(pc.is_in(rows.neighbour_ends["key"],
+                                                             value_set=pa.array(list(end_number), pa.string()))))
         ends = ends.add_column(1, "id", pa.array(range(len(end_number), len(end_number) + ends.num_rows), pa.int64()))
         end_number.update(zip(ends["key"].to_pylist(), ends["id"].to_pylist()))
-        out._neighbours.append(aggregates.keyed_neighbours(rows.neighbours, pa.array(list(end_number), pa.string()),
-                                                           pa.array(list(end_number.values()), pa.int64())))
+        out._neighbours.append(aggregates.keyed_neighbours(
+            rows.neighbours, [end_number[k] for k in rows.neighbour_ends["key"].to_pylist()]))
         for key in rows.features["key"].to_pylist():
             if key not in feature_number:
                 feature_number[key] = len(feature_keys)

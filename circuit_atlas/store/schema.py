@@ -167,7 +167,7 @@ NEIGHBOUR_END = add_label(Label("NeighbourEnd", "key", {
     "key": "STRING",              # the identity: "=kind\x1f=layer\x1f=fkey\x1f=token" (aggregates.identity)
     "id": "INT64",                # its store-wide number; a feature's number is that of its own identity
     "kind": "STRING", "layer": "INT64", "fkey": "STRING", "token": "STRING",   # Node columns
-}, indexed=("id",)))
+}))                               # Neo4j: `id` unique too (statements.NEIGHBOUR_END_ID_UNIQUE)
 NEIGHBOUR = add_label(Label("Neighbour", "id", {
     "id": "INT64",                # aggregates.neighbour_id(feature's NeighbourEnd.id, dir, end)
     "dir": "INT64",               # 0 "up": edges into the feature's occurrences; 1 "down": edges out of them

@@ -170,6 +170,16 @@ ON CREATE SET e.id = r.id, e.kind = r.kind, e.layer = r.layer, e.fkey = r.fkey, 
 RETURN e.key AS key, e.id AS id
 """)
 
+NEIGHBOUR_LAYOUT = statement("neighbour_layout", "Whether the store holds features and edges, neighbour identities, and one Neighbour id (an older layout's is a string): Neo4jBackend._check_layout.", """
+RETURN COUNT { MATCH (f:Feature) } > 0 AND COUNT { MATCH ()-[:EFFECT]->() } > 0 AS graphs,
+       COUNT { MATCH (e:NeighbourEnd) } > 0 AS ends,
+       head(COLLECT { MATCH (a:Neighbour) RETURN a.id LIMIT 1 }) AS neighbour_id
+""", backends=("neo4j",))
+
+NEIGHBOUR_END_ID_UNIQUE = statement("neighbour_end_id_unique", "NeighbourEnd.id unique (and indexed) on Neo4j: a writer that numbered identities as another did fails and retries (Neo4jBackend.write_graphs).", """
+CREATE CONSTRAINT neighbourend_id IF NOT EXISTS FOR (e:NeighbourEnd) REQUIRE e.id IS UNIQUE
+""", backends=("neo4j",))
+
 ALLOCATE_NEIGHBOUR_END_IDS = statement("allocate_neighbour_end_ids", "Reserve $n consecutive NeighbourEnd.id values for one writer, as ALLOCATE_UIDS does Node.uid; returns the first.", """
 MERGE (c:UidCounter {name: 'NeighbourEnd.id'})
 ON CREATE SET c.next = 0
