@@ -88,9 +88,12 @@ def test_two_writers_numbering_neighbour_identities_alike_both_succeed(neo4j_uri
     from circuit_atlas.store.neo4j import Neo4jBackend
     from tests.test_aggregates import assert_exact
 
-    graphs = [synthetic_graph(seed, n_nodes=300, n_edges=3000, n_feature_ids=400) for seed in (1, 2)]
+    # features of their own (a writer would wait at the barrier holding feature locks the other needs);
+    # the tokens and error layers they share are stored first, so each writer's new identities are its own
+    graphs = [synthetic_graph(seed, n_nodes=300, n_edges=3000, n_feature_ids=400, transcoder_set=f"synthetic/clt{seed}")
+              for seed in (1, 2)]
     with open_store(neo4j_uri) as store:                 # identities numbered already: the race starts above 0
-        store.add_graph(synthetic_graph(3, n_nodes=50, n_edges=200, n_feature_ids=400))
+        store.add_graph(synthetic_graph(3, n_nodes=300, n_edges=3000, n_feature_ids=400))
         taken = store.query("MATCH (e:NeighbourEnd) RETURN max(e.id) + 1 AS id")[0]["id"]
     barrier = threading.Barrier(2, timeout=60)
     first_call = threading.local()
@@ -136,11 +139,12 @@ def test_a_database_with_string_keyed_neighbour_rows_is_refused(neo4j_uri):
     from circuit_atlas.store import StoreError
 
     with open_store(neo4j_uri) as store:
-        store.add_graph(synthetic_graph(3, n_nodes=50, n_edges=200))
+        store.add_graph(synthetic_graph(3, n_nodes=150, n_edges=1000))
         store._backend.run("MATCH (a:Neighbour) SET a.id = 'f\x1fup\x1f' + toString(a.id)")   # as that layout left it
         store._backend.run("MATCH (e:NeighbourEnd) DETACH DELETE e")
     with pytest.raises(StoreError, match="made before the integer-keyed Neighbour aggregates") as refused:
-        open_store(neo4j_uri)
+        with open_store(neo4j_uri):
+            pass
     assert "\n" not in str(refused.value)
     with open_store(neo4j_uri, read_only=True) as store:   # untouched
         assert store.query("MATCH (a:Neighbour) WHERE a.id STARTS WITH 'f' RETURN count(*) AS n")[0]["n"] > 0

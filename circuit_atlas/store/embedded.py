@@ -492,8 +492,7 @@ class EmbeddedBackend:
     def _copy_neighbours(self, rows) -> None:
         """The bulk path's Neighbour rows, inside the write transaction (their features stored already):
         new identities numbered after the last one (one writer) and COPYd, then the rows keyed by
-        integers; new rows COPYd and linked, the batch's sums added to stored ones."""
-        import pyarrow as pa
+        integers; the batch's sums added to stored rows, the other rows COPYd and linked."""
         import pyarrow.compute as pc
         from circuit_atlas.store.aggregates import NEIGHBOUR_AGGREGATES
         from circuit_atlas.store.base import keyed_neighbours, next_neighbour_end_id
@@ -508,16 +507,14 @@ class EmbeddedBackend:
         keyed = keyed_neighbours(run, rows, lambda n: next_neighbour_end_id(run), store_ends)
         if not keyed.num_rows:
             return
-        found = conn.execute(st.EXISTING_NEIGHBOURS, {"keys": pa.table({"k": keyed["id"]})}).get_as_arrow()["id"]
-        known = pc.is_in(keyed["id"], value_set=found.combine_chunks() if hasattr(found, "combine_chunks") else found)
-        new = keyed.filter(pc.invert(known))
+        sums = keyed.select(["id", *NEIGHBOUR_AGGREGATES])
+        found = conn.execute(st.ADD_NEIGHBOUR_AGGREGATES,       # the stored rows, added to
+                             {"rows": sums.rename_columns([f"r_{c}" for c in sums.column_names])}).get_as_arrow()["id"]
+        new = keyed.filter(pc.invert(pc.is_in(keyed["id"], value_set=found.combine_chunks())))
         if new.num_rows:
             conn.execute("COPY Neighbour FROM $data", {"data": new.select(list(schema.NEIGHBOUR.properties))})
             conn.execute("COPY HAS_NEIGHBOUR FROM $data",
                          {"data": new.select(["fkey", "id"]).rename_columns(["src", "dst"])})
-        old = keyed.filter(known).select(["id", *NEIGHBOUR_AGGREGATES])
-        if old.num_rows:
-            conn.execute(st.ADD_NEIGHBOUR_AGGREGATES, {"rows": old.rename_columns([f"r_{c}" for c in old.column_names])})
 
     def close(self) -> None:
         self._queries.close()

@@ -187,16 +187,11 @@ SET c.next = CASE WHEN c.next > $floor THEN c.next ELSE $floor END + $n
 RETURN c.next - $n AS first
 """, backends=("neo4j",))
 
-EXISTING_NEIGHBOURS = statement("existing_neighbours", "Which of the Neighbour ids in the Arrow table $keys (column k) are stored (embedded bulk path).", """
-LOAD FROM $keys
-MATCH (a:Neighbour {id: k})
-RETURN a.id AS id
-""", backends=("embedded",))
-
-ADD_NEIGHBOUR_AGGREGATES = statement("add_neighbour_aggregates", "Add a batch's Neighbour aggregates (an Arrow table with columns r_id, r_<aggregate>, one row per stored Neighbour) to the stored rows (embedded bulk path).", f"""
+ADD_NEIGHBOUR_AGGREGATES = statement("add_neighbour_aggregates", "Add a batch's Neighbour aggregates (an Arrow table with columns r_id, r_<aggregate>) to the stored rows among them, returning their ids: the others are new (embedded bulk path: one pass finds and updates).", f"""
 LOAD FROM $rows
 MATCH (a:Neighbour {{id: r_id}})
 SET {", ".join(f"a.{x} = a.{x} + r_{x}" for x in _NEIGHBOUR)}
+RETURN a.id AS id
 """, backends=("embedded",))
 
 MERGE_NEIGHBOURS = statement("merge_neighbours", "Create the Neighbour rows not stored yet with the batch's aggregates, add them to stored ones (statement paths); LINK_NEW_NEIGHBOURS links the new ones.", f"""
