@@ -26,30 +26,24 @@ def neo4j_uri(request, tmp_path) -> str:
     return empty_store(request, "neo4j", tmp_path)
 
 
-def test_two_writers_racing_for_the_same_uids_both_succeed(neo4j_uri, monkeypatch, caplog):
-    """Both writers are handed the same uids for their first attempt (as a writer that bypassed the
-    uid counter would take them) and wait for each other before writing: the uniqueness constraint
-    fails one, which retries with uids from the counter. Both graphs end up stored, whole, with
-    distinct uids."""
+def race(neo4j_uri, monkeypatch, caplog, allocator: str, taken: int, graphs) -> None:
+    """Two writers, one per graph, each handed the numbers from `taken` on by its first call of
+    Neo4jBackend.`allocator` (as a writer that bypassed the counter would take them), after waiting for
+    the other: both must succeed, one of them through the retry path."""
     from circuit_atlas.store.neo4j import Neo4jBackend
 
-    graphs = [synthetic_graph(seed, n_nodes=300, n_edges=3000, n_feature_ids=400) for seed in (1, 2)]
-    with open_store(neo4j_uri) as store:                 # something stored already: uids start above 0
-        store.add_graph(synthetic_graph(3, n_nodes=50, n_edges=200))
-        before = counts(store)
-        taken = store.query("MATCH (n:Node) RETURN max(n.uid) + 1 AS uid")[0]["uid"]
     barrier = threading.Barrier(2, timeout=60)
     first_call = threading.local()
-    allocate = Neo4jBackend.allocate_uids
+    allocate = getattr(Neo4jBackend, allocator)
 
     def racing_allocate(self, n):
         if getattr(first_call, "done", False):
             return allocate(self, n)
-        first_call.done = True                           # the first attempt of each writer: the same uids
+        first_call.done = True                           # the first attempt of each writer: the same numbers
         barrier.wait()
         return taken
 
-    monkeypatch.setattr(Neo4jBackend, "allocate_uids", racing_allocate)
+    monkeypatch.setattr(Neo4jBackend, allocator, racing_allocate)
     results, errors = {}, []
 
     def write(graph):
@@ -69,6 +63,19 @@ def test_two_writers_racing_for_the_same_uids_both_succeed(neo4j_uri, monkeypatc
     assert results == {g.id: True for g in graphs}
     retries = [r.getMessage() for r in caplog.records if "retrying" in r.getMessage()]
     assert retries, "the writers did not collide: the retry path was not exercised"
+
+
+def test_two_writers_racing_for_the_same_uids_both_succeed(neo4j_uri, monkeypatch, caplog):
+    """Both writers are handed the same uids for their first attempt (as a writer that bypassed the
+    uid counter would take them) and wait for each other before writing: the uniqueness constraint
+    fails one, which retries with uids from the counter. Both graphs end up stored, whole, with
+    distinct uids."""
+    graphs = [synthetic_graph(seed, n_nodes=300, n_edges=3000, n_feature_ids=400) for seed in (1, 2)]
+    with open_store(neo4j_uri) as store:                 # something stored already: uids start above 0
+        store.add_graph(synthetic_graph(3, n_nodes=50, n_edges=200))
+        before = counts(store)
+        taken = store.query("MATCH (n:Node) RETURN max(n.uid) + 1 AS uid")[0]["uid"]
+    race(neo4j_uri, monkeypatch, caplog, "allocate_uids", taken, graphs)
     with open_store(neo4j_uri, read_only=True) as store:
         after = counts(store)
         uids = store.query("MATCH (n:Node) RETURN count(*) AS n, count(DISTINCT n.uid) AS distinct_uids")[0]
@@ -85,7 +92,6 @@ def test_two_writers_numbering_neighbour_identities_alike_both_succeed(neo4j_uri
     (as a writer that bypassed the counter would take them) and wait for each other before writing:
     NeighbourEnd.id's uniqueness fails one, which retries with numbers from the counter. No two
     identities share a number, and the Neighbour rows equal a recomputation from the stored edges."""
-    from circuit_atlas.store.neo4j import Neo4jBackend
     from tests.test_aggregates import assert_exact
 
     # features of their own (a writer would wait at the barrier holding feature locks the other needs);
@@ -95,37 +101,7 @@ def test_two_writers_numbering_neighbour_identities_alike_both_succeed(neo4j_uri
     with open_store(neo4j_uri) as store:                 # identities numbered already: the race starts above 0
         store.add_graph(synthetic_graph(3, n_nodes=300, n_edges=3000, n_feature_ids=400))
         taken = store.query("MATCH (e:NeighbourEnd) RETURN max(e.id) + 1 AS id")[0]["id"]
-    barrier = threading.Barrier(2, timeout=60)
-    first_call = threading.local()
-    allocate = Neo4jBackend.allocate_neighbour_end_ids
-
-    def racing_allocate(self, n):
-        if getattr(first_call, "done", False):
-            return allocate(self, n)
-        first_call.done = True                           # the first attempt of each writer: the same numbers
-        barrier.wait()
-        return taken
-
-    monkeypatch.setattr(Neo4jBackend, "allocate_neighbour_end_ids", racing_allocate)
-    results, errors = {}, []
-
-    def write(graph):
-        try:
-            with open_store(neo4j_uri) as store:
-                results[graph.id] = store.add_graph(graph)
-        except Exception as e:                           # noqa: BLE001 — reported by the assertion below
-            errors.append(e)
-
-    caplog.set_level(logging.INFO, logger="circuit_atlas.store.neo4j")
-    threads = [threading.Thread(target=write, args=(g,)) for g in graphs]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=300)
-    assert not errors, errors
-    assert results == {g.id: True for g in graphs}
-    retries = [r.getMessage() for r in caplog.records if "retrying" in r.getMessage()]
-    assert retries, "the writers did not collide: the retry path was not exercised"
+    race(neo4j_uri, monkeypatch, caplog, "allocate_neighbour_end_ids", taken, graphs)
     with open_store(neo4j_uri, read_only=True) as store:
         ends = store.query("MATCH (e:NeighbourEnd) RETURN count(*) AS n, count(DISTINCT e.id) AS ids, "
                            "count(DISTINCT e.key) AS keys")[0]

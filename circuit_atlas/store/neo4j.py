@@ -126,21 +126,19 @@ class Neo4jBackend:
     def allocate_uids(self, n: int) -> int:
         """The first of `n` consecutive Node.uid values reserved for this writer (committed at once,
         so other writers wait only for this short transaction, not for a graph)."""
-        def work(tx):
-            last = tx.run(st.LAST_UID).single()
-            floor = last["uid"] + 1 if last else 0
-            return tx.run(st.ALLOCATE_UIDS, n=n, floor=floor).single()["first"]
-
-        with self._session(read=False) as session:
-            return session.execute_write(work)
+        return self._reserve(st.LAST_UID, "uid", st.ALLOCATE_UIDS, n)
 
     def allocate_neighbour_end_ids(self, n: int) -> int:
         """The first of `n` consecutive NeighbourEnd.id values reserved for this writer, as allocate_uids
         (its own short transaction: a graph's transaction never holds the counter)."""
+        return self._reserve(st.LAST_NEIGHBOUR_END_ID, "id", st.ALLOCATE_NEIGHBOUR_END_IDS, n)
+
+    def _reserve(self, last_statement: str, column: str, allocate_statement: str, n: int) -> int:
+        """`n` numbers from a counter node, above the highest one stored (`last_statement`'s `column`)."""
         def work(tx):
-            last = tx.run(st.LAST_NEIGHBOUR_END_ID).single()
-            floor = last["id"] + 1 if last else 0
-            return tx.run(st.ALLOCATE_NEIGHBOUR_END_IDS, n=n, floor=floor).single()["first"]
+            last = tx.run(last_statement).single()
+            floor = last[column] + 1 if last else 0
+            return tx.run(allocate_statement, n=n, floor=floor).single()["first"]
 
         with self._session(read=False) as session:
             return session.execute_write(work)
