@@ -30,6 +30,8 @@ if TYPE_CHECKING:   # replacement.py builds FrozenModels; at run time this modul
 
 
 class FrozenModel:
+    mix_block = 64      # positions per block of the causal attention mixing (attn_block_T)
+
     def __init__(self, model: ReplacementModel, input_ids: torch.Tensor):
         self.model = model
         self.arch = arch = model.arch
@@ -85,10 +87,12 @@ class FrozenModel:
                 x = x + norm.bias
         return x
 
-    def _norm_T(self, norm: Norm, g: torch.Tensor, affine: bool = True) -> torch.Tensor:
+    def _norm_T(self, norm: Norm, g: torch.Tensor, affine: bool = True, positions: torch.Tensor | None = None
+                ) -> torch.Tensor:
+        """Transposed norm of g (..., P, D), or of one vector per position given (`positions`: g is (B, D))."""
         if affine:
             g = g * norm.gain
-        g = g * self.inv[id(norm)]
+        g = g * (self.inv[id(norm)] if positions is None else self.inv[id(norm)][positions])
         return g - g.mean(-1, keepdim=True) if norm.center else g
 
     def attn_block(self, l: int, r: torch.Tensor) -> torch.Tensor:
@@ -124,12 +128,27 @@ class FrozenModel:
         g_v = g_v.permute(2, 1, 0, 3).reshape(B, P, layer.n_kv_heads * hd)  # (B, P, n_kv * hd)
         return g_m + self._norm_T(layer.attn_norm, g_v @ layer.W_V)
 
-    def _mix_T(self, l: int, g_z: torch.Tensor, block: int = 64) -> torch.Tensor:
+    def attn_block_T_at(self, l: int, g_m: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        """attn_block_T for a gradient that is one vector per row, at that row's position: g_m (B, D) at
+        `positions` (B,) -> (B, P, D). Where a backward pass starts, each row is such a one-hot: then each head
+        reads one query position, so pattern row x (W_O W_V per head) replaces two (B*P, D) x (D, D) products
+        and the mixing (a batch's top layer costs about nothing)."""
+        layer = self.arch.layers[l]
+        B, P, H, hd, n_kv = len(g_m), self.resid0.shape[0], layer.n_heads, layer.head_dim, layer.n_kv_heads
+        g_o = g_m if layer.post_attn_norm is None else self._norm_T(layer.post_attn_norm, g_m, positions=positions)
+        g_z = (g_o @ layer.W_O).view(B, n_kv, H // n_kv, hd)                    # per head, at the row's position
+        u = torch.einsum("bjgd,jde->bjge", g_z, layer.W_V.view(n_kv, hd, -1)).flatten(1, 2)  # (B, H, D)
+        weights = self.patterns[l][:, positions, :].permute(1, 2, 0)          # (B, k, H): pattern[h, p_b, k]
+        g_r = self._norm_T(layer.attn_norm, torch.bmm(weights, u))            # (B, P, D)
+        g_r[torch.arange(B, device=g_r.device), positions] += g_m
+        return g_r
+
+    def _mix_T(self, l: int, g_z: torch.Tensor) -> torch.Tensor:
         """pattern^T @ g_z per head: (H, q, C) -> (H, k, C). A causal pattern is zero above its diagonal, so
         output positions k in [s, s + block) read only q >= s: in blocks, about half the arithmetic at
         512 positions (the mixing was a third of a backward pass there)."""
         pattern_T = self.patterns[l].transpose(1, 2)                # (H, k, q), a view
-        P = g_z.shape[1]
+        P, block = g_z.shape[1], self.mix_block
         if not self.causal or P <= 2 * block:
             return torch.bmm(pattern_T, g_z)
         out = torch.empty_like(g_z)
