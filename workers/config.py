@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
-from circuit_atlas.settings import DEFAULT_DEVICE, Settings, lookup
+from circuit_atlas.settings import Settings, lookup
 
 TRACE_QUEUE = "trace"
 INGEST_QUEUE = "ingest"
@@ -15,7 +15,6 @@ INGEST_QUEUE = "ingest"
 
 @dataclass(frozen=True)
 class WorkerConfig:
-    device: str = DEFAULT_DEVICE      # torch device for tracing ("cuda", "cuda:1", ...)
     torch_threads: int = 1            # intra-op threads per trace process; 1 lets N processes share N cores
     visibility_timeout: int = 7200    # s before an unacked task of a dead worker is redelivered; > prefetch x longest trace
     prefetch: int = 2                 # messages a worker holds: the next trace starts without a broker round trip

@@ -314,7 +314,7 @@ def load_model(model_ref: str, transcoders_ref: str):
     from circuit_atlas import tracer
 
     torch.set_num_threads(config().torch_threads)
-    return tracer.load(model_ref, transcoders_ref, device=config().device)
+    return tracer.load(model_ref, transcoders_ref, device=settings().device)
 
 
 @contextlib.contextmanager
