@@ -58,7 +58,7 @@ CREATE (g:Graph {id: r.id, slug: r.slug, prompt: r.prompt, model: r.model, trans
                  created: r.created, prompt_tokens: r.prompt_tokens, meta: r.meta, features: r.features, n_paths: r.n_paths})
 """)
 
-MAX_UID = statement("max_uid", "The highest Node.uid in the store (null when it is empty): one pass over the column, ~10x faster on the embedded engine than LAST_UID's ORDER BY, which it runs as a sort of 6M rows at 10,000 graphs.", """
+MAX_UID = statement("max_uid", "The highest Node.uid in the store (null when it is empty): one pass over the column: on the embedded engine at 10,000 graphs (6M nodes) 0.3 s where LAST_UID's ORDER BY ... LIMIT 1 took 3 s (docs/store.md).", """
 MATCH (n:Node)
 RETURN max(n.uid) AS uid
 """, backends=("embedded",))
