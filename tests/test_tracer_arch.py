@@ -138,6 +138,36 @@ def test_architecture_specifics(traced):
         assert torch.all(pattern.triu(1) == 0)
 
 
+def test_attention_backward_is_the_transpose_of_the_frozen_attention(traced):
+    """attn_block_T (causal mixing in blocks, every block shape exercised; dense for a non-causal
+    pattern) and attn_block_T_at (one-hot rows) equal autograd's vector-Jacobian product of attn_block."""
+    _, model, _ = traced
+    generator = torch.Generator().manual_seed(0)
+    ids = torch.randint(4, model.hf_model.config.vocab_size, (11,), generator=generator)
+    with torch.no_grad():
+        fm = FrozenModel(model, ids)
+    fm.mix_block = 3                                                # blocks of 3, 3, 3 and 2 positions
+    assert fm.causal
+    P, D = fm.resid0.shape
+    for l in range(len(fm.arch.layers)):
+        r = torch.randn(3, P, D, generator=generator, requires_grad=True)
+        g = torch.randn(3, P, D, generator=generator)
+        expected, = torch.autograd.grad(fm.attn_block(l, r), r, g)
+        with torch.no_grad():
+            torch.testing.assert_close(fm.attn_block_T(l, g), expected, rtol=1e-4, atol=1e-5)
+            fm.causal = False
+            torch.testing.assert_close(fm.attn_block_T(l, g), expected, rtol=1e-4, atol=1e-5)
+            fm.causal = True
+        # a gradient that is one vector per row at that row's position (where a backward pass starts)
+        positions = torch.tensor([0, 4, P - 1])
+        one_hot = torch.zeros(3, P, D)
+        one_hot[torch.arange(3), positions] = g[torch.arange(3), positions]
+        expected, = torch.autograd.grad(fm.attn_block(l, r), r, one_hot)
+        with torch.no_grad():
+            torch.testing.assert_close(fm.attn_block_T_at(l, one_hot[torch.arange(3), positions], positions),
+                                       expected, rtol=1e-4, atol=1e-5)
+
+
 def test_trace_returns_a_valid_graph(traced, tmp_path):
     arch, model, _ = traced
     graph = tracer.trace(model, PROMPT, tracer.TraceConfig(max_feature_nodes=40))

@@ -257,6 +257,7 @@ def _rows(fm: FrozenModel, sources: Sources, layers: torch.Tensor, positions: to
         features[sources.n_cols].zero_()
 
     g_r, g_r_is_zero = None, True                                  # gradient at r_{l+1}
+    one_hot = True    # until the first attention, each row's gradient lives at its own position only
     is_logit = layers == L
     if is_logit.any():
         g_final = torch.zeros(B, n, D, device=device)
@@ -281,8 +282,9 @@ def _rows(fm: FrozenModel, sources: Sources, layers: torch.Tensor, positions: to
         if g_x is not None:
             g_r = fm.read_T(l, g_x) if g_r_is_zero else g_r + fm.read_T(l, g_x)
             g_r_is_zero = False
-        if not g_r_is_zero:
-            g_r = fm.attn_block_T(l, g_r)                          # through m_l to r_l
+        if not g_r_is_zero:                                        # through m_l to r_l
+            g_r = fm.attn_block_T_at(l, g_r[batch, positions], positions) if one_hot else fm.attn_block_T(l, g_r)
+            one_hot = False
     token_start = n_active + L * P
     if not g_r_is_zero:
         out[:, token_start:token_start + n] = torch.einsum("bpd,pd->bp", g_r, sources.tokens[:n])
