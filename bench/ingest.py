@@ -354,10 +354,11 @@ def bolt_profile(uri: str, graphs, neo4j_dir) -> None:
 
                 def run(cypher, params, tx=tx):
                     name, t1, s1 = names.get(cypher.strip(), cypher[:30]), time.perf_counter(), server_cpu(neo4j_dir)
-                    tx.run(cypher, params).consume()
+                    rows = [r.data() for r in tx.run(cypher, params)]
                     wall[name] += time.perf_counter() - t1
                     server[name] += server_cpu(neo4j_dir) - s1
-                send_graph(run, g, first)
+                    return rows
+                send_graph(run, g, first, allocate=backend.allocate_neighbour_end_ids)
                 first += len(g.nodes)
                 t1, s1 = time.perf_counter(), server_cpu(neo4j_dir)
                 tx.commit()
@@ -384,7 +385,7 @@ def statement_path(uri: str, graphs, neo4j_dir) -> tuple[int, float, float]:
         for g in graphs:
             def work(tx, g=g):
                 rows = graph_rows([g], next_uid(lambda c: [r.data() for r in tx.run(c)]))
-                write_with_statements(lambda c, p: tx.run(c, p).consume(), rows)
+                write_with_statements(lambda c, p: [r.data() for r in tx.run(c, p)], rows)
             with backend._session(read=False) as session:
                 session.execute_write(work)
         return sum(g.n_edges for g in graphs), time.perf_counter() - t, server_cpu(neo4j_dir) - s

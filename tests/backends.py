@@ -28,12 +28,12 @@ def wipe_neo4j(uri: str) -> None:
     from circuit_atlas.settings import Settings
     from circuit_atlas.store import open_store
 
-    with open_store(uri):                     # creates the schema (constraints, indexes) if new
-        pass
     s = Settings.load(store=uri)
     with neo4j.GraphDatabase.driver(uri, auth=(s.neo4j_user, s.neo4j_password)) as driver:
         with driver.session(database=s.neo4j_database) as session:   # auto-commit: batches of deletes
             session.run("MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS").consume()
+    with open_store(uri):                     # creates the schema (constraints, indexes) if new; after the
+        pass                                  # delete: a test may leave a layout a read-write open refuses
 
 
 def empty_store(request: pytest.FixtureRequest, backend: str, tmp_dir: Path) -> str:

@@ -93,6 +93,48 @@ def reference(graphs) -> tuple[dict, dict, dict]:
     return feats, paths, tables
 
 
+def neighbour_reference(graphs) -> dict:
+    """(feature key, "up" | "down", kind, layer, fkey, token) -> [Σ weight, Σ |weight|, edges, graphs], walking
+    every edge of every graph: what feature-upstream / -downstream group the edges by."""
+    out: dict = {}
+    for g in graphs:
+        seen = set()
+        end = lambda n: (n.kind, n.layer, g.feature_key(n), n.token)
+        for s, t, w in zip(g.edge_source.tolist(), g.edge_target.tolist(), g.edge_weight.tolist()):
+            a, b = g.nodes[s], g.nodes[t]
+            for feature, direction, other in ((b, "up", a), (a, "down", b)):
+                if g.feature_key(feature) is None:
+                    continue
+                key = (g.feature_key(feature), direction, *end(other))
+                row = out.setdefault(key, [0.0, 0.0, 0, 0])
+                row[0] += w
+                row[1] += abs(w)
+                row[2] += 1
+                if key not in seen:
+                    seen.add(key)
+                    row[3] += 1
+    return out
+
+
+def stored_neighbours(store) -> dict:
+    rows = store.query("MATCH (f:Feature)-[:HAS_NEIGHBOUR]->(a:Neighbour) MATCH (e:NeighbourEnd {id: a.end_id}) "
+                       "RETURN f.key AS f, f.layer AS flayer, a.id AS id, a.dir AS dir, e.id AS eid, "
+                       "e.kind AS kind, e.layer AS layer, e.fkey AS nfkey, e.token AS token, a.weight AS w, "
+                       "a.abs_weight AS aw, a.n_edges AS n, a.n_graphs AS g", max_rows=10**7)
+    ends = store.query("MATCH (e:NeighbourEnd) RETURN e.key AS key, e.id AS id, e.kind AS kind, e.layer AS layer, "
+                       "e.fkey AS fkey", max_rows=10**7)
+    assert len({e["id"] for e in ends}) == len(ends), "two neighbour identities with one number"
+    own = {e["fkey"]: e["id"] for e in ends if e["kind"] == "feature" and e["key"].endswith("\x1f")}
+    for r in rows:                             # the row's key packs its feature's number, direction, neighbour
+        assert r["id"] == ((own[r["f"]] << 32) | (r["dir"] << 31) | r["eid"]), f"Neighbour.id of {r} is not its key"
+    out = {(r["f"], ("up", "down")[r["dir"]], r["kind"], r["layer"], r["nfkey"], r["token"]): [r["w"], r["aw"], r["n"], r["g"]]
+           for r in rows}
+    assert len(out) == len(rows), "two Neighbour rows (or links) for one (feature, direction, neighbour)"
+    n_rows = store.query("MATCH (a:Neighbour) RETURN count(*) AS n")[0]["n"]
+    assert n_rows == len(rows), "a Neighbour row is not linked from its feature exactly once (or has no identity)"
+    return out
+
+
 def stored(store) -> tuple[dict, dict, dict]:
     feats = {r["key"]: r for r in store.query(
         "MATCH (f:Feature) RETURN f.key AS key, " + ", ".join(f"f.{a} AS {a}" for a in FEATURE_AGGREGATES),
@@ -120,7 +162,13 @@ def close(a, b) -> bool:
 
 def assert_exact(store) -> None:
     ids = [r["id"] for r in store.query("MATCH (g:Graph) RETURN g.id AS id", max_rows=10**6)]
-    feats, paths, tables = reference([store.get_graph(i) for i in ids])
+    graphs = [store.get_graph(i) for i in ids]
+    feats, paths, tables = reference(graphs)
+    want, got = neighbour_reference(graphs), stored_neighbours(store)
+    assert set(got) == set(want), "Neighbour rows differ from the (feature, neighbour) pairs of the stored edges"
+    for key, row in want.items():
+        assert got[key][2:] == row[2:], f"{key}: stored edges/graphs {got[key][2:]}, from scratch {row[2:]}"
+        assert close(got[key][0], row[0]) and close(got[key][1], row[1]), f"{key}: stored {got[key]}, from scratch {row}"
     got_feats, got_paths, got_tables = stored(store)
     assert set(got_feats) == set(feats), "Feature nodes differ from the features the stored graphs use"
     for key, want in feats.items():

@@ -26,30 +26,24 @@ def neo4j_uri(request, tmp_path) -> str:
     return empty_store(request, "neo4j", tmp_path)
 
 
-def test_two_writers_racing_for_the_same_uids_both_succeed(neo4j_uri, monkeypatch, caplog):
-    """Both writers are handed the same uids for their first attempt (as a writer that bypassed the
-    uid counter would take them) and wait for each other before writing: the uniqueness constraint
-    fails one, which retries with uids from the counter. Both graphs end up stored, whole, with
-    distinct uids."""
+def race(neo4j_uri, monkeypatch, caplog, allocator: str, taken: int, graphs) -> None:
+    """Two writers, one per graph, each handed the numbers from `taken` on by its first call of
+    Neo4jBackend.`allocator` (as a writer that bypassed the counter would take them), after waiting for
+    the other: both must succeed, one of them through the retry path."""
     from circuit_atlas.store.neo4j import Neo4jBackend
 
-    graphs = [synthetic_graph(seed, n_nodes=300, n_edges=3000, n_feature_ids=400) for seed in (1, 2)]
-    with open_store(neo4j_uri) as store:                 # something stored already: uids start above 0
-        store.add_graph(synthetic_graph(3, n_nodes=50, n_edges=200))
-        before = counts(store)
-        taken = store.query("MATCH (n:Node) RETURN max(n.uid) + 1 AS uid")[0]["uid"]
     barrier = threading.Barrier(2, timeout=60)
     first_call = threading.local()
-    allocate = Neo4jBackend.allocate_uids
+    allocate = getattr(Neo4jBackend, allocator)
 
     def racing_allocate(self, n):
         if getattr(first_call, "done", False):
             return allocate(self, n)
-        first_call.done = True                           # the first attempt of each writer: the same uids
+        first_call.done = True                           # the first attempt of each writer: the same numbers
         barrier.wait()
         return taken
 
-    monkeypatch.setattr(Neo4jBackend, "allocate_uids", racing_allocate)
+    monkeypatch.setattr(Neo4jBackend, allocator, racing_allocate)
     results, errors = {}, []
 
     def write(graph):
@@ -69,6 +63,19 @@ def test_two_writers_racing_for_the_same_uids_both_succeed(neo4j_uri, monkeypatc
     assert results == {g.id: True for g in graphs}
     retries = [r.getMessage() for r in caplog.records if "retrying" in r.getMessage()]
     assert retries, "the writers did not collide: the retry path was not exercised"
+
+
+def test_two_writers_racing_for_the_same_uids_both_succeed(neo4j_uri, monkeypatch, caplog):
+    """Both writers are handed the same uids for their first attempt (as a writer that bypassed the
+    uid counter would take them) and wait for each other before writing: the uniqueness constraint
+    fails one, which retries with uids from the counter. Both graphs end up stored, whole, with
+    distinct uids."""
+    graphs = [synthetic_graph(seed, n_nodes=300, n_edges=3000, n_feature_ids=400) for seed in (1, 2)]
+    with open_store(neo4j_uri) as store:                 # something stored already: uids start above 0
+        store.add_graph(synthetic_graph(3, n_nodes=50, n_edges=200))
+        before = counts(store)
+        taken = store.query("MATCH (n:Node) RETURN max(n.uid) + 1 AS uid")[0]["uid"]
+    race(neo4j_uri, monkeypatch, caplog, "allocate_uids", taken, graphs)
     with open_store(neo4j_uri, read_only=True) as store:
         after = counts(store)
         uids = store.query("MATCH (n:Node) RETURN count(*) AS n, count(DISTINCT n.uid) AS distinct_uids")[0]
@@ -80,6 +87,45 @@ def test_two_writers_racing_for_the_same_uids_both_succeed(neo4j_uri, monkeypatc
     assert after["edges"] == before["edges"] + sum(g.n_edges for g in graphs)
 
 
+def test_two_writers_numbering_neighbour_identities_alike_both_succeed(neo4j_uri, monkeypatch, caplog):
+    """Both writers are handed the same NeighbourEnd numbers for their first graph's new identities
+    (as a writer that bypassed the counter would take them) and wait for each other before writing:
+    NeighbourEnd.id's uniqueness fails one, which retries with numbers from the counter. No two
+    identities share a number, and the Neighbour rows equal a recomputation from the stored edges."""
+    from tests.test_aggregates import assert_exact
+
+    # features of their own (a writer would wait at the barrier holding feature locks the other needs);
+    # the tokens and error layers they share are stored first, so each writer's new identities are its own
+    graphs = [synthetic_graph(seed, n_nodes=300, n_edges=3000, n_feature_ids=400, transcoder_set=f"synthetic/clt{seed}")
+              for seed in (1, 2)]
+    with open_store(neo4j_uri) as store:                 # identities numbered already: the race starts above 0
+        store.add_graph(synthetic_graph(3, n_nodes=300, n_edges=3000, n_feature_ids=400))
+        taken = store.query("MATCH (e:NeighbourEnd) RETURN max(e.id) + 1 AS id")[0]["id"]
+    race(neo4j_uri, monkeypatch, caplog, "allocate_neighbour_end_ids", taken, graphs)
+    with open_store(neo4j_uri, read_only=True) as store:
+        ends = store.query("MATCH (e:NeighbourEnd) RETURN count(*) AS n, count(DISTINCT e.id) AS ids, "
+                           "count(DISTINCT e.key) AS keys")[0]
+        assert ends["n"] == ends["ids"] == ends["keys"]
+        assert_exact(store)
+
+
+def test_a_database_with_string_keyed_neighbour_rows_is_refused(neo4j_uri):
+    """A database written by the string-keyed layout: a read-write open refuses it in one line, before
+    writing anything."""
+    from circuit_atlas.store import StoreError
+
+    with open_store(neo4j_uri) as store:
+        store.add_graph(synthetic_graph(3, n_nodes=150, n_edges=1000))
+        store._backend.run("MATCH (a:Neighbour) SET a.id = 'f\x1fup\x1f' + toString(a.id)")   # as that layout left it
+        store._backend.run("MATCH (e:NeighbourEnd) DETACH DELETE e")
+    with pytest.raises(StoreError, match="made before the integer-keyed Neighbour aggregates") as refused:
+        with open_store(neo4j_uri):
+            pass
+    assert "\n" not in str(refused.value)
+    with open_store(neo4j_uri, read_only=True) as store:   # untouched
+        assert store.query("MATCH (a:Neighbour) WHERE a.id STARTS WITH 'f' RETURN count(*) AS n")[0]["n"] > 0
+
+
 KILL_SCRIPT = """
 import sys, time
 from circuit_atlas.store import neo4j, open_store
@@ -89,7 +135,7 @@ small = synthetic_graph(1, n_nodes=100, n_edges=500)
 graph = synthetic_graph(12345, n_nodes=4000, n_edges=int(sys.argv[2]), n_feature_ids=50_000)
 print(graph.id, small.id, flush=True)
 send = neo4j.send_graph
-def announced(run, g, first_uid, edge_batch=10_000):   # say where the writer is, so the test kills it there
+def announced(run, g, first_uid, edge_batch=10_000, allocate=None):   # say where the writer is, so the test kills it there
     sent = []
     def run_and_tell(cypher, params):
         out = run(cypher, params)
@@ -100,7 +146,7 @@ def announced(run, g, first_uid, edge_batch=10_000):   # say where the writer is
                 if sys.argv[3] == "pause-mid-transaction":
                     time.sleep(600)
         return out
-    return send(run_and_tell, g, first_uid, edge_batch)
+    return send(run_and_tell, g, first_uid, edge_batch, allocate)
 neo4j.send_graph = announced
 with open_store(sys.argv[1]) as store:
     print("writing", flush=True)

@@ -260,6 +260,55 @@ def test_a_store_with_another_schema_is_refused_untouched(tmp_path):
         pass
 
 
+def test_a_store_from_before_the_neighbour_aggregates_is_refused(tmp_path):
+    """Its graphs have no Neighbour rows: opening it read-write would create the table empty and
+    feature-upstream / -downstream would silently leave those graphs out."""
+    import kuzu
+
+    path = tmp_path / "old.db"
+    with open_store(str(path)) as store:
+        store.add_graph(small(1))
+    db = kuzu.Database(str(path))                          # as a version before the Neighbour table left it
+    conn = kuzu.Connection(db)
+    conn.execute("DROP TABLE HAS_NEIGHBOUR")
+    conn.execute("DROP TABLE Neighbour")
+    db.close()
+    with pytest.raises(StoreError, match="before the Neighbour aggregates"):
+        with open_store(str(path)):
+            pass
+    with open_store(str(path), read_only=True) as store:   # untouched: still no Neighbour table
+        assert store.query(COUNTS["graphs"]) == [{"n": 1}]
+        with pytest.raises(StoreError, match="Neighbour"):
+            store.query("MATCH (a:Neighbour) RETURN count(*) AS n")
+
+
+def test_a_store_with_string_keyed_neighbour_rows_is_refused(tmp_path):
+    """The first Neighbour layout (string keys, 2026-12-01 branch): its rows cannot be added to by
+    integer key, so a read-write open refuses it in one line naming the table, before writing."""
+    import kuzu
+
+    path = tmp_path / "old.db"
+    with open_store(str(path)) as store:
+        store.add_graph(small(1))
+    db = kuzu.Database(str(path))                          # as the string-keyed layout left it
+    conn = kuzu.Connection(db)
+    for table in ("HAS_NEIGHBOUR", "Neighbour", "NeighbourEnd"):
+        conn.execute(f"DROP TABLE {table}")
+    conn.execute("CREATE NODE TABLE Neighbour(id STRING, fkey STRING, dir STRING, kind STRING, layer INT64, "
+                 "nfkey STRING, token STRING, weight DOUBLE, abs_weight DOUBLE, n_edges INT64, n_graphs INT64, "
+                 "PRIMARY KEY(id))")
+    conn.execute("CREATE REL TABLE HAS_NEIGHBOUR(FROM Feature TO Neighbour)")
+    db.close()
+    with pytest.raises(StoreError, match=r"another schema \(Neighbour.id is STRING, expected INT64") as refused:
+        with open_store(str(path)):
+            pass
+    assert "\n" not in str(refused.value)
+    with open_store(str(path), read_only=True) as store:   # untouched: the old table, no NeighbourEnd
+        assert store.query(COUNTS["graphs"]) == [{"n": 1}]
+        with pytest.raises(StoreError, match="NeighbourEnd"):
+            store.query("MATCH (e:NeighbourEnd) RETURN count(*) AS n")
+
+
 def test_same_process_opens_share_one_database(tmp_path):
     """A second open of the same path in one process must not drop the first one's file lock."""
     uri = str(tmp_path / "atlas.db")

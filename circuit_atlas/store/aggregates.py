@@ -214,3 +214,115 @@ def strong_paths(nodes: pa.Table, effects: pa.Table, first_uid: int, graph_index
     t = pa.concat_tables(parts)
     ids = pc.binary_join_element_wise(t["gid"], pa.array(np.arange(t.num_rows).astype(str), pa.string()), "/")
     return t.add_column(0, "id", ids), n_paths
+
+
+# --- per (feature, neighbour) aggregates: feature-upstream / feature-downstream ------------------------
+# A neighbour is what the other end of an edge is globally, as those queries group it: its identity
+# (kind, layer, feature key, token) -- a feature by its key, an embedding or logit by its token, an error
+# by its layer. One Neighbour row per (feature, direction, neighbour): "up" (0) for edges into the
+# feature's occurrences, "down" (1) for edges out of them (an edge between two features is in both).
+# Every aggregate is a sum, so a deletion subtracts exactly what the graph added, and a row whose
+# n_edges reaches 0 is deleted.
+#
+# Keys are integers: each identity gets a store-wide number at first ingest (a NeighbourEnd row, its
+# `key` the identity string), a feature's number being that of its own identity as a neighbour
+# (kind "feature", its layer and key, no token), and a row's id packs (feature, direction, neighbour)
+# into one INT64 (neighbour_id). String keys made the rows cost 4x the edges they summarise to write
+# and store (docs/queries.md).
+NEIGHBOUR_AGGREGATES = ("weight", "abs_weight", "n_edges", "n_graphs")
+NEIGHBOUR_ENDS = ("kind", "layer", "fkey", "token")           # the other end's columns on Node
+END_BITS = 31                                                  # identity numbers are < 2**31
+
+
+def _marked(col: pa.Array) -> pa.Array:
+    """Strings where null and "" stay apart: null -> "", a value v -> "=" + v."""
+    text = col.cast(pa.string())
+    return pc.if_else(pc.is_valid(text), pc.binary_join_element_wise("=", text, ""), "")
+
+
+def identity(kind, layer, fkey, token) -> pa.Array:
+    """NeighbourEnd.key of each row of these Node columns (one string per identity, nulls kept apart)."""
+    return pc.binary_join_element_wise(*[_marked(c) for c in (kind, layer, fkey, token)], "\x1f")
+
+
+def neighbour_id(feature_end, direction, end):
+    """Neighbour.id from the feature's identity number, the direction (0 up, 1 down) and the
+    neighbour's identity number (numpy arrays or ints)."""
+    return (feature_end << (END_BITS + 1)) | (direction << END_BITS) | end
+
+
+def neighbour_contributions(nodes: pa.Table, effects: pa.Table, first_uid: int,
+                            graph_index: np.ndarray) -> tuple[pa.Table, pa.Table]:
+    """(rows, ends) for a batch. `ends`: the distinct identities its rows name (schema.NEIGHBOUR_END's
+    columns but the store's number `id`), the neighbours' and the features' own. `rows`: one per
+    (feature, direction, neighbour) touched, naming its feature's identity (`fend`) and its neighbour's
+    (`end`) by their row in `ends` (the store numbers them: keyed_neighbours), with the feature's key,
+    the direction, the sum of the edges' weights and |weights|, their number, and the number of the
+    batch's graphs that have one.
+
+    Numpy on integer codes: an identity string is made once per node, never per row. Rows are in no
+    particular order."""
+    n = nodes.num_rows
+    src = _np(effects["src"]) - first_uid
+    dst = _np(effects["dst"]) - first_uid
+    w = _np(effects["weight"]).astype(np.float64)
+    is_feat = _np(pc.is_valid(nodes["fkey"]))
+    whole = lambda col: col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    feature_nodes = pa.array(np.flatnonzero(is_feat), pa.int64())
+    own = {"kind": pa.array(["feature"] * len(feature_nodes), pa.string()),     # a feature's own identity
+           "layer": nodes["layer"].take(feature_nodes), "fkey": nodes["fkey"].take(feature_nodes),
+           "token": pa.nulls(len(feature_nodes), pa.string())}
+    both = {c: pa.concat_arrays([whole(nodes[c]), whole(own[c]).cast(nodes[c].type)]) for c in NEIGHBOUR_ENDS}
+    encoded = pc.dictionary_encode(identity(*both.values()))
+    codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)    # (N + F,) identity of each
+    ident_code = codes[:n]                                                      # (N,) a node's as a neighbour
+    own_code = np.full(n, -1, np.int64)
+    own_code[_np(feature_nodes)] = codes[n:]                                    # (N,) a feature node's own
+    n_ident = len(encoded.dictionary) or 1
+    up, down = is_feat[dst], is_feat[src]
+    feat = np.concatenate([dst[up], src[down]])                   # (R,) the feature end of each row
+    nbr = np.concatenate([src[up], dst[down]])                    # (R,) the neighbour end
+    direction = np.concatenate([np.zeros(up.sum(), np.int64), np.ones(down.sum(), np.int64)])
+    weight = np.concatenate([w[up], w[down]])
+    key = (own_code[feat] * 2 + direction) * n_ident + ident_code[nbr]
+    n_graphs = int(graph_index.max()) + 1 if len(graph_index) else 1
+    order = np.argsort(key * n_graphs + graph_index[feat], kind="stable")
+    key, feat, nbr, direction, weight = key[order], feat[order], nbr[order], direction[order], weight[order]
+    g = graph_index[feat]
+    run = np.ones(len(key), bool)
+    run[1:] = key[1:] != key[:-1]
+    starts = np.flatnonzero(run)                                   # (K,) first row of each (feature, dir, neighbour)
+    new_graph = run.copy()
+    new_graph[1:] |= g[1:] != g[:-1]
+    sums = lambda values: np.add.reduceat(values, starts) if len(starts) else values[:0]
+    fend, end = own_code[feat[starts]], ident_code[nbr[starts]]
+    used = np.zeros(n_ident, bool)
+    used[fend], used[end] = True, True
+    kept = np.flatnonzero(used)                                    # the identities rows name, renumbered
+    renumber = np.cumsum(used) - 1
+    first = np.full(n_ident, -1, np.int64)
+    first[codes[::-1]] = np.arange(len(codes))[::-1]               # a node of each identity
+    at = pa.array(first[kept], pa.int64())
+    ends = pa.table({"key": encoded.dictionary.take(pa.array(kept, pa.int64())),
+                     **{c: both[c].take(at) for c in NEIGHBOUR_ENDS}})
+    rows = pa.table({
+        "fkey": nodes["fkey"].take(pa.array(feat[starts], pa.int64())),
+        "fend": pa.array(renumber[fend], pa.int64()), "dir": pa.array(direction[starts], pa.int64()),
+        "end": pa.array(renumber[end], pa.int64()),
+        "weight": pa.array(sums(weight)), "abs_weight": pa.array(sums(np.abs(weight))),
+        "n_edges": pa.array(np.diff(np.append(starts, len(key))), pa.int64()),
+        "n_graphs": pa.array(sums(new_graph.astype(np.int64)), pa.int64()),
+    })
+    return rows, ends
+
+
+def keyed_neighbours(neighbours: pa.Table, numbers: np.ndarray) -> pa.Table:
+    """The rows of neighbour_contributions with integer keys, given the store's number of each of its
+    `ends` (numbers[i] for row i): schema.NEIGHBOUR's columns plus `fkey`, the feature that links the row."""
+    numbers = np.asarray(numbers, np.int64)
+    if len(numbers) and numbers.max() >= 1 << END_BITS:
+        raise OverflowError("more than 2**31 neighbour identities: Neighbour.id cannot pack them")
+    end, fend = numbers[_np(neighbours["end"])], numbers[_np(neighbours["fend"])]
+    return pa.table({"id": pa.array(neighbour_id(fend, _np(neighbours["dir"]), end), pa.int64()),
+                     "dir": neighbours["dir"], "end_id": pa.array(end, pa.int64()),
+                     **{a: neighbours[a] for a in NEIGHBOUR_AGGREGATES}, "fkey": neighbours["fkey"]})

@@ -20,7 +20,7 @@ from typing import Callable, Protocol
 from circuit_atlas.graph import Graph
 from circuit_atlas.settings import DEFAULT_MAX_MEMORY, DEFAULT_MAX_ROWS, DEFAULT_TIMEOUT_S
 from circuit_atlas.store import guard, statements as st
-from circuit_atlas.store.aggregates import FEATURE_AGGREGATES
+from circuit_atlas.store.aggregates import FEATURE_AGGREGATES, NEIGHBOUR_AGGREGATES
 from circuit_atlas.store.errors import GraphNotFoundError, ReadOnlyQueryError
 from circuit_atlas.store.limits import QueryLimits, parse_size
 from circuit_atlas.store.rows import GraphRows, graph_from_rows, graph_rows, tag_rows
@@ -218,6 +218,11 @@ def delete_with_statements(run, ids: list[str], rows: GraphRows, batch_size: int
             for r in run(st.BEST_INFLUENCE_FROM, {"rows": part})]
     for part in chunks(deltas):
         run(st.SUBTRACT_FEATURE_AGGREGATES, {"rows": part})
+    if rows.neighbours is not None:           # their edges leave the Neighbour sums; emptied rows go
+        links = keyed_neighbours(run, rows, allocate=None).select(["id", *NEIGHBOUR_AGGREGATES]).to_pylist()
+        for part in chunks(links):
+            run(st.SUBTRACT_NEIGHBOURS, {"rows": part})
+            run(st.DELETE_EMPTY_NEIGHBOURS, {"ids": [r["id"] for r in part]})
     for cypher in (st.DELETE_PATHS, st.DELETE_NODES, st.DELETE_GRAPH_SUPERNODES, st.DELETE_GRAPHS):
         run(cypher, {"ids": ids})
     if tag_ids:
@@ -250,7 +255,55 @@ def write_with_statements(run, rows: GraphRows, batch_size: int = 10_000) -> Non
     for cypher, table in steps:
         for params in batches(table):
             run(cypher, params)
+    if rows.neighbours is not None:           # one writer (the embedded store): numbered after the last
+        write_neighbours(run, rows, lambda n: next_neighbour_end_id(lambda c: run(c, {})), batch_size)
     write_tags(run, rows.tags)
+
+
+def keyed_neighbours(run, rows: GraphRows, allocate, store_ends=None):
+    """The batch's Neighbour rows keyed by integers (aggregates.keyed_neighbours), inside the writer's
+    transaction: identities stored already keep their numbers; new ones get `allocate(n)`,
+    `allocate(n) + 1`, ... and are stored by `store_ends(table)` (default: statements.MERGE_NEIGHBOUR_ENDS),
+    which returns {key: number} as stored: a concurrent writer that stored an identity first keeps its
+    number. `allocate` None: every identity must be stored already (a deletion)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from circuit_atlas.store import aggregates
+
+    ends = rows.neighbour_ends
+    keys = ends["key"].to_pylist()
+    number = {r["key"]: r["id"] for part in range(0, len(keys), 10_000)
+              for r in run(st.NEIGHBOUR_END_IDS, {"keys": keys[part:part + 10_000]})}
+    new = ends.filter(pc.invert(pc.is_in(ends["key"], value_set=pa.array(list(number), pa.string())))).sort_by("key")
+    if new.num_rows:                          # sorted: concurrent writers lock identities in one order
+        if allocate is None:
+            raise RuntimeError(f"{new.num_rows} neighbour identities of stored graphs are not stored")
+        first = allocate(new.num_rows)
+        new = new.add_column(1, "id", pa.array(range(first, first + new.num_rows), pa.int64()))
+        if store_ends is None:
+            store_ends = lambda table: {r["key"]: r["id"] for part in range(0, table.num_rows, 10_000)
+                                        for r in run(st.MERGE_NEIGHBOUR_ENDS,
+                                                     {"rows": table.slice(part, 10_000).to_pylist()})}
+        number |= store_ends(new)
+    return aggregates.keyed_neighbours(rows.neighbours, [number[k] for k in keys])
+
+
+def next_neighbour_end_id(run) -> int:
+    """The first free NeighbourEnd.id; `run(cypher)` runs a statement in the writer's transaction."""
+    last = run(st.LAST_NEIGHBOUR_END_ID)
+    return last[0]["id"] + 1 if last else 0
+
+
+def write_neighbours(run, rows: GraphRows, allocate, batch_size: int = 10_000) -> None:
+    """Add a batch's Neighbour rows (aggregates.neighbour_contributions; their features MERGEd already)
+    through the statement paths: their identities numbered (keyed_neighbours), then MERGE adds to
+    stored rows and creates the others, which are then linked. `run` returns the rows of a statement."""
+    keyed = keyed_neighbours(run, rows, allocate).sort_by("id")   # sorted: writers lock rows alike
+    for start in range(0, keyed.num_rows, batch_size):
+        part = keyed.slice(start, batch_size).to_pylist()
+        run(st.MERGE_NEIGHBOURS, {"rows": part})
+        run(st.LINK_NEW_NEIGHBOURS, {"rows": [{"id": r["id"], "fkey": r["fkey"], "n_edges": r["n_edges"]} for r in part]})
 
 
 def write_tags(run, rows: list[dict]) -> None:

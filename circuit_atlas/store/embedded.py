@@ -328,6 +328,11 @@ class EmbeddedBackend:
                 raise StoreError(f"{self.path} was made with another schema ({'; '.join(wrong)}): it was "
                                  "written by another version of circuit-atlas. Ingest into a new store "
                                  "(--store NEW_PATH); this one is left as it is")
+        if "Graph" in tables and schema.NEIGHBOUR.name not in tables and \
+                self._conn.execute("MATCH (g:Graph) RETURN count(*)").get_next()[0]:
+            raise StoreError(f"{self.path} was made before the {schema.NEIGHBOUR.name} aggregates existed (an older "
+                             "circuit-atlas): feature-upstream / -downstream would miss its graphs. Ingest into a new "
+                             "store (--store NEW_PATH); this one is left as it is")
 
     def _rows(self, result) -> list[dict]:
         names = result.get_column_names()
@@ -424,8 +429,10 @@ class EmbeddedBackend:
                     if data.num_rows:
                         options = COPY_OPTIONS if self.opts.aggregates else COPY_OPTIONS | NO_AGGREGATES_COPY_OPTIONS
                         conn.execute(f"COPY {table} FROM $data{options.get(table, '')}", {"data": data})
+                if rows.neighbours is not None:
+                    self._copy_neighbours(rows)
             else:
-                write_with_statements(lambda c, p: conn.execute(c, p), rows)
+                write_with_statements(lambda c, p: self._rows(conn.execute(c, p)), rows)
             conn.execute("COMMIT")
         except BaseException as e:
             _rollback(conn)                   # a failed COPY has rolled back the transaction itself
@@ -440,7 +447,8 @@ class EmbeddedBackend:
         """Refuse a batch the disk cannot hold, before the engine writes anything: kuzu 0.11.3 can abort
         the process (C++ terminate) when its disk fills up during a COMMIT (docs/store.md)."""
         need = space_needed(sum(t.nbytes for t in (rows.graphs, rows.nodes, rows.features, rows.has_node,
-                                                   rows.of_feature, rows.effects, rows.paths)))
+                                                   rows.of_feature, rows.effects, rows.paths))
+                           + (rows.neighbours.nbytes if rows.neighbours is not None else 0))
         free = shutil.disk_usage(self.path.resolve().parent).free
         if free < need:
             mib = 1024**2
@@ -483,6 +491,33 @@ class EmbeddedBackend:
                                     {"rows": rows.rename_columns([f"r_{c}" for c in rows.column_names])}
                                     ).get_as_arrow()["key"]
         return features.filter(pc.invert(pc.is_in(features["key"], value_set=stored.combine_chunks())))
+
+    def _copy_neighbours(self, rows) -> None:
+        """The bulk path's Neighbour rows, inside the write transaction (their features stored already):
+        new identities numbered after the last one (one writer) and COPYd, then the rows keyed by
+        integers; the batch's sums added to stored rows, the other rows COPYd and linked."""
+        import pyarrow.compute as pc
+        from circuit_atlas.store.aggregates import NEIGHBOUR_AGGREGATES
+        from circuit_atlas.store.base import keyed_neighbours, next_neighbour_end_id
+
+        conn = self._conn
+        run = lambda c, p=None: self._rows(conn.execute(c, p or {}))
+
+        def store_ends(table):
+            conn.execute(f"COPY {schema.NEIGHBOUR_END.name} FROM $data", {"data": table})
+            return dict(zip(table["key"].to_pylist(), table["id"].to_pylist()))
+
+        keyed = keyed_neighbours(run, rows, lambda n: next_neighbour_end_id(run), store_ends)
+        if not keyed.num_rows:
+            return
+        sums = keyed.select(["id", *NEIGHBOUR_AGGREGATES])
+        found = conn.execute(st.ADD_NEIGHBOUR_AGGREGATES,       # the stored rows, added to
+                             {"rows": sums.rename_columns([f"r_{c}" for c in sums.column_names])}).get_as_arrow()["id"]
+        new = keyed.filter(pc.invert(pc.is_in(keyed["id"], value_set=found.combine_chunks())))
+        if new.num_rows:
+            conn.execute("COPY Neighbour FROM $data", {"data": new.select(list(schema.NEIGHBOUR.properties))})
+            conn.execute("COPY HAS_NEIGHBOUR FROM $data",
+                         {"data": new.select(["fkey", "id"]).rename_columns(["src", "dst"])})
 
     def close(self) -> None:
         self._queries.close()

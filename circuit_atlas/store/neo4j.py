@@ -56,8 +56,21 @@ class Neo4jBackend:
                              "and that the server is running") from None
         self._queries = QueryRunner(lambda _: neo4j_target(uri, s.neo4j_user, s.neo4j_password, self._database))
         if not read_only:
-            for ddl in [*schema.neo4j_ddl(), st.UID_COUNTER]:
+            self._check_layout(uri)
+            for ddl in [*schema.neo4j_ddl(), st.UID_COUNTER, st.NEIGHBOUR_END_ID_UNIQUE]:
                 self.run(ddl)
+
+    def _check_layout(self, uri: str) -> None:
+        """Refuse, before writing, a database whose graphs have no integer-keyed Neighbour rows (written
+        by an older circuit-atlas: string-keyed rows, or none though features have edges): writes would
+        add to rows they cannot find and the neighbour queries would miss its graphs. Counts from the
+        count store and one row: cheap at any size."""
+        found = self.run(st.NEIGHBOUR_LAYOUT, read=True)[0]
+        if found["graphs"] and not (found["ends"] and isinstance(found["neighbour_id"], (int, type(None)))):
+            self.close()
+            raise StoreError(f"the Neo4j database at {uri} was made before the integer-keyed Neighbour aggregates "
+                             "(an older circuit-atlas): feature-upstream / -downstream would miss its graphs. Ingest "
+                             "into an empty database; this one is left as it is")
 
     def _session(self, read: bool):
         mode = self._neo4j.READ_ACCESS if read else self._neo4j.WRITE_ACCESS
@@ -81,8 +94,9 @@ class Neo4jBackend:
 
     def write_graphs(self, graphs: list[Graph]) -> None:
         """One write transaction per graph. Node uids come from a counter (allocate_uids): writers
-        never number nodes alike. A constraint can still fail a graph (a feature or tag MERGEd at once
-        by another writer, or a node written without the counter): it is retried with fresh uids,
+        never number nodes alike (nor neighbour identities: allocate_neighbour_end_ids). A constraint can
+        still fail a graph (a feature or tag MERGEd at once by another writer, or a node or identity
+        numbered without the counter): it is retried with fresh numbers,
         and a graph found stored meanwhile is done."""
         import random
         import time
@@ -92,7 +106,8 @@ class Neo4jBackend:
             for attempt in range(ATTEMPTS):
                 try:
                     with self._session(read=False) as session:
-                        session.execute_write(lambda tx: send_graph(_runner(tx), graph, first))
+                        session.execute_write(lambda tx: send_graph(_runner(tx), graph, first,
+                                                                    allocate=self.allocate_neighbour_end_ids))
                     break
                 except self._neo4j.exceptions.ConstraintError as e:
                     if self.run(st.EXISTING_GRAPHS, {"ids": [graph.id]}, read=True):
@@ -111,10 +126,19 @@ class Neo4jBackend:
     def allocate_uids(self, n: int) -> int:
         """The first of `n` consecutive Node.uid values reserved for this writer (committed at once,
         so other writers wait only for this short transaction, not for a graph)."""
+        return self._reserve(st.LAST_UID, "uid", st.ALLOCATE_UIDS, n)
+
+    def allocate_neighbour_end_ids(self, n: int) -> int:
+        """The first of `n` consecutive NeighbourEnd.id values reserved for this writer, as allocate_uids
+        (its own short transaction: a graph's transaction never holds the counter)."""
+        return self._reserve(st.LAST_NEIGHBOUR_END_ID, "id", st.ALLOCATE_NEIGHBOUR_END_IDS, n)
+
+    def _reserve(self, last_statement: str, column: str, allocate_statement: str, n: int) -> int:
+        """`n` numbers from a counter node, above the highest one stored (`last_statement`'s `column`)."""
         def work(tx):
-            last = tx.run(st.LAST_UID).single()
-            floor = last["uid"] + 1 if last else 0
-            return tx.run(st.ALLOCATE_UIDS, n=n, floor=floor).single()["first"]
+            last = tx.run(last_statement).single()
+            floor = last[column] + 1 if last else 0
+            return tx.run(allocate_statement, n=n, floor=floor).single()["first"]
 
         with self._session(read=False) as session:
             return session.execute_write(work)
@@ -160,15 +184,17 @@ class Neo4jBackend:
 
 
 def _runner(tx):
-    return lambda cypher, params: tx.run(cypher, params).consume()
+    return lambda cypher, params: [r.data() for r in tx.run(cypher, params)]
 
 
-def send_graph(run, graph: Graph, first_uid: int, edge_batch: int = EFFECT_BATCH) -> None:
+def send_graph(run, graph: Graph, first_uid: int, edge_batch: int = EFFECT_BATCH, allocate=None) -> None:
     """Every statement that stores `graph` (nodes numbered from `first_uid`), through `run(cypher,
     params)` inside one transaction: its features (sorted, so that concurrent writers lock them in
     the same order and do not deadlock) with the graph's addition to their aggregates, the graph with
-    its nodes (and its Graph.features / n_paths), its edges in batches, its strong paths, its tags."""
-    from circuit_atlas.store.base import write_tags
+    its nodes (and its Graph.features / n_paths), its edges in batches, its strong paths, its
+    Neighbour rows (new identities numbered from `allocate(n)`: Neo4jBackend.allocate_neighbour_end_ids),
+    its tags. `run` returns a statement's rows."""
+    from circuit_atlas.store.base import write_neighbours, write_tags
 
     rows = graph_rows([graph], first_uid)
     features = rows.features.sort_by("key").to_pylist()
@@ -183,4 +209,5 @@ def send_graph(run, graph: Graph, first_uid: int, edge_batch: int = EFFECT_BATCH
                                 "weight": weight[start:end]})
     if rows.paths.num_rows:
         run(st.INSERT_PATHS, {"rows": rows.paths.to_pylist()})
+    write_neighbours(run, rows, allocate)
     write_tags(run, sorted(rows.tags, key=lambda r: r["id"]))

@@ -32,7 +32,8 @@ from circuit_atlas.store.rows import graph_rows
 ARRAY_DELIMITER = "\x1f"          # ASCII unit separator: never in a prompt token (checked)
 CSV_TYPES = {"STRING": "string", "INT64": "long", "DOUBLE": "double", "FLOAT": "double", "BOOL": "boolean",
              "STRING[]": "string[]"}
-ID_GROUP = {"Graph": "id", "Node": "uid", "Feature": "key", "Tag": "id", "Path": "id"}   # label -> its key property
+ID_GROUP = {"Graph": "id", "Node": "uid", "Feature": "key", "Tag": "id", "Path": "id",   # label -> its key property
+            "NeighbourEnd": "key", "Neighbour": "id"}
 
 
 class Neo4jImportError(RuntimeError):
@@ -48,6 +49,7 @@ class ImportFiles:
     nodes: int = 0
     edges: int = 0
     _features: list = field(default_factory=list)      # each batch's Feature rows, summed when all are read
+    _neighbours: list = field(default_factory=list)    # each batch's Neighbour rows (keyed), summed likewise
     _next_uid: int = 0
 
     def arguments(self) -> list[str]:
@@ -100,15 +102,17 @@ def write_csv(graph_batches: Iterable[list[Graph]], folder: str | Path) -> Impor
     out = ImportFiles(Path(folder))
     out.folder.mkdir(parents=True, exist_ok=True)
     headers = {label.name: _label_header(label) for label in (schema.GRAPH, schema.NODE, schema.FEATURE, schema.TAG,
-                                                              schema.PATH)}
+                                                              schema.PATH, schema.NEIGHBOUR_END,
+                                                              schema.NEIGHBOUR)}
     headers |= {rel.name: _rel_header(rel) for rel in (schema.HAS_NODE, schema.OF_FEATURE, schema.EFFECT,
-                                                       schema.TAGGED)}
+                                                       schema.TAGGED, schema.HAS_NEIGHBOUR)}
     for name, header in headers.items():
         (out.folder / f"{name}.header.csv").write_text(header + "\n")
     seen: set[str] = set()
     feature_keys: list[str] = []                 # feature number -> key, in the order first met
     feature_number: dict[str, int] = {}
     tag_number: dict[str, int] = {}
+    end_number: dict[str, int] = {}              # neighbour identity -> NeighbourEnd.id, in the order first met
     n_paths = 0
     for number, batch in enumerate(graph_batches):
         graphs = [g for g in batch if g.id not in seen and not seen.add(g.id)]
@@ -117,6 +121,12 @@ def write_csv(graph_batches: Iterable[list[Graph]], folder: str | Path) -> Impor
         rows = graph_rows(graphs, out._next_uid)
         out._next_uid += rows.nodes.num_rows
         out._features.append(rows.features)
+        ends = rows.neighbour_ends.filter(pc.invert(pc.is_in(rows.neighbour_ends["key"],
+                                                             value_set=pa.array(list(end_number), pa.string()))))
+        ends = ends.add_column(1, "id", pa.array(range(len(end_number), len(end_number) + ends.num_rows), pa.int64()))
+        end_number.update(zip(ends["key"].to_pylist(), ends["id"].to_pylist()))
+        out._neighbours.append(aggregates.keyed_neighbours(
+            rows.neighbours, [end_number[k] for k in rows.neighbour_ends["key"].to_pylist()]))
         for key in rows.features["key"].to_pylist():
             if key not in feature_number:
                 feature_number[key] = len(feature_keys)
@@ -139,6 +149,7 @@ def write_csv(graph_batches: Iterable[list[Graph]], folder: str | Path) -> Impor
             "OF_FEATURE": pa.table({"src": rows.of_feature["src"], "dst": pc.index_in(
                 rows.of_feature["dst"], value_set=pa.array(feature_keys, pa.string())).cast(pa.int64())}),
             "EFFECT": rows.effects,
+            "NeighbourEnd": ends.add_column(0, "_id", ends["id"]),
             "TAGGED": pa.table({"src": graph_id(pa.array([r["gid"] for r in rows.tags], pa.string())),
                                 "dst": pa.array([tag_number[r["id"]] for r in rows.tags], pa.int64())}),
         }
@@ -158,7 +169,29 @@ def write_csv(graph_batches: Iterable[list[Graph]], folder: str | Path) -> Impor
         ids = pa.array([feature_number[k] for k in features["key"].to_pylist()], pa.int64())
         pacsv.write_csv(_csv_ready(features.add_column(0, "_id", ids)), path, pacsv.WriteOptions(include_header=False))
         out.parts["Feature"] = [path]
+    neighbours = summed_neighbours(out._neighbours) if out._neighbours else None
+    out._neighbours.clear()
+    if neighbours is not None and neighbours.num_rows:      # the importer's ids: Neighbour.id itself
+        features = pa.array([feature_number[k] for k in neighbours["fkey"].to_pylist()], pa.int64())
+        for name, table in (("Neighbour", neighbours.select(list(schema.NEIGHBOUR.properties))
+                             .add_column(0, "_id", neighbours["id"])),
+                            ("HAS_NEIGHBOUR", pa.table({"src": features, "dst": neighbours["id"]}))):
+            path = out.folder / f"{name}.csv"
+            pacsv.write_csv(_csv_ready(table), path, pacsv.WriteOptions(include_header=False))
+            out.parts[name] = [path]
     return out
+
+
+def summed_neighbours(batches: list[pa.Table]) -> pa.Table:
+    """One Neighbour row per id from every batch's keyed rows (aggregates.keyed_neighbours, with the
+    feature's key), as the Bolt path leaves them (every aggregate a sum)."""
+    table = pa.concat_tables(batches)
+    columns = [*schema.NEIGHBOUR.properties, "fkey"]
+    fixed = [c for c in columns if c != "id" and c not in aggregates.NEIGHBOUR_AGGREGATES]
+    how = [(c, "first") for c in fixed] + [(a, "sum") for a in aggregates.NEIGHBOUR_AGGREGATES]
+    summed = table.group_by("id", use_threads=False).aggregate(how)
+    column = {"id": "id"} | {c: f"{c}_{op}" for c, op in how}
+    return pa.table({c: summed[column[c]].cast(table[c].type) for c in columns})
 
 
 def summed_features(batches: list[pa.Table]) -> pa.Table:

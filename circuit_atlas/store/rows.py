@@ -34,6 +34,8 @@ class GraphRows:
     effects: pa.Table
     tags: list[dict]         # rows for statements.LINK_TAGS: {gid, id, key, value}
     paths: pa.Table          # the graphs' strong paths (aggregates.strong_paths)
+    neighbours: pa.Table | None = None   # per (feature, direction, neighbour) sums naming identities by their
+    neighbour_ends: pa.Table | None = None   # row here (aggregates.neighbour_contributions; the store numbers them)
 
 
 def _column(values, typ: str) -> pa.Array:
@@ -122,11 +124,13 @@ def graph_rows(graphs: list[Graph], first_uid: int, with_aggregates: bool = True
         g_cols["features"] = aggregates.blobs(contrib, len(graphs))
         paths, g_cols["n_paths"] = aggregates.strong_paths(nodes, effects, first_uid, graph_index, len(graphs))
         features = features.join(aggregates.feature_deltas(contrib), "key", use_threads=False)
+        neighbours, ends = aggregates.neighbour_contributions(nodes, effects, first_uid, graph_index)
     else:                              # bench/ingest.py's "before": the write path without aggregates
         g_cols["features"], g_cols["n_paths"] = [None] * len(graphs), [None] * len(graphs)
         paths = aggregates.strong_paths(nodes.slice(0, 0), effects.slice(0, 0), first_uid, graph_index[:0], 0)[0]
         for name in aggregates.FEATURE_AGGREGATES:
             features = features.append_column(name, pa.nulls(features.num_rows, pa.float64()))
+        neighbours = ends = None
     return GraphRows(
         graphs=_label_table(schema.GRAPH, g_cols),
         nodes=nodes,
@@ -136,6 +140,8 @@ def graph_rows(graphs: list[Graph], first_uid: int, with_aggregates: bool = True
         effects=effects,
         tags=[row for g in graphs for row in tag_rows(g)],
         paths=paths,
+        neighbours=neighbours,
+        neighbour_ends=ends,
     )
 
 

@@ -157,6 +157,29 @@ ON_SUPERNODE = add_rel(Rel("ON_SUPERNODE", "Intervention", "Supernode", {"role":
 ON_GRAPH = add_rel(Rel("ON_GRAPH", "Intervention", "Graph"))  # the stored graph of the same prompt
 
 
+# Per (feature, direction, neighbour) aggregates over every stored graph (aggregates.neighbour_contributions),
+# kept exact by each write like the Feature ones: what feature-upstream / -downstream read. Integer keys
+# (a string key per row made them cost 4x the edges to write and store): each neighbour identity is
+# numbered once, store-wide, at its first ingest (like Node.uid: the embedded writer numbers them, Neo4j
+# writers reserve numbers from a counter node), and a row's id packs the numbers of its feature and its
+# neighbour with the direction (aggregates.neighbour_id).
+NEIGHBOUR_END = add_label(Label("NeighbourEnd", "key", {
+    "key": "STRING",              # the identity: "=kind\x1f=layer\x1f=fkey\x1f=token" (aggregates.identity)
+    "id": "INT64",                # its store-wide number; a feature's number is that of its own identity
+    "kind": "STRING", "layer": "INT64", "fkey": "STRING", "token": "STRING",   # Node columns
+}))                               # Neo4j: `id` unique too (statements.NEIGHBOUR_END_ID_UNIQUE)
+NEIGHBOUR = add_label(Label("Neighbour", "id", {
+    "id": "INT64",                # aggregates.neighbour_id(feature's NeighbourEnd.id, dir, end)
+    "dir": "INT64",               # 0 "up": edges into the feature's occurrences; 1 "down": edges out of them
+    "end_id": "INT64",            # NeighbourEnd.id of the other end
+    "weight": "DOUBLE",           # sum of the edges' weights
+    "abs_weight": "DOUBLE",       # sum of their |weight|
+    "n_edges": "INT64",           # how many edges
+    "n_graphs": "INT64",          # graphs that have one
+}))
+HAS_NEIGHBOUR = add_rel(Rel("HAS_NEIGHBOUR", "Feature", "Neighbour"))
+
+
 def embedded_ddl() -> list[str]:
     """CREATE NODE/REL TABLE IF NOT EXISTS statements: idempotent, run at every read-write open."""
     out = []

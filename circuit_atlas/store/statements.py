@@ -147,6 +147,81 @@ SET f.n_graphs = 0, f.act_sum = 0.0, f.act_n = 0, f.position_sum = 0.0, f.on_bos
     f.infl_graphs = 0, f.best_influence = NULL, f.abs_weight = 0.0, f.n_edges = 0, f.edge_graphs = 0
 """)
 
+# The Neighbour aggregates (schema.NEIGHBOUR, aggregates.NEIGHBOUR_AGGREGATES): every one a sum.
+from circuit_atlas.store.aggregates import NEIGHBOUR_AGGREGATES as _NEIGHBOUR  # noqa: E402
+
+NEIGHBOUR_END_IDS = statement("neighbour_end_ids", "The numbers of the stored neighbour identities among $keys (NeighbourEnd.key strings).", """
+UNWIND $keys AS k
+MATCH (e:NeighbourEnd {key: k})
+RETURN e.key AS key, e.id AS id
+""")
+
+LAST_NEIGHBOUR_END_ID = statement("last_neighbour_end_id", "The highest NeighbourEnd.id (no row when there is none); new identities are numbered after it.", """
+MATCH (e:NeighbourEnd)
+RETURN e.id AS id
+ORDER BY id DESC
+LIMIT 1
+""")
+
+MERGE_NEIGHBOUR_ENDS = statement("merge_neighbour_ends", "Store the identities $rows {key, id, kind, layer, fkey, token} not stored yet, numbered r.id; returns every one's number (another writer's where it stored the identity first).", """
+UNWIND $rows AS r
+MERGE (e:NeighbourEnd {key: r.key})
+ON CREATE SET e.id = r.id, e.kind = r.kind, e.layer = r.layer, e.fkey = r.fkey, e.token = r.token
+RETURN e.key AS key, e.id AS id
+""")
+
+NEIGHBOUR_LAYOUT = statement("neighbour_layout", "Whether the store holds features and edges, neighbour identities, and one Neighbour id (an older layout's is a string): Neo4jBackend._check_layout.", """
+RETURN COUNT { MATCH (f:Feature) } > 0 AND COUNT { MATCH ()-[:EFFECT]->() } > 0 AS graphs,
+       COUNT { MATCH (e:NeighbourEnd) } > 0 AS ends,
+       head(COLLECT { MATCH (a:Neighbour) RETURN a.id LIMIT 1 }) AS neighbour_id
+""", backends=("neo4j",))
+
+NEIGHBOUR_END_ID_UNIQUE = statement("neighbour_end_id_unique", "NeighbourEnd.id unique (and indexed) on Neo4j: a writer that numbered identities as another did fails and retries (Neo4jBackend.write_graphs).", """
+CREATE CONSTRAINT neighbourend_id IF NOT EXISTS FOR (e:NeighbourEnd) REQUIRE e.id IS UNIQUE
+""", backends=("neo4j",))
+
+ALLOCATE_NEIGHBOUR_END_IDS = statement("allocate_neighbour_end_ids", "Reserve $n consecutive NeighbourEnd.id values for one writer, as ALLOCATE_UIDS does Node.uid; returns the first.", """
+MERGE (c:UidCounter {name: 'NeighbourEnd.id'})
+ON CREATE SET c.next = 0
+SET c.next = CASE WHEN c.next > $floor THEN c.next ELSE $floor END + $n
+RETURN c.next - $n AS first
+""", backends=("neo4j",))
+
+ADD_NEIGHBOUR_AGGREGATES = statement("add_neighbour_aggregates", "Add a batch's Neighbour aggregates (an Arrow table with columns r_id, r_<aggregate>) to the stored rows among them, returning their ids: the others are new (embedded bulk path: one pass finds and updates).", f"""
+LOAD FROM $rows
+MATCH (a:Neighbour {{id: r_id}})
+SET {", ".join(f"a.{x} = a.{x} + r_{x}" for x in _NEIGHBOUR)}
+RETURN a.id AS id
+""", backends=("embedded",))
+
+MERGE_NEIGHBOURS = statement("merge_neighbours", "Create the Neighbour rows not stored yet with the batch's aggregates, add them to stored ones (statement paths); LINK_NEW_NEIGHBOURS links the new ones.", f"""
+UNWIND $rows AS r
+MERGE (a:Neighbour {{id: r.id}})
+ON CREATE SET a.dir = r.dir, a.end_id = r.end_id, {", ".join(f"a.{x} = r.{x}" for x in _NEIGHBOUR)}
+ON MATCH SET {", ".join(f"a.{x} = a.{x} + r.{x}" for x in _NEIGHBOUR)}
+""")
+
+LINK_NEW_NEIGHBOURS = statement("link_new_neighbours", "Link the Neighbour rows MERGE_NEIGHBOURS has just created to their feature: those whose n_edges is the batch's alone (a stored row had at least one edge already).", """
+UNWIND $rows AS r
+MATCH (a:Neighbour {id: r.id})
+WHERE a.n_edges = r.n_edges
+MATCH (f:Feature {key: r.fkey})
+CREATE (f)-[:HAS_NEIGHBOUR]->(a)
+""")
+
+SUBTRACT_NEIGHBOURS = statement("subtract_neighbours", "Subtract deleted graphs' rows {id, <aggregate>} from their Neighbour rows.", f"""
+UNWIND $rows AS r
+MATCH (a:Neighbour {{id: r.id}})
+SET {", ".join(f"a.{x} = a.{x} - r.{x}" for x in _NEIGHBOUR)}
+""")
+
+DELETE_EMPTY_NEIGHBOURS = statement("delete_empty_neighbours", "Delete the Neighbour rows $ids that no stored edge feeds any more.", """
+UNWIND $ids AS k
+MATCH (a:Neighbour {id: k})
+WHERE a.n_edges = 0
+DETACH DELETE a
+""")
+
 INSERT_PATHS = statement("insert_paths", "Create a graph's strong paths (statement path).", """
 UNWIND $rows AS r
 CREATE (p:Path {id: r.id, gid: r.gid, hops: r.hops, start_token: r.start_token, f1: r.f1, f2: r.f2, f3: r.f3,
