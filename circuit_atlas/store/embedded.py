@@ -404,29 +404,26 @@ class EmbeddedBackend:
 
     def write_graphs(self, graphs: list[Graph]) -> None:
         """All `graphs` in one transaction: a crash or error leaves none of them."""
-        from circuit_atlas.store.base import next_uid, write_with_statements
+        from circuit_atlas.store.base import write_with_statements
 
         self._usable()
         conn = self._conn
         conn.execute("BEGIN TRANSACTION")
         try:
-            rows = graph_rows(graphs, next_uid(lambda c: self._rows(conn.execute(c))),  # one writer: no race
-                              with_aggregates=self.opts.aggregates)
+            rows = graph_rows(graphs, self._next_uid(), with_aggregates=self.opts.aggregates)   # one writer: no race
             self._check_free_space(rows, len(graphs))
             if self.opts.bulk:
                 tags, tagged = tag_tables(rows.tags)
-                if self.opts.aggregates:
-                    new_features, stored_features = self._split_features(rows.features)
+                if self.opts.aggregates:      # stored features get the batch's aggregates, the rest are COPYd
+                    new_features = self._add_to_stored_features(rows.features)
                 else:                         # the write path before aggregates: skip the stored keys
-                    new_features, stored_features = rows.features, rows.features.slice(0, 0)
+                    new_features = rows.features
                 for table, data in [("Graph", rows.graphs), ("Node", rows.nodes), ("Feature", new_features),
                                     ("Tag", tags), ("HAS_NODE", rows.has_node), ("OF_FEATURE", rows.of_feature),
                                     ("TAGGED", tagged), ("EFFECT", rows.effects), ("Path", rows.paths)]:
                     if data.num_rows:
                         options = COPY_OPTIONS if self.opts.aggregates else COPY_OPTIONS | NO_AGGREGATES_COPY_OPTIONS
                         conn.execute(f"COPY {table} FROM $data{options.get(table, '')}", {"data": data})
-                if stored_features.num_rows:          # features stored before: add this batch to their aggregates
-                    conn.execute(st.ADD_FEATURE_AGGREGATES, {"rows": stored_features})
             else:
                 write_with_statements(lambda c, p: conn.execute(c, p), rows)
             conn.execute("COMMIT")
@@ -468,18 +465,24 @@ class EmbeddedBackend:
                 self._conn = self._mod.Connection(self._db)
             raise error from None
 
-    def _split_features(self, features):
-        """(rows of features not stored yet, to COPY; label and aggregate rows of stored ones, r_-prefixed
-        for statements.ADD_FEATURE_AGGREGATES), asked inside the write transaction."""
-        import pyarrow as pa
+    def _next_uid(self) -> int:
+        """The first free Node.uid, asked inside the write transaction (statements.MAX_UID)."""
+        last = self._conn.execute(st.MAX_UID).get_next()[0]
+        return 0 if last is None else last + 1
+
+    def _add_to_stored_features(self, features):
+        """Add the batch's aggregates to its features stored already (and label the unlabelled ones),
+        inside the write transaction; returns the rows of the others, to COPY. One statement and one
+        index lookup per feature; the stored keys come back as Arrow, not as Python objects."""
         import pyarrow.compute as pc
 
-        keys = pa.table({"k": features["key"]})
-        stored = pa.array([r[0] for r in self._conn.execute(st.EXISTING_FEATURES, {"keys": keys}).get_all()],
-                          pa.string()) if features.num_rows else pa.array([], pa.string())
-        known = pc.is_in(features["key"], value_set=stored)
-        old = features.filter(known).select(["key", "label", *FEATURE_AGGREGATES])
-        return features.filter(pc.invert(known)), old.rename_columns([f"r_{c}" for c in old.column_names])
+        if not features.num_rows:
+            return features
+        rows = features.select(["key", "label", *FEATURE_AGGREGATES])
+        stored = self._conn.execute(st.ADD_FEATURE_AGGREGATES,
+                                    {"rows": rows.rename_columns([f"r_{c}" for c in rows.column_names])}
+                                    ).get_as_arrow()["key"]
+        return features.filter(pc.invert(pc.is_in(features["key"], value_set=stored.combine_chunks())))
 
     def close(self) -> None:
         self._queries.close()

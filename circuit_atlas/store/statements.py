@@ -58,6 +58,11 @@ CREATE (g:Graph {id: r.id, slug: r.slug, prompt: r.prompt, model: r.model, trans
                  created: r.created, prompt_tokens: r.prompt_tokens, meta: r.meta, features: r.features, n_paths: r.n_paths})
 """)
 
+MAX_UID = statement("max_uid", "The highest Node.uid in the store (null when it is empty): one pass over the column: on the embedded engine at 10,000 graphs (6M nodes) 0.3 s where LAST_UID's ORDER BY ... LIMIT 1 took 3 s (docs/store.md).", """
+MATCH (n:Node)
+RETURN max(n.uid) AS uid
+""", backends=("embedded",))
+
 LAST_UID = statement("last_uid", "The highest Node.uid in the store (no row when it is empty); new nodes are numbered after it.", """
 MATCH (n:Node)
 WHERE n.uid >= 0
@@ -99,16 +104,11 @@ ON CREATE SET f.transcoder_set = r.transcoder_set, f.layer = r.layer, f.feature 
 ON MATCH SET {_add("r.")}, {_fill_label("r.")}
 """)
 
-EXISTING_FEATURES = statement("existing_features", "Which of the feature keys in the Arrow table $keys (column k) are stored (embedded bulk path).", """
-LOAD FROM $keys
-MATCH (f:Feature {key: k})
-RETURN f.key AS key
-""", backends=("embedded",))
-
-ADD_FEATURE_AGGREGATES = statement("add_feature_aggregates", "Add a batch's aggregates (an Arrow table with columns r_key, r_label, r_<aggregate>, one row per stored feature) to the stored features, and its label to those stored unlabelled (embedded bulk path).", f"""
+ADD_FEATURE_AGGREGATES = statement("add_feature_aggregates", "Add a batch's aggregates (an Arrow table with columns r_key, r_label, r_<aggregate>, one row per feature of the batch) to those of its features stored already, and its label to those stored unlabelled; returns their keys: the others are new (embedded bulk path: one index lookup per feature).", f"""
 LOAD FROM $rows
 MATCH (f:Feature {{key: r_key}})
 SET {_add("r_")}, {_fill_label("r_")}
+RETURN f.key AS key
 """, backends=("embedded",))
 
 SUBTRACT_FEATURE_AGGREGATES = statement("subtract_feature_aggregates", "Subtract deleted graphs' aggregates from their features.", f"""
