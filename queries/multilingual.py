@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from circuit_atlas.queries.analyses import feature_labels
 from circuit_atlas.queries.registry import analysis, run
 from circuit_atlas.store.aggregates import decode_blob
 
@@ -61,7 +62,7 @@ def shared_multilingual_features(store, concept: str, k: int, limit: int) -> lis
     layer = _layer(keys)
     chosen = sorted(chosen.tolist(), key=lambda i: (-consistency[i], -mean_share[i], layer[i], t["key_of"](keys[i])))[:limit]
     fkeys = [t["key_of"](keys[i]) for i in chosen]
-    labels = {r["fkey"]: r["label"] for r in run(store, "_labels-of", keys=sorted(fkeys))} if fkeys else {}
+    labels = {r["fkey"]: r["label"] for r in feature_labels(store, fkeys)}
     out = []
     for i, fkey in zip(chosen, fkeys):
         per_lang = [{"lang": lang, "n_graphs": int(n_graphs[i, j]), "share": float(shares[i, j]),
@@ -137,19 +138,24 @@ def multilingual_iou(store, concept: str, max_pairs: int) -> list[dict]:
     t = _feature_tables([first[g] for g in gids], lambda r: index[r["gid"]])
     n_layers = max((i[2] for i in info.values()), default=0)
     sets = _FeatureSets(t, len(gids), n_layers)
-    by_lang = defaultdict(list)
+    by_lang = defaultdict(list)                   # lang -> graph numbers (index), in gid order
     for gid in gids:
-        by_lang[info[gid][0]].append(gid)
+        by_lang[info[gid][0]].append(index[gid])
+    prompt = {}                                   # (concept, item) -> a number: parallel prompts share it
+    same = np.array([prompt.setdefault(info[g][1], len(prompt)) for g in gids], np.int64)
     out = []
     for lang_a, lang_b in combinations(sorted(by_lang), 2):
-        pairs = [(g1, g2) for g1 in by_lang[lang_a] for g2 in by_lang[lang_b]]
-        parallel = [p for p in pairs if info[p[0]][1] == info[p[1]][1]]
-        unrelated = [p for p in pairs if info[p[0]][1] != info[p[1]][1]]
+        ga, gb = np.array(by_lang[lang_a]), np.array(by_lang[lang_b])
+        # every (a, b) pair in row order (a outer, b inner), as flat positions in the (A, B) grid
+        parallel_pairs = same[ga][:, None] == same[gb][None, :]
+        parallel = np.flatnonzero(parallel_pairs)
+        unrelated = np.flatnonzero(~parallel_pairs)
         if len(unrelated) > max_pairs:  # deterministic thinning, every k-th pair
             unrelated = unrelated[:: -(-len(unrelated) // max_pairs)]
-        models = ", ".join(sorted({model[g] for pair in parallel for g in pair if model[g]}))
-        par = sets.ious([(index[a], index[b]) for a, b in parallel])
-        base = sets.ious([(index[a], index[b]) for a, b in unrelated])
+        in_parallel = np.unique(np.concatenate([ga[parallel // len(gb)], gb[parallel % len(gb)]]))
+        models = ", ".join(sorted({model[gids[i]] for i in in_parallel.tolist() if model[gids[i]]}))
+        par = sets.ious(ga[parallel // len(gb)], gb[parallel % len(gb)])
+        base = sets.ious(ga[unrelated // len(gb)], gb[unrelated % len(gb)])
         for j, layer in enumerate([*range(n_layers), None]):
             if not par[j]:
                 continue
@@ -173,20 +179,21 @@ class _FeatureSets:
         self.n_layers = n_layers
         self.m = sparse.csr_matrix((np.ones(len(col)), (t["row"], col)), shape=(n_graphs, max(len(keys), 1)))
         layer = np.where((t["layer"] >= 0) & (t["layer"] < n_layers), t["layer"], n_layers)   # others: whole graph only
-        self.sizes = np.zeros((n_graphs, n_layers + 2))                   # per graph: per layer, other, all
-        np.add.at(self.sizes, (t["row"], layer), 1)
+        width = n_layers + 2                                               # per graph: per layer, other, all
+        self.sizes = np.bincount(t["row"] * width + layer, minlength=n_graphs * width).astype(np.float64) \
+                       .reshape(n_graphs, width)
         self.sizes[:, -1] = self.sizes[:, :-1].sum(axis=1)
 
-    def ious(self, pairs: list[tuple[int, int]]) -> list[list[float]]:
-        """Per layer 0..n_layers-1, then the whole graph: the IoU of each pair where either set is non-empty."""
-        if not pairs:
+    def ious(self, a: np.ndarray, b: np.ndarray) -> list[list[float]]:
+        """Per layer 0..n_layers-1, then the whole graph: the IoU of each pair (a[i], b[i]) (graph
+        numbers) where either set is non-empty."""
+        if not len(a):
             return [[] for _ in range(self.n_layers + 1)]
-        a, b = np.array(pairs).T
         both = self.m[a].multiply(self.m[b]).tocoo()                      # shared features, by pair
         layer = self.col_layer[both.col]
         layer = np.where((layer >= 0) & (layer < self.n_layers), layer, self.n_layers)
-        inter = np.zeros((len(pairs), self.n_layers + 2))
-        np.add.at(inter, (both.row, layer), 1)
+        width = self.n_layers + 2
+        inter = np.bincount(both.row * width + layer, minlength=len(a) * width).astype(np.float64).reshape(len(a), width)
         inter[:, -1] = inter[:, :-1].sum(axis=1)
         union = self.sizes[a] + self.sizes[b] - inter
         out = []

@@ -7,6 +7,7 @@ feature shows in the store (`labels auto` / `labels import`), so the viewer name
 """
 from __future__ import annotations
 
+from circuit_atlas.queries.analyses import labels_of
 from circuit_atlas.queries.registry import QueryError, run
 
 FEATURE_COLUMNS = ("fkey", "f1", "f2", "f3")        # row columns that name a global feature
@@ -51,7 +52,7 @@ def select_graphs(store, selectors=(), cypher: str | None = None, params: dict |
 
 def _shown_labels(store, graph) -> dict[str, str]:
     keys = sorted({graph.feature_key(n) for n in graph.nodes} - {None})
-    return {r["fkey"]: r["label"] or "" for r in run(store, "_labels-of", keys=keys)} if keys else {}
+    return labels_of(store, keys)
 
 
 def summary(store, selector: str, top: int = 10) -> dict:

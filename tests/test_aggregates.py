@@ -182,6 +182,19 @@ def assert_exact(store) -> None:
         got = got_tables[gid]
         assert [r[:4] for r in got] == [r[:4] for r in want]
         assert all(close(x[4], y[4]) and close(x[5], y[5]) for x, y in zip(got, want))
+    assert_links_carry_their_occurrence(store, graphs)
+
+
+def assert_links_carry_their_occurrence(store, graphs) -> None:
+    """OF_FEATURE's copies (graph id, activation, influence) equal the occurrence's, from the graphs given back."""
+    want = sorted((g.id, n.node_id, g.feature_key(n), n.activation, n.influence)
+                  for g in graphs for n in g.nodes if g.feature_key(n) is not None)
+    got = sorted((r["gid"], r["id"], r["key"], r["activation"], r["influence"]) for r in store.query(
+        "MATCH (n:Node)-[o:OF_FEATURE]->(f:Feature) RETURN o.gid AS gid, n.node_id AS id, f.key AS key, "
+        "o.activation AS activation, o.influence AS influence", max_rows=10**7))
+    assert [r[:3] for r in got] == [r[:3] for r in want], "OF_FEATURE.gid differs from its occurrence's graph"
+    assert all(close(x[3], y[3]) and close(x[4], y[4]) for x, y in zip(got, want)), \
+        "OF_FEATURE.activation / influence differ from its occurrence's"
 
 
 # --- the tests ---------------------------------------------------------------------------------

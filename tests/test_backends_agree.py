@@ -78,6 +78,7 @@ def parameter_sets(store, graphs) -> dict[str, list[dict]]:
         "_graph-tokens": [{}], "_labels-unlinked": [{}], "_logit-tokens": [{}], "_supernode-sources": [{}],
         "_tags": [{}], "_transcoder-sets": [{}],
         "_labels-of": [{"keys": fkeys}],
+        "_label-of": [{"fkey": f} for f in fkeys],
         "_search-feature-labels": [{"text": w, "limit": ALL} for w in label_words],
         "_search-graph-labels": [{"text": w, "limit": ALL} for w in label_words],
         "feature-labels": [{}, {"fkey": fkeys[0]}, {"source": "auto", "limit": ALL}],

@@ -246,6 +246,22 @@ def test_shared_multilingual_features(corpus):
     assert rows[0]["consistency"] == 1.0 and rows[-1]["consistency"] < 1.0
 
 
+@pytest.mark.parametrize("point_lookups", [0, 10**6], ids=["one-scan", "key-by-key"])
+def test_feature_labels_key_by_key_or_in_one_scan(corpus, monkeypatch, point_lookups):
+    """analyses.feature_labels looks few keys up one by one: the rows of _labels-of either way, and the
+    labels shared-multilingual-features shows are the features' own."""
+    from circuit_atlas.queries import analyses
+    store, graphs = corpus
+    monkeypatch.setattr(analyses, "POINT_LOOKUPS", point_lookups)
+    keys = sorted({g.feature_key(n) for g in graphs for n in g.nodes} - {None})
+    want = sorted(queries.run(store, "_labels-of", keys=keys), key=lambda r: r["fkey"])
+    assert len(want) == len(keys) and any(r["label"] for r in want)
+    assert sorted(analyses.feature_labels(store, keys + ["no/such/1", None]), key=lambda r: r["fkey"]) == want
+    shown = {r["fkey"]: r["label"] for r in want}
+    rows = queries.run(store, "shared-multilingual-features", concept="weather", k=1, limit=ALL)
+    assert rows and all(r["label"] == shown[r["fkey"]] for r in rows)
+
+
 def test_multilingual_iou(corpus):
     store, graphs = corpus
     rows = queries.run(store, "multilingual-iou")

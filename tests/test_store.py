@@ -437,3 +437,25 @@ def test_plain_rows_of_no_graph_are_empty_tables():
         rows = graph_rows([], 0, with_aggregates=with_aggregates)
         assert [t.num_rows for t in (rows.graphs, rows.nodes, rows.features, rows.has_node, rows.of_feature,
                                      rows.effects, rows.paths)] == [0] * 7 and rows.tags == []
+
+
+def test_a_store_whose_feature_links_carry_no_copies_is_refused(tmp_path):
+    """A store made before OF_FEATURE carried its occurrence's gid, activation and influence: one clear line."""
+    import kuzu
+
+    from circuit_atlas.store import schema
+
+    path = tmp_path / "before.db"
+    db = kuzu.Database(str(path))
+    conn = kuzu.Connection(db)
+    for ddl in schema.embedded_ddl():
+        if "OF_FEATURE" in ddl:
+            ddl = "CREATE REL TABLE IF NOT EXISTS OF_FEATURE(FROM Node TO Feature)"   # as before
+        conn.execute(ddl)
+    db.close()
+    with pytest.raises(StoreError, match=r"another schema \(OF_FEATURE\.gid is missing, expected STRING; "
+                                         r"OF_FEATURE\.activation is missing, expected DOUBLE; "
+                                         r"OF_FEATURE\.influence is missing, expected DOUBLE\)") as e:
+        with open_store(str(path)):
+            pass
+    assert "\n" not in str(e.value)

@@ -146,8 +146,8 @@ def write_csv(graph_batches: Iterable[list[Graph]], folder: str | Path) -> Impor
             "Tag": pa.table({"_id": pa.array(tag_ids, pa.int64()), **{k: [r[k] for r in tags] for k in schema.TAG.properties}},
                             schema=pa.schema([("_id", pa.int64())] + [(k, pa.string()) for k in schema.TAG.properties])),
             "HAS_NODE": pa.table({"src": graph_id(rows.has_node["src"]), "dst": rows.has_node["dst"]}),
-            "OF_FEATURE": pa.table({"src": rows.of_feature["src"], "dst": pc.index_in(
-                rows.of_feature["dst"], value_set=pa.array(feature_keys, pa.string())).cast(pa.int64())}),
+            "OF_FEATURE": rows.of_feature.set_column(1, "dst", pc.index_in(
+                rows.of_feature["dst"], value_set=pa.array(feature_keys, pa.string())).cast(pa.int64())),
             "EFFECT": rows.effects,
             "NeighbourEnd": ends.add_column(0, "_id", ends["id"]),
             "TAGGED": pa.table({"src": graph_id(pa.array([r["gid"] for r in rows.tags], pa.string())),

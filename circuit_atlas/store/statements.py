@@ -232,7 +232,7 @@ LINK_FEATURES = statement("link_features", "Link occurrences to their global fea
 UNWIND $rows AS r
 MATCH (n:Node {uid: r.src})
 MATCH (f:Feature {key: r.dst})
-CREATE (n)-[:OF_FEATURE]->(f)
+CREATE (n)-[:OF_FEATURE {gid: n.gid, activation: n.activation, influence: n.influence}]->(f)
 """)
 
 INSERT_EFFECTS = statement("insert_effects", "Create EFFECT edges between occurrences, by uid (statement path).", """
@@ -277,7 +277,7 @@ CREATE (g)-[:HAS_NODE]->(n:Node {uid: $n.uid[i], gid: $g.id, node_id: $n.node_id
 WITH n
 WHERE n.fkey IS NOT NULL
 MATCH (f:Feature {key: n.fkey})
-CREATE (n)-[:OF_FEATURE]->(f)
+CREATE (n)-[:OF_FEATURE {gid: n.gid, activation: n.activation, influence: n.influence}]->(f)
 """, backends=("neo4j",))
 
 CREATE_EFFECTS = statement("create_effects", "A batch of a graph's edges: $src[j] -> $dst[j] with $weight[j], "
