@@ -49,7 +49,10 @@ class Neo4jBackend:
         self._database = s.neo4j_database
         self._has_gds: bool | None = None     # whether the server has GDS (asked once, by leiden)
         try:
-            self._driver = neo4j.GraphDatabase.driver(uri, auth=(s.neo4j_user, s.neo4j_password))
+            # Notifications are about our own statements (e.g. "property key does not exist" on a new
+            # database); the driver would log each one to the user as a warning.
+            self._driver = neo4j.GraphDatabase.driver(uri, auth=(s.neo4j_user, s.neo4j_password),
+                                                      notifications_min_severity="OFF")
             self._driver.verify_connectivity()
         except Exception as e:
             raise StoreError(f"cannot connect to Neo4j at {uri}: {e}; check NEO4J_USER / NEO4J_PASSWORD "
