@@ -110,7 +110,7 @@ def mount(where, size, remount=False):
     subprocess.run(["mount", *(["-o", f"remount,size={size}", where] if remount else
                                ["-t", "tmpfs", "-o", f"size={size}", "tmpfs", where])], check=True)
 store = mnt + "/atlas.db"
-mount(mnt, "25m")   # the fixtures' store takes ~15 MB (the aggregate tables' pages included): ~10 MB left
+mount(mnt, "35m")   # the fixtures' store takes ~22 MB (the aggregate tables' pages included): ~13 MB left
 out = {"first": run(CLI, store, "ingest", "-q", *fixtures)}
 out["before"] = state(store)
 out["guard"] = run(CLI, store, "ingest", "-q", big)
