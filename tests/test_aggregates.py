@@ -117,10 +117,14 @@ def neighbour_reference(graphs) -> dict:
 
 
 def stored_neighbours(store) -> dict:
-    rows = store.query("MATCH (f:Feature)-[:HAS_NEIGHBOUR]->(a:Neighbour) MATCH (e:NeighbourEnd {id: a.end_id}) "
-                       "RETURN f.key AS f, f.layer AS flayer, a.id AS id, a.dir AS dir, e.id AS eid, "
-                       "e.kind AS kind, e.layer AS layer, e.fkey AS nfkey, e.token AS token, a.weight AS w, "
-                       "a.abs_weight AS aw, a.n_edges AS n, a.n_graphs AS g", max_rows=10**7)
+    rows = []
+    for direction, link in enumerate(("HAS_UPSTREAM", "HAS_DOWNSTREAM")):
+        found = store.query(f"MATCH (f:Feature)-[:{link}]->(a:Neighbour) MATCH (e:NeighbourEnd {{id: a.end_id}}) "
+                            "RETURN f.key AS f, f.layer AS flayer, a.id AS id, a.dir AS dir, e.id AS eid, "
+                            "e.kind AS kind, e.layer AS layer, e.fkey AS nfkey, e.token AS token, a.weight AS w, "
+                            "a.abs_weight AS aw, a.n_edges AS n, a.n_graphs AS g", max_rows=10**7)
+        assert all(r["dir"] == direction for r in found), f"a Neighbour row linked by {link} is not of its direction"
+        rows += found
     ends = store.query("MATCH (e:NeighbourEnd) RETURN e.key AS key, e.id AS id, e.kind AS kind, e.layer AS layer, "
                        "e.fkey AS fkey", max_rows=10**7)
     assert len({e["id"] for e in ends}) == len(ends), "two neighbour identities with one number"
