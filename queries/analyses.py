@@ -195,7 +195,7 @@ def feature_profile(store, fkey: str, top: int) -> list[dict]:
     feature = run(store, "_feature", fkey=fkey)
     if not feature:
         raise QueryError(f"feature-profile: no feature {fkey!r} in the store; find keys with hubs-by-graphs or search-features")
-    activations = sorted(r["activation"] for r in run(store, "_feature-activations", fkey=fkey))
+    [activations] = [r["activations"] for r in run(store, "_feature-activations", fkey=fkey)]   # sorted
     return [{
         "fkey": fkey, "layer": feature[0]["layer"], "label": feature[0]["label"],
         "n_graphs": feature[0]["n_graphs"], "n_occurrences": feature[0]["n_occurrences"],
