@@ -509,35 +509,3 @@ def test_iou_standard_error_from_two_pairs_on():
         assert _sem(values) == pytest.approx(statistics.stdev(values) / len(values) ** 0.5)
     assert _sem([0.3]) is None
 
-
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_neighbours_tied_at_the_limit_come_in_the_full_order(request, tmp_path, backend):
-    """Planted ties: a feature's inputs are nine embeddings, seven of whose edges weigh exactly 0.5 (and
-    one 0.5 edge from an error node); each limit cuts through the tie, and the rows returned are those
-    of the full order (|weight| descending, then kind, layer, key, token), on both backends. Rows read
-    in |weight| order only, cut at the limit, would keep whichever tied rows the engine met first."""
-    import numpy as np
-
-    from circuit_atlas.graph import Graph, Node
-    from circuit_atlas.store import open_store
-
-    tokens = ["zeta", "alpha", "mu", "beta", "omega", "kappa", "delta", "strong", "stronger"]
-    nodes = [Node(f"E_{i}_{i}", "embedding", -1, i, token_id=i, token=t) for i, t in enumerate(tokens)]
-    nodes += [Node("0_-1_8", "error", 0, 8), Node("1_7_8", "feature", 1, 8, feature=7, activation=1.0),
-              Node("2_99_8", "logit", 2, 8, token_id=99, token="out")]
-    feature = len(tokens) + 1
-    weights = [0.5] * 7 + [2.0, -3.0] + [0.5]                  # the last from the error node
-    graph = Graph(prompt=" ".join(tokens), prompt_tokens=tokens, model="toy", transcoder_set="toy/set", n_layers=2,
-                  nodes=nodes, edge_source=np.array([*range(len(tokens) + 1), feature], np.int32),
-                  edge_target=np.array([feature] * (len(tokens) + 1) + [feature + 1], np.int32),
-                  edge_weight=np.array([*weights, 1.0], np.float32))
-    # the full order: |weight| desc, then kind ("embedding" < "error"), layer, key, token
-    full = ["stronger", "strong"] + sorted(tokens[:7]) + ["error"]
-    with open_store(empty_store(request, backend, tmp_path)) as store:
-        store.add_graph(graph)
-        for limit in range(1, len(full) + 2):
-            rows = queries.run(store, "feature-upstream", fkey="toy/set/1/7", limit=limit)
-            assert [r["token"] or r["kind"] for r in rows] == full[:limit], limit
-        [profile] = queries.run(store, "feature-profile", fkey="toy/set/1/7", top=4)
-        assert [r["token"] for r in profile["upstream"]] == full[:4]
-        assert [r["token"] for r in profile["downstream"]] == ["out"]
