@@ -165,9 +165,9 @@ def feature_neighbours(store, fkey: str, direction: str, limit: int) -> list[dic
         rows = run(store, f"_feature-{direction}-rows", fkey=fkey, limit=want)
     if len(rows) > limit:
         rows = [r for r in rows if r["total_abs_weight"] >= rows[limit - 1]["total_abs_weight"]]
-    ends = {}
-    for end_id in {r["end_id"] for r in rows}:
-        ends |= {e["id"]: e for e in run(store, "_neighbour-end", id=end_id)}
+    if not rows:
+        return []
+    ends = {e["id"]: e for e in run(store, "_neighbour-ends", ids=sorted({r["end_id"] for r in rows}))}
     labels = {r["fkey"]: r["label"] for r in feature_labels(store, {ends[r["end_id"]]["fkey"] for r in rows})}
     out = []
     for r in rows:

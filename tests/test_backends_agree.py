@@ -33,7 +33,7 @@ SKIP = {"_supernode-store", "_supernodes-delete",   # writes, exercised through 
         "causal-features", "causal-supernodes", "_supernode-members", "_supernode-unlink-members",
         # rows naming neighbour identities by number (NeighbourEnd.id), which each store gives its own way:
         # compared through feature-upstream / -downstream, which name the identities
-        "_feature-upstream-rows", "_feature-downstream-rows", "_neighbour-end"}
+        "_feature-upstream-rows", "_feature-downstream-rows", "_neighbour-ends"}
 
 
 def parameter_sets(store, graphs) -> dict[str, list[dict]]:

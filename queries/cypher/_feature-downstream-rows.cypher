@@ -1,6 +1,6 @@
 // One feature's downstream Neighbour rows (edges out of its occurrences, summed per neighbour over every graph),
 // strongest summed |weight| first, without their neighbour's identity: feature-downstream looks up the
-// identities (_neighbour-end) and labels of the few it shows. Joined here, the embedded engine would
+// identities (_neighbour-ends) and labels of the few it shows. Joined here, the embedded engine would
 // scan every identity and every Feature to find them (660k and 650k at 10,000 realistic graphs).
 //
 // Parameters:
