@@ -256,6 +256,24 @@ def corpus_evidence(store) -> dict[str, Evidence]:
     return dict(out)
 
 
+def features_evidence(store, keys: list[str]) -> dict[str, Evidence]:
+    """corpus_evidence of the features `keys` only, without a scan of the corpus: the positions of
+    their occurrences from their own OF_FEATURE lists, their direct logit effects from the Neighbour
+    aggregates kept at ingest (the summed weight of their edges into each logit token)."""
+    if not keys:
+        return {}
+    tokens = {r["gid"]: r["tokens"] or [] for r in run(store, "_graph-tokens")}
+    out: dict[str, Evidence] = defaultdict(Evidence)
+    for r in run(store, "_features-positions", keys=keys):
+        toks = tokens.get(r["gid"], [])
+        out[r["fkey"]].inputs[toks[r["pos"]] if 0 <= r["pos"] < len(toks) else None] += r["n"]
+    for r in run(store, "_feature-neighbours", keys=keys, kind="logit"):
+        if r["dir"] == 1 and r["token"] is not None and r["fkey"] in out:
+            logits = out[r["fkey"]].logits
+            logits[r["token"]] = logits.get(r["token"], 0.0) + r["weight"]
+    return dict(out)
+
+
 def promoted_tokens(model, keys: list[str], k: int = 5) -> dict[str, list[str]]:
     """Tokens each feature's decoder promotes through the unembedding, for the keys of `model`'s transcoders."""
     prefix = model.transcoders.name + "/"
