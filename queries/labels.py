@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from circuit_atlas.queries.registry import analysis, run, statement
+from circuit_atlas.queries.registry import analysis, run, run_per_keys, statement
 
 AUTO = "auto"
 GRAPH_FILE = "graph file"     # the label a graph file gave the feature (clerp), as ingest stored it
@@ -264,10 +264,10 @@ def features_evidence(store, keys: list[str]) -> dict[str, Evidence]:
         return {}
     tokens = {r["gid"]: r["tokens"] or [] for r in run(store, "_graph-tokens")}
     out: dict[str, Evidence] = defaultdict(Evidence)
-    for r in run(store, "_features-positions", keys=keys):
+    for r in run_per_keys(store, "_features-positions", keys):
         toks = tokens.get(r["gid"], [])
         out[r["fkey"]].inputs[toks[r["pos"]] if 0 <= r["pos"] < len(toks) else None] += r["n"]
-    for r in run(store, "_feature-neighbours", keys=keys, kind="logit"):
+    for r in run_per_keys(store, "_feature-neighbours", keys, kind="logit"):
         if r["dir"] == 1 and r["token"] is not None and r["fkey"] in out:
             logits = out[r["fkey"]].logits
             logits[r["token"]] = logits.get(r["token"], 0.0) + r["weight"]

@@ -30,7 +30,7 @@ from typing import Callable
 
 import numpy as np
 
-from circuit_atlas.queries.registry import QueryError, analysis, run, statement
+from circuit_atlas.queries.registry import QueryError, analysis, run, run_per_keys, statement
 
 
 
@@ -69,16 +69,17 @@ def partner(kind: str, layer: int, fkey: str | None, token: str | None) -> str:
 def load_corpus(store, options: SupernodeOptions) -> Corpus:
     """Phases 1-2 from the store: the candidates from the Feature aggregates, then their profiles from
     the Neighbour aggregates kept at ingest (see `profile_rows`); no edge is read."""
-    graphs, layers = defaultdict(dict), {}
-    for r in run(store, "_feature-graphs-all", min_graphs=options.min_graphs, max_features=options.max_features):
+    layers = {r["fkey"]: r["layer"] for r in run(store, "_supernode-candidates", min_graphs=options.min_graphs,
+                                                   max_features=options.max_features)}
+    keys = sorted(layers)
+    graphs = {k: {} for k in keys}
+    for r in run_per_keys(store, "_features-graphs", keys):
         graphs[r["fkey"]][r["gid"]] = r["importance"]
-        layers[r["fkey"]] = r["layer"]
-    keys = sorted(graphs)
     profiles = {k: defaultdict(float) for k in keys}
     for r in profile_rows(store, keys, options.min_weight):
         side = "in:" if r["dir"] == 0 else "out:"
         profiles[r["fkey"]][side + r["partner"]] += r["weight"]
-    return Corpus(keys, layers, dict(graphs), {k: dict(profiles[k]) for k in keys})
+    return Corpus(keys, layers, graphs, {k: dict(profiles[k]) for k in keys})
 
 
 def profile_rows(store, keys: list[str], min_weight: float) -> list[dict]:
@@ -91,7 +92,7 @@ def profile_rows(store, keys: list[str], min_weight: float) -> list[dict]:
     mean keeps what it was for, leaving out partners reached only through weak edges, and it does not
     grow with the corpus as a threshold on the summed |weight| would (the same min_weight means the same
     at 10 graphs and at 10,000). A partner that passes brings all its edges' signed sum."""
-    rows = run(store, "_feature-neighbours", keys=keys, min_weight=min_weight) if keys else []
+    rows = run_per_keys(store, "_feature-neighbours", keys, min_weight=min_weight)
     for r in rows:
         r["partner"] = partner(r["kind"], r["layer"], r["end_fkey"], r["token"])
     return rows
