@@ -7,6 +7,6 @@
 //   $keys: list              global feature keys
 // Example row:
 //   {"fkey": "mntss/clt-gemma-2-2b-2.5M/1/12928", "gid": "3f9a0c1d2e4b5a6978c0d1e2f3a4b5c6", "pos": 3, "n": 1}
-UNWIND $keys AS key
-MATCH (:Feature {key: key})<-[o:OF_FEATURE]-(n:Node)
-RETURN key AS fkey, o.gid AS gid, n.pos AS pos, count(*) AS n
+MATCH (f:Feature)<-[o:OF_FEATURE]-(n:Node)
+WHERE f.key IN $keys
+RETURN f.key AS fkey, o.gid AS gid, n.pos AS pos, count(*) AS n
