@@ -215,7 +215,9 @@ def main() -> None:
     ap.add_argument("--no-propose", action="store_true",
                     help="skip propose-supernodes (a writing analysis, timed once); supernodes then lists none")
     ap.add_argument("--neo4j-dir", type=Path, default=None,
-                    help="the --store server's scripts/neo4j.sh folder: an empty database is filled by neo4j-admin import")
+                    help="the --store server's scripts/neo4j.sh folder: an empty database is filled by neo4j-admin import "
+                         "and the server restarted with CIRCUIT_ATLAS_NEO4J_HEAP / _PAGECACHE (default 1g / 256m, "
+                         "not the memory it was started with: set them, or restart it before timing)")
     args = ap.parse_args()
     results, neo4j = {}, {}
     for n in args.sizes:
