@@ -184,10 +184,9 @@ def bench(uri: str, repeat: int, naive: bool, propose: bool) -> dict[str, tuple[
     out = {}
     with open_store(uri) as store:
         if propose:                   # stores the supernodes that the supernodes query lists; timed once
-            try:
+            try:                      # the defaults: 2,000 candidates, as `supernodes propose` runs it
                 out["propose-supernodes (analysis, writes)"] = median_s(
-                    lambda: queries.run(store, "propose-supernodes", min_graphs=50, max_features=500,
-                                        min_weight=2.0), 0)
+                    lambda: queries.run(store, "propose-supernodes"), 0)
             except StoreError as e:
                 print(f"  propose-supernodes failed: {str(e).splitlines()[0]}", flush=True)
         out["(baseline) trivial count"] = median_s(lambda: store.query(TRIVIAL), repeat)
@@ -214,9 +213,11 @@ def main() -> None:
     ap.add_argument("--store", default=None, help="also a Neo4j server (bolt://…); it must be empty or hold this corpus")
     ap.add_argument("--no-naive", action="store_true", help="skip the slow naive 3-hop baseline")
     ap.add_argument("--no-propose", action="store_true",
-                    help="skip propose-supernodes (a writing analysis, minutes at 10,000 graphs); supernodes then lists none")
+                    help="skip propose-supernodes (a writing analysis, timed once); supernodes then lists none")
     ap.add_argument("--neo4j-dir", type=Path, default=None,
-                    help="the --store server's scripts/neo4j.sh folder: an empty database is filled by neo4j-admin import")
+                    help="the --store server's scripts/neo4j.sh folder: an empty database is filled by neo4j-admin import "
+                         "and the server restarted with CIRCUIT_ATLAS_NEO4J_HEAP / _PAGECACHE (default 1g / 256m, "
+                         "not the memory it was started with: set them, or restart it before timing)")
     args = ap.parse_args()
     results, neo4j = {}, {}
     for n in args.sizes:

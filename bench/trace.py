@@ -113,6 +113,20 @@ def rss_mb() -> float:
         return next(int(line.split()[1]) / 1024 for line in f if line.startswith("VmRSS:"))
 
 
+def code_version(repo: Path = REPO) -> dict:
+    """The commit a cell ran with, and whether the work tree differed from it (tracked or untracked files)."""
+    git = lambda *args: subprocess.run(["git", "-C", str(repo), *args], capture_output=True,  # noqa: E731
+                                       text=True, check=True).stdout.strip()
+    return {"commit": git("rev-parse", "HEAD"), "dirty": bool(git("status", "--porcelain"))}
+
+
+def describe_version(settings: dict) -> str:
+    """'414cce4', '414cce4+dirty', or 'unknown' for cells saved before commits were recorded."""
+    if "commit" not in settings:
+        return "unknown"
+    return settings["commit"][:7] + ("+dirty" if settings.get("dirty") else "")
+
+
 def worker(a) -> None:
     """Our side, in its own process: load, trace `repeats` times, print one JSON line."""
     import numpy as np
@@ -274,7 +288,7 @@ def report(out: Path) -> None:
                 r["comparison"] = compare(ours, theirs)
     print_table(results)
     for result in results:
-        print(f"{result['case']}: {result['settings']}")
+        print(f"{result['case']}: commit {describe_version(result['settings'])}; {result['settings']}")
 
 
 def _against(ref, got) -> tuple[float, str]:
@@ -339,12 +353,14 @@ def main() -> None:
     if a.precision:
         return precision(a, out)
     venv_python = str(Path(a.venv) / "bin" / "python")
+    version = code_version()
     results = []
     for config in a.configs:
         build_dir = build(a, config)
         c = CONFIGS[config]
         print(f"{config}: {c['n_layers']} layers, d_model {c['d_model']}, F={c['d_transcoder']}; "
-              f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}", flush=True)
+              f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; "
+              f"commit {describe_version(version)}", flush=True)
         print(header(), flush=True)
         for kind in a.kinds:
             for n_tokens in a.tokens or sorted(CELLS[config]):
@@ -375,7 +391,7 @@ def main() -> None:
                           "settings": {"max_feature_nodes": max_features, "batch_size": batch,
                                        "repeats": a.repeats, "ct_repeats": a.ct_repeats or a.repeats,
                                        "device": a.device, "threads": ours["threads"], "dtype": a.dtype,
-                                       "lazy": a.lazy, "offload": a.offload,
+                                       "lazy": a.lazy, "offload": a.offload, **version,
                                        "load_average": load, "date": datetime.date.today().isoformat()},
                           "time_ratio": min(ours["times"]) / min(min(r["times"]) for r in theirs.values()),
                           "memory_ratio": peak_mb(ours) / min(peak_mb(r) for r in theirs.values())}

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from circuit_atlas.queries.registry import analysis, run, statement
+from circuit_atlas.queries.registry import analysis, run, run_per_keys, statement
 
 AUTO = "auto"
 GRAPH_FILE = "graph file"     # the label a graph file gave the feature (clerp), as ingest stored it
@@ -253,6 +253,24 @@ def corpus_evidence(store) -> dict[str, Evidence]:
     for r in run(store, "_feature-logit-effects"):
         if r["fkey"] in out and r["token"] is not None:
             out[r["fkey"]].logits[r["token"]] = r["weight"]
+    return dict(out)
+
+
+def features_evidence(store, keys: list[str]) -> dict[str, Evidence]:
+    """corpus_evidence of the features `keys` only, without a scan of the corpus: the positions of
+    their occurrences from their own OF_FEATURE lists, their direct logit effects from the Neighbour
+    aggregates kept at ingest (the summed weight of their edges into each logit token)."""
+    if not keys:
+        return {}
+    tokens = {r["gid"]: r["tokens"] or [] for r in run(store, "_graph-tokens")}
+    out: dict[str, Evidence] = defaultdict(Evidence)
+    for r in run_per_keys(store, "_features-positions", keys):
+        toks = tokens.get(r["gid"], [])
+        out[r["fkey"]].inputs[toks[r["pos"]] if 0 <= r["pos"] < len(toks) else None] += r["n"]
+    for r in run_per_keys(store, "_feature-neighbours", keys, kind="logit"):
+        if r["dir"] == 1 and r["token"] is not None and r["fkey"] in out:
+            logits = out[r["fkey"]].logits
+            logits[r["token"]] = logits.get(r["token"], 0.0) + r["weight"]
     return dict(out)
 
 

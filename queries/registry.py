@@ -197,6 +197,13 @@ def run(store, name: str, params: dict | None = None, *, timeout_s: float = DEFA
                                     timeout_s=timeout_s)]
 
 
+def run_per_keys(store, name: str, keys: list, per_call: int = 100, **params) -> list[dict]:
+    """run() of a statement over many feature keys ($keys), `per_call` keys at a time: one feature's rows
+    (its graphs, its neighbours) reach 10,000 and more on a large corpus, so one call for thousands of
+    features could pass MAX_ROWS. No call for no keys."""
+    return [r for start in range(0, len(keys), per_call) for r in run(store, name, keys=keys[start:start + per_call], **params)]
+
+
 MAX_ROWS = 2_000_000  # analyses read whole feature sets; user-facing statements all have a $limit
 MAX_MEMORY = "4G"     # our own statements: the cap (store.query) is against runaway parameters; on
                       # 10M edges hubs-by-graphs needs 768M (the engine works in its buffer pool, half of it)

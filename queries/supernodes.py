@@ -4,7 +4,9 @@ Proposal, in phases:
   1. candidates   features found in >= min_graphs graphs (at most max_features, most recurrent first)
   2. profiles     each candidate's signed input and output edge profile, summed over all graphs:
                   one sparse row over partners (a feature by key, an embedding or logit by token,
-                  an error node by layer), "in:" and "out:" partners kept apart
+                  an error node by layer), "in:" and "out:" partners kept apart. Read from the
+                  Neighbour aggregates kept at ingest, for the candidates only; a partner enters when
+                  its edges with the feature average >= min_weight in |weight| (profile_rows)
   3. similarity   cosine of profiles (same role), damped by how rarely the two features occur in the
                   same graphs: max(cos, 0) * jaccard(graph sets) ** cooccurrence. Features that never
                   meet score 0; a mostly-shared graph set keeps the role similarity nearly whole
@@ -24,10 +26,11 @@ from __future__ import annotations
 import hashlib
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
-from circuit_atlas.queries.registry import QueryError, analysis, run, statement
+from circuit_atlas.queries.registry import QueryError, analysis, run, run_per_keys, statement
 
 
 
@@ -35,7 +38,7 @@ from circuit_atlas.queries.registry import QueryError, analysis, run, statement
 class SupernodeOptions:
     min_graphs: int = 3            # a feature must recur in this many graphs to be a candidate
     max_features: int = 2000       # candidates kept (most recurrent first); bounds the similarity matrix
-    min_weight: float = 0.5        # edges weaker than this |weight| do not enter the profiles
+    min_weight: float = 0.5        # partners whose edges average a weaker |weight| do not enter the profiles
     cooccurrence: float = 0.3      # similarity = cos(profiles) * jaccard(graph sets) ** this; 0 ignores co-occurrence
     min_similarity: float = 0.6    # pairs below this are not linked for community detection
     resolution: float = 2.0        # Louvain resolution: higher gives smaller groups
@@ -51,6 +54,7 @@ class Corpus:
     layers: dict[str, int]                     # feature key -> layer
     graphs: dict[str, dict[str, float]]        # feature key -> {graph id: importance in that graph}
     profiles: dict[str, dict[str, float]]      # feature key -> {"in:<partner>"/"out:<partner>": summed weight}
+                                               # (partners whose edges average >= min_weight in |weight|)
 
 
 def partner(kind: str, layer: int, fkey: str | None, token: str | None) -> str:
@@ -63,21 +67,35 @@ def partner(kind: str, layer: int, fkey: str | None, token: str | None) -> str:
 
 
 def load_corpus(store, options: SupernodeOptions) -> Corpus:
-    """Phases 1-2 from the store."""
-    graphs, layers = defaultdict(dict), {}
-    for r in run(store, "_feature-graphs-all", min_graphs=options.min_graphs, max_features=options.max_features):
+    """Phases 1-2 from the store: the candidates from the Feature aggregates, then their profiles from
+    the Neighbour aggregates kept at ingest (see `profile_rows`); no edge is read."""
+    layers = {r["fkey"]: r["layer"] for r in run(store, "_supernode-candidates", min_graphs=options.min_graphs,
+                                                   max_features=options.max_features)}
+    keys = sorted(layers)
+    graphs = {k: {} for k in keys}
+    for r in run_per_keys(store, "_features-graphs", keys):
         graphs[r["fkey"]][r["gid"]] = r["importance"]
-        layers[r["fkey"]] = r["layer"]
-    profiles = defaultdict(lambda: defaultdict(float))
-    for r in run(store, "_feature-edge-profile", min_weight=options.min_weight):
-        a = partner(r["a_kind"], r["a_layer"], r["a_fkey"], r["a_token"])
-        b = partner(r["b_kind"], r["b_layer"], r["b_fkey"], r["b_token"])
-        if a in graphs:
-            profiles[a]["out:" + b] += r["weight"]
-        if b in graphs:
-            profiles[b]["in:" + a] += r["weight"]
-    keys = sorted(graphs)
-    return Corpus(keys, layers, dict(graphs), {k: dict(profiles[k]) for k in keys})
+    profiles = {k: defaultdict(float) for k in keys}
+    for r in profile_rows(store, keys, options.min_weight):
+        side = "in:" if r["dir"] == 0 else "out:"
+        profiles[r["fkey"]][side + r["partner"]] += r["weight"]
+    return Corpus(keys, layers, graphs, {k: dict(profiles[k]) for k in keys})
+
+
+def profile_rows(store, keys: list[str], min_weight: float) -> list[dict]:
+    """The Neighbour aggregates of the features `keys`: one row per feature, direction (dir 0: edges
+    into it, 1: out of it) and neighbour identity, with the summed weight of every edge between the
+    feature's occurrences and that neighbour in all graphs and the neighbour's `partner` name; only
+    the rows whose edges average at least `min_weight` in |weight|.
+
+    Why a mean: the store keeps sums, not single edges, so a per-edge threshold cannot be applied; the
+    mean keeps what it was for, leaving out partners reached only through weak edges, and it does not
+    grow with the corpus as a threshold on the summed |weight| would (the same min_weight means the same
+    at 10 graphs and at 10,000). A partner that passes brings all its edges' signed sum."""
+    rows = run_per_keys(store, "_feature-neighbours", keys, min_weight=min_weight)
+    for r in rows:
+        r["partner"] = partner(r["kind"], r["layer"], r["end_fkey"], r["token"])
+    return rows
 
 
 def similarity(corpus: Corpus, options: SupernodeOptions) -> np.ndarray:
@@ -144,17 +162,21 @@ def score(members: list[str], corpus: Corpus, sim: np.ndarray) -> dict:
     return {"coherence": coherence, "n_graphs": len(spanned), "influence": influence}
 
 
-def propose(corpus: Corpus, options: SupernodeOptions, evidence: dict | None = None, store=None) -> list[dict]:
-    """Phases 3-5: the proposed supernodes as rows (not stored), named from `evidence` (see `name`);
+def propose(corpus: Corpus, options: SupernodeOptions, evidence: Callable[[list[str]], dict] | None = None,
+            store=None) -> list[dict]:
+    """Phases 3-5: the proposed supernodes as rows (not stored), named from `evidence`: a function from
+    feature keys to their labels.Evidence (see `name`), asked once, for the members of every group;
     `store`: where Leiden may run (see `communities`)."""
     if len(corpus.keys) < 2:
         return []
     sim = similarity(corpus, options)
+    groups = communities(corpus, sim, options, store)
+    known = evidence(sorted({m for members in groups for m in members})) if evidence and groups else {}
     out = []
-    for members in communities(corpus, sim, options, store):
+    for members in groups:
         layers = sorted(corpus.layers[m] for m in members)
         digest = hashlib.sha1(" ".join(members).encode()).hexdigest()[:12]
-        out.append({"id": f"auto/{digest}", "name": f"layers {layers[0]}-{layers[-1]} · {name(members, evidence or {})}",
+        out.append({"id": f"auto/{digest}", "name": f"layers {layers[0]}-{layers[-1]} · {name(members, known)}",
                     "source": "proposed", "gid": "", **score(members, corpus, sim),
                     "n_members": len(members), "members": members})
     return out
@@ -201,7 +223,11 @@ def propose_supernodes(store, min_graphs: int, max_features: int, min_weight: fl
     """Group features that play the same role across graphs into supernodes, score them and store them.
 
     Similar signed input/output edge profiles (cosine) damped by rare co-occurrence (Jaccard of
-    graph sets), then community detection: Leiden inside Neo4j where Graph Data Science is present,
+    graph sets), then community detection. A profile sums, over all graphs, the weights of the
+    feature's edges to and from each partner (a feature by key, an embedding or logit by token, an
+    error node by layer), read from the per-neighbour aggregates kept at ingest for the candidates
+    only; a partner enters when its edges with the feature average at least $min_weight in |weight|.
+    Communities: Leiden inside Neo4j where Graph Data Science is present,
     Louvain otherwise (the same columns, scores and names; the groups may differ where the two algorithms do); see queries/supernodes.py for the phases. Replaces
     the previous proposal unless dry_run. A proposal is named from the corpus: its layers, the prompt
     tokens its members sit on most (BOS and other special tokens left out) and the logit they drive most.
@@ -209,7 +235,7 @@ def propose_supernodes(store, min_graphs: int, max_features: int, min_weight: fl
     Parameters:
       $min_graphs: int = 3     a feature must recur in this many graphs to be a candidate
       $max_features: int = 2000 at most this many candidates, most recurrent first
-      $min_weight: float = 0.5 edges weaker than this |weight| do not enter the profiles
+      $min_weight: float = 0.5 partners whose edges average a weaker |weight| stay out of the profiles
       $min_similarity: float = 0.6 pairs less similar than this are not linked
       $resolution: float = 2.0 modularity resolution of Louvain / Leiden (higher: smaller groups)
       $method: str = "auto"    auto (Leiden in Neo4j with GDS, else Louvain), leiden or louvain
@@ -219,9 +245,9 @@ def propose_supernodes(store, min_graphs: int, max_features: int, min_weight: fl
     """
     options = SupernodeOptions(min_graphs=min_graphs, max_features=max_features, min_weight=min_weight,
                                min_similarity=min_similarity, resolution=resolution, method=method)
-    from circuit_atlas.queries.labels import corpus_evidence
+    from circuit_atlas.queries.labels import features_evidence
 
-    rows = propose(load_corpus(store, options), options, corpus_evidence(store), store)
+    rows = propose(load_corpus(store, options), options, lambda keys: features_evidence(store, keys), store)
     if not dry_run:
         store_supernodes(store, rows, "proposed", replace=True)
     return rows

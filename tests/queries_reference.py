@@ -236,7 +236,11 @@ def common_paths(graphs, hops, min_weight, token="", tag="", sign="excitatory"):
 
 
 def supernode_inputs(graphs, min_graphs, min_weight):
-    """(graphs per feature with importance, signed in/out profiles) as queries.supernodes.Corpus documents them."""
+    """(graphs per feature with importance, signed in/out profiles) as queries.supernodes.Corpus documents them:
+    per candidate, direction and neighbour identity (kind, layer, feature key, token), the edges of every
+    graph between the two summed; a neighbour enters when those edges average >= min_weight in |weight|,
+    with the signed sum of all of them, under its partner name (a feature by key, an embedding or logit
+    by token, an error node by layer; identities of one name add up)."""
     occ = defaultdict(dict)
     for g in graphs:
         for n, key in features(g):
@@ -248,16 +252,19 @@ def supernode_inputs(graphs, min_graphs, min_weight):
         k = g.feature_key(n)
         return k if k else (f"{n.kind}:{n.token}" if n.kind in ("embedding", "logit") else f"{n.kind}@{n.layer}")
 
-    profiles = defaultdict(lambda: defaultdict(float))
+    rows = defaultdict(lambda: [0.0, 0.0, 0])           # (feature, side, identity, name) -> [sum w, sum |w|, edges]
     for g in graphs:
         for s, t, w in g.edges():
-            if abs(w) < min_weight:
-                continue
-            a, b = name(g, s), name(g, t)
-            if a in cands:
-                profiles[a]["out:" + b] += w
-            if b in cands:
-                profiles[b]["in:" + a] += w
+            for feature, side, other in ((g.feature_key(s), "out:", t), (g.feature_key(t), "in:", s)):
+                if feature in cands:
+                    row = rows[feature, side, (other.kind, other.layer, g.feature_key(other), other.token), name(g, other)]
+                    row[0] += w
+                    row[1] += abs(w)
+                    row[2] += 1
+    profiles = defaultdict(lambda: defaultdict(float))
+    for (feature, side, _, partner), (total, total_abs, n_edges) in rows.items():
+        if total_abs / n_edges >= min_weight:
+            profiles[feature][side + partner] += total
     return cands, {k: dict(profiles[k]) for k in cands}
 
 

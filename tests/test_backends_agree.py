@@ -51,8 +51,11 @@ def parameter_sets(store, graphs) -> dict[str, list[dict]]:
     tag = f"lang={graphs[0].tags['lang']}"
     out: dict[str, list[dict]] = {
         "_graph-features": [{"concept": c} for c in ["", *concepts]],
-        "_feature-edge-profile": [{"min_weight": w} for w in (0.5, 2.0)],
-        "_feature-graphs-all": [{"min_graphs": 2, "max_features": 2000}, {"min_graphs": 3, "max_features": 50}],
+        "_feature-neighbours": [{"keys": fkeys}, {"keys": fkeys, "min_weight": 0.5}, {"keys": fkeys[:1], "min_weight": 2.0},
+                               {"keys": fkeys, "kind": "logit"}],
+        "_features-positions": [{"keys": fkeys}],
+        "_supernode-candidates": [{"min_graphs": 2, "max_features": 2000}, {"min_graphs": 3, "max_features": 50}],
+        "_features-graphs": [{"keys": fkeys}],
         "_feature-occurrences": [{"fkey": f} for f in fkeys],
         "_feature": [{"fkey": f} for f in fkeys],
         "_feature-activations": [{"fkey": f} for f in fkeys],

@@ -40,3 +40,36 @@ def test_child_reports_its_own_peak_not_the_parents():
     assert child["ru_maxrss_mb"] >= 400            # the inherited figure the benchmark used to print
     for name, peak in child["peaks"].items():
         assert 1 < peak < 150, (name, peak)          # the child itself: an interpreter and a few imports
+
+
+def _load_bench_trace():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_trace", BENCH / "trace.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_each_cell_records_the_commit_and_whether_the_tree_was_dirty(tmp_path):
+    bench = _load_bench_trace()
+    git = lambda *args: subprocess.run(["git", "-C", str(tmp_path), *args], capture_output=True,  # noqa: E731
+                                       text=True, check=True).stdout.strip()
+    git("init", "-q")
+    (tmp_path / "tracer.py").write_text("x = 1\n")
+    git("add", "tracer.py")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "first")
+    head = git("rev-parse", "HEAD")
+
+    clean = bench.code_version(tmp_path)
+    assert clean == {"commit": head, "dirty": False}
+    assert bench.describe_version(clean) == head[:7]
+
+    (tmp_path / "tracer.py").write_text("x = 2\n")          # an uncommitted change to a tracked file
+    assert bench.code_version(tmp_path) == {"commit": head, "dirty": True}
+    git("checkout", "-q", "tracer.py")
+    (tmp_path / "new.py").write_text("y = 1\n")             # an untracked file can change what runs too
+    dirty = bench.code_version(tmp_path)
+    assert dirty == {"commit": head, "dirty": True}
+    assert bench.describe_version(dirty) == head[:7] + "+dirty"
+    assert bench.describe_version({"batch_size": 64}) == "unknown"   # cells saved before this was recorded

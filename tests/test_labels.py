@@ -57,6 +57,21 @@ def test_auto_labels_match_plain_python(store, graphs):
     assert all(r["inputs"] and "×" in r["inputs"] for r in stored.values())
 
 
+def test_features_evidence_matches_plain_python(store, graphs):
+    """The evidence of a few features (what names supernode proposals), read from their OF_FEATURE lists
+    and the Neighbour aggregates instead of the corpus: what the graph files say about those features."""
+    want = ref.label_evidence(graphs)
+    keys = sorted(want)[::7] + ["no/such/feature"]
+    got = labels.features_evidence(store, keys)
+    assert set(got) == set(keys) - {"no/such/feature"} and labels.features_evidence(store, []) == {}
+    for key in got:
+        inputs, logits = want[key]
+        assert dict(got[key].inputs) == dict(inputs), key
+        assert set(got[key].logits) == set(logits) and [got[key].logits[t] for t in sorted(logits)] == \
+            approx([logits[t] for t in sorted(logits)]), key
+    assert sum(bool(ev.logits) for ev in got.values()) > len(got) / 3     # the comparison covers logits too
+
+
 def test_every_query_shows_the_label(store, graphs):
     made = labels.auto_labels(store)
     clerped = {g.feature_key(n) for g in graphs for n in g.nodes if n.label and g.feature_key(n)}

@@ -116,14 +116,17 @@ def test_import_manual_scores_neuronpedia_supernodes_like_the_definition(tmp_pat
     def end(g, n):
         return g.feature_key(n) or (f"{n.kind}:{n.token}" if n.kind in ("embedding", "logit") else f"{n.kind}@{n.layer}")
 
+    edges = {}             # (candidate, "in:"/"out:" + partner) -> weights of its edges over all graphs
     for g in graphs:
         for s, t, w in zip(g.edge_source.tolist(), g.edge_target.tolist(), g.edge_weight.tolist()):
             a, b = end(g, g.nodes[s]), end(g, g.nodes[t])
-            if abs(w) >= options.min_weight and (g.feature_key(g.nodes[s]) or g.feature_key(g.nodes[t])):
-                if a in cand:
-                    profiles[a]["out:" + b] = profiles[a].get("out:" + b, 0.0) + w
-                if b in cand:
-                    profiles[b]["in:" + a] = profiles[b].get("in:" + a, 0.0) + w
+            if a in cand:
+                edges.setdefault((a, "out:" + b), []).append(w)
+            if b in cand:
+                edges.setdefault((b, "in:" + a), []).append(w)
+    for (k, p), ws in edges.items():       # a partner enters when its edges average >= min_weight in |weight|
+        if sum(abs(w) for w in ws) / len(ws) >= options.min_weight:
+            profiles[k][p] = sum(ws)
 
     def sim(a, b):
         pa, pb = profiles[a], profiles[b]
