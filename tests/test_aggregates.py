@@ -117,10 +117,14 @@ def neighbour_reference(graphs) -> dict:
 
 
 def stored_neighbours(store) -> dict:
-    rows = store.query("MATCH (f:Feature)-[:HAS_NEIGHBOUR]->(a:Neighbour) MATCH (e:NeighbourEnd {id: a.end_id}) "
-                       "RETURN f.key AS f, f.layer AS flayer, a.id AS id, a.dir AS dir, e.id AS eid, "
-                       "e.kind AS kind, e.layer AS layer, e.fkey AS nfkey, e.token AS token, a.weight AS w, "
-                       "a.abs_weight AS aw, a.n_edges AS n, a.n_graphs AS g", max_rows=10**7)
+    rows = []
+    for direction, link in enumerate(("HAS_UPSTREAM", "HAS_DOWNSTREAM")):
+        found = store.query(f"MATCH (f:Feature)-[:{link}]->(a:Neighbour) MATCH (e:NeighbourEnd {{id: a.end_id}}) "
+                            "RETURN f.key AS f, f.layer AS flayer, a.id AS id, a.dir AS dir, e.id AS eid, "
+                            "e.kind AS kind, e.layer AS layer, e.fkey AS nfkey, e.token AS token, a.weight AS w, "
+                            "a.abs_weight AS aw, a.n_edges AS n, a.n_graphs AS g", max_rows=10**7)
+        assert all(r["dir"] == direction for r in found), f"a Neighbour row linked by {link} is not of its direction"
+        rows += found
     ends = store.query("MATCH (e:NeighbourEnd) RETURN e.key AS key, e.id AS id, e.kind AS kind, e.layer AS layer, "
                        "e.fkey AS fkey", max_rows=10**7)
     assert len({e["id"] for e in ends}) == len(ends), "two neighbour identities with one number"
@@ -333,3 +337,35 @@ def test_common_paths_from_stored_paths_equal_the_walk(store_uri, monkeypatch):
         assert store.query("MATCH (g:Graph) WHERE g.n_paths < 0 RETURN count(*) AS n")[0]["n"] > 0
         assert store.query("MATCH (g:Graph), (p:Path) WHERE g.n_paths < 0 AND p.gid = g.id RETURN count(*) AS n")[0]["n"] == 0
         same_paths(queries.run(store, "common-paths", hops=3, sign="all", limit=10**6), walk(store, 3, sign="all"), 3)
+
+
+def test_neighbours_tied_at_the_limit_come_in_the_full_order(store_uri):
+    """Planted ties: a feature's inputs are nine embeddings, seven of whose edges weigh exactly 0.5 (and
+    one 0.5 edge from an error node); each limit cuts through the tie, and the rows returned are those
+    of the full order (|weight| descending, then kind, layer, key, token), on both backends. Rows read
+    in |weight| order only, cut at the limit, would keep whichever tied rows the engine met first."""
+    import numpy as np
+
+    from circuit_atlas import queries
+    from circuit_atlas.graph import Graph, Node
+
+    tokens = ["zeta", "alpha", "mu", "beta", "omega", "kappa", "delta", "strong", "stronger"]
+    nodes = [Node(f"E_{i}_{i}", "embedding", -1, i, token_id=i, token=t) for i, t in enumerate(tokens)]
+    nodes += [Node("0_-1_8", "error", 0, 8), Node("1_7_8", "feature", 1, 8, feature=7, activation=1.0),
+              Node("2_99_8", "logit", 2, 8, token_id=99, token="out")]
+    feature = len(tokens) + 1
+    weights = [0.5] * 7 + [2.0, -3.0] + [0.5]                  # the last from the error node
+    graph = Graph(prompt=" ".join(tokens), prompt_tokens=tokens, model="toy", transcoder_set="toy/set", n_layers=2,
+                  nodes=nodes, edge_source=np.array([*range(len(tokens) + 1), feature], np.int32),
+                  edge_target=np.array([feature] * (len(tokens) + 1) + [feature + 1], np.int32),
+                  edge_weight=np.array([*weights, 1.0], np.float32))
+    # the full order: |weight| desc, then kind ("embedding" < "error"), layer, key, token
+    full = ["stronger", "strong"] + sorted(tokens[:7]) + ["error"]
+    with open_store(store_uri) as store:
+        store.add_graph(graph)
+        for limit in range(1, len(full) + 2):
+            rows = queries.run(store, "feature-upstream", fkey="toy/set/1/7", limit=limit)
+            assert [r["token"] or r["kind"] for r in rows] == full[:limit], limit
+        [profile] = queries.run(store, "feature-profile", fkey="toy/set/1/7", top=4)
+        assert [r["token"] for r in profile["upstream"]] == full[:4]
+        assert [r["token"] for r in profile["downstream"]] == ["out"]

@@ -126,6 +126,24 @@ def test_a_database_with_string_keyed_neighbour_rows_is_refused(neo4j_uri):
         assert store.query("MATCH (a:Neighbour) WHERE a.id STARTS WITH 'f' RETURN count(*) AS n")[0]["n"] > 0
 
 
+def test_a_database_with_one_neighbour_link_type_is_refused(neo4j_uri):
+    """A database of the layout before the links by direction (one HAS_NEIGHBOUR type for both): a
+    read-write open refuses it in one line, before writing anything."""
+    from circuit_atlas.store import StoreError
+
+    with open_store(neo4j_uri) as store:
+        store.add_graph(synthetic_graph(3, n_nodes=150, n_edges=1000))
+        store._backend.run("MATCH (f:Feature)-[r:HAS_UPSTREAM|HAS_DOWNSTREAM]->(a:Neighbour) "   # as that layout left it
+                           "CREATE (f)-[:HAS_NEIGHBOUR]->(a) DELETE r")
+    with pytest.raises(StoreError, match="links its Neighbour rows by the older HAS_NEIGHBOUR") as refused:
+        with open_store(neo4j_uri):
+            pass
+    assert "\n" not in str(refused.value)
+    with open_store(neo4j_uri, read_only=True) as store:   # untouched
+        assert store.query("MATCH ()-[r:HAS_NEIGHBOUR]->() RETURN count(*) AS n")[0]["n"] > 0
+        assert store.query("MATCH ()-[r:HAS_UPSTREAM]->() RETURN count(*) AS n")[0]["n"] == 0
+
+
 KILL_SCRIPT = """
 import sys, time
 from circuit_atlas.store import neo4j, open_store

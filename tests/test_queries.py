@@ -508,3 +508,4 @@ def test_iou_standard_error_from_two_pairs_on():
     for values in ([0.2, 0.4], [0.1, 0.5, 0.3]):
         assert _sem(values) == pytest.approx(statistics.stdev(values) / len(values) ** 0.5)
     assert _sem([0.3]) is None
+

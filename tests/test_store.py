@@ -270,8 +270,8 @@ def test_a_store_from_before_the_neighbour_aggregates_is_refused(tmp_path):
         store.add_graph(small(1))
     db = kuzu.Database(str(path))                          # as a version before the Neighbour table left it
     conn = kuzu.Connection(db)
-    conn.execute("DROP TABLE HAS_NEIGHBOUR")
-    conn.execute("DROP TABLE Neighbour")
+    for table in ("HAS_UPSTREAM", "HAS_DOWNSTREAM", "Neighbour"):
+        conn.execute(f"DROP TABLE {table}")
     db.close()
     with pytest.raises(StoreError, match="before the Neighbour aggregates"):
         with open_store(str(path)):
@@ -292,7 +292,7 @@ def test_a_store_with_string_keyed_neighbour_rows_is_refused(tmp_path):
         store.add_graph(small(1))
     db = kuzu.Database(str(path))                          # as the string-keyed layout left it
     conn = kuzu.Connection(db)
-    for table in ("HAS_NEIGHBOUR", "Neighbour", "NeighbourEnd"):
+    for table in ("HAS_UPSTREAM", "HAS_DOWNSTREAM", "Neighbour", "NeighbourEnd"):
         conn.execute(f"DROP TABLE {table}")
     conn.execute("CREATE NODE TABLE Neighbour(id STRING, fkey STRING, dir STRING, kind STRING, layer INT64, "
                  "nfkey STRING, token STRING, weight DOUBLE, abs_weight DOUBLE, n_edges INT64, n_graphs INT64, "
@@ -307,6 +307,35 @@ def test_a_store_with_string_keyed_neighbour_rows_is_refused(tmp_path):
         assert store.query(COUNTS["graphs"]) == [{"n": 1}]
         with pytest.raises(StoreError, match="NeighbourEnd"):
             store.query("MATCH (e:NeighbourEnd) RETURN count(*) AS n")
+
+
+def test_a_store_with_one_neighbour_link_type_is_refused(tmp_path):
+    """The integer-keyed layout before the links by direction (main until 2026-12-02): one HAS_NEIGHBOUR
+    type for both directions and NeighbourEnd keyed by its string. Its rows would be linked by neither
+    HAS_UPSTREAM nor HAS_DOWNSTREAM, so the neighbour queries would miss them: a read-write open refuses
+    it in one line naming both differences, before writing."""
+    import kuzu
+
+    path = tmp_path / "old.db"
+    with open_store(str(path)) as store:
+        store.add_graph(small(1))
+    db = kuzu.Database(str(path))                          # as that layout left it
+    conn = kuzu.Connection(db)
+    for table in ("HAS_UPSTREAM", "HAS_DOWNSTREAM", "NeighbourEnd"):
+        conn.execute(f"DROP TABLE {table}")
+    conn.execute("CREATE NODE TABLE NeighbourEnd(key STRING, id INT64, kind STRING, layer INT64, fkey STRING, "
+                 "token STRING, PRIMARY KEY(key))")
+    conn.execute("CREATE REL TABLE HAS_NEIGHBOUR(FROM Feature TO Neighbour)")
+    db.close()
+    with pytest.raises(StoreError, match=r"another schema \(NeighbourEnd is keyed by key, expected id; "
+                                         r"HAS_NEIGHBOUR is the older link") as refused:
+        with open_store(str(path)):
+            pass
+    assert "\n" not in str(refused.value)
+    with open_store(str(path), read_only=True) as store:   # untouched: no link tables by direction added
+        assert store.query(COUNTS["graphs"]) == [{"n": 1}]
+        with pytest.raises(StoreError, match="HAS_UPSTREAM"):
+            store.query("MATCH ()-[r:HAS_UPSTREAM]->() RETURN count(*) AS n")
 
 
 def test_same_process_opens_share_one_database(tmp_path):

@@ -256,7 +256,10 @@ def write_with_statements(run, rows: GraphRows, batch_size: int = 10_000) -> Non
         for params in batches(table):
             run(cypher, params)
     if rows.neighbours is not None:           # one writer (the embedded store): numbered after the last
-        write_neighbours(run, rows, lambda n: next_neighbour_end_id(lambda c: run(c, {})), batch_size)
+        write_neighbours(run, rows, lambda n: next_neighbour_end_id(lambda c: run(c, {})), batch_size,
+                         store_ends=lambda table: {r["key"]: r["id"] for part in range(0, table.num_rows, batch_size)
+                                                   for r in run(st.CREATE_NEIGHBOUR_ENDS,
+                                                                {"rows": table.slice(part, batch_size).to_pylist()})})
     write_tags(run, rows.tags)
 
 
@@ -295,15 +298,19 @@ def next_neighbour_end_id(run) -> int:
     return last[0]["id"] + 1 if last else 0
 
 
-def write_neighbours(run, rows: GraphRows, allocate, batch_size: int = 10_000) -> None:
+def write_neighbours(run, rows: GraphRows, allocate, batch_size: int = 10_000, store_ends=None) -> None:
     """Add a batch's Neighbour rows (aggregates.neighbour_contributions; their features MERGEd already)
-    through the statement paths: their identities numbered (keyed_neighbours), then MERGE adds to
-    stored rows and creates the others, which are then linked. `run` returns the rows of a statement."""
-    keyed = keyed_neighbours(run, rows, allocate).sort_by("id")   # sorted: writers lock rows alike
+    through the statement paths: their identities numbered (keyed_neighbours, new ones stored by
+    `store_ends`), then MERGE adds to stored rows and creates the others, which are then linked by
+    the link type of their direction. `run` returns the rows of a statement."""
+    keyed = keyed_neighbours(run, rows, allocate, store_ends).sort_by("id")   # sorted: writers lock rows alike
     for start in range(0, keyed.num_rows, batch_size):
         part = keyed.slice(start, batch_size).to_pylist()
         run(st.MERGE_NEIGHBOURS, {"rows": part})
-        run(st.LINK_NEW_NEIGHBOURS, {"rows": [{"id": r["id"], "fkey": r["fkey"], "n_edges": r["n_edges"]} for r in part]})
+        for direction, link in enumerate(st.LINK_NEW_NEIGHBOURS):
+            new = [{"id": r["id"], "fkey": r["fkey"], "n_edges": r["n_edges"]} for r in part if r["dir"] == direction]
+            if new:
+                run(link, {"rows": new})
 
 
 def write_tags(run, rows: list[dict]) -> None:

@@ -295,6 +295,10 @@ def _map_error(e: Exception, cypher: str) -> StoreError:
     return engine_query_error(msg, cypher)
 
 
+# Tables of older layouts that a store of this version never has: their name -> what they were.
+RETIRED_TABLES = {"HAS_NEIGHBOUR": "the older link of Neighbour rows of both directions (now HAS_UPSTREAM / HAS_DOWNSTREAM)"}
+
+
 class EmbeddedBackend:
     name = "embedded"
 
@@ -320,14 +324,20 @@ class EmbeddedBackend:
         another version, e.g. with the former string Node.uid): writes would fail later, obscurely."""
         declared = {x.name: x.properties for x in [*schema.LABELS.values(), *schema.RELS.values()]}
         tables = [row[1] for row in self._conn.execute("CALL show_tables() RETURN *").get_all()]
+        wrong = []
         for table in (t for t in tables if t in declared):
-            found = {row[1]: row[2] for row in self._conn.execute(f"CALL table_info('{table}') RETURN *").get_all()}
-            wrong = [f"{table}.{name} is {found.get(name, 'missing')}, expected {typ}"
-                     for name, typ in declared[table].items() if found.get(name) != typ]
-            if wrong:
-                raise StoreError(f"{self.path} was made with another schema ({'; '.join(wrong)}): it was "
-                                 "written by another version of circuit-atlas. Ingest into a new store "
-                                 "(--store NEW_PATH); this one is left as it is")
+            info = self._conn.execute(f"CALL table_info('{table}') RETURN *").get_all()
+            found = {row[1]: row[2] for row in info}
+            wrong += [f"{table}.{name} is {found.get(name, 'missing')}, expected {typ}"
+                      for name, typ in declared[table].items() if found.get(name) != typ]
+            key = [row[1] for row in info if table in schema.LABELS and row[4] is True]
+            if key and key != [schema.LABELS[table].key]:
+                wrong.append(f"{table} is keyed by {key[0]}, expected {schema.LABELS[table].key}")
+        wrong += [f"{table} is {RETIRED_TABLES[table]}" for table in tables if table in RETIRED_TABLES]
+        if wrong:
+            raise StoreError(f"{self.path} was made with another schema ({'; '.join(wrong)}): it was "
+                             "written by another version of circuit-atlas. Ingest into a new store "
+                             "(--store NEW_PATH); this one is left as it is")
         if "Graph" in tables and schema.NEIGHBOUR.name not in tables and \
                 self._conn.execute("MATCH (g:Graph) RETURN count(*)").get_next()[0]:
             raise StoreError(f"{self.path} was made before the {schema.NEIGHBOUR.name} aggregates existed (an older "
@@ -516,8 +526,12 @@ class EmbeddedBackend:
         new = keyed.filter(pc.invert(pc.is_in(keyed["id"], value_set=found.combine_chunks())))
         if new.num_rows:
             conn.execute("COPY Neighbour FROM $data", {"data": new.select(list(schema.NEIGHBOUR.properties))})
-            conn.execute("COPY HAS_NEIGHBOUR FROM $data",
-                         {"data": new.select(["fkey", "id"]).rename_columns(["src", "dst"])})
+            links = new.select(["fkey", "id", "dir"])
+            for direction, rel in enumerate(schema.NEIGHBOUR_LINKS):
+                part = links.filter(pc.equal(links["dir"], direction))
+                if part.num_rows:
+                    conn.execute(f"COPY {rel.name} FROM $data",
+                                 {"data": part.select(["fkey", "id"]).rename_columns(["src", "dst"])})
 
     def close(self) -> None:
         self._queries.close()

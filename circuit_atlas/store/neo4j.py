@@ -60,15 +60,21 @@ class Neo4jBackend:
         self._queries = QueryRunner(lambda _: neo4j_target(uri, s.neo4j_user, s.neo4j_password, self._database))
         if not read_only:
             self._check_layout(uri)
-            for ddl in [*schema.neo4j_ddl(), st.UID_COUNTER, st.NEIGHBOUR_END_ID_UNIQUE]:
+            for ddl in [*schema.neo4j_ddl(), st.UID_COUNTER, st.NEIGHBOUR_END_KEY_UNIQUE]:
                 self.run(ddl)
 
     def _check_layout(self, uri: str) -> None:
-        """Refuse, before writing, a database whose graphs have no integer-keyed Neighbour rows (written
-        by an older circuit-atlas: string-keyed rows, or none though features have edges): writes would
+        """Refuse, before writing, a database whose graphs have no integer-keyed Neighbour rows linked by
+        direction (written by an older circuit-atlas: string-keyed rows, rows linked by the one HAS_NEIGHBOUR
+        type, or none though features have edges): writes would
         add to rows they cannot find and the neighbour queries would miss its graphs. Counts from the
         count store and one row: cheap at any size."""
         found = self.run(st.NEIGHBOUR_LAYOUT, read=True)[0]
+        if found["one_link_type"]:
+            self.close()
+            raise StoreError(f"the Neo4j database at {uri} links its Neighbour rows by the older HAS_NEIGHBOUR (an "
+                             "older circuit-atlas, before HAS_UPSTREAM / HAS_DOWNSTREAM): feature-upstream / "
+                             "-downstream would miss its graphs. Ingest into an empty database; this one is left as it is")
         if found["graphs"] and not (found["ends"] and isinstance(found["neighbour_id"], (int, type(None)))):
             self.close()
             raise StoreError(f"the Neo4j database at {uri} was made before the integer-keyed Neighbour aggregates "

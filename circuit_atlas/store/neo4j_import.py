@@ -33,7 +33,7 @@ ARRAY_DELIMITER = "\x1f"          # ASCII unit separator: never in a prompt toke
 CSV_TYPES = {"STRING": "string", "INT64": "long", "DOUBLE": "double", "FLOAT": "double", "BOOL": "boolean",
              "STRING[]": "string[]"}
 ID_GROUP = {"Graph": "id", "Node": "uid", "Feature": "key", "Tag": "id", "Path": "id",   # label -> its key property
-            "NeighbourEnd": "key", "Neighbour": "id"}
+            "NeighbourEnd": "id", "Neighbour": "id"}
 
 
 class Neo4jImportError(RuntimeError):
@@ -105,7 +105,7 @@ def write_csv(graph_batches: Iterable[list[Graph]], folder: str | Path) -> Impor
                                                               schema.PATH, schema.NEIGHBOUR_END,
                                                               schema.NEIGHBOUR)}
     headers |= {rel.name: _rel_header(rel) for rel in (schema.HAS_NODE, schema.OF_FEATURE, schema.EFFECT,
-                                                       schema.TAGGED, schema.HAS_NEIGHBOUR)}
+                                                       schema.TAGGED, *schema.NEIGHBOUR_LINKS)}
     for name, header in headers.items():
         (out.folder / f"{name}.header.csv").write_text(header + "\n")
     seen: set[str] = set()
@@ -173,9 +173,11 @@ def write_csv(graph_batches: Iterable[list[Graph]], folder: str | Path) -> Impor
     out._neighbours.clear()
     if neighbours is not None and neighbours.num_rows:      # the importer's ids: Neighbour.id itself
         features = pa.array([feature_number[k] for k in neighbours["fkey"].to_pylist()], pa.int64())
-        for name, table in (("Neighbour", neighbours.select(list(schema.NEIGHBOUR.properties))
-                             .add_column(0, "_id", neighbours["id"])),
-                            ("HAS_NEIGHBOUR", pa.table({"src": features, "dst": neighbours["id"]}))):
+        links = pa.table({"src": features, "dst": neighbours["id"]})
+        tables = [("Neighbour", neighbours.select(list(schema.NEIGHBOUR.properties)).add_column(0, "_id", neighbours["id"]))]
+        tables += [(rel.name, links.filter(pc.equal(neighbours["dir"], direction)))
+                   for direction, rel in enumerate(schema.NEIGHBOUR_LINKS)]
+        for name, table in (t for t in tables if t[1].num_rows):
             path = out.folder / f"{name}.csv"
             pacsv.write_csv(_csv_ready(table), path, pacsv.WriteOptions(include_header=False))
             out.parts[name] = [path]

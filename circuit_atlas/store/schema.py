@@ -167,11 +167,11 @@ ON_GRAPH = add_rel(Rel("ON_GRAPH", "Intervention", "Graph"))  # the stored graph
 # numbered once, store-wide, at its first ingest (like Node.uid: the embedded writer numbers them, Neo4j
 # writers reserve numbers from a counter node), and a row's id packs the numbers of its feature and its
 # neighbour with the direction (aggregates.neighbour_id).
-NEIGHBOUR_END = add_label(Label("NeighbourEnd", "key", {
+NEIGHBOUR_END = add_label(Label("NeighbourEnd", "id", {   # keyed by number: the queries look up a few by id
     "key": "STRING",              # the identity: "=kind\x1f=layer\x1f=fkey\x1f=token" (aggregates.identity)
     "id": "INT64",                # its store-wide number; a feature's number is that of its own identity
     "kind": "STRING", "layer": "INT64", "fkey": "STRING", "token": "STRING",   # Node columns
-}))                               # Neo4j: `id` unique too (statements.NEIGHBOUR_END_ID_UNIQUE)
+}))                               # `key` unique too (Neo4j: statements.NEIGHBOUR_END_KEY_UNIQUE; embedded: one writer)
 NEIGHBOUR = add_label(Label("Neighbour", "id", {
     "id": "INT64",                # aggregates.neighbour_id(feature's NeighbourEnd.id, dir, end)
     "dir": "INT64",               # 0 "up": edges into the feature's occurrences; 1 "down": edges out of them
@@ -181,7 +181,11 @@ NEIGHBOUR = add_label(Label("Neighbour", "id", {
     "n_edges": "INT64",           # how many edges
     "n_graphs": "INT64",          # graphs that have one
 }))
-HAS_NEIGHBOUR = add_rel(Rel("HAS_NEIGHBOUR", "Feature", "Neighbour"))
+# One link type per direction, so feature-upstream reads only the rows of edges into the feature and
+# feature-downstream only those out of it (a hub feature has 61k of one and 170k of the other).
+HAS_UPSTREAM = add_rel(Rel("HAS_UPSTREAM", "Feature", "Neighbour"))       # its rows with dir 0
+HAS_DOWNSTREAM = add_rel(Rel("HAS_DOWNSTREAM", "Feature", "Neighbour"))   # its rows with dir 1
+NEIGHBOUR_LINKS = (HAS_UPSTREAM, HAS_DOWNSTREAM)                          # by Neighbour.dir
 
 
 def embedded_ddl() -> list[str]:

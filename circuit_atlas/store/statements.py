@@ -149,6 +149,7 @@ SET f.n_graphs = 0, f.act_sum = 0.0, f.act_n = 0, f.position_sum = 0.0, f.on_bos
 
 # The Neighbour aggregates (schema.NEIGHBOUR, aggregates.NEIGHBOUR_AGGREGATES): every one a sum.
 from circuit_atlas.store.aggregates import NEIGHBOUR_AGGREGATES as _NEIGHBOUR  # noqa: E402
+from circuit_atlas.store import schema as _schema  # noqa: E402
 
 NEIGHBOUR_END_IDS = statement("neighbour_end_ids", "The numbers of the stored neighbour identities among $keys (NeighbourEnd.key strings).", """
 UNWIND $keys AS k
@@ -168,16 +169,23 @@ UNWIND $rows AS r
 MERGE (e:NeighbourEnd {key: r.key})
 ON CREATE SET e.id = r.id, e.kind = r.kind, e.layer = r.layer, e.fkey = r.fkey, e.token = r.token
 RETURN e.key AS key, e.id AS id
-""")
-
-NEIGHBOUR_LAYOUT = statement("neighbour_layout", "Whether the store holds features and edges, neighbour identities, and one Neighbour id (an older layout's is a string): Neo4jBackend._check_layout.", """
-RETURN COUNT { MATCH (f:Feature) } > 0 AND COUNT { MATCH ()-[:EFFECT]->() } > 0 AS graphs,
-       COUNT { MATCH (e:NeighbourEnd) } > 0 AS ends,
-       head(COLLECT { MATCH (a:Neighbour) RETURN a.id LIMIT 1 }) AS neighbour_id
 """, backends=("neo4j",))
 
-NEIGHBOUR_END_ID_UNIQUE = statement("neighbour_end_id_unique", "NeighbourEnd.id unique (and indexed) on Neo4j: a writer that numbered identities as another did fails and retries (Neo4jBackend.write_graphs).", """
-CREATE CONSTRAINT neighbourend_id IF NOT EXISTS FOR (e:NeighbourEnd) REQUIRE e.id IS UNIQUE
+CREATE_NEIGHBOUR_ENDS = statement("create_neighbour_ends", "Store the new identities $rows {key, id, kind, layer, fkey, token} (embedded statement path: one writer, and its MERGE needs the primary key, id); returns their numbers as MERGE_NEIGHBOUR_ENDS does.", """
+UNWIND $rows AS r
+CREATE (e:NeighbourEnd {key: r.key, id: r.id, kind: r.kind, layer: r.layer, fkey: r.fkey, token: r.token})
+RETURN e.key AS key, e.id AS id
+""", backends=("embedded",))
+
+NEIGHBOUR_LAYOUT = statement("neighbour_layout", "Whether the store holds features and edges, neighbour identities, one Neighbour id (an older layout's is a string), and links of the older one-type layout (HAS_NEIGHBOUR): Neo4jBackend._check_layout.", """
+RETURN COUNT { MATCH (f:Feature) } > 0 AND COUNT { MATCH ()-[:EFFECT]->() } > 0 AS graphs,
+       COUNT { MATCH (e:NeighbourEnd) } > 0 AS ends,
+       head(COLLECT { MATCH (a:Neighbour) RETURN a.id LIMIT 1 }) AS neighbour_id,
+       COUNT { MATCH ()-[:HAS_NEIGHBOUR]->() } > 0 AS one_link_type
+""", backends=("neo4j",))
+
+NEIGHBOUR_END_KEY_UNIQUE = statement("neighbour_end_key_unique", "NeighbourEnd.key unique (and indexed) on Neo4j, besides its id (the schema's key): MERGE_NEIGHBOUR_ENDS finds an identity by it, and two writers cannot store one identity twice.", """
+CREATE CONSTRAINT neighbourend_key IF NOT EXISTS FOR (e:NeighbourEnd) REQUIRE e.key IS UNIQUE
 """, backends=("neo4j",))
 
 ALLOCATE_NEIGHBOUR_END_IDS = statement("allocate_neighbour_end_ids", "Reserve $n consecutive NeighbourEnd.id values for one writer, as ALLOCATE_UIDS does Node.uid; returns the first.", """
@@ -201,13 +209,15 @@ ON CREATE SET a.dir = r.dir, a.end_id = r.end_id, {", ".join(f"a.{x} = r.{x}" fo
 ON MATCH SET {", ".join(f"a.{x} = a.{x} + r.{x}" for x in _NEIGHBOUR)}
 """)
 
-LINK_NEW_NEIGHBOURS = statement("link_new_neighbours", "Link the Neighbour rows MERGE_NEIGHBOURS has just created to their feature: those whose n_edges is the batch's alone (a stored row had at least one edge already).", """
+# Link the Neighbour rows MERGE_NEIGHBOURS has just created to their feature, one statement per direction
+# (schema.NEIGHBOUR_LINKS): those whose n_edges is the batch's alone (a stored row had at least one edge already).
+LINK_NEW_NEIGHBOURS = tuple(statement(f"link_new_{rel.name.lower()}", f"Link new Neighbour rows $rows {{id, fkey, n_edges}} of direction {d} to their feature ({rel.name}).", f"""
 UNWIND $rows AS r
-MATCH (a:Neighbour {id: r.id})
+MATCH (a:Neighbour {{id: r.id}})
 WHERE a.n_edges = r.n_edges
-MATCH (f:Feature {key: r.fkey})
-CREATE (f)-[:HAS_NEIGHBOUR]->(a)
-""")
+MATCH (f:Feature {{key: r.fkey}})
+CREATE (f)-[:{rel.name}]->(a)
+""") for d, rel in enumerate(_schema.NEIGHBOUR_LINKS))
 
 SUBTRACT_NEIGHBOURS = statement("subtract_neighbours", "Subtract deleted graphs' rows {id, <aggregate>} from their Neighbour rows.", f"""
 UNWIND $rows AS r

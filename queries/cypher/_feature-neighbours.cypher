@@ -8,7 +8,8 @@
 // whose edges average at least $min_weight in |weight| (Neighbour keeps sums: abs_weight >= $min_weight
 // * n_edges; 0 keeps every row), and with $kind only neighbours of that kind. The one statement that
 // reads Neighbour rows for a list of features (supernode profiles and names): a change of the
-// Neighbour layout is made here. (`f.key IN $keys`, not UNWIND: the embedded engine then reads only
+// Neighbour layout is made here (both link types: HAS_UPSTREAM, HAS_DOWNSTREAM). (`f.key IN $keys`,
+// not UNWIND: the embedded engine then reads only
 // these features' rows; with UNWIND it scanned every Neighbour row, 19 s at 10,000 graphs.)
 //
 // Parameters:
@@ -17,7 +18,7 @@
 //   $kind: str = ""          only neighbours of this kind ("logit", "feature", ...); "" for all
 // Example row:
 //   {"fkey": "mntss/clt-gemma-2-2b-2.5M/18/4717", "dir": 1, "kind": "logit", "layer": 26, "end_fkey": null, "token": " cold", "weight": 12.5}
-MATCH (f:Feature)-[:HAS_NEIGHBOUR]->(a:Neighbour)
+MATCH (f:Feature)-[:HAS_UPSTREAM|HAS_DOWNSTREAM]->(a:Neighbour)
 WHERE f.key IN $keys AND a.abs_weight >= $min_weight * a.n_edges
 MATCH (e:NeighbourEnd {id: a.end_id})
 WHERE $kind = '' OR e.kind = $kind
