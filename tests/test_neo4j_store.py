@@ -109,39 +109,35 @@ def test_two_writers_numbering_neighbour_identities_alike_both_succeed(neo4j_uri
         assert_exact(store)
 
 
-def test_a_database_with_string_keyed_neighbour_rows_is_refused(neo4j_uri):
-    """A database written by the string-keyed layout: a read-write open refuses it in one line, before
-    writing anything."""
+OLDER_LAYOUTS = {   # how each older layout left a database, the refusal it gets, and a row only it has
+    "string-keyed Neighbour rows": (
+        ["MATCH (a:Neighbour) SET a.id = 'f\x1fup\x1f' + toString(a.id)", "MATCH (e:NeighbourEnd) DETACH DELETE e"],
+        "made before the integer-keyed Neighbour aggregates",
+        "MATCH (a:Neighbour) WHERE a.id STARTS WITH 'f' RETURN count(*) AS n"),
+    "one HAS_NEIGHBOUR link type for both directions": (
+        ["MATCH (f:Feature)-[r:HAS_UPSTREAM|HAS_DOWNSTREAM]->(a:Neighbour) CREATE (f)-[:HAS_NEIGHBOUR]->(a) DELETE r"],
+        "links its Neighbour rows by the older HAS_NEIGHBOUR",
+        "MATCH ()-[r:HAS_NEIGHBOUR]->() RETURN count(*) AS n"),
+}
+
+
+@pytest.mark.parametrize("layout", OLDER_LAYOUTS)
+def test_a_database_of_an_older_neighbour_layout_is_refused(neo4j_uri, layout):
+    """A database written by an older layout of the Neighbour aggregates: a read-write open refuses it
+    in one line, before writing anything."""
     from circuit_atlas.store import StoreError
 
+    statements, message, its_rows = OLDER_LAYOUTS[layout]
     with open_store(neo4j_uri) as store:
         store.add_graph(synthetic_graph(3, n_nodes=150, n_edges=1000))
-        store._backend.run("MATCH (a:Neighbour) SET a.id = 'f\x1fup\x1f' + toString(a.id)")   # as that layout left it
-        store._backend.run("MATCH (e:NeighbourEnd) DETACH DELETE e")
-    with pytest.raises(StoreError, match="made before the integer-keyed Neighbour aggregates") as refused:
+        for statement in statements:
+            store._backend.run(statement)
+    with pytest.raises(StoreError, match=message) as refused:
         with open_store(neo4j_uri):
             pass
     assert "\n" not in str(refused.value)
     with open_store(neo4j_uri, read_only=True) as store:   # untouched
-        assert store.query("MATCH (a:Neighbour) WHERE a.id STARTS WITH 'f' RETURN count(*) AS n")[0]["n"] > 0
-
-
-def test_a_database_with_one_neighbour_link_type_is_refused(neo4j_uri):
-    """A database of the layout before the links by direction (one HAS_NEIGHBOUR type for both): a
-    read-write open refuses it in one line, before writing anything."""
-    from circuit_atlas.store import StoreError
-
-    with open_store(neo4j_uri) as store:
-        store.add_graph(synthetic_graph(3, n_nodes=150, n_edges=1000))
-        store._backend.run("MATCH (f:Feature)-[r:HAS_UPSTREAM|HAS_DOWNSTREAM]->(a:Neighbour) "   # as that layout left it
-                           "CREATE (f)-[:HAS_NEIGHBOUR]->(a) DELETE r")
-    with pytest.raises(StoreError, match="links its Neighbour rows by the older HAS_NEIGHBOUR") as refused:
-        with open_store(neo4j_uri):
-            pass
-    assert "\n" not in str(refused.value)
-    with open_store(neo4j_uri, read_only=True) as store:   # untouched
-        assert store.query("MATCH ()-[r:HAS_NEIGHBOUR]->() RETURN count(*) AS n")[0]["n"] > 0
-        assert store.query("MATCH ()-[r:HAS_UPSTREAM]->() RETURN count(*) AS n")[0]["n"] == 0
+        assert store.query(its_rows)[0]["n"] > 0
 
 
 KILL_SCRIPT = """
