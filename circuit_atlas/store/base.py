@@ -257,9 +257,7 @@ def write_with_statements(run, rows: GraphRows, batch_size: int = 10_000) -> Non
             run(cypher, params)
     if rows.neighbours is not None:           # one writer (the embedded store): numbered after the last
         write_neighbours(run, rows, lambda n: next_neighbour_end_id(lambda c: run(c, {})), batch_size,
-                         store_ends=lambda table: {r["key"]: r["id"] for part in range(0, table.num_rows, batch_size)
-                                                   for r in run(st.CREATE_NEIGHBOUR_ENDS,
-                                                                {"rows": table.slice(part, batch_size).to_pylist()})})
+                         store_ends=ends_stored_by(run, st.CREATE_NEIGHBOUR_ENDS, batch_size))
     write_tags(run, rows.tags)
 
 
@@ -284,12 +282,15 @@ def keyed_neighbours(run, rows: GraphRows, allocate, store_ends=None):
             raise RuntimeError(f"{new.num_rows} neighbour identities of stored graphs are not stored")
         first = allocate(new.num_rows)
         new = new.add_column(1, "id", pa.array(range(first, first + new.num_rows), pa.int64()))
-        if store_ends is None:
-            store_ends = lambda table: {r["key"]: r["id"] for part in range(0, table.num_rows, 10_000)
-                                        for r in run(st.MERGE_NEIGHBOUR_ENDS,
-                                                     {"rows": table.slice(part, 10_000).to_pylist()})}
-        number |= store_ends(new)
+        number |= (store_ends or ends_stored_by(run, st.MERGE_NEIGHBOUR_ENDS))(new)
     return aggregates.keyed_neighbours(rows.neighbours, [number[k] for k in keys])
+
+
+def ends_stored_by(run, statement: str, batch_size: int = 10_000):
+    """A `store_ends` for keyed_neighbours: new identities stored by `statement` (UNWIND $rows, RETURN
+    key, id) in batches; returns {key: number} as stored."""
+    return lambda table: {r["key"]: r["id"] for part in range(0, table.num_rows, batch_size)
+                          for r in run(statement, {"rows": table.slice(part, batch_size).to_pylist()})}
 
 
 def next_neighbour_end_id(run) -> int:
