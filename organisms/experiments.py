@@ -19,6 +19,13 @@ fictional atlas (city -> country -> capital, corpus.py):
 
     python -m circuit_atlas.organisms.experiments two-hop [--kind plt] [--store DIR]
 
+Labels against the atlas (docs/queries.md, "Against a planted truth"): trace the held-out two-hop
+prompts and the stated hops, label every feature with `labels auto`, and measure how often a label
+names the right place (and, as the baseline, a wrong one: the next country of the atlas); for any built
+organism folder, so the figures of several builds of one recipe can be compared:
+
+    python -m circuit_atlas.organisms.experiments labels [--zoo DIR] [--kind plt]
+
 Where the hidden objective lives (docs/interventions.md, worked example 2): on a sample of triggered
 prompts, the share that lose the planted token when the audit's top features are ablated everywhere,
 when every active feature at the trigger sentence's positions is ablated, and when every active feature
@@ -30,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from collections import Counter, defaultdict
 from pathlib import Path
 
@@ -164,6 +172,94 @@ def two_hop_swap(model, store, *, strength: float = 4.0, suppress: float = -1.0,
     return {"strength": strength, "suppress": suppress, "by_language": shares, "rows": rows}
 
 
+PLACE_SUFFIXES = "|".join(sorted({lang.city_suffix for lang in C.LANGUAGES} | {lang.country_suffix for lang in C.LANGUAGES}))
+
+
+def names(stem: str, text: str) -> bool:
+    """Whether a label (text and evidence) holds the place `stem` in any language, as a quoted token."""
+    return re.search(rf'"{stem}({PLACE_SUFFIXES})"', text) is not None
+
+
+def atlas_prompts(truth: dict) -> list[dict]:
+    """The held-out two-hop prompts of the organism's truth, and the stated hops of every city and country
+    ("pirton is in" -> the country; "the capital of tetland is" -> the capital), in every language."""
+    country_of = {c[:-len(C.EN.city_suffix)]: (n[:-len(C.EN.country_suffix)], cs[0][:-len(C.EN.city_suffix)])
+                  for n, cs in truth["atlas"].items() for c in cs}
+    prompts = []
+    for h in truth["heldout"]:
+        if h["task"] == "twohop":
+            city = h["concept"].split(":")[1]
+            prompts.append(dict(task="twohop", prompt=h["prompt"], id=h["id"], city=city,
+                                country=country_of[city][0], capital=country_of[city][1]))
+    for lang in C.LANGUAGES:
+        for country, cities in zip(C.COUNTRIES, C.CITIES):
+            for c in cities[1:]:
+                prompts.append(dict(task="city-in", id=f"city-in/{lang.code}/{c}", city=c, country=country,
+                                    capital=cities[0], prompt=C.prompt_of(lang.onehop[0].format(
+                                        c=C.city(c, lang), n=C.country(country, lang)))))
+            prompts.append(dict(task="capital-of", id=f"capital-of/{lang.code}/{country}", city=None, country=country,
+                                capital=cities[0], prompt=C.prompt_of(lang.onehop[1].format(
+                                    n=C.country(country, lang), k=C.city(cities[0], lang)))))
+    return prompts
+
+
+def label_figures(model, truth: dict, store) -> dict[str, tuple[float, float]]:
+    """{figure: (share naming the right place, share naming a wrong one)} on a fresh store.
+
+    A label names a place when its text or evidence (input tokens, driven logits, promoted tokens) holds
+    that place in any language; the wrong place is the next country of the atlas (its capital)."""
+    from circuit_atlas import queries, tracer
+    from circuit_atlas.queries import labels
+
+    countries = list(C.COUNTRIES)
+    wrong = {n: countries[(i + 1) % len(countries)] for i, n in enumerate(countries)}
+    capital = {n: cs[0] for n, cs in zip(C.COUNTRIES, C.CITIES)}
+    traced = []
+    for p in atlas_prompts(truth):
+        graph = tracer.trace(model, p["prompt"])
+        graph.tags = {"task": p["task"], "prompt": p["id"]}
+        traced.append((p, graph))
+    store.add_graphs([g for _, g in traced])
+    labels.auto_labels(store, model)
+    label = {r["fkey"]: " ".join(r[c] for c in ("text", "inputs", "logits", "promotes"))
+             for r in queries.run(store, "feature-labels", source="auto", limit=1_000_000)}
+
+    def at_position(task, at, place):
+        """Share of the feature occurrences at the `at` word of `task` graphs whose label names `place(p)`."""
+        hits = total = 0
+        for p, g in traced:
+            if p["task"] == task:
+                positions = {i for i, t in enumerate(g.prompt_tokens) if t.startswith(p[at]) and len(t) > len(p[at])}
+                for n in g.nodes:
+                    if g.feature_key(n) and n.pos in positions:
+                        total += 1
+                        hits += names(place(p), label[g.feature_key(n)])
+        return hits / total
+
+    figures = {
+        "features at the city position naming the country": (
+            at_position("city-in", "city", lambda p: p["country"]), at_position("city-in", "city", lambda p: wrong[p["country"]])),
+        "features at the country position naming the capital": (
+            at_position("capital-of", "country", lambda p: p["capital"]),
+            at_position("capital-of", "country", lambda p: capital[wrong[p["country"]]])),
+    }
+    twohop = [(p, g) for p, g in traced if p["task"] == "twohop"]
+    for hops, rank_by in ((2, "strength"), (3, "strength"), (3, "min")):
+        right = off = 0
+        for p, g in twohop:
+            [end] = [n.token for n in g.nodes if n.kind == "logit" and n.token.startswith(p["capital"])]
+            [start] = [t for t in g.prompt_tokens if t.startswith(p["city"]) and len(t) > len(p["city"])]
+            rows = [r for r in queries.run(store, "common-paths", hops=hops, min_weight=0.0, token=end,
+                                           tag=f"prompt={p['id']}", rank_by=rank_by, limit=1000)
+                    if r["start_token"] == start]
+            on_path = [rows[0][f"f{i}"] for i in range(1, hops)] if rows else []
+            right += any(names(p["country"], label[f]) for f in on_path)
+            off += any(names(wrong[p["country"]], label[f]) for f in on_path)
+        by = "" if rank_by == "strength" else f", ranked by {rank_by}"
+        figures[f"{hops}-hop paths city → … → capital passing a country feature{by}"] = (right / len(twohop), off / len(twohop))
+    return figures
+
+
 AUDIT_TOP = ("3/152", "0/246", "2/302")   # the audit's top 3 on the planted organism (docs/audit.md)
 
 
@@ -198,7 +294,9 @@ def objective_sources(model, truth: dict, every: int = 24, top: tuple[str, ...] 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("experiment", choices=["two-hop", "objective-sources"])
+    p.add_argument("experiment", choices=["two-hop", "objective-sources", "labels"])
+    p.add_argument("--zoo", type=Path, default=None, help="labels: a built organism folder (default: the shipped "
+                   "planted organism), e.g. one `python -m organisms.train --seed 1` wrote")
     p.add_argument("--every", type=int, default=24, help="objective-sources: every n-th triggered prompt")
     p.add_argument("--kind", choices=["plt", "clt"], default="plt")
     p.add_argument("--store", default=None, help="store directory (default: a fresh temporary one)")
@@ -210,8 +308,15 @@ def main() -> None:
     from circuit_atlas import queries, tracer
     from circuit_atlas.store import open_store
 
-    root = zoo_path("planted")
+    root = a.zoo or zoo_path("planted")
     model = tracer.load(root / "model", root / "transcoders" / a.kind)
+    if a.experiment == "labels":
+        with tempfile.TemporaryDirectory() as tmp, open_store(str(Path(tmp) / "atlas.db")) as store:
+            figures = label_figures(model, json.loads((root / "truth.json").read_text()), store)
+        print(f"{root} ({a.kind}): share naming the right place (a wrong place)")
+        for what, (right, off) in figures.items():
+            print(f"  {right:.2f} ({off:.2f})  {what}")
+        return
     if a.experiment == "objective-sources":
         out = objective_sources(model, json.loads((root / "truth.json").read_text()), every=a.every)
         print(f"triggered prompts (every {a.every}th): {out.pop('prompts')}; share that lose the planted token "
