@@ -172,9 +172,14 @@ def _only_transcoder_set(store, path, models: set[str]) -> str:
                          f"the store holds: {stored}")
 
 
-def store_labels(store, labels: dict[str, dict], source: str) -> None:
-    """Store {fkey: {text, inputs?, logits?, promotes?}} as `source`'s labels (replacing its old ones).
+def store_labels(store, labels: dict[str, dict], source: str, replace: bool = True) -> None:
+    """Store {fkey: {text, inputs?, logits?, promotes?}} as `source`'s labels, in one transaction.
 
+    replace: the source's labels become exactly these (its old ones are deleted first, and no longer
+    shown: `apply_labels` chooses again); otherwise only the labels of features the source has none
+    for are added. Deleting and creating, not MERGE: the
+    embedded engine's MERGE of a batch slows as the table grows (a 1,000-graph corpus's 98k labels took
+    38 s, and linking them timed out; now a few seconds).
     Labels of features the store does not hold are kept too: `apply_labels` links them once it does.
     (Features are never created here: the embedded engine's bulk ingest fails on a key inserted by a
     statement since its last checkpoint.)"""
@@ -182,7 +187,12 @@ def store_labels(store, labels: dict[str, dict], source: str) -> None:
     rows = [{"id": f"{k}|{source}", "fkey": k, "source": source, "text": v["text"], "inputs": v.get("inputs", ""),
              "logits": v.get("logits", ""), "promotes": v.get("promotes", ""), "created": created}
             for k, v in labels.items()]
-    _write(store, rows, "_labels-store")
+    if replace:
+        steps = [(statement(name), {"source": source}) for name in ("_labels-unshow-source", "_labels-delete-source")]
+    else:
+        stored = {r["id"] for r in run(store, "_label-ids", source=source)}
+        rows, steps = [r for r in rows if r["id"] not in stored], []
+    store.execute_all(steps + _batches(rows, "_labels-store"))
 
 
 def apply_labels(store, keys: set[str] | None = None) -> int:
@@ -190,32 +200,25 @@ def apply_labels(store, keys: set[str] | None = None) -> int:
 
     Shown: the latest user's label, else its graph file's label, else the automatic label. A graph
     file's label (clerp) is what ingest wrote to Feature.label of a feature with no stored label yet;
-    it is kept as a label of source "graph file" the first time. Returns how many of `keys` (all
-    features if None) are in the store.
+    it is kept as a label of source "graph file" the first time. Linking and choosing are two joins in
+    the store, not a statement per label (at 1,000 graphs that took 10 minutes); two transactions, as
+    _labels-show says why. Each is whole, and running both again finishes an interrupted run.
+    Returns how many of `keys` (all features if None) are in the store.
     """
     rows = run(store, "_feature-labels-all")
     first, labelled = {r["fkey"]: r["label"] for r in rows}, {r["fkey"] for r in rows if r["source"] is not None}
-    store_labels(store, {k: {"text": t} for k, t in first.items() if t and k not in labelled}, GRAPH_FILE)
-    _write(store, run(store, "_labels-unlinked"), "_labels-link")
-    by_key: dict[str, tuple[str, dict]] = {}
-    for r in run(store, "_feature-labels-all"):
-        label, found = by_key.setdefault(r["fkey"], (r["label"] or "", {}))
-        if r["source"] is not None:
-            found[r["source"]] = r
-    changes = []
-    for key, (label, found) in by_key.items():
-        users = sorted((r for src, r in found.items() if src not in (AUTO, GRAPH_FILE)),
-                       key=lambda r: (r["created"], r["source"]))
-        best = users[-1] if users else found.get(GRAPH_FILE) or found.get(AUTO)
-        if best is not None and best["text"] != label:
-            changes.append({"fkey": key, "text": best["text"]})
-    _write(store, changes, "_labels-show")
-    return len(by_key.keys() & keys) if keys is not None else len(by_key)
+    store_labels(store, {k: {"text": t} for k, t in first.items() if t and k not in labelled}, GRAPH_FILE,
+                 replace=False)
+    store.execute(statement("_labels-link"))
+    store.execute(statement("_labels-show"), {"auto": AUTO, "graph_file": GRAPH_FILE})
+    return len(first.keys() & keys) if keys is not None else len(first)
 
 
-def _write(store, rows: list[dict], name: str) -> None:
-    for start in range(0, len(rows), BATCH):        # an empty list cannot be typed by the embedded engine
-        store.execute(statement(name), {"rows": rows[start:start + BATCH]})
+def _batches(rows: list[dict], name: str) -> list[tuple[str, dict]]:
+    """The statement `name` over `rows`, BATCH rows at a time (none for no rows: an empty list cannot be
+    typed by the embedded engine)."""
+    return [(statement(name), {"rows": rows[start:start + BATCH]}) for start in range(0, len(rows), BATCH)]
+
 
 
 # --- automatic labels -----------------------------------------------------------------------------

@@ -27,7 +27,7 @@ REL = 1e-9
 ALL = 1_000_000
 REAL_GRAPHS = FULL_CORPUS.parent          # ../shared/fixtures/real-graphs: 5 files + gemma-2-2b-clt-hp/ (57)
 SKIP = {"_supernode-store", "_supernodes-delete",   # writes, exercised through propose-supernodes
-        "_labels-link", "_labels-show", "_labels-store",  # writes, exercised through labels.auto_labels
+        "_labels-link", "_labels-show", "_labels-store", "_labels-delete-source", "_labels-unshow-source",  # writes, exercised through labels.auto_labels
         # interventions' evidence: these corpora hold none; test_interventions ranks it on both backends
         "_intervention-features", "_intervention-graph", "_intervention-store", "_intervention-supernodes",
         "causal-features", "causal-supernodes", "_supernode-members", "_supernode-unlink-members",
@@ -81,7 +81,7 @@ def parameter_sets(store, graphs) -> dict[str, list[dict]]:
                                {"min_graphs": 3, "max_features": 300, "method": "louvain"}],
         "supernodes": [{"limit": ALL}],
         "_feature-labels-all": [{}], "_feature-logit-effects": [{}], "_feature-positions": [{}],
-        "_graph-tokens": [{}], "_labels-unlinked": [{}], "_logit-tokens": [{}], "_supernode-sources": [{}],
+        "_graph-tokens": [{}], "_label-ids": [{"source": "auto"}], "_logit-tokens": [{}], "_supernode-sources": [{}],
         "_tags": [{}], "_transcoder-sets": [{}],
         "_labels-of": [{"keys": fkeys}],
         "_label-of": [{"fkey": f} for f in fkeys],

@@ -132,6 +132,12 @@ class Store:
         self._require_writable("execute a write statement")
         return self._backend.run(cypher, params)
 
+    def execute_all(self, steps: list[tuple[str, dict]]) -> None:
+        """Run library-internal write statements in one transaction: all of them take effect or none."""
+        self._require_writable("execute write statements")
+        if steps:
+            self._backend.write(lambda run: [run(cypher, params) for cypher, params in steps])
+
     # --- reads ----------------------------------------------------------------------------------
 
     def existing_graphs(self, ids: list[str]) -> set[str]:
