@@ -243,17 +243,21 @@ class Evidence:
                 "promotes": ", ".join(token_text(t) for t in self.promotes[:top])}
 
 
-def corpus_evidence(store) -> dict[str, Evidence]:
-    """Inputs and logits of every feature that occurs in a stored graph."""
+def corpus_evidence(store, graphs_per_call: int = 500) -> dict[str, Evidence]:
+    """Inputs and logits of every feature that occurs in a stored graph, read `graphs_per_call` graphs
+    at a time (whole, the corpus's rows pass the row cap at 10,000 graphs) and summed."""
     tokens = {r["gid"]: r["tokens"] or [] for r in run(store, "_graph-tokens")}
+    gids = sorted(tokens)
     out: dict[str, Evidence] = defaultdict(Evidence)
-    for r in run(store, "_feature-positions"):
-        ev = out[r["fkey"]]
-        toks = tokens.get(r["gid"], [])
-        ev.inputs[toks[r["pos"]] if 0 <= r["pos"] < len(toks) else None] += r["n"]
-    for r in run(store, "_feature-logit-effects"):
-        if r["fkey"] in out and r["token"] is not None:
-            out[r["fkey"]].logits[r["token"]] = r["weight"]
+    for start in range(0, len(gids), graphs_per_call):
+        batch = gids[start:start + graphs_per_call]
+        for r in run(store, "_graphs-feature-positions", gids=batch):
+            toks = tokens[r["gid"]]
+            out[r["fkey"]].inputs[toks[r["pos"]] if 0 <= r["pos"] < len(toks) else None] += r["n"]
+        for r in run(store, "_graphs-feature-logit-effects", gids=batch):
+            if r["token"] is not None:
+                logits = out[r["fkey"]].logits
+                logits[r["token"]] = logits.get(r["token"], 0.0) + r["weight"]
     return dict(out)
 
 

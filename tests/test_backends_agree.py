@@ -80,7 +80,7 @@ def parameter_sets(store, graphs) -> dict[str, list[dict]]:
         "propose-supernodes": [{"min_graphs": 2, "dry_run": True, "method": "louvain"},
                                {"min_graphs": 3, "max_features": 300, "method": "louvain"}],
         "supernodes": [{"limit": ALL}],
-        "_feature-labels-all": [{}], "_feature-logit-effects": [{}], "_feature-positions": [{}],
+        "_feature-labels-all": [{}], "_graphs-feature-logit-effects": [{"gids": gids[:5]}], "_graphs-feature-positions": [{"gids": gids[:5]}],
         "_graph-tokens": [{}], "_label-ids": [{"source": "auto"}], "_logit-tokens": [{}], "_supernode-sources": [{}],
         "_tags": [{}], "_transcoder-sets": [{}],
         "_labels-of": [{"keys": fkeys}],

@@ -43,11 +43,13 @@ def test_auto_labels_match_plain_python(store, graphs):
     want = ref.label_evidence(graphs)
     assert set(made) == set(want)
     evidence = labels.corpus_evidence(store)
+    in_batches = labels.corpus_evidence(store, graphs_per_call=2)     # as on a large corpus: summed over batches
+    assert len(graphs) > 4 and set(in_batches) == set(want)
     for key, (inputs, logits) in want.items():
-        ev = evidence[key]
-        assert dict(ev.inputs) == dict(inputs), key
-        assert set(ev.logits) == set(logits) and [ev.logits[t] for t in sorted(logits)] == \
-            approx([logits[t] for t in sorted(logits)])
+        for ev in (evidence[key], in_batches[key]):
+            assert dict(ev.inputs) == dict(inputs), key
+            assert set(ev.logits) == set(logits) and [ev.logits[t] for t in sorted(logits)] == \
+                approx([logits[t] for t in sorted(logits)])
         assert made[key]["text"] == ref.auto_label_text(inputs, logits), key
     # the labels read like findings: most features sit on a real token and drive a logit
     says = [k for k, v in made.items() if " → say " in v["text"]]
