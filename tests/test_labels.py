@@ -110,6 +110,29 @@ def test_users_labels_win_and_survive_a_new_automatic_run(store, tmp_path):
     assert [(r["fkey"], r["source"]) for r in found] == [(key, "csv:mine.csv")]
 
 
+def test_the_latest_users_label_shows_else_the_graph_files_else_the_automatic(store, graphs, tmp_path):
+    """The order docs/queries.md states, on a feature that has all three kinds of label."""
+    labels.auto_labels(store)
+    clerps: dict[str, set] = {}
+    for g in graphs:
+        for n in g.nodes:
+            if g.feature_key(n):
+                clerps.setdefault(g.feature_key(n), set()).add(n.label)
+    key = sorted(k for k, texts in clerps.items() if len(texts) == 1 and "" not in texts)[0]
+    [clerp] = clerps[key]
+    assert shown(store, key) == clerp                          # the graph file's label beats the automatic one
+    assert {r["source"] for r in queries.run(store, "feature-labels", fkey=key)} == {"auto", "graph file"}
+    layer, index = key.split("/")[-2:]
+    for name, text in (("a.csv", "first import"), ("b.csv", "second import"), ("a.csv", "first import again")):
+        (tmp_path / name).write_text(f"layer,index,label\n{layer},{index},{text}\n")
+        labels.import_labels(store, tmp_path / name)
+        assert shown(store, key) == text                       # a user's label, the latest import
+    labels.auto_labels(store)
+    assert shown(store, key) == "first import again"
+    assert {r["source"]: r["shown"] for r in queries.run(store, "feature-labels", fkey=key)} == \
+        {"auto": False, "graph file": False, "csv:a.csv": True, "csv:b.csv": False}
+
+
 @pytest.mark.parametrize("form", ["json", "jsonl", "wrapped"])
 def test_neuronpedia_exports_and_labels_of_features_not_ingested_yet(form, tmp_path, graphs):
     from circuit_atlas.store import open_store
