@@ -309,6 +309,9 @@ def main() -> None:
     from circuit_atlas.store import open_store
 
     root = a.zoo or zoo_path("planted")
+    if not (root / "truth.json").is_file() or not (root / "transcoders" / a.kind).is_dir():
+        p.error(f"--zoo {root}: not a built organism (expected model/, transcoders/{a.kind}/ and truth.json, "
+                "as `python -m organisms.train --out DIR` writes them under DIR/<name>)")
     model = tracer.load(root / "model", root / "transcoders" / a.kind)
     if a.experiment == "labels":
         with tempfile.TemporaryDirectory() as tmp, open_store(str(Path(tmp) / "atlas.db")) as store:

@@ -47,3 +47,14 @@ def test_labels_and_paths_name_the_planted_atlas(tmp_path):
         assert right >= 3 * off, what
     assert figures["features at the country position naming the capital"][0] >= 0.7
     assert figures["3-hop paths city → … → capital passing a country feature"][0] >= 0.7
+
+
+def test_a_folder_that_is_no_organism_gets_one_line(tmp_path):
+    import subprocess
+    import sys
+    out = subprocess.run([sys.executable, "-m", "circuit_atlas.organisms.experiments", "labels", "--zoo", str(tmp_path)],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and out.stdout == ""
+    assert out.stderr.splitlines()[-1].endswith(f"--zoo {tmp_path}: not a built organism (expected model/, "
+                                                "transcoders/plt/ and truth.json, as `python -m organisms.train "
+                                                "--out DIR` writes them under DIR/<name>)")
