@@ -251,13 +251,8 @@ def corpus_evidence(store, graphs_per_call: int = 500) -> dict[str, Evidence]:
     out: dict[str, Evidence] = defaultdict(Evidence)
     for start in range(0, len(gids), graphs_per_call):
         batch = gids[start:start + graphs_per_call]
-        for r in run(store, "_graphs-feature-positions", gids=batch):
-            toks = tokens[r["gid"]]
-            out[r["fkey"]].inputs[toks[r["pos"]] if 0 <= r["pos"] < len(toks) else None] += r["n"]
-        for r in run(store, "_graphs-feature-logit-effects", gids=batch):
-            if r["token"] is not None:
-                logits = out[r["fkey"]].logits
-                logits[r["token"]] = logits.get(r["token"], 0.0) + r["weight"]
+        _add_inputs(out, run(store, "_graphs-feature-positions", gids=batch), tokens)
+        _add_logits(out, run(store, "_graphs-feature-logit-effects", gids=batch))
     return dict(out)
 
 
@@ -269,14 +264,25 @@ def features_evidence(store, keys: list[str]) -> dict[str, Evidence]:
         return {}
     tokens = {r["gid"]: r["tokens"] or [] for r in run(store, "_graph-tokens")}
     out: dict[str, Evidence] = defaultdict(Evidence)
-    for r in run_per_keys(store, "_features-positions", keys):
+    _add_inputs(out, run_per_keys(store, "_features-positions", keys), tokens)
+    _add_logits(out, [r for r in run_per_keys(store, "_feature-neighbours", keys, kind="logit")
+                      if r["dir"] == 1 and r["fkey"] in out])
+    return dict(out)
+
+
+def _add_inputs(out: dict[str, Evidence], rows, tokens: dict[str, list]) -> None:
+    """Count rows {fkey, gid, pos, n} under the prompt token at each position (None past its end)."""
+    for r in rows:
         toks = tokens.get(r["gid"], [])
         out[r["fkey"]].inputs[toks[r["pos"]] if 0 <= r["pos"] < len(toks) else None] += r["n"]
-    for r in run_per_keys(store, "_feature-neighbours", keys, kind="logit"):
-        if r["dir"] == 1 and r["token"] is not None and r["fkey"] in out:
+
+
+def _add_logits(out: dict[str, Evidence], rows) -> None:
+    """Add rows {fkey, token, weight} to each feature's summed weight per logit token."""
+    for r in rows:
+        if r["token"] is not None:
             logits = out[r["fkey"]].logits
             logits[r["token"]] = logits.get(r["token"], 0.0) + r["weight"]
-    return dict(out)
 
 
 def promoted_tokens(model, keys: list[str], k: int = 5) -> dict[str, list[str]]:
