@@ -51,6 +51,8 @@ def _tag_problem(store, tag: str) -> str | None:
 def explain_empty(store, name: str, params: dict | None = None) -> str:
     """One line saying which filter of `name`'s parameters matched nothing, and what exists instead."""
     bound = get(name).bind(params or {})
+    if bound.get("limit") == 0:
+        return "limit=0 asks for no rows"
     token = bound.get("token")
     if token:
         tokens = [r["token"] for r in run(store, "_logit-tokens") if r["token"] is not None]

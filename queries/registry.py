@@ -59,15 +59,19 @@ class Param:
         if self.type is int and isinstance(value, float) and not value.is_integer():
             raise self._wrong(value)                  # int(1.5) would quietly make it 1
         try:
-            return self.type(value)
+            value = self.type(value)
         except (TypeError, ValueError):
             raise self._wrong(value) from None
+        if self.type is int and value < 0:           # every int parameter counts something (rows, hops, graphs)
+            raise self._wrong(value, "is negative")
+        return value
 
-    def _wrong(self, value: Any) -> "QueryError":
+    def _wrong(self, value: Any, problem: str = "") -> "QueryError":
         what, sample = _TYPE_WORDS[self.type]
         if self.default is not REQUIRED and self.default is not None:
             sample = json.dumps(self.default)
-        return QueryError(f"parameter {self.name}: {value!r} is not {what}; give e.g. --param {self.name}={sample}"
+        return QueryError(f"parameter {self.name}: {value!r} {problem or 'is not ' + what}; "
+                          f"give e.g. --param {self.name}={sample}"
                           + (f" ({self.help})" if self.help else ""))
 
 

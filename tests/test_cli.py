@@ -149,6 +149,8 @@ def test_one_lock_timeout_setting_for_every_open(store, cli_env):
     (["query", "hubs-by-graphs", "-p", "limit=ten"],
      "Error: query 'hubs-by-graphs': parameter limit: 'ten' is not an integer; give e.g. --param limit=25"),
     (["query", "hubs-by-graphs", "-p", "limit=1.5"], "parameter limit: 1.5 is not an integer"),
+    (["query", "hubs-by-graphs", "-p", "limit=-3"],
+     "Error: query 'hubs-by-graphs': parameter limit: -3 is negative; give e.g. --param limit=25"),
     (["query", "feature-graphs", "-p", "fkey=x", "-p", "limit=many"], "parameter limit: 'many' is not an integer"),
     (["qurey", "hubs-by-graphs"], "No such command 'qurey'. Did you mean 'query'?"),
 ])

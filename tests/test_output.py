@@ -86,6 +86,7 @@ def test_to_dataframe(store_uri):
     (["search-graphs", "-p", "tags=lang=de"], 'no graph is tagged "lang=de"; tags with key lang: lang=en, lang=fr'),
     (["feature-graphs", "-p", "fkey=nope/1/2"], 'no feature "nope/1/2" in the store'),
     (["common-paths", "-p", 'token=" Austin"', "-p", "min_weight=1000"], 'no excitatory 3-hop path into " Austin" has every edge at |weight| >= 1000'),
+    (["hubs-by-graphs", "-p", "limit=0"], "limit=0 asks for no rows"),
 ])
 def test_an_empty_answer_says_which_filter_matched_nothing(store_uri, args, why):
     result = query(store_uri, *args)
