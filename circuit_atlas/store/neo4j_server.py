@@ -248,6 +248,12 @@ def write_config(home: Path, dist: Path, port: int, pagecache: str) -> Path:
         "server.memory.pagecache.size": pagecache,
         "dbms.usage_report.enabled": "false",
         "db.logs.query.enabled": "OFF",
+        # A loopback server for one user keeps no transaction log history (no backups or cluster read it):
+        # the default keeps two days of them, gigabytes for a test session that wipes the store per test
+        "db.tx_log.rotation.retention_policy": "keep_none",
+        "db.tx_log.rotation.size": "64M",
+        "db.tx_log.preallocate": "false",
+        "db.checkpoint.interval.time": "60s",        # logs are pruned at a checkpoint (default: 15 min)
     }
     (conf / "neo4j.conf").write_text("".join(f"{k}={v}\n" for k, v in settings.items()))
     # APOC reads its own settings from apoc.conf beside neo4j.conf: no file import or export
