@@ -157,8 +157,9 @@ def import_labels(store, path: str | Path, transcoder_set: str | None = None) ->
         else:
             texts[key] = {"text": r["text"]}
     store_labels(store, texts, report.source)
+    apply_labels(store)
     report.labels = len(texts)
-    report.waiting = len(texts) - apply_labels(store, set(texts))
+    report.waiting = len(texts) - stored_features(store, texts)
     return report
 
 
@@ -172,45 +173,45 @@ def _only_transcoder_set(store, path, models: set[str]) -> str:
                          f"the store holds: {stored}")
 
 
-def store_labels(store, labels: dict[str, dict], source: str, replace: bool = True) -> None:
+def store_labels(store, labels: dict[str, dict], source: str) -> None:
     """Store {fkey: {text, inputs?, logits?, promotes?}} as `source`'s labels, in one transaction.
 
-    replace: the source's labels become exactly these (its old ones are deleted first, and no longer
-    shown: `apply_labels` chooses again); otherwise only the labels of features the source has none
-    for are added. Deleted and created, not merged: the embedded engine's MERGE of a batch slows as
-    the table grows (38 s for the 98k labels of 1,000 graphs; 4 s so).
+    The source's labels become exactly these: its old ones are deleted first, and no longer shown
+    (`apply_labels` chooses again). Deleted and created, not merged: the embedded engine's MERGE of a
+    batch slows as the table grows (38 s for the 98k labels of 1,000 graphs; 4 s so).
     Labels of features the store does not hold are kept too: `apply_labels` links them once it does.
     (Features are never created here: the embedded engine's bulk ingest fails on a key inserted by a
     statement since its last checkpoint.)"""
-    created = datetime.now(timezone.utc).isoformat(timespec="microseconds")
+    created = _now()
     rows = [{"id": f"{k}|{source}", "fkey": k, "source": source, "text": v["text"], "inputs": v.get("inputs", ""),
              "logits": v.get("logits", ""), "promotes": v.get("promotes", ""), "created": created}
             for k, v in labels.items()]
-    if replace:
-        steps = [(statement(name), {"source": source}) for name in ("_labels-unshow-source", "_labels-delete-source")]
-    else:
-        stored = {r["id"] for r in run(store, "_label-ids", source=source)}
-        rows, steps = [r for r in rows if r["id"] not in stored], []
+    steps = [(statement(name), {"source": source}) for name in ("_labels-unshow-source", "_labels-delete-source")]
     store.execute_all(steps + _batches(rows, "_labels-store"))
 
 
-def apply_labels(store, keys: set[str] | None = None) -> int:
+def apply_labels(store) -> None:
     """Link stored labels to their (now stored) features and set the label each feature shows.
 
     Shown: the latest user's label, else its graph file's label, else the automatic label. A graph
-    file's label (clerp) is what ingest wrote to Feature.label of a feature with no stored label yet;
-    it is kept as a label of source "graph file" the first time. Linking and choosing are two joins in
-    the store, not a statement per label (at 1,000 graphs that took 10 minutes); two transactions, as
-    _labels-show says why. Each is whole, and running both again finishes an interrupted run.
-    Returns how many of `keys` (all features if None) are in the store.
+    file's label (clerp) is what ingest wrote to Feature.label; it is kept as a label of source
+    "graph file" the first time. Linking, keeping and choosing are joins in the store, not a statement
+    per label (at 1,000 graphs that took 10 minutes); three transactions, as _labels-show says why.
+    Each is whole, and running them again finishes an interrupted run.
     """
-    rows = run(store, "_feature-labels-all")
-    first, labelled = {r["fkey"]: r["label"] for r in rows}, {r["fkey"] for r in rows if r["source"] is not None}
-    store_labels(store, {k: {"text": t} for k, t in first.items() if t and k not in labelled}, GRAPH_FILE,
-                 replace=False)
     store.execute(statement("_labels-link"))
+    store.execute(statement("_labels-keep-graph-file"), {"graph_file": GRAPH_FILE, "created": _now()})
     store.execute(statement("_labels-show"), {"auto": AUTO, "graph_file": GRAPH_FILE})
-    return len(first.keys() & keys) if keys is not None else len(first)
+
+
+def stored_features(store, keys) -> int:
+    """How many of the feature keys `keys` the store holds."""
+    keys = sorted(keys)
+    return sum(len(run(store, "_labels-of", keys=keys[start:start + BATCH])) for start in range(0, len(keys), BATCH))
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
 
 
 def _batches(rows: list[dict], name: str) -> list[tuple[str, dict]]:

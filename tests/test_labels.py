@@ -224,3 +224,23 @@ def test_automatic_labels_follow_the_corpus_as_it_grows(tmp_path, graphs):
         clerped = {g.feature_key(n) for g in graphs for n in g.nodes if n.label and g.feature_key(n)}
         got = {r["fkey"]: r["label"] for r in queries.run(store, "_labels-of", keys=sorted(after))}
         assert {k: got[k] for k in after if k not in clerped} == {k: v["text"] for k, v in after.items() if k not in clerped}
+
+
+def test_a_graph_files_labels_are_kept_once_when_their_graph_is_deleted_and_ingested_again(store_uri, graphs):
+    """The graph-file labels kept before the delete outlive their features, and are linked again, not
+    made twice (one label per feature and source), on both stores."""
+    from circuit_atlas.store import open_store
+    with open_store(store_uri) as store:
+        store.add_graphs(graphs[:1])
+        keys = sorted({graphs[0].feature_key(n) for n in graphs[0].nodes} - {None})
+        clerps = {r["fkey"]: r["label"] for r in queries.run(store, "_labels-of", keys=keys) if r["label"]}
+        assert clerps                                        # what ingest wrote from the graph file
+        labels.auto_labels(store)
+        store.delete_graphs([graphs[0].id])
+        assert not queries.run(store, "_labels-of", keys=keys)
+        store.add_graphs(graphs[:1])
+        labels.auto_labels(store)
+        kept = queries.run(store, "feature-labels", source="graph file", limit=ALL)
+        assert sorted(r["fkey"] for r in kept) == sorted(clerps)
+        assert {r["fkey"]: r["text"] for r in kept} == clerps
+        assert {k: shown(store, k) for k in clerps} == clerps

@@ -71,7 +71,7 @@ def params_for(q, store, graphs) -> dict:
     known = {"fkey": hub, "text": "temperature" if q.name in ("search-features", "_search-graph-labels", "_search-feature-labels") else "", "concept": "weather", "keys": [hub],
              "gids": gids, "selector": "lang=en", "a": gids[0], "b": gids[1], "tags": ["lang=en"],
              "min_graphs": 2, "min_weight": 0.5, "dry_run": True, "limit": 5, "max_features": 100,
-             "source": "" if q.name == "feature-labels" else "auto" if q.name == "_label-ids" else "proposed",
+             "source": "" if q.name == "feature-labels" else "proposed",
              "id": queries.run(store, "supernodes", limit=1)[0]["id"],
              "tag": "" if q.name.startswith("_common-paths") else "lang=en", "within": "", "min_share": 0.5, "max_other": 0.5, "gid": gids[0], "role": "",
              "op": "", "min_prompts": 1, "hops": 3, "ids": [0, 1, 2]}
