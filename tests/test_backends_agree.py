@@ -27,7 +27,7 @@ REL = 1e-9
 ALL = 1_000_000
 REAL_GRAPHS = FULL_CORPUS.parent          # ../shared/fixtures/real-graphs: 5 files + gemma-2-2b-clt-hp/ (57)
 SKIP = {"_supernode-store", "_supernodes-delete",   # writes, exercised through propose-supernodes
-        "_labels-link", "_labels-show", "_labels-store", "_labels-delete-source", "_labels-unshow-source",  # writes, exercised through labels.auto_labels
+        "_labels-link", "_labels-keep-graph-file", "_labels-show", "_labels-store", "_labels-delete-source", "_labels-unshow-source",  # writes, exercised through labels.auto_labels
         # interventions' evidence: these corpora hold none; test_interventions ranks it on both backends
         "_intervention-features", "_intervention-graph", "_intervention-store", "_intervention-supernodes",
         "causal-features", "causal-supernodes", "_supernode-members", "_supernode-unlink-members",
