@@ -142,6 +142,7 @@ def _int(path: Path, i: int, name: str, value, where: str = "explanation") -> in
 def import_labels(store, path: str | Path, transcoder_set: str | None = None) -> ImportReport:
     """Store the labels of `path` as users' labels of `transcoder_set` (the store's only one if None)."""
     from circuit_atlas.graph import feature_key
+    from circuit_atlas.queries.analyses import feature_labels      # analyses imports this module
 
     kind, rows = read_label_file(path)
     rows = [r for r in rows if r["text"]]
@@ -159,7 +160,7 @@ def import_labels(store, path: str | Path, transcoder_set: str | None = None) ->
     store_labels(store, texts, report.source)
     apply_labels(store)
     report.labels = len(texts)
-    report.waiting = len(texts) - stored_features(store, texts)
+    report.waiting = len(texts) - len(feature_labels(store, texts))     # the stored ones: one scan of Feature
     return report
 
 
@@ -202,12 +203,6 @@ def apply_labels(store) -> None:
     store.execute(statement("_labels-link"))
     store.execute(statement("_labels-keep-graph-file"), {"graph_file": GRAPH_FILE, "created": _now()})
     store.execute(statement("_labels-show"), {"auto": AUTO, "graph_file": GRAPH_FILE})
-
-
-def stored_features(store, keys) -> int:
-    """How many of the feature keys `keys` the store holds."""
-    keys = sorted(keys)
-    return sum(len(run(store, "_labels-of", keys=keys[start:start + BATCH])) for start in range(0, len(keys), BATCH))
 
 
 def _now() -> str:
