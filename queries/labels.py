@@ -142,7 +142,6 @@ def _int(path: Path, i: int, name: str, value, where: str = "explanation") -> in
 def import_labels(store, path: str | Path, transcoder_set: str | None = None) -> ImportReport:
     """Store the labels of `path` as users' labels of `transcoder_set` (the store's only one if None)."""
     from circuit_atlas.graph import feature_key
-    from circuit_atlas.queries.analyses import feature_labels      # analyses imports this module
 
     kind, rows = read_label_file(path)
     rows = [r for r in rows if r["text"]]
@@ -160,7 +159,7 @@ def import_labels(store, path: str | Path, transcoder_set: str | None = None) ->
     store_labels(store, texts, report.source)
     apply_labels(store)
     report.labels = len(texts)
-    report.waiting = len(texts) - len(feature_labels(store, texts))     # the stored ones: one scan of Feature
+    report.waiting = len(texts) - len(run(store, "_labels-of", keys=sorted(texts)))   # one scan of Feature
     return report
 
 
