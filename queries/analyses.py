@@ -9,7 +9,7 @@ import statistics
 from circuit_atlas.queries.labels import token_text
 from circuit_atlas.store.aggregates import PATH_MIN_WEIGHT
 from circuit_atlas.store.statements import UNWALKED_GRAPHS
-from circuit_atlas.queries.registry import QueryError, analysis, run
+from circuit_atlas.queries.registry import QueryError, analysis, current_timeout, run
 
 
 @analysis("search-graphs")
@@ -69,7 +69,7 @@ def common_paths(store, hops: int, min_weight: float, token: str, tag: str, sign
     if rank_by not in ("strength", "min"):
         raise QueryError(f"common-paths: rank_by={rank_by!r}; use 'strength' or 'min'")
     common = dict(min_weight=min_weight, token=token, sign=sign, rank_by=rank_by, limit=limit)
-    stored = min_weight >= PATH_MIN_WEIGHT and store.query(UNWALKED_GRAPHS)[0]["n"] == 0
+    stored = min_weight >= PATH_MIN_WEIGHT and store.query(UNWALKED_GRAPHS, timeout_s=current_timeout())[0]["n"] == 0
     if stored:                                 # answered by the strong paths stored at ingest
         rows = run(store, "_strong-paths-tagged" if tag else "_strong-paths", hops=hops, **common,
                    **({"tag": tag} if tag else {}))

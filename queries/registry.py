@@ -16,6 +16,7 @@ Values always travel as query parameters; nothing a user types is ever formatted
 """
 from __future__ import annotations
 
+import contextvars
 import difflib
 import json
 import re
@@ -30,6 +31,7 @@ CYPHER_DIR = Path(__file__).parent / "cypher"
 REQUIRED = object()  # default of a parameter the caller must give
 TYPES: dict[str, type] = {"str": str, "int": int, "float": float, "bool": bool, "list": list}
 _PARAM_LINE = re.compile(r"^\s*\$(\w+):\s*(\w+)(?:\s*=\s*(\S+))?\s*(.*)$")
+_TIMEOUT_S = contextvars.ContextVar("timeout_s", default=DEFAULT_TIMEOUT_S)  # of the run() an analysis is in
 
 
 class QueryError(Exception):
@@ -188,17 +190,28 @@ def statement(name: str) -> str:
     return query.cypher
 
 
-def run(store, name: str, params: dict | None = None, *, timeout_s: float = DEFAULT_TIMEOUT_S,
+def run(store, name: str, params: dict | None = None, *, timeout_s: float | None = None,
         **kwargs) -> list[dict]:
-    """Run a named query on an open store: `run(store, "hubs-by-graphs", limit=10)`. `timeout_s` limits a
-    Cypher query, for corpora where one needs longer than the default."""
+    """Run a named query on an open store: `run(store, "hubs-by-graphs", limit=10)`. `timeout_s` limits
+    each Cypher statement it runs, for corpora where one needs longer than the default; an analysis's
+    own run() calls inherit it (None: the enclosing run()'s, else DEFAULT_TIMEOUT_S)."""
     query = get(name)
     bound = query.bind({**(params or {}), **kwargs})
+    timeout_s = current_timeout() if timeout_s is None else timeout_s
     if query.function is not None:
-        return query.function(store, **bound)
+        token = _TIMEOUT_S.set(timeout_s)
+        try:
+            return query.function(store, **bound)
+        finally:
+            _TIMEOUT_S.reset(token)
     return [{k: _plain(v, k in query.set_columns) for k, v in row.items()}
             for row in store.query(query.cypher, bound, max_rows=MAX_ROWS, max_memory=MAX_MEMORY,
                                     timeout_s=timeout_s)]
+
+
+def current_timeout() -> float:
+    """The timeout of the run() an analysis is in, for the statements it sends with store.query itself."""
+    return _TIMEOUT_S.get()
 
 
 def run_per_keys(store, name: str, keys: list, per_call: int = 100, **params) -> list[dict]:

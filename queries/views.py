@@ -8,7 +8,7 @@ feature shows in the store (`labels auto` / `labels import`), so the viewer name
 from __future__ import annotations
 
 from circuit_atlas.queries.analyses import labels_of
-from circuit_atlas.queries.registry import QueryError, run
+from circuit_atlas.queries.registry import QueryError, current_timeout, run
 
 FEATURE_COLUMNS = ("fkey", "f1", "f2", "f3")        # row columns that name a global feature
 
@@ -37,7 +37,7 @@ def select_graphs(store, selectors=(), cypher: str | None = None, params: dict |
                              "list them with: circuit-atlas query search-graphs)")
         gids.update(found)
     if cypher is not None:
-        rows = store.query(cypher, params or {}, max_rows=10_000_000)
+        rows = store.query(cypher, params or {}, max_rows=10_000_000, timeout_s=current_timeout())
         column = next((c for c in ("gid", "id") if rows and c in rows[0]), None)
         if rows and column is None and len(rows[0]) != 1:
             raise QueryError(f"the query returns columns {', '.join(rows[0])}: return the graph ids as `gid`")

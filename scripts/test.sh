@@ -26,4 +26,4 @@ if command -v npm >/dev/null && [ ! -d tools/cypher-lint/node_modules ] && [ -f 
 fi
 echo "[test] import contracts (pyproject.toml [tool.importlinter])"
 .venv/bin/python scripts/lint_imports.py
-exec .venv/bin/python -m pytest -q -ra "$@"
+exec .venv/bin/python -m pytest -q -ra --durations=20 "$@"

@@ -158,3 +158,17 @@ def test_mistakes_get_a_suggestion_in_one_line(store, cli_env, args, message):
     result = cli("--store", store, *args, env=cli_env)
     assert result.returncode != 0 and message in result.stderr, result.stderr
     assert "Traceback" not in result.stderr and "is not a int" not in result.stderr
+
+
+@pytest.mark.parametrize("args", [
+    ["hubs-by-graphs"], ["common-paths"], ["common-paths", "-p", "min_weight=0.5"], ["multilingual-iou"],
+    ["propose-supernodes", "-p", "dry_run=true"], ["search-graphs"], ["search-features", "-p", "text=say"],
+])
+def test_query_timeout_reaches_every_statement_of_an_analysis(store, cli_env, args):
+    """--timeout is the limit of each statement a named query sends, an analysis's too: common-paths on
+    Neo4j needed more than the default 60 s on 62 real graphs under load, and its inner statements
+    ignored the caller's limit. A timeout of 0 is refused by the store, so it must reach a statement."""
+    result = cli("--store", store, "query", *args, "--timeout", "0", env=cli_env)
+    assert result.returncode == 1, (args, result.stdout, result.stderr)
+    assert "Error: the timeout must be a number of seconds greater than 0, not 0.0" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr

@@ -7,6 +7,7 @@ import click
 
 from circuit_atlas.cli import main
 from circuit_atlas.cli.output import emit, output_options, parse_params
+from circuit_atlas.settings import DEFAULT_TIMEOUT_S
 
 
 def _list_queries() -> str:
@@ -28,8 +29,10 @@ def _list_queries() -> str:
 @click.option("--columns", default=None, metavar="A,B,...", help="Show only these columns, in this order.")
 @click.option("--list", "list_", is_flag=True, help="List the named queries with what each answers and its parameters.")
 @click.option("--describe", is_flag=True, help="Print the query's documentation (and Cypher) instead of running it.")
+@click.option("--timeout", "timeout_s", type=float, default=DEFAULT_TIMEOUT_S, show_default=True,
+              help="Seconds before each statement the query runs is stopped (more than 0); raise it for large corpora.")
 @click.pass_obj
-def query(settings, name, params, fmt, columns, list_, describe):
+def query(settings, name, params, fmt, columns, list_, describe, timeout_s):
     """Run a named query from the library (see `--list` and docs/queries.md).
 
     Example:
@@ -51,7 +54,7 @@ def query(settings, name, params, fmt, columns, list_, describe):
             click.echo(q.doc.strip() + ("\n\n" + q.cypher if q.cypher else ""))
             return
         given = parse_params(params)
-        rows = _run(settings, name, given, writes=q.writes)
+        rows = _run(settings, name, given, writes=q.writes, timeout_s=timeout_s)
         note = _note(settings, q, given, rows)
     except QueryError as e:
         raise click.ClickException(str(e)) from None
@@ -84,13 +87,13 @@ def _note(settings, q, given: dict, rows: list[dict]) -> str | None:
     return None
 
 
-def _run(settings, name: str, params: dict, writes: bool = False) -> list[dict]:
+def _run(settings, name: str, params: dict, writes: bool = False, timeout_s: float | None = None) -> list[dict]:
     from circuit_atlas import queries
     from circuit_atlas.store import StoreError, open_store
 
     try:
         with open_store(settings, read_only=not writes) as store:
-            return queries.run(store, name, params)
+            return queries.run(store, name, params, timeout_s=timeout_s)
     except StoreError as e:
         raise click.ClickException(str(e).splitlines()[0]) from None
 
