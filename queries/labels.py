@@ -72,14 +72,15 @@ def read_label_file(path: str | Path) -> tuple[str, list[dict]]:
 
     JSON: an array of explanation objects, or an object with an "explanations" array; JSONL: one per
     line. Fields: `layer` (Neuronpedia's source id "20-clt-hp", or a number), `index`, `description`
-    (or `explanation`/`label`/`text`), optional `modelId`. CSV: a header with layer, index and label.
+    (or `explanation`/`label`/`text`), optional `modelId`. CSV (.csv, .tsv): a header with layer, index
+    and label, separated by commas, semicolons or tabs.
     """
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as e:
         raise LabelFileError(f"{path}: cannot read it ({e})") from None
-    if path.suffix.lower() == ".csv":
+    if path.suffix.lower() in (".csv", ".tsv"):
         return "csv", _csv_rows(path, text)
     stripped = text.lstrip()
     if not stripped:
@@ -115,7 +116,10 @@ def _explanation(path: Path, i: int, o) -> dict:
 
 
 def _csv_rows(path: Path, text: str) -> list[dict]:
-    reader = csv.DictReader(io.StringIO(text))
+    """Rows of a table separated by commas, semicolons (spreadsheets in many locales) or tabs: whichever
+    of them the header line holds most of."""
+    header = text.split("\n", 1)[0]
+    reader = csv.DictReader(io.StringIO(text), delimiter=max(",;\t", key=header.count))
     fields = {(f or "").strip().lower(): f for f in reader.fieldnames or []}
     column = {"layer": fields.get("layer"), "index": fields.get("index") or fields.get("feature"),
               "text": fields.get("label") or fields.get("description")}

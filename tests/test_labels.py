@@ -160,6 +160,19 @@ def test_neuronpedia_exports_and_labels_of_features_not_ingested_yet(form, tmp_p
             [(later, sum(later in {g.feature_key(n) for n in g.nodes} for g in graphs))]
 
 
+@pytest.mark.parametrize("name,text", [
+    ("semicolons.csv", "\ufeffLayer;Index;Label\n{layer};{index};\"Texas; the state\"\n"),  # a spreadsheet's export
+    ("tabs.tsv", "layer\tfeature\tdescription\n{layer}\t{index}\tTexas; the state\n"),
+])
+def test_label_tables_may_use_semicolons_or_tabs(store, tmp_path, graphs, name, text):
+    key = sorted({graphs[0].feature_key(n) for n in graphs[0].nodes} - {None})[0]
+    layer, index = key.split("/")[-2:]
+    (tmp_path / name).write_text(text.format(layer=layer, index=index), encoding="utf-8")
+    result = cli(store, "labels", "import", str(tmp_path / name))
+    assert result.exit_code == 0, result.output
+    assert shown(store, key) == "Texas; the state"
+
+
 def test_bad_label_files_get_one_clear_line_and_store_nothing(store, tmp_path):
     cases = {"bad.json": "[{\"layer\": \"x-clt\", \"index\": 3, \"description\": \"y\"}]",
              "nolabel.json": "[{\"layer\": 3, \"index\": 3}]",
