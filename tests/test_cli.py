@@ -161,14 +161,16 @@ def test_mistakes_get_a_suggestion_in_one_line(store, cli_env, args, message):
 
 
 @pytest.mark.parametrize("args", [
-    ["hubs-by-graphs"], ["common-paths"], ["common-paths", "-p", "min_weight=0.5"], ["multilingual-iou"],
-    ["propose-supernodes", "-p", "dry_run=true"], ["search-graphs"], ["search-features", "-p", "text=say"],
+    ["query", "hubs-by-graphs"], ["query", "common-paths"], ["query", "common-paths", "-p", "min_weight=0.5"],
+    ["query", "multilingual-iou"], ["query", "propose-supernodes", "-p", "dry_run=true"], ["query", "search-graphs"],
+    ["query", "search-features", "-p", "text=say"], ["supernodes", "propose", "-p", "dry_run=true"],
+    ["plot", "multilingual"],
 ])
 def test_query_timeout_reaches_every_statement_of_an_analysis(store, cli_env, args):
     """--timeout is the limit of each statement a named query sends, an analysis's too: common-paths on
     Neo4j needed more than the default 60 s on 62 real graphs under load, and its inner statements
     ignored the caller's limit. A timeout of 0 is refused by the store, so it must reach a statement."""
-    result = cli("--store", store, "query", *args, "--timeout", "0", env=cli_env)
+    result = cli("--store", store, *args, "--timeout", "0", env=cli_env)
     assert result.returncode == 1, (args, result.stdout, result.stderr)
     assert "Error: the timeout must be a number of seconds greater than 0, not 0.0" in result.stderr, result.stderr
     assert "Traceback" not in result.stderr

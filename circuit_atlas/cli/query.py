@@ -10,6 +10,11 @@ from circuit_atlas.cli.output import emit, output_options, parse_params
 from circuit_atlas.settings import DEFAULT_TIMEOUT_S
 
 
+timeout_option = click.option(
+    "--timeout", "timeout_s", type=float, default=DEFAULT_TIMEOUT_S, show_default=True,
+    help="Seconds before each statement the query runs is stopped (more than 0); raise it for large corpora.")
+
+
 def _list_queries() -> str:
     from circuit_atlas import queries
     lines = []
@@ -29,8 +34,7 @@ def _list_queries() -> str:
 @click.option("--columns", default=None, metavar="A,B,...", help="Show only these columns, in this order.")
 @click.option("--list", "list_", is_flag=True, help="List the named queries with what each answers and its parameters.")
 @click.option("--describe", is_flag=True, help="Print the query's documentation (and Cypher) instead of running it.")
-@click.option("--timeout", "timeout_s", type=float, default=DEFAULT_TIMEOUT_S, show_default=True,
-              help="Seconds before each statement the query runs is stopped (more than 0); raise it for large corpora.")
+@timeout_option
 @click.pass_obj
 def query(settings, name, params, fmt, columns, list_, describe, timeout_s):
     """Run a named query from the library (see `--list` and docs/queries.md).
@@ -108,8 +112,9 @@ def plot():
 @click.option("--out", "out", default="multilingual-iou", show_default=True,
               help="Output path without suffix: writes <out>.png and <out>.svg.")
 @click.option("--title", default="", help="Figure title (default: the concept, the model and the number of parallel pairs).")
+@timeout_option
 @click.pass_obj
-def plot_multilingual(settings, concept, out, title):
+def plot_multilingual(settings, concept, out, title, timeout_s):
     """IoU of active features of parallel prompts against normalised layer depth, per language pair.
 
     Dashed lines: the same IoU for unrelated prompts in the same languages (baseline). Needs graphs
@@ -124,7 +129,7 @@ def plot_multilingual(settings, concept, out, title):
     from circuit_atlas.queries.multilingual import plot_iou
 
     try:
-        rows = _run(settings, "multilingual-iou", {"concept": concept})
+        rows = _run(settings, "multilingual-iou", {"concept": concept}, timeout_s=timeout_s)
     except QueryError as e:
         raise click.ClickException(str(e)) from None
     if not rows:
@@ -143,8 +148,9 @@ def supernodes():
 @click.option("--param", "-p", "params", multiple=True, metavar="K=V",
               help="A parameter of the propose-supernodes query (see `query propose-supernodes --describe`).")
 @output_options
+@timeout_option
 @click.pass_obj
-def supernodes_propose(settings, params, fmt):
+def supernodes_propose(settings, params, fmt, timeout_s):
     """Group features that play the same role across graphs; store them as (:Supernode).
 
     Example:
@@ -154,7 +160,7 @@ def supernodes_propose(settings, params, fmt):
     """
     from circuit_atlas.queries import QueryError
     try:
-        rows = _run(settings, "propose-supernodes", parse_params(params), writes=True)
+        rows = _run(settings, "propose-supernodes", parse_params(params), writes=True, timeout_s=timeout_s)
     except QueryError as e:
         raise click.ClickException(str(e)) from None
     emit(rows, fmt)           # members too: the feature keys of each group
