@@ -104,7 +104,7 @@ def parameter_sets(store, graphs) -> dict[str, list[dict]]:
     paths += [{"hops": 2, "min_weight": 0.5, "token": t} for t in tokens] + [{"hops": 3, "tag": tag}]
     out["common-paths"] = paths
     walked = [p for p in paths if p.get("min_weight", PATH_MIN_WEIGHT) >= PATH_MIN_WEIGHT]  # common-paths reads these
-    for name, q in queries.QUERIES.items():       # from the stored paths: walk them too (the building blocks of
+    for name in queries.QUERIES:                  # from the stored paths: walk them too (the building blocks of
         if name.startswith("_common-paths-"):     # common-paths, straight); it compares the weaker walks itself
             out[name] = [{k: v for k, v in p.items() if k != "hops"} for p in walked if f"-{p['hops']}" in name]
     strong = [p for p in paths if p.get("min_weight", 0.0) >= PATH_MIN_WEIGHT]   # the stored strong paths
