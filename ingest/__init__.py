@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 GRAPH_SUFFIXES = (".json", ".json.gz", ".pt", ".pt.gz")
+SKIPPED_SHOWN = 5                # the summary names this many skipped files
 
 
 class ManifestError(ValueError):
@@ -63,8 +64,10 @@ class IngestReport:
             lines.append(f"Stopped early ({self.not_stored} file{'s' * (self.not_stored != 1)} not stored): "
                          f"{self.stopped}")
         if self.skipped:
+            shown, more = self.skipped[:SKIPPED_SHOWN], len(self.skipped) - SKIPPED_SHOWN
             lines.append(f"{len(self.skipped)} file{'s' * (len(self.skipped) != 1)} skipped "
-                         f"(not {', '.join(GRAPH_SUFFIXES)}).")
+                         f"(not {', '.join(GRAPH_SUFFIXES)}): {', '.join(shown)}"
+                         f"{f', … ({more} more)' if more > 0 else ''}.")
         return "\n".join(lines)
 
     @property

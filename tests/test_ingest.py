@@ -87,6 +87,19 @@ def test_manifest_tags(tmp_path, graph_dir):
                           key=lambda r: (r["slug"], r["tag"]))
 
 
+def test_the_summary_names_the_files_it_skipped(store_uri, graph_dir, cli_env):
+    """A folder's other files are skipped, and the summary says which: the first five, then how many more."""
+    notes = sorted(graph_dir / f"notes-{i}.txt" for i in range(6))
+    for note in notes:
+        note.write_text("not a graph")
+    result = ingest_cli(store_uri, str(graph_dir), env=cli_env)
+    assert result.returncode == 0, result.stderr
+    skipped = sorted([graph_dir / "README.txt", *notes], key=str)
+    [line] = [line for line in result.stdout.splitlines() if "skipped" in line]
+    assert line == (f"7 files skipped (not .json, .json.gz, .pt, .pt.gz): "
+                    f"{', '.join(str(p) for p in skipped[:5])}, … (2 more).")
+
+
 def test_bad_files_are_reported_and_the_rest_load(store_uri, graph_dir, tmp_path, cli_env):
     files = expand_paths([graph_dir])[0]
     first = ingest_cli(store_uri, str(files[0]), env=cli_env)
