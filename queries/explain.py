@@ -7,6 +7,8 @@
 
 Each check reads what the store holds for one kind of filter (logit tokens, tags, concepts, features,
 labels, supernode sources); the first filter that names something absent is the answer.
+
+`unlabelled(store, rows)` says the same of an answer whose label columns are all blank: why, and how to fill them.
 """
 from __future__ import annotations
 
@@ -48,6 +50,26 @@ def _tag_problem(store, tag: str) -> str | None:
     return f"no graph is tagged {_q(tag)}; {_listing(sorted({t['key'] for t in tags}), 'tag keys')}"
 
 
+NO_LABELS = ("the store has no feature labels yet: `circuit-atlas labels auto` names every feature from the "
+             "corpus, `circuit-atlas labels import FILE` adds yours")
+
+
+def _has_labels(store) -> bool:
+    return bool(run(store, "feature-labels", fkey="", source="", limit=1))
+
+
+def blank_labels(rows: list[dict]) -> bool:
+    """Whether `rows` have label columns (label, f1_label, ...) and every one of them is blank."""
+    columns = {c for r in rows for c in r if c == "label" or c.endswith("_label")}
+    return bool(columns) and not any(r.get(c) for r in rows for c in columns)
+
+
+def unlabelled(store, rows: list[dict]) -> str | None:
+    """NO_LABELS when the label columns of `rows` are all blank because the store holds no labels at all;
+    None otherwise (some rows are labelled, or the store has labels, just not for these features)."""
+    return NO_LABELS if blank_labels(rows) and not _has_labels(store) else None
+
+
 def explain_empty(store, name: str, params: dict | None = None) -> str:
     """One line saying which filter of `name`'s parameters matched nothing, and what exists instead."""
     bound = get(name).bind(params or {})
@@ -71,10 +93,14 @@ def explain_empty(store, name: str, params: dict | None = None) -> str:
         sources = [f"{r['source']} ({r['n']})" for r in run(store, "_supernode-sources")]
         return f"no supernodes from source {_q(bound['source'])}; {_listing(sources, 'supernode sources')}"
     if bound.get("text") and name == "search-features":
-        if not run(store, "feature-labels", fkey="", source="", limit=1):
-            return (f"no label contains {_q(bound['text'])}: the store has no feature labels yet "
-                    "(circuit-atlas labels auto, or labels import FILE)")
+        if not _has_labels(store):
+            return f"no label contains {_q(bound['text'])}: {NO_LABELS}"
         return f"no label contains {_q(bound['text'])} (case-insensitive)"
+    if name == "hubs-by-graphs" and bound["min_graphs"] > 1:
+        top = run(store, name, {**bound, "min_graphs": 1, "limit": 1, "rank_by": "graphs"})
+        if top and top[0]["n_graphs"] < bound["min_graphs"]:
+            return (f"no feature occurs in {bound['min_graphs']} or more graphs (the most is {top[0]['n_graphs']}); "
+                    f"try -p min_graphs={top[0]['n_graphs']}")
     if name == "common-paths":
         into = f" into {_q(token)}" if token else ""
         return (f"no {bound['sign']} {bound['hops']}-hop path{into} has every edge at |weight| >= "

@@ -100,3 +100,39 @@ def test_a_cut_by_limit_says_so(store_uri):
     assert out.rstrip().endswith("(cut at limit=3: there may be more rows; raise it with -p limit=N)")
     everything = len(library(store_uri, "hubs-by-graphs", limit=100_000))
     assert "cut at" not in query(store_uri, "hubs-by-graphs", "-p", f"limit={everything + 1}").output
+
+
+def test_too_high_a_min_graphs_says_how_many_graphs_the_commonest_feature_is_in(store_uri):
+    from circuit_atlas.ingest.formats import read_graph_file
+    graphs = [read_graph_file(DALLAS), *load_graphs(sorted(FIXTURES.glob("*.json.gz"))[:4])]
+    seen: dict[str, set] = {}
+    for g in graphs:                                    # independently: the graphs each feature occurs in
+        for n in g.nodes:
+            if g.feature_key(n):
+                seen.setdefault(g.feature_key(n), set()).add(g.id)
+    most = max(len(ids) for ids in seen.values())
+    out = query(store_uri, "hubs-by-graphs", "-p", f"min_graphs={most + 1}").output
+    assert f"why: no feature occurs in {most + 1} or more graphs (the most is {most}); try -p min_graphs={most}" in out
+    assert library(store_uri, "hubs-by-graphs", min_graphs=most)[0]["n_graphs"] == most
+
+
+def test_blank_labels_say_how_to_get_some(tmp_path):
+    """A store without labels: every label column is blank, and the answer says why and what to run."""
+    from circuit_atlas.ingest.formats import read_graph_file
+    from circuit_atlas.store import open_store
+    uri = str(tmp_path / "atlas.db")
+    with open_store(uri) as store:
+        store.add_graphs([read_graph_file(DALLAS)])
+    hint = "(the store has no feature labels yet: `circuit-atlas labels auto` names every feature"
+    commands = [["query", "common-paths", "-p", 'token=" Austin"', "-p", "limit=3"],
+                ["query", "hubs-by-influence", "-p", "limit=100"],
+                ["graph", "show", "dallas-austin-llamma"]]
+    for args in commands:
+        result = CliRunner().invoke(main, ["--store", uri, *args])
+        assert result.exit_code == 0 and hint in result.output, result.output
+    assert hint not in query(uri, "common-paths", "-p", 'token=" Austin"', "--columns", "path,n_graphs").output
+    with open_store(uri) as store:
+        labels.auto_labels(store)
+    for args in commands:
+        result = CliRunner().invoke(main, ["--store", uri, *args])
+        assert result.exit_code == 0 and "no feature labels" not in result.output, result.output

@@ -30,13 +30,14 @@ def graph_show(settings, graph_ref, top, fmt):
     \b
         circuit-atlas graph show dallas-austin-llamma --top 5
     """
-    from circuit_atlas.queries import QueryError
+    from circuit_atlas.queries import QueryError, unlabelled
     from circuit_atlas.queries.views import summary
     from circuit_atlas.store import StoreError
 
     try:
         with _open(settings) as store:
             info = summary(store, graph_ref, top)
+            hint = unlabelled(store, info["top_features"])
     except (QueryError, StoreError) as e:
         raise click.ClickException(str(e).splitlines()[0]) from None
     if fmt != "table":
@@ -50,6 +51,8 @@ def graph_show(settings, graph_ref, top, fmt):
     emit(info["top_logits"], "table")
     click.echo("\nmost influential features (importance = 1 - cumulative influence)")
     emit(info["top_features"], "table")
+    if hint:
+        click.echo(f"({hint})")
 
 
 @graph.command("export")

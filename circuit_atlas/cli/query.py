@@ -59,36 +59,42 @@ def query(settings, name, params, fmt, columns, list_, describe, timeout_s):
             return
         given = parse_params(params)
         rows = _run(settings, name, given, writes=q.writes, timeout_s=timeout_s)
+        if columns:
+            wanted = [c.strip() for c in columns.split(",") if c.strip()]
+            known = list(dict.fromkeys(k for r in rows for k in r)) or list(q.example)
+            unknown = [c for c in wanted if c not in known]
+            if unknown:
+                raise click.BadParameter(f"{name} has no column {unknown[0]!r}; its columns: {', '.join(known)}",
+                                         param_hint="--columns")
+            rows = [{c: r.get(c) for c in wanted} for r in rows]
         note = _note(settings, q, given, rows)
     except QueryError as e:
         raise click.ClickException(str(e)) from None
-    if columns:
-        wanted = [c.strip() for c in columns.split(",") if c.strip()]
-        known = list(dict.fromkeys(k for r in rows for k in r)) or list(q.example)
-        unknown = [c for c in wanted if c not in known]
-        if unknown:
-            raise click.BadParameter(f"{name} has no column {unknown[0]!r}; its columns: {', '.join(known)}",
-                                     param_hint="--columns")
-        rows = [{c: r.get(c) for c in wanted} for r in rows]
     emit(rows, fmt)
     if note:
         click.echo(note, err=fmt != "table")
 
 
 def _note(settings, q, given: dict, rows: list[dict]) -> str | None:
-    """What a reader should know about the answer: why it is empty, or that LIMIT cut it."""
+    """What a reader should know about the answer: why it is empty, that LIMIT cut it, why its labels are blank."""
+    from circuit_atlas import queries
+    from circuit_atlas.store import StoreError, open_store
+
+    notes = []
     limit = q.bind(given).get("limit")
     if rows and limit is not None and len(rows) == limit:
-        return f"(cut at limit={limit}: there may be more rows; raise it with -p limit=N)"
-    if not rows and not q.writes:
-        from circuit_atlas import queries
-        from circuit_atlas.store import StoreError, open_store
-        try:
-            with open_store(settings, read_only=True) as store:
-                return "why: " + queries.explain_empty(store, q.name, given)
-        except StoreError:
-            return None
-    return None
+        notes.append(f"(cut at limit={limit}: there may be more rows; raise it with -p limit=N)")
+    if q.writes or (rows and not queries.blank_labels(rows)):     # nothing more to say: no need to open the store
+        return "\n".join(notes) or None
+    try:
+        with open_store(settings, read_only=True) as store:
+            if not rows:
+                notes.append("why: " + queries.explain_empty(store, q.name, given))
+            elif hint := queries.unlabelled(store, rows):
+                notes.append(f"({hint})")
+    except StoreError:
+        pass
+    return "\n".join(notes) or None
 
 
 def _run(settings, name: str, params: dict, writes: bool = False, timeout_s: float | None = None) -> list[dict]:
