@@ -112,7 +112,13 @@ def _explanation(path: Path, i: int, o) -> dict:
     if text is None:
         raise LabelFileError(f"{path}: explanation {i}: no 'description' (the label text)")
     return {"layer": _int(path, i, "layer", o.get("layer")), "index": _int(path, i, "index", o.get("index")),
-            "text": text.strip(), "model": o.get("modelId")}
+            "text": text.strip(), "model": o.get("modelId"), "source_set": _source_set(o.get("layer"))}
+
+
+def _source_set(layer) -> str | None:
+    """The transcoder set part of Neuronpedia's source id: "clt-hp" of "20-clt-hp"; None for a bare layer."""
+    m = re.match(r"^\s*\d+-(.+?)\s*$", str(layer)) if layer is not None else None
+    return m.group(1) if m else None
 
 
 def _csv_rows(path: Path, text: str) -> list[dict]:
@@ -151,6 +157,12 @@ def import_labels(store, path: str | Path, transcoder_set: str | None = None) ->
     rows = [r for r in rows if r["text"]]
     if not rows:
         raise LabelFileError(f"{path}: no labels in the file")
+    source_sets = Counter(r.get("source_set") for r in rows if r.get("source_set"))
+    if len(source_sets) > 1:             # one --transcoder-set would give some of them to the wrong features
+        listed = ", ".join(f"{name} ({n})" for name, n in sorted(source_sets.items()))
+        raise LabelFileError(f"{path}: holds labels of {len(source_sets)} Neuronpedia sources: {listed}; "
+                             "they are different transcoder sets: import each source's labels from a file "
+                             "of their own, with its --transcoder-set")
     tset = transcoder_set or _only_transcoder_set(store, path, {r["model"] for r in rows if r["model"]})
     report = ImportReport(str(path), tset, f"{kind}:{Path(path).name}")
     texts: dict[str, dict] = {}

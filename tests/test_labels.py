@@ -178,7 +178,10 @@ def test_bad_label_files_get_one_clear_line_and_store_nothing(store, tmp_path):
              "nolabel.json": "[{\"layer\": 3, \"index\": 3}]",
              "broken.jsonl": "{\"layer\": 3, \"index\": 3, \"description\": \"a\"}\n{not json\n",
              "header.csv": "a,b,c\n1,2,3\n",
-             "empty.json": ""}
+             "empty.json": "",
+             # two Neuronpedia sources (transcoder sets) in one file: one --transcoder-set cannot fit both
+             "mixed.json": "[{\"layer\": \"20-clt-hp\", \"index\": 3, \"description\": \"a\"},"
+                           " {\"layer\": \"20-gemmascope-transcoder-16k\", \"index\": 3, \"description\": \"b\"}]"}
     for name, text in cases.items():
         (tmp_path / name).write_text(text)
         result = cli(store, "labels", "import", str(tmp_path / name))
