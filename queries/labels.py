@@ -185,8 +185,13 @@ def _only_transcoder_set(store, path, models: set[str]) -> str:
     if len(sets) == 1:
         return sets[0]
     stored = ", ".join(sorted({r["transcoder_set"] for r in rows if r["transcoder_set"]})) or "none (ingest graphs first)"
+    if models and not sets:              # the file names its model, and no stored graph is of that model
+        raise LabelFileError(f"{path}: its labels are for {', '.join(sorted(models))}, and no stored graph is of "
+                             f"that model; name the set with --transcoder-set if they belong to one of the "
+                             f"store's: {stored}")
+    of_model = f" for {', '.join(sorted(models))}" if models else ""
     raise LabelFileError(f"{path}: say which transcoder set the labels belong to (--transcoder-set); "
-                         f"the store holds: {stored}")
+                         f"the store holds{of_model}: {', '.join(sets) or stored}")
 
 
 def store_labels(store, labels: dict[str, dict], source: str) -> None:

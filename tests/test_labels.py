@@ -201,6 +201,13 @@ def test_import_asks_which_transcoder_set_when_the_store_has_several(tmp_path, g
             labels.import_labels(store, tmp_path / "l.csv")
         labels.import_labels(store, tmp_path / "l.csv", other.transcoder_set)
         assert shown(store, f"{other.transcoder_set}/20/15589") == "Texas"
+        # an export that names a model no stored graph is of says so, and stores nothing
+        (tmp_path / "other.json").write_text('[{"modelId": "llama-3-8b", "layer": "20-x", "index": 1, "description": "y"}]')
+        before = queries.run(store, "feature-labels", limit=ALL)
+        with pytest.raises(labels.LabelFileError, match="its labels are for llama-3-8b, and no stored graph is of that "
+                                                        "model.*mntss/clt-gemma-2-2b-2.5M, mntss/gemma-scope"):
+            labels.import_labels(store, tmp_path / "other.json")
+        assert queries.run(store, "feature-labels", limit=ALL) == before
 
 
 def test_decoder_promotions_with_the_model(tmp_path):
