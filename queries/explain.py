@@ -92,6 +92,8 @@ def explain_empty(store, name: str, params: dict | None = None) -> str:
     if bound.get("source") and name == "supernodes":
         sources = [f"{r['source']} ({r['n']})" for r in run(store, "_supernode-sources")]
         return f"no supernodes from source {_q(bound['source'])}; {_listing(sources, 'supernode sources')}"
+    if name == "feature-labels" and not _has_labels(store):
+        return NO_LABELS
     if bound.get("text") and name == "search-features":
         if not _has_labels(store):
             return f"no label contains {_q(bound['text'])}: {NO_LABELS}"

@@ -131,8 +131,10 @@ def test_blank_labels_say_how_to_get_some(tmp_path):
         result = CliRunner().invoke(main, ["--store", uri, *args])
         assert result.exit_code == 0 and hint in result.output, result.output
     assert hint not in query(uri, "common-paths", "-p", 'token=" Austin"', "--columns", "path,n_graphs").output
+    assert f"why: {hint[1:]}" in query(uri, "feature-labels").output       # asking for the labels themselves
     with open_store(uri) as store:
         labels.auto_labels(store)
     for args in commands:
         result = CliRunner().invoke(main, ["--store", uri, *args])
         assert result.exit_code == 0 and "no feature labels" not in result.output, result.output
+    assert "no feature labels" not in query(uri, "feature-labels").output
