@@ -31,6 +31,7 @@ from circuit_atlas.queries.registry import analysis, run, run_per_keys, statemen
 AUTO = "auto"
 GRAPH_FILE = "graph file"     # the label a graph file gave the feature (clerp), as ingest stored it
 BATCH = 5_000                     # rows per UNWIND
+SOURCE_ID = re.compile(r"^\s*(\d+)(?:-(.+?))?\s*$")  # 20, "20" or Neuronpedia's "20-clt-hp": layer, then set
 SPECIAL = re.compile(r"^(<[^<>\s]+>|<\|[^|]+\|>)$")   # <bos>, <s>, <|endoftext|>, <|begin_of_text|> ...
 
 
@@ -117,8 +118,8 @@ def _explanation(path: Path, i: int, o) -> dict:
 
 def _source_set(layer) -> str | None:
     """The transcoder set part of Neuronpedia's source id: "clt-hp" of "20-clt-hp"; None for a bare layer."""
-    m = re.match(r"^\s*\d+-(.+?)\s*$", str(layer)) if layer is not None else None
-    return m.group(1) if m else None
+    m = SOURCE_ID.match(str(layer)) if layer is not None else None
+    return m.group(2) if m else None
 
 
 def _csv_rows(path: Path, text: str) -> list[dict]:
@@ -142,7 +143,7 @@ def _csv_rows(path: Path, text: str) -> list[dict]:
 
 def _int(path: Path, i: int, name: str, value, where: str = "explanation") -> int:
     """An int from 20, "20" or Neuronpedia's source id "20-clt-hp" (the layer comes first)."""
-    m = re.match(r"^\s*(\d+)(?:-|\s*$)", str(value)) if value is not None else None
+    m = SOURCE_ID.match(str(value)) if value is not None else None
     if m is None:
         raise LabelFileError(f"{path}: {where} {i}: {name} {value!r} is not a number "
                              f"(or a Neuronpedia source id such as '20-clt-hp')")
