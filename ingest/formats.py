@@ -116,6 +116,8 @@ def _loads(data: bytes):
             if "depth" in str(e):
                 raise _Problem(f"JSON nested deeper than {MAX_JSON_DEPTH} levels ({e})") from None
             # else the stdlib gives line/column, and parses NaN so that we can name it
+    if not data.strip():
+        raise _Problem("empty file (no JSON in it)")
     try:
         return json.loads(data)
     except RecursionError:
@@ -343,7 +345,9 @@ def _link_columns(links) -> tuple[list, list, np.ndarray]:
         finite = np.isfinite(weights.astype(np.float32))
     if not finite.all():
         k = int(np.flatnonzero(~finite)[0])
-        raise _Problem(f"link {k} ({src[k]} -> {dst[k]}) has a non-finite weight {w[k]}"
+        what = (f"a weight {w[k]} beyond float32's range (±3.4e38)" if np.isfinite(weights[k])
+                else f"a non-finite weight {w[k]}")
+        raise _Problem(f"link {k} ({src[k]} -> {dst[k]}) has {what}"
                        + _more(int((~finite).sum()) - 1, "such link"))
     return src, dst, weights.astype(np.float32)
 
