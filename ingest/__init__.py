@@ -48,6 +48,7 @@ class IngestReport:
     present: int = 0                                        # graphs found already stored (tags merged)
     failed: list[tuple[str, str]] = field(default_factory=list)   # (file, one-line problem)
     skipped: list[str] = field(default_factory=list)        # files that are not graph files
+    n_files: int = 0                                        # graph files found in the paths given
     nodes: int = 0                                          # nodes / edges of the new graphs
     edges: int = 0
     seconds: float = 0.0
@@ -63,6 +64,8 @@ class IngestReport:
         if self.stopped:
             lines.append(f"Stopped early ({self.not_stored} file{'s' * (self.not_stored != 1)} not stored): "
                          f"{self.stopped}")
+        if not self.n_files:
+            lines.append(f"No graph files found in the paths given (looked for {', '.join(GRAPH_SUFFIXES)}).")
         if self.skipped:
             shown, more = self.skipped[:SKIPPED_SHOWN], len(self.skipped) - SKIPPED_SHOWN
             lines.append(f"{len(self.skipped)} file{'s' * (len(self.skipped) != 1)} skipped "
@@ -141,7 +144,8 @@ def ingest_paths(store, paths, tags: dict[str, str] | None = None, manifest=None
     start = time.perf_counter()
     settings = store if isinstance(store, Settings) else Settings.load(store=str(store))   # read once per run
     files, others = expand_paths(paths)
-    report = IngestReport(store=str(settings.store), skipped=[str(f) for f in others])
+    report = IngestReport(store=str(settings.store), skipped=[str(f) for f in others],
+                          n_files=len(files))
     per_file_tags = read_manifest(manifest) if manifest else {}
     with open_store(settings, lock_timeout_s=opts.lock_timeout_s):
         pass                                  # a path that is not a store is refused now, before any file is read
@@ -254,7 +258,8 @@ def import_paths(neo4j_home, paths, tags: dict[str, str] | None = None, manifest
 
     start = time.perf_counter()
     files, others = expand_paths(paths)
-    report = IngestReport(store=f"neo4j-admin import into {neo4j_home}", skipped=[str(f) for f in others])
+    report = IngestReport(store=f"neo4j-admin import into {neo4j_home}", skipped=[str(f) for f in others],
+                          n_files=len(files))
     per_file_tags = read_manifest(manifest) if manifest else {}
     seen: dict[str, Path] = {}
 

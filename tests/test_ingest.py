@@ -88,12 +88,18 @@ def test_manifest_tags(tmp_path, graph_dir):
 
 
 def test_the_summary_names_the_files_it_skipped(store_uri, graph_dir, cli_env):
-    """A folder's other files are skipped, and the summary says which: the first five, then how many more."""
+    """A folder's other files are skipped, and the summary says which: the first five, then how many more.
+    A folder with no graph file in it says so."""
     notes = sorted(graph_dir / f"notes-{i}.txt" for i in range(6))
     for note in notes:
         note.write_text("not a graph")
+    (graph_dir / "empty").mkdir()
+    nothing = ingest_cli(store_uri, str(graph_dir / "empty"), env=cli_env)
+    assert "No graph files found in the paths given (looked for .json, .json.gz, .pt, .pt.gz)." \
+        in nothing.stdout.splitlines(), nothing.stdout
     result = ingest_cli(store_uri, str(graph_dir), env=cli_env)
     assert result.returncode == 0, result.stderr
+    assert "No graph files" not in result.stdout
     skipped = sorted([graph_dir / "README.txt", *notes], key=str)
     [line] = [line for line in result.stdout.splitlines() if "skipped" in line]
     assert line == (f"7 files skipped (not .json, .json.gz, .pt, .pt.gz): "
