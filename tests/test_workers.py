@@ -69,8 +69,15 @@ def test_job_file_types_headers_and_intervention_targets(tmp_path):
         path.write_text(text)
         return path
 
-    with pytest.raises(JobFileError, match=r"unknown job file type '\.txt'; use \.jsonl or \.csv"):
-        read_job_file(job("job.txt", "prompt\na\n"), {"model": "/m", "transcoders": "/t"})
+    with pytest.raises(JobFileError, match=r"unknown job file type '\.tsv'; use \.jsonl, \.csv or \.txt"):
+        read_job_file(job("job.tsv", "prompt\na\n"), {"model": "/m", "transcoders": "/t"})
+    prompts = ["The capital of France is", " spaced  ", "a\x0cb", "caf\u00e9 \u2028 c"]   # as written
+    _, rows = read_job_file(job("job.txt", "\ufeff" + "\r\n".join(prompts[:2]) + "\n\n  \n" + "\n".join(prompts[2:]) + "\n"),
+                            {"model": "/m", "transcoders": "/t"})
+    assert [(r.line, r.prompt, r.tags) for r in rows] == [(1, prompts[0], {}), (2, prompts[1], {}),
+                                                          (5, prompts[2], {}), (6, prompts[3], {})]
+    with pytest.raises(JobFileError, match="no model given"):
+        read_job_file(job("job.txt", "a\n"))
     for text in ("text,lang\na,en\n", ""):            # no 'prompt' column; no header at all
         with pytest.raises(JobFileError, match="the first row must be a header with a 'prompt' column"):
             read_job_file(job("job.csv", text), {"model": "/m", "transcoders": "/t"})

@@ -9,8 +9,8 @@ to measure; see workers/interventions.py):
     {"prompt": "The capital of France is", "lang": "en", "concept": "capital"}
     {"prompt": "La capitale de la France est", "lang": "fr", "concept": "capital"}
 
-CSV — a header row with a "prompt" column; every other column is a tag. The job settings come
-from CLI flags (`--model`, `--transcoders`, `--option k=v`, `--tag k=v`), which also override a
+CSV — a header row with a "prompt" column; every other column is a tag. Plain text (.txt) — one prompt
+per line, blank lines skipped, no tags. With CSV and text the job settings come from CLI flags (`--model`, `--transcoders`, `--option k=v`, `--tag k=v`), which also override a
 JSONL header.
 
 A malformed row does not stop the job: it becomes a failed item whose error names the file and
@@ -69,8 +69,10 @@ def read_job_file(path: str | Path, overrides: dict | None = None) -> tuple[JobS
         header, rows = _read_jsonl(path)
     elif suffix == ".csv":
         header, rows = {}, _read_csv(path)
+    elif suffix == ".txt":
+        header, rows = {}, _read_lines(path)
     else:
-        raise JobFileError(f"{path}: unknown job file type {suffix!r}; use .jsonl or .csv")
+        raise JobFileError(f"{path}: unknown job file type {suffix!r}; use .jsonl, .csv or .txt (a prompt a line)")
     spec = _merge_spec(path, header, overrides or {})
     return spec, rows
 
@@ -140,6 +142,13 @@ def _read_csv(path: Path) -> list[Row]:
             else:
                 rows.append(_row(path, reader.line_num, dict(zip(columns, values))))
     return rows
+
+
+def _read_lines(path: Path) -> list[Row]:
+    """A prompt a line, as written but for the line break (a prompt's own spaces can matter to a tokenizer)."""
+    lines = path.read_text(encoding="utf-8-sig").split("\n")     # "\n" only: a prompt may hold other breaks
+    return [Row(line=i, prompt=text.removesuffix("\r"), tags={})
+            for i, text in enumerate(lines, start=1) if text.strip()]
 
 
 def _row(path: Path, line_no: int, obj) -> Row:

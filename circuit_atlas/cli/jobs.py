@@ -54,7 +54,7 @@ def jobs() -> None:
 @click.pass_context
 @_one_line_errors
 def submit(ctx, file, model, transcoders, options, tags) -> None:
-    """Queue a job of prompts from FILE (.jsonl or .csv); prints the job id.
+    """Queue a job of prompts from FILE (.jsonl, .csv, or .txt: a prompt a line); prints the job id.
 
     Prompts already traced with the same model, transcoders and options are skipped. A file whose header
     says "kind": "intervene" is an intervention job: every prompt x every target of its "intervene" list
