@@ -164,7 +164,7 @@ def test_mistakes_get_a_suggestion_in_one_line(store, cli_env, args, message):
     ["query", "hubs-by-graphs"], ["query", "common-paths"], ["query", "common-paths", "-p", "min_weight=0.5"],
     ["query", "multilingual-iou"], ["query", "propose-supernodes", "-p", "dry_run=true"], ["query", "search-graphs"],
     ["query", "search-features", "-p", "text=say"], ["supernodes", "propose", "-p", "dry_run=true"],
-    ["plot", "multilingual"],
+    ["plot", "multilingual"], ["plot", "paths"],
 ])
 def test_query_timeout_reaches_every_statement_of_an_analysis(store, cli_env, args):
     """--timeout is the limit of each statement a named query sends, an analysis's too: common-paths on

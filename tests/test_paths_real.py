@@ -100,3 +100,52 @@ def test_path_reads_start_token_labels_and_end_token(small):
         arrows = ["→" if s == "+" else "⊣" for s in r["signs"]]
         tokens = [f'"{r["start_token"]}"', *names, f'"{r["end_token"]}"']
         assert r["path"] == f"{tokens[0]} {arrows[0]} {tokens[1]} {arrows[1]} {tokens[2]} {arrows[2]} {tokens[3]}"
+
+
+@pytest.mark.parametrize("sign", ["excitatory", "all"])
+def test_the_paths_figure_draws_each_path_along_real_edges(small, sign, tmp_path):
+    """plot_paths: every path of the rows is drawn through its own nodes (one per column, however many paths
+    pass it), each edge coloured by the sign of the real edge it stands for, its width by the path's
+    |mean strength| worked out from the graph's edges."""
+    from matplotlib.colors import to_hex
+
+    from circuit_atlas.queries.analyses import short_key
+    from circuit_atlas.queries.pathplot import EXCITES, INHIBITS, paths_figure, plot_paths
+    store, graphs = small
+    [dallas] = [g for g in graphs if "Dallas" in g.prompt]
+    rows = queries.run(store, "common-paths", hops=3, token=" Austin", sign=sign, min_weight=1.0, limit=10)
+    assert len(rows) == 10 and (sign == "excitatory") == all(r["signs"] == "+++" for r in rows)
+    strongest = {}                                # (start, f1, f2, end, signs) -> graph -> strongest |product|
+    for g, start, feats, end, ws in ref.path_instances(graphs, 3, 1.0, " Austin"):
+        key = (start, *feats, end, "".join("+" if w > 0 else "-" for w in ws))
+        per_graph = strongest.setdefault(key, {})
+        per_graph[id(g)] = max(per_graph.get(id(g), 0.0), abs(math.prod(ws)))
+    want = {k: sum(v.values()) / len(v) for k, v in strongest.items()}
+
+    fig = paths_figure(rows)
+    ax = fig.axes[0]
+    node = {t.get_gid(): t for t in ax.texts}
+    for r in rows:                                 # one node per distinct key in each column
+        assert f"0:{r['start_token']}" in node and f"3:{r['end_token']}" in node
+        for i in (1, 2):
+            assert short_key(r[f"f{i}"]) in node[f"{i}:{r[f'f{i}']}"].get_text()
+    assert len(node) == sum(len({r[c] for r in rows}) for c in ("start_token", "f1", "f2", "end_token"))
+    edges = {l.get_gid(): l for l in ax.lines if l.get_gid()}
+    assert len(edges) == 3 * len(rows)
+    top = max(want[(r["start_token"], r["f1"], r["f2"], r["end_token"], r["signs"])] for r in rows)
+    for n, r in enumerate(rows):
+        cells = [f"0:{r['start_token']}", f"1:{r['f1']}", f"2:{r['f2']}", f"3:{r['end_token']}"]
+        signs = r["signs"]
+        assert (r["start_token"], r["f1"], r["f2"], r["end_token"], signs) in want, r["path"]  # real edges
+        for i in range(3):
+            line = edges[f"{n}:{i}"]
+            assert list(zip(line.get_xdata(), line.get_ydata())) == [node[c].get_position() for c in cells[i:i + 2]]
+            assert to_hex(line.get_color()) == (EXCITES if signs[i] == "+" else INHIBITS)
+            share = want[(r["start_token"], r["f1"], r["f2"], r["end_token"], signs)] / top
+            assert line.get_linewidth() == pytest.approx(0.8 + 5.2 * share, rel=1e-4)
+    assert ax.get_title().startswith('Common paths into " Austin": 10 paths, 3 hops')
+    if sign == "all":
+        assert any(to_hex(l.get_color()) == INHIBITS for l in edges.values())
+    paths = plot_paths(rows, tmp_path / "austin")
+    assert [p.name for p in paths] == ["austin.png", "austin.svg"] and all(p.stat().st_size for p in paths)
+    assert '" Dallas"' in paths[1].read_text()

@@ -238,6 +238,17 @@ def test_cli_plot_and_supernodes(store_path, tmp_path):
     models = sorted({g.model for g in store_path[1]})
     assert "<!-- normalised layer depth -->" in svg and "<!-- IoU of active features" in svg
     assert "<!-- en–fr (2 pairs) -->" in svg and all(m in svg for m in models)
+    out = cli(path, "plot", "paths", "-p", "hops=2", "--out", str(tmp_path / "paths"))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == [str(tmp_path / "paths.png"), str(tmp_path / "paths.svg")]
+    rows = json.loads(cli(path, "query", "common-paths", "-p", "hops=2", "--format", "json").stdout)
+    svg = (tmp_path / "paths.svg").read_text()
+    ends = {r["end_token"] for r in rows[:10]}
+    into = json.dumps(ends.pop()) if len(ends) == 1 else f"{len(ends)} logits"
+    assert f"<!-- Common paths into {into}: 10 paths, 2 hops" in svg
+    out = cli(path, "plot", "paths", "-p", "token=nowhere", "--out", str(tmp_path / "none"))
+    assert out.returncode == 1 and out.stderr.startswith('Error: no paths to draw: no logit token "nowhere"')
+    assert len(out.stderr.strip().splitlines()) == 1 and not (tmp_path / "none.png").exists()
     out = cli(path, "supernodes", "propose", "-p", "min_graphs=2", "--format", "json")
     assert out.returncode == 0, out.stderr
     proposed = json.loads(out.stdout)

@@ -145,6 +145,43 @@ def plot_multilingual(settings, concept, out, title, timeout_s):
         click.echo(str(path))
 
 
+@plot.command("paths")
+@click.option("--param", "-p", "params", multiple=True, metavar="K=V",
+              help="A parameter of common-paths (token, hops, tag, sign, min_weight, rank_by, limit; "
+                   "see `query common-paths --describe`). limit defaults to 10 here.")
+@click.option("--out", "out", default="common-paths", show_default=True,
+              help="Output path without suffix: writes <out>.png and <out>.svg.")
+@click.option("--title", default="", help="Figure title (default: the end token, the paths and hops, the graphs covered).")
+@timeout_option
+@click.pass_obj
+def plot_paths(settings, params, out, title, timeout_s):
+    """The common paths into a logit as a circuit diagram: tokens, features (by label), logits.
+
+    A feature many paths pass is drawn once, so shared steps show; blue edges excite, red inhibit,
+    line width is the path's |mean strength|.
+
+    Example:
+
+    \b
+        circuit-atlas plot paths -p 'token=" Austin"' -p hops=3 --out figures/austin-paths
+    """
+    from circuit_atlas import queries
+    from circuit_atlas.queries import QueryError
+    from circuit_atlas.queries.pathplot import plot_paths as draw
+    from circuit_atlas.store import StoreError, open_store
+
+    given = {"limit": 10, **parse_params(params)}
+    try:
+        with open_store(settings, read_only=True) as store:
+            rows = queries.run(store, "common-paths", given, timeout_s=timeout_s)
+            if not rows:
+                raise click.ClickException("no paths to draw: " + queries.explain_empty(store, "common-paths", given))
+    except (QueryError, StoreError) as e:
+        raise click.ClickException(str(e).splitlines()[0]) from None
+    for path in draw(rows, out, title):
+        click.echo(str(path))
+
+
 @main.group()
 def supernodes():
     """Propose, import and list supernodes (groups of features with one role)."""
