@@ -219,16 +219,9 @@ def plot_iou(rows: list[dict], out_stem: str | Path, title: str = "", concept: s
     says which concept, which model and how many parallel pairs. Writes <out_stem>.png and
     <out_stem>.svg and returns both paths.
     """
-    import matplotlib.pyplot as plt
+    from circuit_atlas.queries.figures import save_figure
 
-    fig = iou_figure(rows, title, concept)
-    stem = Path(out_stem)
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    paths = [stem.with_suffix(".png"), stem.with_suffix(".svg")]
-    for path in paths:
-        fig.savefig(path, dpi=150)
-    plt.close(fig)
-    return paths
+    return save_figure(iou_figure(rows, title, concept), out_stem)
 
 
 def iou_figure(rows: list[dict], title: str = "", concept: str = ""):

@@ -110,7 +110,7 @@ def test_the_paths_figure_draws_each_path_along_real_edges(small, sign, tmp_path
     from matplotlib.colors import to_hex
 
     from circuit_atlas.queries.analyses import short_key
-    from circuit_atlas.queries.pathplot import EXCITES, INHIBITS, paths_figure, plot_paths
+    from circuit_atlas.queries.figures import EXCITES, INHIBITS, paths_figure, plot_paths
     store, graphs = small
     [dallas] = [g for g in graphs if "Dallas" in g.prompt]
     rows = queries.run(store, "common-paths", hops=3, token=" Austin", sign=sign, min_weight=1.0, limit=10)

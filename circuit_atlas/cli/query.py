@@ -167,7 +167,7 @@ def plot_paths(settings, params, out, title, timeout_s):
     """
     from circuit_atlas import queries
     from circuit_atlas.queries import QueryError
-    from circuit_atlas.queries.pathplot import plot_paths as draw
+    from circuit_atlas.queries.figures import plot_paths as draw
     from circuit_atlas.store import StoreError, open_store
 
     given = {"limit": 10, **parse_params(params)}

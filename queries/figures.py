@@ -1,6 +1,6 @@
-"""A picture of common-paths rows: the paths into a logit as a small circuit diagram.
+"""Figures drawn from query rows, and how they are saved (PNG for reading, SVG for papers).
 
-Columns left to right: start tokens, the features of each hop, end tokens. A node is drawn once per
+The common-paths diagram (`plot_paths`) draws the paths into a logit as a small circuit. Columns left to right: start tokens, the features of each hop, end tokens. A node is drawn once per
 column however many paths pass it, so paths that share a feature merge, as a researcher draws a
 circuit by hand. Each path is a polyline; an edge is blue when it excites and red when it inhibits;
 the line width grows with |mean strength|. Nodes are ordered by the first (highest ranked) path through
@@ -77,11 +77,15 @@ def default_title(rows: list[dict]) -> str:
 
 def plot_paths(rows: list[dict], out_stem: str | Path, title: str = "") -> list[Path]:
     """Draw common-paths rows (see the module docstring); writes <out_stem>.png and .svg, returns both."""
-    import matplotlib.pyplot as plt
-
     if not rows:
         raise ValueError("no paths to draw")
-    fig = paths_figure(rows, title)
+    return save_figure(paths_figure(rows, title), out_stem)
+
+
+def save_figure(fig, out_stem: str | Path) -> list[Path]:
+    """Write `fig` as <out_stem>.png and <out_stem>.svg (folders made as needed), close it, return both paths."""
+    import matplotlib.pyplot as plt
+
     stem = Path(out_stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
     paths = [stem.with_suffix(".png"), stem.with_suffix(".svg")]
