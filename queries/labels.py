@@ -18,9 +18,11 @@ logit it suppresses most).
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 import json
 import re
+import zlib
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -31,6 +33,7 @@ from circuit_atlas.queries.registry import analysis, run, run_per_keys, statemen
 AUTO = "auto"
 GRAPH_FILE = "graph file"     # the label a graph file gave the feature (clerp), as ingest stored it
 BATCH = 5_000                     # rows per UNWIND
+MAX_LABEL_FILE = 1 << 30          # bytes of a label file, unpacked (a gzip bomb is refused, not read whole)
 SOURCE_ID = re.compile(r"^\s*(\d+)(?:-(.+?))?\s*$")  # 20, "20" or Neuronpedia's "20-clt-hp": layer, then set
 SPECIAL = re.compile(r"^(<[^<>\s]+>|<\|[^|]+\|>)$")   # <bos>, <s>, <|endoftext|>, <|begin_of_text|> ...
 
@@ -74,19 +77,25 @@ def read_label_file(path: str | Path) -> tuple[str, list[dict]]:
     JSON: an array of explanation objects, or an object with an "explanations" array; JSONL: one per
     line. Fields: `layer` (Neuronpedia's source id "20-clt-hp", or a number), `index`, `description`
     (or `explanation`/`label`/`text`), optional `modelId`. CSV (.csv, .tsv): a header with layer, index
-    and label, separated by commas, semicolons or tabs.
+    and label, separated by commas, semicolons or tabs. Any of them may be gzipped (`.jsonl.gz`).
     """
     path = Path(path)
+    gzipped = path.suffix.lower() == ".gz"              # Neuronpedia's bulk exports: batch-0.jsonl.gz
+    suffix = Path(path.stem).suffix.lower() if gzipped else path.suffix.lower()
     try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as e:
+        with (gzip.open(path) if gzipped else path.open("rb")) as f:
+            data = f.read(MAX_LABEL_FILE + 1)
+        text = data.decode("utf-8-sig")
+    except (OSError, EOFError, zlib.error, UnicodeDecodeError) as e:
         raise LabelFileError(f"{path}: cannot read it ({e})") from None
-    if path.suffix.lower() in (".csv", ".tsv"):
+    if len(data) > MAX_LABEL_FILE:
+        raise LabelFileError(f"{path}: over {MAX_LABEL_FILE >> 20} MiB{' unpacked' * gzipped}; split it")
+    if suffix in (".csv", ".tsv"):
         return "csv", _csv_rows(path, text)
     stripped = text.lstrip()
     if not stripped:
         raise LabelFileError(f"{path}: the file is empty")
-    if path.suffix.lower() == ".jsonl" or (stripped[0] == "{" and "\n{" in stripped.strip()):
+    if suffix in (".jsonl", ".ndjson") or (stripped[0] == "{" and "\n{" in stripped.strip()):
         objects = []
         for i, line in enumerate(text.splitlines(), 1):
             if line.strip():

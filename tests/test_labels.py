@@ -2,6 +2,7 @@
 the precedence between them, and that every query shows them."""
 from __future__ import annotations
 
+import gzip
 import json
 
 import pytest
@@ -133,8 +134,10 @@ def test_the_latest_users_label_shows_else_the_graph_files_else_the_automatic(st
         {"auto": False, "graph file": False, "csv:a.csv": True, "csv:b.csv": False}
 
 
-@pytest.mark.parametrize("form", ["json", "jsonl", "wrapped"])
+@pytest.mark.parametrize("form", ["json", "jsonl", "wrapped", "jsonl.gz"])
 def test_neuronpedia_exports_and_labels_of_features_not_ingested_yet(form, tmp_path, graphs):
+    """Neuronpedia's explanation exports as its API gives them (JSON), as lines, and as its bulk datasets
+    ship them (batch-0.jsonl.gz)."""
     from circuit_atlas.store import open_store
     first = {graphs[0].feature_key(n) for n in graphs[0].nodes} - {None}
     later = sorted({g.feature_key(n) for g in graphs[1:] for n in g.nodes} - {None} - first)[0]
@@ -143,9 +146,10 @@ def test_neuronpedia_exports_and_labels_of_features_not_ingested_yet(form, tmp_p
                      "explanationModelName": "gpt-4o-mini", "typeName": "oai_token-act-pair"},
                     {"modelId": "gemma-2-2b", "layer": "1-clt-hp", "index": 12928, "description": "template 'to'"},
                     {"modelId": "gemma-2-2b", "layer": "1-clt-hp", "index": 12928, "description": "a second opinion"}]
-    path = tmp_path / ("labels.jsonl" if form == "jsonl" else "labels.json")
-    path.write_text("\n".join(json.dumps(e) for e in explanations) if form == "jsonl" else
-                    json.dumps({"explanations": explanations} if form == "wrapped" else explanations))
+    path = tmp_path / ("labels.json" if form == "wrapped" else f"labels.{form}")
+    text = ("\n".join(json.dumps(e) for e in explanations) if form.startswith("jsonl") else
+            json.dumps({"explanations": explanations} if form == "wrapped" else explanations))
+    path.write_bytes(gzip.compress(text.encode()) if form.endswith(".gz") else text.encode())
     with open_store(str(tmp_path / "atlas.db")) as store:
         store.add_graphs(graphs[:1])
         report = labels.import_labels(store, path)
@@ -184,6 +188,12 @@ def test_bad_label_files_get_one_clear_line_and_store_nothing(store, tmp_path):
                            " {\"layer\": \"20-gemmascope-transcoder-16k\", \"index\": 3, \"description\": \"b\"}]"}
     for name, text in cases.items():
         (tmp_path / name).write_text(text)
+        result = cli(store, "labels", "import", str(tmp_path / name))
+        assert result.exit_code == 1, (name, result.output)
+        assert len(result.output.strip().splitlines()) == 1 and name in result.output, result.output
+    for name, data in {"truncated.jsonl.gz": gzip.compress(b'{"layer": 3, "index": 3, "description": "a"}\n')[:-9],
+                       "notgzip.jsonl.gz": b'{"layer": 3, "index": 3, "description": "a"}\n'}.items():
+        (tmp_path / name).write_bytes(data)
         result = cli(store, "labels", "import", str(tmp_path / name))
         assert result.exit_code == 1, (name, result.output)
         assert len(result.output.strip().splitlines()) == 1 and name in result.output, result.output

@@ -24,7 +24,8 @@ def labels():
 def labels_import(settings, file, transcoder_set):
     """Import feature labels: a Neuronpedia explanation export (.json/.jsonl) or a CSV (layer,index,label).
 
-    A CSV (.csv, .tsv) may separate its columns by commas, semicolons or tabs.
+    A CSV (.csv, .tsv) may separate its columns by commas, semicolons or tabs. Any of them may be
+    gzipped (Neuronpedia's bulk datasets: batch-0.jsonl.gz).
     Neuronpedia's `layer` is its source id ("20-clt-hp": layer 20); the label is `description`.
     A label for a feature no stored graph has yet is kept for when one is ingested.
 
