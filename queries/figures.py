@@ -1,8 +1,8 @@
 """Figures drawn from query rows, and how they are saved (PNG for reading, SVG for papers).
 
-The common-paths diagram (`plot_paths`) draws the paths into a logit as a small circuit. Columns left to right: start tokens, the features of each hop, end tokens. A node is drawn once per
-column however many paths pass it, so paths that share a feature merge, as a researcher draws a
-circuit by hand. Each path is a polyline; an edge is blue when it excites and red when it inhibits;
+The common-paths diagram (`plot_paths`) draws the paths into a logit as a small circuit. Columns left
+to right: start tokens, the features of each hop, end tokens. A node is drawn once per column however
+many paths pass it, so paths that share a feature merge, as a researcher draws a circuit by hand. Each path is a polyline; an edge is blue when it excites and red when it inhibits;
 the line width grows with |mean strength|. Nodes are ordered by the first (highest ranked) path through
 them, so the top of the figure is the most common, strongest path.
 """
@@ -17,11 +17,14 @@ EXCITES, INHIBITS = "#2a6fdb", "#d62728"
 MAX_LABEL = 32         # characters of a label drawn in a node (the rest is cut with "…")
 
 
+def _cells(rows: list[dict]) -> list[str]:
+    """The columns of a common-paths row along its path: start_token, f1 .. f<hops-1>, end_token."""
+    return ["start_token", *(f"f{i}" for i in range(1, len(rows[0]["signs"]))), "end_token"]
+
+
 def path_columns(rows: list[dict]) -> list[list[str]]:
-    """Per column, the node keys of `rows` in the order of their first path: "start token", f1 .., end token."""
-    hops = len(rows[0]["signs"]) if rows else 0
-    cells = ["start_token", *(f"f{i}" for i in range(1, hops)), "end_token"]
-    return [list(dict.fromkeys(r[c] for r in rows)) for c in cells]
+    """Per column, the node keys of `rows` in the order of their first path: start token, f1 .., end token."""
+    return [list(dict.fromkeys(r[c] for r in rows)) for c in _cells(rows)]
 
 
 def _node_text(rows: list[dict], column: int, key: str, last: int) -> str:
@@ -48,7 +51,7 @@ def paths_figure(rows: list[dict], title: str = ""):
             ax.text(i, y[i, key], _node_text(rows, i, key, last), ha="center", va="center", fontsize=7,
                     zorder=3, gid=f"{i}:{key}", bbox=dict(boxstyle="round,pad=0.3", fc="white", ec="0.6"))
     strongest = max(abs(r["mean_strength"]) for r in rows) or 1.0
-    cells = ["start_token", *(f"f{i}" for i in range(1, last)), "end_token"]
+    cells = _cells(rows)
     for n, r in reversed(list(enumerate(rows))):                 # the top-ranked path is drawn last, on top
         width = 0.8 + 5.2 * abs(r["mean_strength"]) / strongest
         for i, sign in enumerate(r["signs"]):
