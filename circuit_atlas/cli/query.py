@@ -1,4 +1,4 @@
-"""`circuit-atlas query` (the named query library), `circuit-atlas plot multilingual`, `circuit-atlas supernodes`."""
+"""`circuit-atlas query` (the named query library), `circuit-atlas plot multilingual` and `plot paths`, `circuit-atlas supernodes`."""
 from __future__ import annotations
 
 import json
