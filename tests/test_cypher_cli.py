@@ -103,6 +103,17 @@ def test_limits_and_bad_cypher(filled_store):
     assert result.exit_code == 1 and "Invalid input" in result.output
 
 
+def test_a_syntax_error_is_one_line_naming_where_it_is(filled_store):
+    """Both engines draw the bad line with a caret under it; the error stays one line that still says
+    where the fault is and shows the query (its spaces kept)."""
+    uri, graphs = filled_store
+    result = cypher(uri, "MATCH (n:Node)\nWHERE n.token = ' Austin' AND\nRETURN n LIMIT 2")
+    assert result.exit_code == 1
+    assert len(result.output.strip().splitlines()) == 1, result.output
+    assert "Invalid input" in result.output and "line" in result.output and "3" in result.output
+    assert "in query: MATCH (n:Node) WHERE n.token = ' Austin' AND RETURN n LIMIT 2" in result.output
+
+
 def test_runs_as_a_subprocess(filled_store, cli_env):
     uri, graphs = filled_store
     out = subprocess.run([sys.executable, "-m", "circuit_atlas", "--store", uri, "cypher",

@@ -1,5 +1,7 @@
 """The store's exceptions. Every message names the problem and, where there is one, the fix."""
 
+import re
+
 
 class StoreError(Exception):
     """Anything the graph store refuses or fails to do."""
@@ -57,3 +59,27 @@ class GraphNotFoundError(StoreError, KeyError):
 class UnknownLabelError(CypherError):
     """The query names a label or relationship type the store has no table for (the embedded engine
     refuses it, where Neo4j answers no rows): e.g. (:Audit) in a store made before audits existed."""
+
+
+def refused_query(message: str, cypher: str | None, hint: str = "") -> str:
+    """One line for a query the database refused: its message, then the query, then any hint.
+
+    Both engines draw the offending line with a caret under it; that picture is dropped, since the
+    message already gives the line and column, and line breaks become spaces, so a terminal or a log
+    shows the whole error as one line."""
+    lines = message.splitlines()
+    kept = [line for i, line in enumerate(lines)
+            if not _is_caret(line) and not (i + 1 < len(lines) and _is_caret(lines[i + 1]))]
+    text = _one_line("\n".join(kept))
+    if cypher:
+        shown = _one_line(cypher)
+        text += f"; in query: {shown[:300]}" + (" …" if len(shown) > 300 else "")
+    return text + (f"; hint: {hint}" if hint else "")
+
+
+def _is_caret(line: str) -> bool:
+    return bool(line.strip()) and set(line.strip()) == {"^"}
+
+
+def _one_line(text: str) -> str:
+    return re.sub(r"\s*[\r\n]+\s*", " ", text).strip()   # spaces inside a line kept: " Austin" stays " Austin"

@@ -14,7 +14,7 @@ import logging
 from circuit_atlas.graph import Graph
 from circuit_atlas.settings import Settings
 from circuit_atlas.store import schema
-from circuit_atlas.store.errors import CypherError, QueryTimeoutError, ReadOnlyQueryError, StoreError
+from circuit_atlas.store.errors import CypherError, QueryTimeoutError, ReadOnlyQueryError, StoreError, refused_query
 from circuit_atlas.store.limits import QueryLimits
 from circuit_atlas.store.neo4j_values import plain as _plain
 from circuit_atlas.store.query_process import QueryRunner, neo4j_target
@@ -33,7 +33,7 @@ def _map_error(e: Exception, cypher: str) -> StoreError:
         return ReadOnlyQueryError(f"refused by the database, queries are read-only: {msg}")
     if "TransactionTimedOut" in code or "Terminated" in code:
         return QueryTimeoutError(f"query timed out: {msg}; add LIMIT or a narrower MATCH, or raise the timeout")
-    return CypherError(f"{msg}\nin query: {cypher.strip()[:300]}")
+    return CypherError(refused_query(msg, cypher))
 
 
 class Neo4jBackend:

@@ -241,22 +241,21 @@ def _error(kind: str, text: str, cypher: str | None, limits=None) -> errors.Stor
     if kind == "open":
         return errors.StoreError(text)
     if kind == "crash":
-        return errors.CypherError(f"the database failed on this query ({text})"
-                                  + (f"\nin query: {cypher.strip()[:300]}" if cypher else ""))
+        return errors.CypherError(errors.refused_query(f"the database failed on this query ({text})", cypher))
     return engine_query_error(text, cypher)
 
 
 def engine_query_error(text: str, cypher: str) -> errors.StoreError:
     """The embedded engine's message for a query it refused, with the query and, where the engine's words
     do not say what to change, a hint (in-process and query-process queries say the same)."""
-    where = f"\nin query: {cypher.strip()[:300]}" if cypher else ""
     if re.match(r"Binder exception: Table \w+ does not exist", text):   # the embedded engine's missing label
-        return errors.UnknownLabelError(text + where)
+        return errors.UnknownLabelError(errors.refused_query(text, cypher))
+    hint = ""
     if "vector with ANY type" in text:   # an empty list parameter returned as is: the engine cannot type it
-        where += ("\nhint: a parameter is an empty list ([]); the embedded engine cannot tell its element type "
-                  "where it is returned or stored, only where it is compared (x IN $list): give one element "
-                  "or leave it out")
-    return errors.CypherError(text + where)
+        hint = ("a parameter is an empty list ([]); the embedded engine cannot tell its element type "
+                "where it is returned or stored, only where it is compared (x IN $list): give one element "
+                "or leave it out")
+    return errors.CypherError(errors.refused_query(text, cypher, hint))
 
 
 # --- the child --------------------------------------------------------------------------------
