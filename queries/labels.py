@@ -29,6 +29,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from circuit_atlas.queries.registry import analysis, run, run_per_keys, statement
+from circuit_atlas.store.limits import format_size
 
 AUTO = "auto"
 GRAPH_FILE = "graph file"     # the label a graph file gave the feature (clerp), as ingest stored it
@@ -85,11 +86,14 @@ def read_label_file(path: str | Path) -> tuple[str, list[dict]]:
     try:
         with (gzip.open(path) if gzipped else path.open("rb")) as f:
             data = f.read(MAX_LABEL_FILE + 1)
-        text = data.decode("utf-8-sig")
-    except (OSError, EOFError, zlib.error, UnicodeDecodeError) as e:
+    except (OSError, EOFError, zlib.error) as e:
         raise LabelFileError(f"{path}: cannot read it ({e})") from None
-    if len(data) > MAX_LABEL_FILE:
-        raise LabelFileError(f"{path}: over {MAX_LABEL_FILE >> 20} MiB{' unpacked' * gzipped}; split it")
+    if len(data) > MAX_LABEL_FILE:       # before decoding: the cut may fall inside a character
+        raise LabelFileError(f"{path}: over {format_size(MAX_LABEL_FILE)}{' unpacked' * gzipped}; split it")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise LabelFileError(f"{path}: cannot read it ({e})") from None
     if suffix in (".csv", ".tsv"):
         return "csv", _csv_rows(path, text)
     stripped = text.lstrip()

@@ -200,6 +200,21 @@ def test_bad_label_files_get_one_clear_line_and_store_nothing(store, tmp_path):
     assert queries.run(store, "feature-labels", limit=ALL) == []
 
 
+def test_a_label_file_over_the_cap_is_refused_as_too_large(store, tmp_path, monkeypatch):
+    """The cap is checked on the bytes, before decoding, so a cut inside a character still reads as "too large"."""
+    monkeypatch.setattr(labels, "MAX_LABEL_FILE", 100)
+    text = "layer,index,label\n" + "".join(f"3,{i},üüüü\n" for i in range(20))
+    with pytest.raises(UnicodeDecodeError):                  # the first 101 bytes end inside a "ü"
+        text.encode()[:101].decode()
+    (tmp_path / "big.csv").write_text(text, encoding="utf-8")
+    (tmp_path / "big.csv.gz").write_bytes(gzip.compress(text.encode()))
+    for name in ("big.csv", "big.csv.gz"):
+        result = cli(store, "labels", "import", str(tmp_path / name))
+        assert result.exit_code == 1 and "over 100 bytes" in result.output and name in result.output, result.output
+        assert len(result.output.strip().splitlines()) == 1, result.output
+    assert queries.run(store, "feature-labels", limit=ALL) == []
+
+
 def test_import_asks_which_transcoder_set_when_the_store_has_several(tmp_path, graphs):
     from circuit_atlas.store import open_store
     from circuit_atlas.ingest.formats import read_graph_file
