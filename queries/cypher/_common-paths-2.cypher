@@ -7,6 +7,9 @@
 // strongest such path counts (largest |strength|; bottleneck = min |weight|); mean_strength averages
 // it over the graphs, keeping the sign. The `path` column is filled in by the common-paths analysis.
 //
+// For excitatory paths a negative edge is dropped while walking, not after: 1.4-2.3x faster on both
+// engines than filtering whole paths (bench/paths_walk.py, 62 real graphs).
+//
 // Strength is 1.0 * w1 * w2 ...: the embedded engine multiplies two FLOAT (32-bit) weights in 32 bits,
 // Neo4j in 64; promoted to double first, both agree (docs/store.md).
 //
@@ -22,6 +25,7 @@
 MATCH (e:Node)-[r1:EFFECT]->(a:Node)-[r2:EFFECT]->(l:Node)
 WHERE e.kind = 'embedding' AND l.kind = 'logit' AND a.fkey IS NOT NULL
   AND abs(r1.weight) >= $min_weight AND abs(r2.weight) >= $min_weight
+  AND ($sign <> 'excitatory' OR r1.weight > 0) AND ($sign <> 'excitatory' OR r2.weight > 0)
   AND ($token = '' OR l.token = $token)
   AND ($tag = '' OR EXISTS { MATCH (g:Graph)-[:TAGGED]->(t:Tag) WHERE g.id = l.gid AND t.id = $tag })
 WITH e.token AS start_token, a.fkey AS f1, l.token AS end_token, l.gid AS gid,
