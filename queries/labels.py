@@ -67,8 +67,10 @@ class ImportReport:
         extra = ([f"{self.waiting} for features no stored graph has yet: `circuit-atlas labels auto` applies "
                   "them after those graphs are ingested"] if self.waiting else [])
         if self.duplicates:
-            extra.append(f"{self.duplicates} further labels of the same features ignored (the first is kept)")
-        return (f"{self.file}: {self.labels} labels of {self.transcoder_set} stored as source {self.source!r}"
+            extra.append(f"{self.duplicates} further label{'s' * (self.duplicates != 1)} of the same features ignored "
+                         "(the first is kept)")
+        stored = f"{self.labels} label{'s' * (self.labels != 1)} of {self.transcoder_set}"
+        return (f"{self.file}: {stored} stored as source {self.source!r}"
                 + (f" ({'; '.join(extra)})" if extra else "") + "; they show in every query")
 
 

@@ -100,7 +100,7 @@ def test_users_labels_win_and_survive_a_new_automatic_run(store, tmp_path):
     csv.write_text(f"layer,index,label\n{layer},{index},template token hub\n")
     result = cli(store, "labels", "import", str(csv))
     assert result.exit_code == 0, result.output
-    assert f"1 labels of {TSET}" in result.output
+    assert f"1 label of {TSET} stored" in result.output
     assert shown(store, key) == "template token hub"
     labels.auto_labels(store)                                   # users' labels win over a new automatic run
     assert shown(store, key) == "template token hub"
