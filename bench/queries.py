@@ -78,7 +78,7 @@ def import_into(uri: str, neo4j_dir: Path, n_graphs: int, corpus: str) -> None:
     from circuit_atlas.store.neo4j_import import run_import, write_csv
 
     home = neo4j_dir.resolve()
-    port = neo4j_server.read_state(home).port
+    running = neo4j_server.read_state(home)
     neo4j_server.stop(home)
     csv = home / "bench-import-csv"
     try:
@@ -89,7 +89,8 @@ def import_into(uri: str, neo4j_dir: Path, n_graphs: int, corpus: str) -> None:
               f"{time.perf_counter() - t:.0f} s with generation and CSV)", flush=True)
     finally:
         shutil.rmtree(csv, ignore_errors=True)
-        neo4j_server.start(home, lookup("neo4j_password"), port=port)
+        neo4j_server.start(home, lookup("neo4j_password"), port=running.port, heap=running.heap,
+                           pagecache=running.pagecache)      # the memory it had (None: the defaults)
     with open_store(uri):                     # the schema's constraints and indexes, built on the imported data
         pass
 
@@ -216,8 +217,7 @@ def main() -> None:
                     help="skip propose-supernodes (a writing analysis, timed once); supernodes then lists none")
     ap.add_argument("--neo4j-dir", type=Path, default=None,
                     help="the --store server's scripts/neo4j.sh folder: an empty database is filled by neo4j-admin import "
-                         "and the server restarted with CIRCUIT_ATLAS_NEO4J_HEAP / _PAGECACHE (default 1g / 256m, "
-                         "not the memory it was started with: set them, or restart it before timing)")
+                         "and the server restarted on its port with the heap and page cache it was started with")
     args = ap.parse_args()
     results, neo4j = {}, {}
     for n in args.sizes:

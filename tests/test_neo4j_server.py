@@ -116,6 +116,11 @@ def test_a_second_instance_runs_beside_the_first_and_stops_by_its_pid(neo4j_serv
         assert _read(neo4j_server, "MATCH (g:Graph {id: 'only-in-the-second'}) RETURN g") == []
         state = json.loads((tmp_path / "second" / "server.json").read_text())
         assert state["pid"] == second.pid and state["port"] == second.port
+        cmdline = Path(f"/proc/{second.pid}/cmdline").read_bytes().split(b"\0")   # what the JVM was really given
+        assert state["heap"] == "256m" and b"-Xmx256m" in cmdline
+        config = (tmp_path / "second" / "conf" / "neo4j.conf").read_text()
+        assert state["pagecache"] == "32m" and "server.memory.pagecache.size=32m" in config
+        assert "heap 256m, page cache 32m" in launcher.status(tmp_path / "second")
         with pytest.raises(launcher.Neo4jServerError, match="already runs"):
             launcher.start(tmp_path / "second", password, log=lambda m: None)
     finally:

@@ -186,11 +186,14 @@ def java_command() -> str:
 
 @dataclass
 class Server:
-    """A started instance: its folder, PID and Bolt address."""
+    """A started instance: its folder, PID, Bolt address and the memory it was started with (so a
+    restart, e.g. around neo4j-admin import, can give it the same; None in older state files)."""
     home: str
     pid: int
     port: int
     user: str = "neo4j"
+    heap: str | None = None
+    pagecache: str | None = None
 
     @property
     def uri(self) -> str:
@@ -335,7 +338,7 @@ def start(home: str | Path, password: str, *, port: int | None = None, heap: str
         proc = subprocess.Popen(cmd, stdout=console, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 start_new_session=True, env=_admin_env(home))
         console.close()
-        server = Server(home=str(home), pid=proc.pid, port=chosen)
+        server = Server(home=str(home), pid=proc.pid, port=chosen, heap=heap, pagecache=pagecache)
         (home / STATE_FILE).write_text(json.dumps(asdict(server)) + "\n")
         deadline = time.monotonic() + wait_s
         while time.monotonic() < deadline:
@@ -397,7 +400,8 @@ def status(home: str | Path, password: str | None = None) -> str:
         return f"not running (no server started from {home})"
     answers = "" if password is None else ("; answers" if _answers(server.uri, server.user, password)
                                            else "; does not answer (yet)")
-    return f"running: pid {server.pid}, {server.uri}, data in {home}{answers}"
+    memory = f", heap {server.heap}, page cache {server.pagecache}" if server.heap else ""
+    return f"running: pid {server.pid}, {server.uri}{memory}, data in {home}{answers}"
 
 
 # --- command line -----------------------------------------------------------------------------------
