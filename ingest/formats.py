@@ -32,6 +32,7 @@ back an equivalent file:
 """
 from __future__ import annotations
 
+import glob
 import gzip
 import io
 import json
@@ -79,6 +80,9 @@ def read_graph_file(path, *, max_bytes: int = DEFAULT_MAX_BYTES, tokenizer=None)
         return _graph_from_json(_loads(data))
     except _Problem as e:
         raise GraphFileError(f"{path}: {e}") from None
+    except FileNotFoundError:                # expand_paths keeps a glob that matched nothing, to say so here
+        what = "no file matches this pattern" if glob.has_magic(str(path)) else "no such file or folder"
+        raise GraphFileError(f"{path}: cannot read: {what}") from None
     except OSError as e:
         raise GraphFileError(f"{path}: cannot read: {e.strerror or e}") from None
     except RecursionError:   # a value nested too deeply for validation, in a file orjson could parse

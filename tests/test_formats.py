@@ -540,8 +540,10 @@ def test_size_cap_is_inclusive_and_its_default_documented(tmp_path):
 
 
 def test_missing_file(tmp_path):
-    with pytest.raises(GraphFileError, match=r"nope\.json: cannot read: No such file"):
+    with pytest.raises(GraphFileError, match=r"nope\.json: cannot read: no such file or folder$"):
         read_graph_file(tmp_path / "nope.json")
+    with pytest.raises(GraphFileError, match=r"graphs/\*\.json: cannot read: no file matches this pattern$"):
+        read_graph_file(tmp_path / "graphs" / "*.json")
 
 
 def test_standard_library_json_fallback(tmp_path, monkeypatch):
