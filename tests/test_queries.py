@@ -360,9 +360,12 @@ def test_common_paths(corpus, hops, min_weight, token, tag, sign):
         assert any(r["signs"].count("-") == 2 and r["mean_strength"] > 0 for r in rows)
 
 
-def test_common_paths_bad_hops(corpus):
+def test_common_paths_bad_hops_and_weights(corpus):
     with pytest.raises(queries.QueryError, match="hops"):
         queries.run(corpus[0], "common-paths", hops=5)
+    for weight in (-1.0, float("nan")):
+        with pytest.raises(queries.QueryError, match="min_weight=.*never negative"):
+            queries.run(corpus[0], "common-paths", min_weight=weight)
 
 
 # --- supernodes -------------------------------------------------------------------------------------
