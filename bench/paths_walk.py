@@ -34,9 +34,9 @@ def main() -> None:
     with open_store(args.store, read_only=True) as store:
         for hops, min_weight in ((2, 0.25), (3, 0.25), (4, 0.5)):
             params = dict(min_weight=min_weight, token="", tag="", sign="excitatory", rank_by="strength", limit=50)
-            best, rows = {}, {}
+            best, rows, queries = {}, {}, variants(hops)
             for _ in range(args.repeat):
-                for name, cypher in variants(hops).items():
+                for name, cypher in queries.items():
                     start = time.perf_counter()
                     rows[name] = store.query(cypher, params, timeout_s=600, max_memory="8G")
                     best[name] = min(best.get(name, float("inf")), time.perf_counter() - start)
