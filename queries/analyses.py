@@ -64,8 +64,8 @@ def common_paths(store, hops: int, min_weight: float, token: str, tag: str, sign
     if hops not in (2, 3, 4):
         raise QueryError(f"common-paths: hops={hops}; use 2, 3 or 4")
     if not min_weight >= 0:                    # NaN too
-        raise QueryError(f"common-paths: min_weight={min_weight}; an edge's |weight| is never negative: "
-                         "give 0 to walk every edge")
+        raise QueryError(f"common-paths: min_weight={min_weight}; give a number >= 0 (an edge's |weight| is "
+                         "never negative; 0 walks every edge)")
     if sign not in ("excitatory", "inhibitory", "all"):
         raise QueryError(f"common-paths: sign={sign!r}; use 'excitatory', 'inhibitory' or 'all'")
     rank_by = {"product": "strength"}.get(rank_by, rank_by)      # the name before strengths were signed
