@@ -147,6 +147,8 @@ def ingest_paths(store, paths, tags: dict[str, str] | None = None, manifest=None
     report = IngestReport(store=str(settings.store), skipped=[str(f) for f in others],
                           n_files=len(files))
     per_file_tags = read_manifest(manifest) if manifest else {}
+    if not files:                             # nothing to store: no store is opened, and none is made
+        return report
     with open_store(settings, lock_timeout_s=opts.lock_timeout_s):
         pass                                  # a path that is not a store is refused now, before any file is read
     batch: list[tuple[Path, object]] = []

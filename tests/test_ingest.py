@@ -106,6 +106,16 @@ def test_the_summary_names_the_files_it_skipped(store_uri, graph_dir, cli_env):
                     f"{', '.join(str(p) for p in skipped[:5])}, … (2 more).")
 
 
+def test_a_run_with_no_graph_file_makes_no_store(graph_dir, tmp_path, cli_env):
+    """Ingesting an empty folder says so and leaves no store behind: a mistyped path makes no new file."""
+    (graph_dir / "empty").mkdir()
+    store = tmp_path / "new.db"
+    result = ingest_cli(str(store), str(graph_dir / "empty"), env=cli_env)
+    assert result.returncode == 0, result.stderr
+    assert "No graph files found" in result.stdout
+    assert not store.exists() and list(tmp_path.iterdir()) == [graph_dir]
+
+
 def test_bad_files_are_reported_and_the_rest_load(store_uri, graph_dir, tmp_path, cli_env):
     files = expand_paths([graph_dir])[0]
     first = ingest_cli(store_uri, str(files[0]), env=cli_env)
