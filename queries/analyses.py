@@ -197,7 +197,8 @@ def feature_profile(store, fkey: str, top: int) -> list[dict]:
     """
     feature = run(store, "_feature", fkey=fkey)
     if not feature:
-        raise QueryError(f"feature-profile: no feature {fkey!r} in the store; find keys with hubs-by-graphs or search-features")
+        from circuit_atlas.queries.explain import unknown_feature
+        raise QueryError(f"feature-profile: {unknown_feature(store, fkey)}")
     [activations] = [r["activations"] for r in run(store, "_feature-activations", fkey=fkey)]   # sorted
     return [{
         "fkey": fkey, "layer": feature[0]["layer"], "label": feature[0]["label"],

@@ -70,6 +70,18 @@ def unlabelled(store, rows: list[dict]) -> str | None:
     return NO_LABELS if blank_labels(rows) and not _has_labels(store) else None
 
 
+def unknown_feature(store, fkey: str) -> str:
+    """One line for a feature key the store lacks: the full keys a short one ("20/15589", as path
+    rows print them) stands for, else what keys look like."""
+    full = [r["fkey"] for r in run(store, "_features-ending", suffix="/" + fkey.strip("/"))]
+    if full:
+        more = " or more" if len(full) > 3 else ""
+        return (f"no feature {_q(fkey)} in the store; keys are whole, did you mean "
+                f"{' or '.join(_q(k) for k in full[:3])}{more}?")
+    return (f"no feature {_q(fkey)} in the store; keys look like <transcoder set>/<layer>/<index> "
+            "(find some with hubs-by-graphs or search-features)")
+
+
 def explain_empty(store, name: str, params: dict | None = None) -> str:
     """One line saying which filter of `name`'s parameters matched nothing, and what exists instead."""
     bound = get(name).bind(params or {})
@@ -88,7 +100,7 @@ def explain_empty(store, name: str, params: dict | None = None) -> str:
         return problem.replace("no graph is tagged", "no graph has the concept tag")
     fkey = bound.get("fkey")
     if fkey and not run(store, "_labels-of", keys=[fkey]):
-        return f"no feature {_q(fkey)} in the store; keys look like <transcoder set>/<layer>/<index> (find some with hubs-by-graphs or search-features)"
+        return unknown_feature(store, fkey)
     if bound.get("source") and name == "supernodes":
         sources = [f"{r['source']} ({r['n']})" for r in run(store, "_supernode-sources")]
         return f"no supernodes from source {_q(bound['source'])}; {_listing(sources, 'supernode sources')}"

@@ -105,6 +105,24 @@ def test_a_read_session_cannot_write(neo4j_server):
     assert _read(neo4j_server, "MATCH (g:Graph {id: 'written-in-a-read-session'}) RETURN g") == []
 
 
+@pytest.mark.parametrize("password,why", [
+    ("", "refused the login of user 'neo4j' (.*); no password is set: set NEO4J_PASSWORD"),
+    ("wrong-password", "refused the login of user 'neo4j' (.*); check NEO4J_USER / NEO4J_PASSWORD"),
+    (None, "cannot connect to Neo4j at bolt://127.0.0.1:1: .*Connection refused.*; is the server running?"),
+])
+def test_a_store_that_cannot_be_reached_says_why_in_one_line(neo4j_server, tmp_path, password, why, cli_env):
+    """A missing or wrong password, and a port nothing answers on, each get one line naming the fix."""
+    import re
+
+    uri = neo4j_server if password is not None else "bolt://127.0.0.1:1"
+    env = {k: v for k, v in cli_env.items() if k not in ("NEO4J_PASSWORD", "CIRCUIT_ATLAS_NEO4J_PASSWORD")}
+    env.update(CIRCUIT_ATLAS_CONFIG=str(tmp_path / "none.toml"), NEO4J_PASSWORD=password or "")
+    done = subprocess.run([sys.executable, "-m", "circuit_atlas", "--store", uri, "cypher", "RETURN 1 AS one"],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 1 and done.stdout == "", done
+    assert done.stderr.count("\n") == 1 and re.search(why, done.stderr), done.stderr
+
+
 @pytest.mark.slow
 def test_a_second_instance_runs_beside_the_first_and_stops_by_its_pid(neo4j_server, tmp_path):
     password = "-second-instance-pw"          # a leading dash must not read as an option of neo4j-admin

@@ -85,6 +85,8 @@ def test_to_dataframe(store_uri):
     (["shared-multilingual-features", "-p", "concept=antonym"], 'tags with key concept: concept=weather'),
     (["search-graphs", "-p", "tags=lang=de"], 'no graph is tagged "lang=de"; tags with key lang: lang=en, lang=fr'),
     (["feature-graphs", "-p", "fkey=nope/1/2"], 'no feature "nope/1/2" in the store'),
+    (["feature-downstream", "-p", "fkey=20/15589"],          # a key as path rows print it
+     'no feature "20/15589" in the store; keys are whole, did you mean "mntss/gemma-scope-transcoders/20/15589"?'),
     (["common-paths", "-p", 'token=" Austin"', "-p", "min_weight=1000"], 'no excitatory 3-hop path into " Austin" has every edge at |weight| >= 1000'),
     (["hubs-by-graphs", "-p", "limit=0"], "limit=0 asks for no rows"),
 ])

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import os
 import random
 from pathlib import Path
@@ -193,6 +194,10 @@ def test_feature_profile(corpus):
     assert len(row["graphs"]) == len(row["upstream"]) == len(row["downstream"]) == 3
     with pytest.raises(queries.QueryError, match="no feature"):
         queries.run(store, "feature-profile", fkey="no/such/feature")
+    short = fkey.split("/", fkey.count("/") - 1)[-1]             # "<layer>/<index>", as path rows print it
+    with pytest.raises(queries.QueryError, match=f'no feature "{short}" in the store; keys are whole, '
+                                                 f'did you mean .*"{re.escape(fkey)}"'):
+        queries.run(store, "feature-profile", fkey=short)
 
 
 # --- graph diff -------------------------------------------------------------------------------------

@@ -74,7 +74,7 @@ def params_for(q, store, graphs) -> dict:
              "source": "" if q.name == "feature-labels" else "proposed",
              "id": queries.run(store, "supernodes", limit=1)[0]["id"],
              "tag": "" if q.name.startswith("_common-paths") else "lang=en", "within": "", "min_share": 0.5, "max_other": 0.5, "gid": gids[0], "role": "",
-             "op": "", "min_prompts": 1, "hops": 3, "ids": [0, 1, 2]}
+             "op": "", "min_prompts": 1, "hops": 3, "ids": [0, 1, 2], "suffix": hub[hub.index("/"):]}
     return {p.name: known[p.name] for p in q.params if p.name in known}
 
 

@@ -36,6 +36,19 @@ def _map_error(e: Exception, cypher: str) -> StoreError:
     return CypherError(refused_query(msg, cypher))
 
 
+def _connect_error(e: Exception, uri: str, s: Settings) -> str:
+    """One line on why the server at `uri` cannot be used: the login, or nothing answering there."""
+    from neo4j.exceptions import AuthError
+
+    if isinstance(e, AuthError):
+        fix = ("no password is set: set NEO4J_PASSWORD" if not s.neo4j_password else
+               "check NEO4J_USER / NEO4J_PASSWORD")
+        return f"Neo4j at {uri} refused the login of user {s.neo4j_user!r} ({getattr(e, 'message', None) or e}); {fix}"
+    reason = " ".join(str(e).split())
+    return (f"cannot connect to Neo4j at {uri}: {reason}; is the server running? "
+            "(scripts/neo4j.sh status --dir DIR says)")
+
+
 class Neo4jBackend:
     name = "neo4j"
 
@@ -55,8 +68,7 @@ class Neo4jBackend:
                                                       notifications_min_severity="OFF")
             self._driver.verify_connectivity()
         except Exception as e:
-            raise StoreError(f"cannot connect to Neo4j at {uri}: {e}; check NEO4J_USER / NEO4J_PASSWORD "
-                             "and that the server is running") from None
+            raise StoreError(_connect_error(e, uri, s)) from None
         self._queries = QueryRunner(lambda _: neo4j_target(uri, s.neo4j_user, s.neo4j_password, self._database))
         if not read_only:
             self._check_layout(uri)
