@@ -74,6 +74,15 @@ def test_missing_files(tmp_path):
         tracer.load(tmp_path, PLT)
 
 
+def test_a_folder_of_transcoder_sets_names_them(tmp_path):
+    """An organism's transcoders/ holds plt/ and clt/: naming the parent says which sets are inside."""
+    for name in ("plt", "clt"):
+        shutil.copytree(PLT, tmp_path / "transcoders" / name)
+    with pytest.raises(tracer.MissingFile, match=r"transcoders: a folder of transcoder sets \(clt, plt\), not one "
+                                                 r"set; give one of them, e.g. .*transcoders/clt$"):
+        tracer.load(MODEL, tmp_path / "transcoders")
+
+
 def test_unknown_hook_point_lists_the_supported_ones(tmp_path):
     shutil.copytree(PLT, tmp_path / "tc")
     config = (tmp_path / "tc" / "config.yaml").read_text().replace("mlp.hook_in", "hook_resid_pre")

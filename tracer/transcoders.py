@@ -197,6 +197,10 @@ def load_transcoders(directory: str | Path, lazy: bool = False, dtype: torch.dty
     directory = Path(directory)
     config_path = directory / "config.yaml"
     if not config_path.is_file():
+        sets = sorted(d.name for d in directory.glob("*/") if (d / "config.yaml").is_file())
+        if sets:          # an organism's transcoders/ holds plt/ and clt/: the user named their parent
+            raise MissingFile(f"{directory}: a folder of transcoder sets ({', '.join(sets)}), not one set; "
+                              f"give one of them, e.g. {directory / sets[0]}")
         raise MissingFile(f"{config_path}: no config.yaml in the transcoder directory "
                           "(it names model_kind, feature_input_hook and feature_output_hook)")
     try:
