@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import statistics
 
+from circuit_atlas.queries.explain import unknown_feature
 from circuit_atlas.queries.labels import token_text
 from circuit_atlas.store.aggregates import PATH_MIN_WEIGHT
 from circuit_atlas.store.statements import UNWALKED_GRAPHS
@@ -197,7 +198,6 @@ def feature_profile(store, fkey: str, top: int) -> list[dict]:
     """
     feature = run(store, "_feature", fkey=fkey)
     if not feature:
-        from circuit_atlas.queries.explain import unknown_feature
         raise QueryError(f"feature-profile: {unknown_feature(store, fkey)}")
     [activations] = [r["activations"] for r in run(store, "_feature-activations", fkey=fkey)]   # sorted
     return [{
