@@ -85,6 +85,7 @@ def parameter_sets(store, graphs) -> dict[str, list[dict]]:
         "_graph-tokens": [{}], "_logit-tokens": [{}], "_supernode-sources": [{}],
         "_tags": [{}], "_transcoder-sets": [{}],
         "_labels-of": [{"keys": fkeys}],
+        "_features-ending": [{"suffix": f[f.index("/"):]} for f in fkeys] + [{"suffix": "/" + fkeys[0].rsplit("/", 1)[1]}],
         "_label-of": [{"fkey": f} for f in fkeys],
         "_search-feature-labels": [{"text": w, "limit": ALL} for w in label_words],
         "_search-graph-labels": [{"text": w, "limit": ALL} for w in label_words],
