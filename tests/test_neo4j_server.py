@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -112,8 +113,6 @@ def test_a_read_session_cannot_write(neo4j_server):
 ])
 def test_a_store_that_cannot_be_reached_says_why_in_one_line(neo4j_server, tmp_path, password, why, cli_env):
     """A missing or wrong password, and a port nothing answers on, each get one line naming the fix."""
-    import re
-
     uri = neo4j_server if password is not None else "bolt://127.0.0.1:1"
     env = {k: v for k, v in cli_env.items() if k not in ("NEO4J_PASSWORD", "CIRCUIT_ATLAS_NEO4J_PASSWORD")}
     env.update(CIRCUIT_ATLAS_CONFIG=str(tmp_path / "none.toml"), NEO4J_PASSWORD=password or "")
