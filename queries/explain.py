@@ -6,7 +6,8 @@
         # no logit token "Austin" in the store; did you mean " Austin"? (...)
 
 Each check reads what the store holds for one kind of filter (logit tokens, tags, concepts, features,
-labels, supernode sources); the first filter that names something absent is the answer.
+labels, supernode sources, interventions, the lang=/item= tags); the first filter that names something
+absent is the answer.
 
 `unlabelled(store, rows)` says the same of an answer whose label columns are all blank: why, and how to fill them.
 """
@@ -82,6 +83,51 @@ def unknown_feature(store, fkey: str) -> str:
             "(find some with hubs-by-graphs or search-features)")
 
 
+CAUSAL = {"causal-features": ("op", "features alone"), "causal-supernodes": ("role", "supernodes")}
+
+
+def _causal_problem(store, name: str, bound: dict) -> str | None:
+    """No interventions stored at all, an op/role no run had, or too high a min_prompts."""
+    key, what = CAUSAL[name]
+    every = run(store, name, {key: "", "min_prompts": 1, "limit": 1_000_000})
+    if not every:
+        return (f"the store has no interventions on {what} yet: `circuit-atlas intervene … --save` "
+                "runs and stores some (docs/interventions.md)")
+    kinds = sorted({r[key] for r in every})
+    if bound[key] and bound[key] not in kinds:
+        return f"no intervention on {what} has {key} {_q(bound[key])}; {_listing([_q(k) for k in kinds], f'{key}s stored')}"
+    most = max(r["n_prompts"] for r in every if r[key] == bound[key] or not bound[key])
+    if most < bound["min_prompts"]:
+        of = f" with {key} {_q(bound[key])}" if bound[key] else ""
+        return (f"no intervention on {what}{of} ran on {bound['min_prompts']} or more prompts (the most is {most}); "
+                f"try -p min_prompts={most}")
+    return None
+
+
+def _multilingual_problem(store) -> str | None:
+    """The tags multilingual-iou pairs graphs by (lang=, item=) missing, or only one language tagged."""
+    tags = run(store, "_tags")
+    keys = {t["key"] for t in tags}
+    missing = [f"{k}=<{v}>" for k, v in (("lang", "code"), ("item", "id")) if k not in keys]
+    if missing:
+        return (f"no graph is tagged {' or '.join(missing)}: multilingual-iou pairs parallel prompts by their "
+                "lang= and item= tags (docs/queries.md, \"Tagging conventions\"; `circuit-atlas tag` adds them)")
+    langs = sorted({t["value"] for t in tags if t["key"] == "lang"})
+    if len(langs) < 2:
+        return f"only one language is tagged (lang={langs[0]}): multilingual-iou compares two or more"
+    return None
+
+
+def _text_problem(store, text: str) -> str | None:
+    """No prompt contains `text`; where a slug does, name those graphs."""
+    if run(store, "_graphs-by-text", text=text, limit=1):
+        return None
+    slugs = [r["slug"] for r in run(store, "_graphs-by-text", text="", limit=1_000_000)
+             if text.lower() in (r["slug"] or "").lower()]
+    hint = f"; {_listing(slugs, 'slugs that contain it')} (`circuit-atlas graph show SLUG`)" if slugs else ""
+    return f"no graph's prompt contains {_q(text)} (case-insensitive){hint}"
+
+
 def explain_empty(store, name: str, params: dict | None = None) -> str:
     """One line saying which filter of `name`'s parameters matched nothing, and what exists instead."""
     bound = get(name).bind(params or {})
@@ -101,6 +147,17 @@ def explain_empty(store, name: str, params: dict | None = None) -> str:
     fkey = bound.get("fkey")
     if fkey and not run(store, "_labels-of", keys=[fkey]):
         return unknown_feature(store, fkey)
+    if name in CAUSAL and (problem := _causal_problem(store, name, bound)):
+        return problem
+    if name == "multilingual-iou" and (problem := _multilingual_problem(store)):
+        return problem
+    if name == "search-graphs" and bound.get("text") and (problem := _text_problem(store, bound["text"])):
+        return problem
+    if bound.get("source") and name == "feature-labels" and _has_labels(store):
+        sources = {r["source"]: r["n"] for r in run(store, "_label-sources")}
+        if bound["source"] not in sources:
+            listed = [f"{_q(s)} ({n})" for s, n in sources.items()]
+            return f"no labels from source {_q(bound['source'])}; {_listing(listed, 'label sources')}"
     if bound.get("source") and name == "supernodes":
         sources = [f"{r['source']} ({r['n']})" for r in run(store, "_supernode-sources")]
         return f"no supernodes from source {_q(bound['source'])}; {_listing(sources, 'supernode sources')}"

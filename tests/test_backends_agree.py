@@ -82,7 +82,7 @@ def parameter_sets(store, graphs) -> dict[str, list[dict]]:
                                {"min_graphs": 3, "max_features": 300, "method": "louvain"}],
         "supernodes": [{"limit": ALL}],
         "_graphs-feature-logit-effects": [{"gids": gids[:5]}], "_graphs-feature-positions": [{"gids": gids[:5]}],
-        "_graph-tokens": [{}], "_logit-tokens": [{}], "_supernode-sources": [{}],
+        "_graph-tokens": [{}], "_logit-tokens": [{}], "_supernode-sources": [{}], "_label-sources": [{}],
         "_tags": [{}], "_transcoder-sets": [{}],
         "_labels-of": [{"keys": fkeys}],
         "_features-ending": [{"suffix": f[f.index("/"):]} for f in fkeys] + [{"suffix": "/" + fkeys[0].rsplit("/", 1)[1]}],

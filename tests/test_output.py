@@ -68,6 +68,11 @@ def test_nested_fields_are_a_vertical_card(store_uri):
     assert "activation" in lines and f"  median: {row['activation']['median']:.6g}" in lines
     for r in row["upstream"]:                               # every neighbour on its own line, nothing cut
         assert any(line.startswith("  - kind=") and f"total_weight={r['total_weight']:.6g}" in line for line in lines)
+    embedding = [r for r in row["upstream"] if r["kind"] == "embedding"]
+    assert embedding and not any(r["fkey"] for r in embedding)
+    for r in embedding:                                     # blank fields left out: no "fkey=, label=,"
+        [line] = [x for x in lines if x.startswith("  - kind=embedding") and f"token={json.dumps(r['token'])}" in x]
+        assert "fkey=" not in line and "label=" not in line, line
     assert "…" not in out
 
 
@@ -140,3 +145,51 @@ def test_blank_labels_say_how_to_get_some(tmp_path):
         result = CliRunner().invoke(main, ["--store", uri, *args])
         assert result.exit_code == 0 and "no feature labels" not in result.output, result.output
     assert "no feature labels" not in query(uri, "feature-labels").output
+
+
+def test_empty_answers_name_what_the_store_lacks(tmp_path):
+    """Interventions, lang=/item= tags, label sources, prompt text: each empty answer names what is missing,
+    from what was put in the store here (one graph, then planted interventions)."""
+    from circuit_atlas.ingest.formats import read_graph_file
+    from circuit_atlas.queries import interventions
+    from circuit_atlas.store import open_store
+    uri, graph = str(tmp_path / "atlas.db"), read_graph_file(DALLAS)
+    with open_store(uri) as store:
+        store.add_graph(graph)
+        labels.auto_labels(store)
+    why = lambda *args: query(uri, *args).output.split("why: ", 1)[1].strip()
+
+    assert "no interventions on features alone yet" in why("causal-features")
+    assert "no interventions on supernodes yet" in why("causal-supernodes")
+    assert why("multilingual-iou").startswith("no graph is tagged lang=<code> or item=<id>")
+    tagged = CliRunner().invoke(main, ["--store", uri, "tag", graph.slug, "--add", "lang=en", "--add", "item=capital"])
+    assert tagged.exit_code == 0, tagged.output
+    assert why("multilingual-iou") == "only one language is tagged (lang=en): multilingual-iou compares two or more"
+    n_auto = len(library(uri, "feature-labels", source="auto", limit=1_000_000))
+    assert why("feature-labels", "-p", "source=nosuch") == f'no labels from source "nosuch"; label sources: "auto" ({n_auto})'
+    word = "Austin"                          # in the slug, not the prompt
+    assert word.lower() in graph.slug.lower() and word.lower() not in graph.prompt.lower()
+    assert why("search-graphs", "-p", f"text={word}").startswith(
+        f'no graph\'s prompt contains "{word}" (case-insensitive); slugs that contain it: {graph.slug}')
+
+    fkey = next(graph.feature_key(n) for n in graph.nodes if graph.feature_key(n))
+    tset, layer, feature = interventions.parse_feature_key(fkey)
+    planted = [("ablate", "p1"), ("ablate", "p2"), ("scale", "p1")]      # (op, prompt)
+    with open_store(uri) as store:
+        for i, (op, prompt) in enumerate(planted):
+            interventions.store_record(store, {
+                "id": f"t{i}", "created": "2026-01-01T00:00:00+00:00", "prompt": prompt, "model": "m",
+                "transcoder_set": tset, "kind": op, "value": 0.0, "description": "test", "freeze_attention": True,
+                "constrained_layers": "", "target_token": " Austin", "logit_before": 3.0, "logit_after": 1.0,
+                "prob_before": 0.6, "prob_after": 0.2, "top_before": " Austin", "top_after": " Texas", "effects": "{}",
+                "job": "", "features": [{"key": fkey, "transcoder_set": tset, "layer": layer, "feature": feature,
+                                         "op": op, "value": 0.0}], "supernodes": {}})
+    ops = sorted({op for op, _ in planted})
+    assert why("causal-features", "-p", "op=zero") == (
+        f'no intervention on features alone has op "zero"; ops stored: {", ".join(json.dumps(o) for o in ops)}')
+    most = max(len({p for o, p in planted if o == op}) for op in ops)
+    assert why("causal-features", "-p", f"min_prompts={most + 1}") == (
+        f"no intervention on features alone ran on {most + 1} or more prompts (the most is {most}); try -p min_prompts={most}")
+    assert why("causal-features", "-p", "op=scale", "-p", "min_prompts=2").startswith(
+        'no intervention on features alone with op "scale" ran on 2 or more prompts (the most is 1)')
+    assert library(uri, "causal-features", op="ablate", min_prompts=most)          # the suggestion answers

@@ -55,11 +55,13 @@ def _shown(column: str, value) -> str:
 
 
 def _card_value(value, indent: str = "  ") -> list[str]:
-    """A nested value as lines: a dict one 'key: value' a line, a list of dicts one '- k=v, ...' an item."""
+    """A nested value as lines: a dict one 'key: value' a line, a list of dicts one '- k=v, ...' an item
+    (blank fields left out: an embedding neighbour has no fkey or label)."""
     if isinstance(value, dict):
         return [f"{indent}{k}: {_shown(k, v)}" for k, v in value.items()]
     if isinstance(value, list) and any(isinstance(v, dict) for v in value):
-        return [f"{indent}- " + ", ".join(f"{k}={_shown(k, x)}" for k, x in v.items()) if isinstance(v, dict)
+        return [f"{indent}- " + ", ".join(f"{k}={_shown(k, x)}" for k, x in v.items() if x not in (None, ""))
+                if isinstance(v, dict)
                 else f"{indent}- {_cell(v)}" for v in value] or [f"{indent}(none)"]
     return []
 
