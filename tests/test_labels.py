@@ -44,7 +44,10 @@ def test_auto_labels_match_plain_python(store, graphs):
     want = ref.label_evidence(graphs)
     assert set(made) == set(want)
     evidence = labels.corpus_evidence(store)
-    in_batches = labels.corpus_evidence(store, graphs_per_call=2)     # as on a large corpus: summed over batches
+    seen = []                                                        # what a progress bar is shown
+    in_batches = labels.corpus_evidence(store, graphs_per_call=2, progress=lambda *a: seen.append(a))
+    n = len(graphs)                                                  # summed over batches, as on a large corpus
+    assert seen == [(done, n) for done in range(0, n, 2)] + [(n, n)]
     assert len(graphs) > 4 and set(in_batches) == set(want)
     for key, (inputs, logits) in want.items():
         for ev in (evidence[key], in_batches[key]):

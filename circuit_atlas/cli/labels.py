@@ -1,6 +1,8 @@
 """`circuit-atlas labels`: import users' feature labels, compute automatic ones from the corpus."""
 from __future__ import annotations
 
+import sys
+
 import click
 
 from circuit_atlas.cli import main
@@ -53,8 +55,9 @@ def labels_import(settings, file, transcoder_set):
               help="The transcoders of the stored graphs (with --model).")
 @click.option("--top", type=click.IntRange(min=1), default=3, show_default=True,
               help="Tokens kept per piece of evidence.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.pass_obj
-def labels_auto(settings, model_dir, transcoders_dir, top):
+def labels_auto(settings, model_dir, transcoders_dir, top, quiet):
     """Label every stored feature from the corpus: the tokens it sits on, the logits it drives.
 
     A label reads '"<token it sits on most>" → say "<logit it drives most>"' (without a positive logit
@@ -67,6 +70,8 @@ def labels_auto(settings, model_dir, transcoders_dir, top):
         circuit-atlas labels auto
         circuit-atlas labels auto --model ckpt/ --transcoders tc/
     """
+    from tqdm import tqdm
+
     from circuit_atlas.queries.labels import auto_labels
     from circuit_atlas.store import StoreError, open_store
 
@@ -79,9 +84,14 @@ def labels_auto(settings, model_dir, transcoders_dir, top):
             model = tracer.load(model_dir, transcoders_dir)
         except tracer.TracerError as e:
             raise click.ClickException(str(e)) from None
+    bar = tqdm(unit="graph", desc="labels auto", disable=quiet or not sys.stderr.isatty())
+
+    def progress(done, total):
+        bar.total = total
+        bar.update(done - bar.n)
     try:
-        with open_store(settings) as store:
-            made = auto_labels(store, model, top)
+        with open_store(settings) as store, bar:
+            made = auto_labels(store, model, top, progress=progress)
     except StoreError as e:
         raise click.ClickException(str(e).splitlines()[0]) from None
     promoted = sum(bool(v["promotes"]) for v in made.values())
