@@ -180,7 +180,7 @@ def get(name: str) -> NamedQuery:
     except KeyError:
         listed = sorted(n for n, q in QUERIES.items() if q.listed)
         holding = [n for n in listed if name and name in n]          # "hubs" -> the three hubs-by-* queries
-        hint = (f"; did you mean {' or '.join(map(repr, holding))}?" if 0 < len(holding) <= 5 else
+        hint = (f"; did you mean {' or '.join(map(repr, holding))}?" if 0 < len(holding) <= 6 else
                 _did_you_mean(name, listed) or f"; known queries: {', '.join(listed)}")
         raise QueryError(f"no query named {name!r}{hint} (see `circuit-atlas query --list`)") from None
 
