@@ -112,3 +112,21 @@ def test_export_is_valid_for_circuit_tracer(stored, tmp_path):
     done = subprocess.run([str(ORACLE_PYTHON), "-c", check, str(out)], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert int(done.stdout) == len(json.loads(out.read_text())["qParams"]["pinnedIds"]) > 0
+
+
+@pytest.mark.parametrize("command", ["show", "export"])
+def test_the_help_examples_run_on_the_graph_they_name(stored, tmp_path, command):
+    """`graph show/export --help` name dallas-austin-llamma and its nodes: run each example on it."""
+    import shlex
+
+    from tests.test_cli import examples
+    path, graph, _ = stored
+    ran = 0
+    for example in examples(main.commands["graph"].commands[command]):
+        argv = shlex.split(" ".join(line.rstrip("\\") for line in example))[2:]      # after "circuit-atlas graph"
+        if "--out" in argv:
+            argv[argv.index("--out") + 1] = str(tmp_path / argv[argv.index("--out") + 1])
+        result = cli(path, *argv)
+        assert result.exit_code == 0, (example, result.output)
+        ran += graph.slug in argv
+    assert ran, f"no example of graph {command} names {graph.slug}"

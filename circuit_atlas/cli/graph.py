@@ -77,7 +77,7 @@ def graph_export(settings, graph_ref, out, node_ids, query, params, supernodes):
     \b
         circuit-atlas graph export dallas-austin-llamma --from-query common-paths \\
             -p 'token=" Austin"' -p limit=3 --out dallas-paths.json
-        circuit-atlas graph export dallas-austin-llamma --nodes 20_15589_10,23_12237_10 --out pins.json
+        circuit-atlas graph export dallas-austin-llamma --nodes 20_15589_9,23_12237_9 --out pins.json
     """
     from circuit_atlas.ingest.write import write_graph_json
     from circuit_atlas.queries import QueryError
