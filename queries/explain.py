@@ -93,7 +93,7 @@ def _causal_problem(store, name: str, bound: dict) -> str | None:
     if not every:
         return (f"the store has no interventions on {what} yet: `circuit-atlas intervene … --save` "
                 "runs and stores some (docs/interventions.md)")
-    kinds = sorted({r[key] for r in every})
+    kinds = sorted({r[key] for r in every}, key=str)
     if bound[key] and bound[key] not in kinds:
         return f"no intervention on {what} has {key} {_q(bound[key])}; {_listing([_q(k) for k in kinds], f'{key}s stored')}"
     most = max(r["n_prompts"] for r in every if r[key] == bound[key] or not bound[key])

@@ -176,7 +176,8 @@ def propose(corpus: Corpus, options: SupernodeOptions, evidence: Callable[[list[
     for members in groups:
         layers = sorted(corpus.layers[m] for m in members)
         digest = hashlib.sha1(" ".join(members).encode()).hexdigest()[:12]
-        out.append({"id": f"auto/{digest}", "name": f"layers {layers[0]}-{layers[-1]} · {name(members, known)}",
+        span = f"layer {layers[0]}" if layers[0] == layers[-1] else f"layers {layers[0]}-{layers[-1]}"
+        out.append({"id": f"auto/{digest}", "name": f"{span} · {name(members, known)}",
                     "source": "proposed", "gid": "", **score(members, corpus, sim),
                     "n_members": len(members), "members": members})
     return out

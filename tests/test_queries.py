@@ -459,8 +459,10 @@ def test_supernodes_are_named_from_the_corpus(corpus):
         driven = sorted((t for t in logits if logits[t] > 0), key=lambda t: (-logits[t], t))
         say = f"say {_json.dumps(driven[0])}" if driven else "no logit edge"
         layers = sorted(int(m.split("/")[-2]) for m in r["members"])
-        assert r["name"] == f"layers {layers[0]}-{layers[-1]} · {read} → {say}"
+        span = f"layer {layers[0]}" if layers[0] == layers[-1] else f"layers {layers[0]}-{layers[-1]}"
+        assert r["name"] == f"{span} · {read} → {say}"
         assert "<bos>" not in r["name"] and "?" not in r["name"]
+    assert {r["name"].split(" ")[0] for r in rows} == {"layer", "layers"}     # a one-layer group reads "layer 0"
 
 
 def test_cli_supernodes_propose_json_has_members(tmp_path):
