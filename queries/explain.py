@@ -133,6 +133,8 @@ def explain_empty(store, name: str, params: dict | None = None) -> str:
     bound = get(name).bind(params or {})
     if bound.get("limit") == 0:
         return "limit=0 asks for no rows"
+    if not run(store, "_graphs-by-text", text="", limit=1):
+        return "the store holds no graphs yet: `circuit-atlas ingest FILES` loads some (`circuit-atlas demo` traces some)"
     token = bound.get("token")
     if token:
         tokens = [r["token"] for r in run(store, "_logit-tokens") if r["token"] is not None]
@@ -158,9 +160,13 @@ def explain_empty(store, name: str, params: dict | None = None) -> str:
         if bound["source"] not in sources:
             listed = [f"{_q(s)} ({n})" for s, n in sources.items()]
             return f"no labels from source {_q(bound['source'])}; {_listing(listed, 'label sources')}"
-    if bound.get("source") and name == "supernodes":
+    if name == "supernodes":
         sources = [f"{r['source']} ({r['n']})" for r in run(store, "_supernode-sources")]
-        return f"no supernodes from source {_q(bound['source'])}; {_listing(sources, 'supernode sources')}"
+        if not sources:
+            return ("the store has no supernodes yet: `circuit-atlas supernodes propose` groups features into "
+                    "some, `circuit-atlas supernodes import FILE` adds a Neuronpedia graph's")
+        if bound["source"]:
+            return f"no supernodes from source {_q(bound['source'])}; {_listing(sources, 'supernode sources')}"
     if name == "feature-labels" and not _has_labels(store):
         return NO_LABELS
     if bound.get("text") and name == "search-features":

@@ -154,13 +154,23 @@ def test_empty_answers_name_what_the_store_lacks(tmp_path):
     from circuit_atlas.queries import interventions
     from circuit_atlas.store import open_store
     uri, graph = str(tmp_path / "atlas.db"), read_graph_file(DALLAS)
+    why = lambda *args: query(uri, *args).output.split("why: ", 1)[1].strip()
+    with open_store(uri) as store:                                   # a store whose graphs were all deleted
+        store.add_graph(graph)
+        store.delete_graphs([graph.id])
+    for name in ("hubs-by-influence", "search-graphs", "common-paths", "feature-labels"):
+        assert why(name).startswith("the store holds no graphs yet: `circuit-atlas ingest FILES` loads some"), name
     with open_store(uri) as store:
         store.add_graph(graph)
         labels.auto_labels(store)
-    why = lambda *args: query(uri, *args).output.split("why: ", 1)[1].strip()
 
     assert "no interventions on features alone yet" in why("causal-features")
     assert "no interventions on supernodes yet" in why("causal-supernodes")
+    assert why("supernodes").startswith("the store has no supernodes yet: `circuit-atlas supernodes propose`")
+    with open_store(uri) as store:
+        proposed = queries.run(store, "propose-supernodes", min_graphs=1)
+    assert proposed and why("supernodes", "-p", "source=neuronpedia") == (
+        f'no supernodes from source "neuronpedia"; supernode sources: proposed ({len(proposed)})')
     assert why("multilingual-iou").startswith("no graph is tagged lang=<code> or item=<id>")
     tagged = CliRunner().invoke(main, ["--store", uri, "tag", graph.slug, "--add", "lang=en", "--add", "item=capital"])
     assert tagged.exit_code == 0, tagged.output
