@@ -178,6 +178,15 @@ def explain_empty(store, name: str, params: dict | None = None) -> str:
         if top and top[0]["n_graphs"] < bound["min_graphs"]:
             return (f"no feature occurs in {bound['min_graphs']} or more graphs (the most is {top[0]['n_graphs']}); "
                     f"try -p min_graphs={top[0]['n_graphs']}")
+    if name == "propose-supernodes":
+        common = run(store, "_supernode-candidates", min_graphs=1, max_features=2)
+        if len(common) < 2:
+            return "the store holds fewer than two features: nothing to group"
+        if common[1]["n_graphs"] < bound["min_graphs"]:
+            return (f"fewer than two features occur in {bound['min_graphs']} or more graphs (two occur in "
+                    f"{common[1]['n_graphs']}); try -p min_graphs={common[1]['n_graphs']}")
+        return (f"no two features in {bound['min_graphs']} or more graphs play alike enough roles to group; "
+                f"try a lower min_similarity (now {bound['min_similarity']:g}) or min_weight (now {bound['min_weight']:g})")
     if name == "common-paths":
         into = f" into {_q(token)}" if token else ""
         return (f"no {bound['sign']} {bound['hops']}-hop path{into} has every edge at |weight| >= "

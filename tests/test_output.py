@@ -167,6 +167,9 @@ def test_empty_answers_name_what_the_store_lacks(tmp_path):
     assert "no interventions on features alone yet" in why("causal-features")
     assert "no interventions on supernodes yet" in why("causal-supernodes")
     assert why("supernodes").startswith("the store has no supernodes yet: `circuit-atlas supernodes propose`")
+    result = CliRunner().invoke(main, ["--store", uri, "supernodes", "propose", "-p", "min_graphs=2"])
+    assert result.exit_code == 0 and "(no rows)" in result.output, result.output        # one graph only
+    assert "why: fewer than two features occur in 2 or more graphs (two occur in 1); try -p min_graphs=1" in result.output
     with open_store(uri) as store:
         proposed = queries.run(store, "propose-supernodes", min_graphs=1)
     assert proposed and why("supernodes", "-p", "source=neuronpedia") == (

@@ -84,7 +84,7 @@ def _note(settings, q, given: dict, rows: list[dict]) -> str | None:
     limit = q.bind(given).get("limit")
     if rows and limit is not None and len(rows) == limit:
         notes.append(f"(cut at limit={limit}: there may be more rows; raise it with -p limit=N)")
-    if q.writes or (rows and not queries.blank_labels(rows)):     # nothing more to say: no need to open the store
+    if rows and (q.writes or not queries.blank_labels(rows)):     # nothing more to say: no need to open the store
         return "\n".join(notes) or None
     try:
         with open_store(settings, read_only=True) as store:
@@ -201,12 +201,16 @@ def supernodes_propose(settings, params, fmt, timeout_s):
     \b
         circuit-atlas supernodes propose -p min_graphs=5
     """
-    from circuit_atlas.queries import QueryError
+    from circuit_atlas import queries
     try:
-        rows = _run(settings, "propose-supernodes", parse_params(params), writes=True, timeout_s=timeout_s)
-    except QueryError as e:
+        given = parse_params(params)
+        rows = _run(settings, "propose-supernodes", given, writes=True, timeout_s=timeout_s)
+        note = _note(settings, queries.get("propose-supernodes"), given, rows)
+    except queries.QueryError as e:
         raise click.ClickException(str(e)) from None
     emit(rows, fmt)           # members too: the feature keys of each group
+    if note:
+        click.echo(note, err=fmt != "table")
 
 
 @supernodes.command("import")
