@@ -155,9 +155,11 @@ def explain_empty(store, name: str, params: dict | None = None) -> str:
         return problem
     if name == "search-graphs" and bound.get("text") and (problem := _text_problem(store, bound["text"])):
         return problem
-    if bound.get("source") and name == "feature-labels" and _has_labels(store):
+    if name == "feature-labels":
         sources = {r["source"]: r["n"] for r in run(store, "_label-sources")}
-        if bound["source"] not in sources:
+        if not sources:
+            return NO_LABELS
+        if bound["source"] and bound["source"] not in sources:
             listed = [f"{_q(s)} ({n})" for s, n in sources.items()]
             return f"no labels from source {_q(bound['source'])}; {_listing(listed, 'label sources')}"
     if name == "supernodes":
@@ -167,8 +169,6 @@ def explain_empty(store, name: str, params: dict | None = None) -> str:
                     "some, `circuit-atlas supernodes import FILE` adds a Neuronpedia graph's")
         if bound["source"]:
             return f"no supernodes from source {_q(bound['source'])}; {_listing(sources, 'supernode sources')}"
-    if name == "feature-labels" and not _has_labels(store):
-        return NO_LABELS
     if bound.get("text") and name == "search-features":
         if not _has_labels(store):
             return f"no label contains {_q(bound['text'])}: {NO_LABELS}"
