@@ -128,10 +128,10 @@ def test_bad_parameters_get_one_clear_error():
         queries.get("feature-graphs").bind({})
     with pytest.raises(queries.QueryError, match=r"query 'hubs-by-graphs': parameter limit: 'ten' is not an integer"):
         queries.get("hubs-by-graphs").bind({"limit": "ten"})
-    with pytest.raises(queries.QueryError, match="no query named 'hub'; did you mean 'hubs-by-graphs' or "
-                                                 "'hubs-by-influence' or 'hubs-by-weight'?"):
+    with pytest.raises(queries.QueryError, match=re.escape("no query named 'hub'; did you mean 'hubs-by-graphs' or "
+                                                           "'hubs-by-influence' or 'hubs-by-weight'?")):
         queries.get("hub")
-    with pytest.raises(queries.QueryError, match="no query named 'paths'; did you mean 'common-paths'?"):
+    with pytest.raises(queries.QueryError, match=re.escape("no query named 'paths'; did you mean 'common-paths'?")):
         queries.get("paths")
 
 
