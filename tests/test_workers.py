@@ -102,6 +102,16 @@ def test_trace_key_depends_on_what_is_traced_only():
     assert trace_key(spec, "hi") != trace_key(JobSpec("/m", "/t2", spec.options), "hi")
 
 
+def test_status_counts_prompts_in_the_singular_and_plural():
+    from circuit_atlas.cli.jobs import format_status
+    from circuit_atlas.workers.jobs import JobStatus
+
+    def status(n):
+        return format_status(JobStatus("j1", "p.txt", "/m", "/t", 0.0, n, {"done": n})).splitlines()[1]
+    assert status(1) == "  1 prompt: queued 0, running 0, done 1, failed 0"
+    assert status(2) == "  2 prompts: queued 0, running 0, done 2, failed 0"
+
+
 # -- the real stack --
 
 @pytest.fixture(scope="module")

@@ -167,7 +167,7 @@ def retry_failed(ctx, job_id) -> None:
         circuit-atlas jobs retry-failed 3f2a9c1e0b7d
     """
     n = _jobs(ctx).retry_failed(job_id)
-    click.echo(f"requeued {n} failed prompts of job {job_id}")
+    click.echo(f"requeued {n} failed prompt{'' if n == 1 else 's'} of job {job_id}")
 
 
 def _counts_line(st) -> str:
@@ -187,7 +187,7 @@ def format_status(st) -> str:
     if not st.pending and st.counts.get("failed"):
         outcome = f", {st.succeeded} of {st.n} succeeded, {st.counts['failed']} failed"
     lines = [f"job {st.id}: {st.state}{outcome}  ({st.file}; model {st.model}, transcoders {st.transcoders})",
-             f"  {st.n} prompts: {_counts_line(st)}"]
+             f"  {st.n} prompt{'' if st.n == 1 else 's'}: {_counts_line(st)}"]
     if st.unserved:
         lines.append(f"  {_unserved_line(st)}")
     elif st.graphs_per_hour is not None:
