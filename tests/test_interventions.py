@@ -188,6 +188,7 @@ def test_cli_prints_before_and_after_and_stores_evidence(model, tmp_path):
                                                 Intervention(0, f1, "scale", -2.0)], targets=["big"], generate=3)
     top_after = want.top(True, 1)[0][0]
     assert "before" in out.stdout and "after" in out.stdout
+    assert out.stdout.splitlines()[1] == "interventions: 2 on 2 features (frozen attention)"
     assert f"continuation after:  {want.continuation_after}" in out.stdout
     assert top_after in out.stdout.splitlines()[4]
     assert "stored (:Intervention" in out.stdout
@@ -224,6 +225,7 @@ def test_cli_refuses_an_empty_prompt_in_one_line():
 def test_cli_names_unknown_prompt_words_once_as_a_warning_line():
     out = cli("The opposite of Qwerty is", "--ablate", "0/1", "--generate", "2")
     assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines()[1] == "interventions: 1 on 1 feature (frozen attention)"
     warned = [line for line in out.stderr.splitlines() if "not in the vocabulary" in line]
     assert warned == [f"Warning: prompt 'The opposite of Qwerty is': 'Qwerty' not in the vocabulary of "
                       f"{tracer.load(MODEL, TRANSCODERS).model_name}; traced as <unk>"]

@@ -111,7 +111,8 @@ def intervene(settings, model_dir, transcoders_dir, prompt, sets, scales, adds, 
         click.echo(json.dumps({**result.to_dict(), "stored": stored}, ensure_ascii=False, indent=2))
         return
     click.echo(f"prompt: {result.prompt}")
-    click.echo(f"interventions: {len(ivs)} on {len({(i.layer, i.feature) for i in ivs})} features "
+    n_features = len({(i.layer, i.feature) for i in ivs})
+    click.echo(f"interventions: {len(ivs)} on {n_features} feature{'' if n_features == 1 else 's'} "
                f"({'live' if live_attention else 'frozen'} attention"
                f"{', constrained to layers ' + constrained_layers if constrained_layers else ''})")
     click.echo(format_rows(result.table()))
