@@ -87,13 +87,13 @@ def test_export_nodes_and_supernodes(stored, tmp_path):
     assert read_graph_file(out).extra["qParams"]["pinnedIds"] == feats
     bad = cli(path, "export", graph.slug, "--nodes", "99_1_1", "--out", str(tmp_path / "x.json"))
     assert bad.exit_code == 1 and "has no node '99_1_1'" in bad.output and not (tmp_path / "x.json").exists()
-    # a manual supernode stored from the file comes back as a viewer supernode
-    from circuit_atlas.queries.supernodes import import_manual
-    from circuit_atlas.store import open_store
+    # a manual supernode imported from a viewer's file comes back as a viewer supernode
+    from circuit_atlas.ingest.formats import write_graph_json
     graph.extra["qParams"] = {"supernodes": [["Texas", *feats]]}
-    with open_store(path) as store:
-        import_manual(store, [graph])
+    write_graph_json(graph, tmp_path / "viewed.json")
     graph.extra.pop("qParams")
+    result = CliRunner().invoke(main, ["--store", path, "supernodes", "import", str(tmp_path / "viewed.json")])
+    assert result.exit_code == 0 and result.output == "imported 1 supernode from 1 file\n", result.output
     result = cli(path, "export", graph.slug, "--supernodes", "--out", str(out))
     assert result.exit_code == 0, result.output
     [group] = read_graph_file(out).extra["qParams"]["supernodes"]
