@@ -62,6 +62,18 @@ def test_csv_job_file_needs_model_and_checks_field_counts(tmp_path):
 
 
 
+def test_a_relative_model_path_that_exists_here_is_made_absolute(tmp_path, monkeypatch):
+    """A worker reads the path from its own working directory, not the submitter's."""
+    (tmp_path / "ckpt" / "tc").mkdir(parents=True)
+    path = tmp_path / "job.txt"
+    path.write_text("one two\n")
+    monkeypatch.chdir(tmp_path)
+    spec, _ = read_job_file(path, {"model": "ckpt", "transcoders": "ckpt/tc"})
+    assert (spec.model, spec.transcoders) == (str(tmp_path / "ckpt"), str(tmp_path / "ckpt" / "tc"))
+    spec, _ = read_job_file(path, {"model": "models/elsewhere", "transcoders": "/models/tc"})
+    assert (spec.model, spec.transcoders) == ("models/elsewhere", "/models/tc")    # the workers' own paths
+
+
 def test_job_file_types_headers_and_intervention_targets(tmp_path):
     """What a job file may be, each wrong one refused with its reason (mutation survivors, issue 14)."""
     def job(name: str, text: str):
@@ -382,6 +394,10 @@ def test_cancel_drops_queued_prompts(stack, tiny_model, tmp_path):
     job = write_job(tmp_path / "job.jsonl", tiny_model, [{"prompt": p} for p in prompts(5, offset=400)])
     job_id = stack.submit(job)                          # no workers: everything stays queued
     assert stack.cli("jobs", "cancel", job_id).stdout.strip() == f"cancelled 5 queued prompts of job {job_id}"
+    elsewhere = stack.cli("jobs", "submit", str(job), "--model", "/models/not-here")     # a path on other hosts
+    assert elsewhere.stderr == ("Warning: model /models/not-here: not found on this machine; workers elsewhere "
+                                "must find it there, or each prompt fails\n")
+    stack.cli("jobs", "cancel", elsewhere.stdout.strip())
     st = stack.jobs.status(job_id)
     assert st.counts == {"cancelled": 5} and st.state == "cancelled" and st.finished
     assert "cancelled 5" in stack.cli("jobs", "status", job_id).stdout
@@ -433,14 +449,18 @@ def test_resubmission_with_other_transcoders_is_traced_again(stack, tiny_model, 
 
 
 @needs_redis
-def test_python_submission_is_the_job_file_path(stack, tiny_model, tmp_path):
+def test_python_submission_is_the_job_file_path(stack, tiny_model, tmp_path, monkeypatch):
     """Jobs.submit_trace (what audits call) and a job file record the same items and trace keys: a file
-    job after a Python job of the same prompts, model and options finds every graph stored."""
+    job after a Python job of the same prompts, model and options finds every graph stored (the Python
+    job names the model by a relative path, the file by its absolute one)."""
+    from pathlib import Path
+
     from circuit_atlas.tracer import TraceConfig
 
     model, transcoders = tiny_model
     texts = prompts(3, offset=900)
-    first = stack.jobs.submit_trace(str(model), str(transcoders), [texts[0], (texts[1], {"lang": "en"}), texts[2], " "],
+    monkeypatch.chdir(Path(model).parent)
+    first = stack.jobs.submit_trace(Path(model).name, str(transcoders), [texts[0], (texts[1], {"lang": "en"}), texts[2], " "],
                                     TraceConfig(max_n_logits=4), tags={"set": "suspect"}, source="audit x")
     items = [json.loads(v) for _, v in sorted(stack.jobs.r.hgetall(f"ca:job:{first}:items").items(), key=lambda kv: int(kv[0]))]
     assert [i["prompt"] for i in items] == [*texts, None]

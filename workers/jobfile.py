@@ -21,6 +21,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -59,6 +60,13 @@ def trace_key(spec: JobSpec, prompt: str) -> str:
     return hashlib.sha256(json.dumps(payload, ensure_ascii=False).encode()).hexdigest()[:32]
 
 
+def as_workers_see_it(path: str) -> str:
+    """A relative model or transcoder path that exists from here, made absolute: a worker reads the path
+    from its own working directory, and the submitter meant this one. Others are kept as given (the
+    workers' own paths, e.g. /models in compose)."""
+    return os.path.abspath(path) if not os.path.isabs(path) and os.path.exists(path) else path
+
+
 def read_job_file(path: str | Path, overrides: dict | None = None) -> tuple[JobSpec, list[Row]]:
     """Parse a job file; `overrides` (model, transcoders, options, tags) come from CLI flags."""
     path = Path(path)
@@ -94,7 +102,7 @@ def _merge_spec(path: Path, header: dict, overrides: dict) -> JobSpec:
                                 or not all(isinstance(t, str) for t in targets)):
         raise JobFileError(f"{path}: an intervention job's header needs \"intervene\": a list of targets "
                            '(["supernode:ID", "L/F", ...])')
-    return JobSpec(model=merged["model"], transcoders=merged["transcoders"],
+    return JobSpec(model=as_workers_see_it(merged["model"]), transcoders=as_workers_see_it(merged["transcoders"]),
                    options=options, tags={k: str(v) for k, v in tags.items()}, kind=kind, intervene=list(targets))
 
 

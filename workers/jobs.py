@@ -15,7 +15,7 @@ from pathlib import Path
 
 from circuit_atlas.workers import lost
 from circuit_atlas.workers.config import INGEST_QUEUE, TRACE_QUEUE
-from circuit_atlas.workers.jobfile import JobSpec, Row, read_job_file, trace_key
+from circuit_atlas.workers.jobfile import JobSpec, Row, as_workers_see_it, read_job_file, trace_key
 from circuit_atlas.workers.state import (ADVANCE, ARTIFACT, CANCELLED, DONE, FAILED, FINISH, INGEST_PENDING,
                                          MAX_ARTIFACT_BYTES, PUT_ARTIFACT, QUEUED, REGISTRY, SKIPPED, TRACE_TASK,
                                          TRACED, TRACING, connect)
@@ -131,7 +131,8 @@ class Jobs:
 
         config = config if config is not None else tracer.TraceConfig()
         rows = [_as_row(i, p, source) for i, p in enumerate(prompts, start=1)]
-        spec = JobSpec(model=model, transcoders=transcoders, options=dataclasses.asdict(config),
+        spec = JobSpec(model=as_workers_see_it(model), transcoders=as_workers_see_it(transcoders),
+                       options=dataclasses.asdict(config),
                        tags={k: str(v) for k, v in (tags or {}).items()})
         return self._record(spec, rows, [None if row.error else trace_key(spec, row.prompt) for row in rows], source)
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import time
 
 import click
@@ -58,7 +59,8 @@ def submit(ctx, file, model, transcoders, options, tags) -> None:
 
     Prompts already traced with the same model, transcoders and options are skipped. A file whose header
     says "kind": "intervene" is an intervention job: every prompt x every target of its "intervene" list
-    (docs/interventions.md).
+    (docs/interventions.md). The model and transcoder paths are read by the workers; a relative one that
+    exists here is made absolute first.
 
     Example:
 
@@ -68,7 +70,14 @@ def submit(ctx, file, model, transcoders, options, tags) -> None:
     overrides = {"model": model, "transcoders": transcoders,
                  "options": parse_params(options),
                  "tags": {k: str(v) for k, v in parse_params(tags).items()}}
-    click.echo(_jobs(ctx).submit(file, overrides, store=ctx.obj))
+    jobs_ = _jobs(ctx)
+    job_id = jobs_.submit(file, overrides, store=ctx.obj)
+    st = jobs_.status(job_id)
+    for what, path in (("model", st.model), ("transcoders", st.transcoders)):
+        if not os.path.exists(path):
+            click.echo(f"Warning: {what} {path}: not found on this machine; workers elsewhere must find it "
+                       "there, or each prompt fails", err=True)
+    click.echo(job_id)
 
 
 @jobs.command()
