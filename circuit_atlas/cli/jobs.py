@@ -72,8 +72,8 @@ def submit(ctx, file, model, transcoders, options, tags) -> None:
                  "tags": {k: str(v) for k, v in parse_params(tags).items()}}
     jobs_ = _jobs(ctx)
     job_id = jobs_.submit(file, overrides, store=ctx.obj)
-    st = jobs_.status(job_id)
-    for what, path in (("model", st.model), ("transcoders", st.transcoders)):
+    spec = jobs_.spec(job_id)
+    for what, path in (("model", spec.model), ("transcoders", spec.transcoders)):
         if not os.path.exists(path):
             click.echo(f"Warning: {what} {path}: not found on this machine; workers elsewhere must find it "
                        "there, or each prompt fails", err=True)
