@@ -112,7 +112,7 @@ def intervene(settings, model_dir, transcoders_dir, prompt, sets, scales, adds, 
         return
     click.echo(f"prompt: {result.prompt}")
     n_features = len({(i.layer, i.feature) for i in ivs})
-    click.echo(f"interventions: {len(ivs)} on {n_features} feature{'' if n_features == 1 else 's'} "
+    click.echo(f"interventions: {len(ivs)} on {n_features} feature{'s' * (n_features != 1)} "
                f"({'live' if live_attention else 'frozen'} attention"
                f"{', constrained to layers ' + constrained_layers if constrained_layers else ''})")
     click.echo(format_rows(result.table()))

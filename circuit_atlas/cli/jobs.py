@@ -176,7 +176,7 @@ def retry_failed(ctx, job_id) -> None:
         circuit-atlas jobs retry-failed 3f2a9c1e0b7d
     """
     n = _jobs(ctx).retry_failed(job_id)
-    click.echo(f"requeued {n} failed prompt{'' if n == 1 else 's'} of job {job_id}")
+    click.echo(f"requeued {n} failed prompt{'s' * (n != 1)} of job {job_id}")
 
 
 def _counts_line(st) -> str:

@@ -237,4 +237,4 @@ def supernodes_import(settings, files):
         if missing:
             raise click.ClickException(f"{missing[0]}: not in the store; ingest it first (circuit-atlas ingest)")
         n = import_manual(store, graphs)
-    click.echo(f"imported {n} supernode{'' if n == 1 else 's'} from {len(files)} file{'' if len(files) == 1 else 's'}")
+    click.echo(f"imported {n} supernode{'s' * (n != 1)} from {len(files)} file{'s' * (len(files) != 1)}")
