@@ -32,6 +32,15 @@ def stored(store_uri) -> tuple[str, list]:
     return store_uri, [read_graph_file(f) for f in FIXTURES]
 
 
+def test_a_sound_store_of_one_graph_passes_in_the_singular(tmp_path):
+    graph = read_graph_file(FIXTURES[0])
+    with open_store(str(tmp_path / "one.db")) as store:
+        store.add_graph(graph)
+        summary = check_store(store).summary()
+    assert summary.endswith(f": 1 graph, {len(graph.nodes):,} nodes, {graph.n_edges:,} edges checked "
+                            "(1 content hash recomputed): no problems.")
+
+
 def test_a_sound_store_passes(stored, cli_env):
     uri, graphs = stored
     result = check_cli(uri, cli_env)

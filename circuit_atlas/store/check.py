@@ -43,7 +43,7 @@ class CheckReport:
 
     def summary(self) -> str:
         what = (f"{self.store}: {self.graphs:,} graph{'s' * (self.graphs != 1)}, {self.nodes:,} nodes, "
-                f"{self.edges:,} edges checked ({self.hashes_checked:,} content hashes recomputed)")
+                f"{self.edges:,} edges checked ({self.hashes_checked:,} content hash{'es' * (self.hashes_checked != 1)} recomputed)")
         if self.ok:
             return f"{what}: no problems."
         return f"{what}: {len(self.problems)} problem{'s' * (len(self.problems) != 1)}."
