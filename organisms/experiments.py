@@ -234,7 +234,7 @@ def label_figures(model, truth: dict, store) -> dict[str, tuple[float, float]]:
                     if g.feature_key(n) and n.pos in positions:
                         total += 1
                         hits += names(place(p), label[g.feature_key(n)])
-        return hits / total
+        return hits / total if total else float("nan")  # no feature left there after pruning
 
     figures = {
         "features at the city position naming the country": (
