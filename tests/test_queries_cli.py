@@ -212,7 +212,8 @@ def test_cli_query_answers_like_the_library(store_path):
         assert (r["n_graphs"], r["n_occurrences"]) == (want[r["fkey"]]["n_graphs"], want[r["fkey"]]["n_occurrences"])
         assert r["mean_activation"] == pytest.approx(want[r["fkey"]]["mean_activation"], rel=1e-4)
 
-    out = cli(path, "query", "common-paths", "-p", "hops=2", "-p", "min_weight=0.5", "-p", 'token=" cold"',
+    # parameters after the name need no -p; both spellings mix
+    out = cli(path, "query", "common-paths", "hops=2", "min_weight=0.5", "-p", 'token=" cold"',
               "-p", "limit=1000", "--format", "csv")
     assert out.returncode == 0, out.stderr
     lines = list(csv.reader(out.stdout.splitlines()))
@@ -230,6 +231,9 @@ def test_cli_errors_are_one_line(store_path):
     out = cli(store_path[0], "query", "hubs-by-graphs", "-p", "nope=1")
     assert out.returncode != 0 and "has no parameter $nope" in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1
+    out = cli(store_path[0], "query", "hubs-by-graphs", "limit")      # a usage error: click's usage, then the line
+    assert out.returncode == 2 and out.stderr.strip().splitlines()[-1:] == [
+        "Error: Invalid value: 'limit': expected key=value, e.g. layer=3 or names='[\"a\", \"b\"]'"]
 
 
 def test_cli_plot_and_supernodes(store_path, tmp_path):

@@ -29,14 +29,16 @@ def _list_queries() -> str:
 
 @main.command()
 @click.argument("name", required=False)
-@click.option("--param", "-p", "params", multiple=True, metavar="K=V", help="A query parameter; repeatable.")
+@click.argument("pairs", nargs=-1, metavar="[K=V]...")
+@click.option("--param", "-p", "params", multiple=True, metavar="K=V", help="A query parameter; repeatable. "
+              "Parameters may also follow NAME without -p.")
 @output_options
 @click.option("--columns", default=None, metavar="A,B,...", help="Show only these columns, in this order.")
 @click.option("--list", "list_", is_flag=True, help="List the named queries with what each answers and its parameters.")
 @click.option("--describe", is_flag=True, help="Print the query's documentation (and Cypher) instead of running it.")
 @timeout_option
 @click.pass_obj
-def query(settings, name, params, fmt, columns, list_, describe, timeout_s):
+def query(settings, name, pairs, params, fmt, columns, list_, describe, timeout_s):
     """Run a named query from the library (see `--list` and docs/queries.md).
 
     Example:
@@ -45,6 +47,7 @@ def query(settings, name, params, fmt, columns, list_, describe, timeout_s):
         circuit-atlas query hubs-by-graphs --param limit=10
         circuit-atlas query common-paths -p hops=3 -p 'token=" cold"' --format json
         circuit-atlas query common-paths -p 'token=" Austin"' --columns path,n_graphs,mean_strength
+        circuit-atlas query common-paths 'token=" Austin"' hops=3
     """
     from circuit_atlas import queries
     from circuit_atlas.queries import QueryError
@@ -57,7 +60,7 @@ def query(settings, name, params, fmt, columns, list_, describe, timeout_s):
         if describe:
             click.echo(q.doc.strip() + ("\n\n" + q.cypher if q.cypher else ""))
             return
-        given = parse_params(params)
+        given = parse_params(pairs + params)
         rows = _run(settings, name, given, writes=q.writes, timeout_s=timeout_s)
         if columns:
             wanted = [c.strip() for c in columns.split(",") if c.strip()]
@@ -203,7 +206,7 @@ def supernodes_propose(settings, params, fmt, timeout_s):
     """
     from circuit_atlas import queries
     try:
-        given = parse_params(params)
+        given = parse_params(pairs + params)
         rows = _run(settings, "propose-supernodes", given, writes=True, timeout_s=timeout_s)
         note = _note(settings, queries.get("propose-supernodes"), given, rows)
     except queries.QueryError as e:
