@@ -14,11 +14,12 @@ def submit(settings, model: str, transcoders: str, prompts, config, *, audit_id:
     import redis
 
     from circuit_atlas.workers.jobs import Jobs
+    from circuit_atlas.workers.state import ping_once, shown
 
-    try:   # one quick try, not the job client's patient retries: nothing is running yet
-        redis.Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=2).ping()
+    try:
+        ping_once(settings.redis_url)
     except redis.RedisError as e:
-        raise AuditInputError(f"cannot reach redis at {settings.redis_url} ({e}); start redis-server and "
+        raise AuditInputError(f"cannot reach redis at {shown(settings.redis_url)} ({e}); start redis-server and "
                               "`circuit-atlas workers start`, set CIRCUIT_ATLAS_REDIS_URL, "
                               "or trace in this process with --inline") from None
     return Jobs(settings.redis_url).submit_trace(model, transcoders, prompts, config, tags={"audit": audit_id},

@@ -199,7 +199,8 @@ def test_audit_run_without_redis_is_one_line(tmp_path):
     zoo = Path(__file__).resolve().parents[1] / "organisms" / "zoo" / "planted"
     (tmp_path / "suspect.txt").write_text("the capital of banland is\n")
     (tmp_path / "control.txt").write_text("the opposite of big is\n")
-    url = f"redis://127.0.0.1:{free_port()}/0"                           # nothing listens there
+    port = free_port()
+    url = f"redis://:s3cret@127.0.0.1:{port}/0"                         # nothing listens there
     env = {**os.environ, "CIRCUIT_ATLAS_REDIS_URL": url, "CIRCUIT_ATLAS_ARTIFACTS": str(tmp_path / "artifacts")}
     run = subprocess.run([sys.executable, "-m", "circuit_atlas", "--store", str(tmp_path / "store"), "audit", "run",
                           "--model", str(zoo / "model"), "--transcoders", str(zoo / "transcoders" / "plt"),
@@ -207,5 +208,19 @@ def test_audit_run_without_redis_is_one_line(tmp_path):
                          capture_output=True, text=True, env=env, timeout=300)
     assert run.returncode == 1
     errors = [line for line in run.stderr.splitlines() if line.strip()]
-    assert errors[-1].startswith(f"Error: cannot reach redis at {url}") and "--inline" in errors[-1]
-    assert "Traceback" not in run.stderr and len(errors) <= 2, run.stderr
+    assert errors[-1].startswith(f"Error: cannot reach redis at redis://:**@127.0.0.1:{port}/0 (") and "--inline" in errors[-1]
+    assert "Traceback" not in run.stderr and len(errors) <= 2 and "s3cret" not in run.stderr, run.stderr
+
+
+def test_workers_start_without_redis_is_one_line_at_once(tmp_path):
+    """Started workers ride out a redis restart; started without redis, they say so and exit, instead of
+    logging connection retries for ever."""
+    port = free_port()
+    env = {**os.environ, "CIRCUIT_ATLAS_REDIS_URL": f"redis://user:s3cret@127.0.0.1:{port}/0"}
+    run = subprocess.run([sys.executable, "-m", "circuit_atlas", "--store", str(tmp_path / "store"), "workers", "start"],
+                         capture_output=True, text=True, env=env, timeout=120)
+    assert run.returncode == 1 and run.stdout == ""
+    assert run.stderr.splitlines() == [
+        f"Error: cannot reach redis at redis://user:**@127.0.0.1:{port}/0 (Error 111 connecting to 127.0.0.1:{port}. "
+        "Connection refused.); start redis-server or set CIRCUIT_ATLAS_REDIS_URL"]
+    assert not (tmp_path / "store").exists()                             # nothing started, nothing written

@@ -1,5 +1,6 @@
 """The job state machine in redis: its keys, its states, the Lua scripts that move an item between states
-atomically, and `connect`, the client that rides out a redis restart. Jobs (workers/jobs.py) is its one user.
+atomically, `connect`, the client that rides out a redis restart, and `ping_once` and `shown` for the commands
+that must say at once that redis is not there. Jobs (workers/jobs.py) is its main user.
 
 Why redis: the broker is already there, and with `appendonly yes` (compose.yaml, the tests) every
 write survives a redis restart; worker death loses nothing because the state is outside the
@@ -67,6 +68,22 @@ if cur == 'done' or cur == 'skipped' or cur == 'failed' or cur == 'cancelled' th
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 return 1
 """
+
+
+def shown(redis_url: str) -> str:
+    """The URL as messages show it: a password as ** (as Celery's banner shows it)."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(redis_url)
+    if not parts.password:
+        return redis_url
+    return parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":**@", 1)).geturl()
+
+
+def ping_once(redis_url: str, timeout_s: float = 2.0) -> None:
+    """One quick try, not connect()'s patient retries: for a command that is about to start work on redis
+    and should say at once that redis is not there. Raises redis.RedisError."""
+    redis.Redis.from_url(redis_url, socket_connect_timeout=timeout_s, socket_timeout=timeout_s).ping()
 
 
 def connect(redis_url: str, decode: bool = True) -> redis.Redis:

@@ -31,10 +31,15 @@ def _one_line_errors(command):
         except (JobFileError, JobNotFound) as e:
             raise click.ClickException(str(e)) from None
         except redis.ConnectionError as e:
-            url = click.get_current_context().obj.redis_url
-            raise click.ClickException(f"cannot reach redis at {url} ({e}); start redis-server "
-                                       "or set CIRCUIT_ATLAS_REDIS_URL") from None
+            raise _unreachable(click.get_current_context().obj.redis_url, e) from None
     return wrapper
+
+
+def _unreachable(url: str, error: Exception) -> click.ClickException:
+    from circuit_atlas.workers.state import shown
+
+    return click.ClickException(f"cannot reach redis at {shown(url)} ({error}); start redis-server "
+                                "or set CIRCUIT_ATLAS_REDIS_URL")
 
 
 @main.group()
@@ -232,12 +237,19 @@ def start(ctx, n_trace, n_ingest, loglevel) -> None:
     \b
         circuit-atlas workers start --trace 2 --ingest 1
     """
+    import redis
+
     from circuit_atlas.store import is_neo4j_uri
     from circuit_atlas.workers.local import run_workers
+    from circuit_atlas.workers.state import ping_once
 
     settings = ctx.obj
     embedded = not is_neo4j_uri(settings.store)
     if embedded and n_ingest > 1:
         raise click.ClickException(f"the embedded store {settings.store} admits one writer: use --ingest 1, "
                                    f"or a Neo4j store (--store bolt://...) for several ingest workers")
+    try:   # running workers wait out a redis restart, but workers started without redis would only log retries
+        ping_once(settings.redis_url)
+    except redis.RedisError as e:
+        raise _unreachable(settings.redis_url, e) from None
     ctx.exit(run_workers(n_trace, n_ingest, env={"CIRCUIT_ATLAS_STORE": settings.store}, loglevel=loglevel))
