@@ -245,7 +245,7 @@ def test_cli_plot_and_supernodes(store_path, tmp_path):
     models = sorted({g.model for g in store_path[1]})
     assert "<!-- normalised layer depth -->" in svg and "<!-- IoU of active features" in svg
     assert "<!-- en–fr (2 pairs) -->" in svg and all(m in svg for m in models)
-    out = cli(path, "plot", "paths", "-p", "hops=2", "--out", str(tmp_path / "paths"))
+    out = cli(path, "plot", "paths", "hops=2", "--out", str(tmp_path / "paths"))     # -p may be left out
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == [str(tmp_path / "paths.png"), str(tmp_path / "paths.svg")]
     rows = json.loads(cli(path, "query", "common-paths", "-p", "hops=2", "--format", "json").stdout)

@@ -149,15 +149,16 @@ def plot_multilingual(settings, concept, out, title, timeout_s):
 
 
 @plot.command("paths")
+@click.argument("pairs", nargs=-1, metavar="[K=V]...")
 @click.option("--param", "-p", "params", multiple=True, metavar="K=V",
               help="A parameter of common-paths (token, hops, tag, sign, min_weight, rank_by, limit; "
-                   "see `query common-paths --describe`). limit defaults to 10 here.")
+                   "see `query common-paths --describe`), also given without -p. limit defaults to 10 here.")
 @click.option("--out", "out", default="common-paths", show_default=True,
               help="Output path without suffix: writes <out>.png and <out>.svg.")
 @click.option("--title", default="", help="Figure title (default: the end token, the paths and hops, the graphs covered).")
 @timeout_option
 @click.pass_obj
-def plot_paths(settings, params, out, title, timeout_s):
+def plot_paths(settings, pairs, params, out, title, timeout_s):
     """The common paths into a logit as a circuit diagram: tokens, features (by label), logits.
 
     A feature many paths pass is drawn once, so shared steps show; blue edges excite, red inhibit,
@@ -173,7 +174,7 @@ def plot_paths(settings, params, out, title, timeout_s):
     from circuit_atlas.queries.figures import plot_paths as draw
     from circuit_atlas.store import StoreError, open_store
 
-    given = {"limit": 10, **parse_params(params)}
+    given = {"limit": 10, **parse_params(pairs + params)}
     try:
         with open_store(settings, read_only=True) as store:
             rows = queries.run(store, "common-paths", given, timeout_s=timeout_s)
@@ -191,12 +192,14 @@ def supernodes():
 
 
 @supernodes.command("propose")
+@click.argument("pairs", nargs=-1, metavar="[K=V]...")
 @click.option("--param", "-p", "params", multiple=True, metavar="K=V",
-              help="A parameter of the propose-supernodes query (see `query propose-supernodes --describe`).")
+              help="A parameter of the propose-supernodes query (see `query propose-supernodes --describe`), "
+                   "also given without -p.")
 @output_options
 @timeout_option
 @click.pass_obj
-def supernodes_propose(settings, params, fmt, timeout_s):
+def supernodes_propose(settings, pairs, params, fmt, timeout_s):
     """Group features that play the same role across graphs; store them as (:Supernode).
 
     Example:
