@@ -1,6 +1,7 @@
 """`circuit-atlas query` (the named query library), `circuit-atlas plot multilingual` and `plot paths`, `circuit-atlas supernodes`."""
 from __future__ import annotations
 
+import functools
 import json
 
 import click
@@ -8,6 +9,19 @@ import click
 from circuit_atlas.cli import main
 from circuit_atlas.cli.output import emit, output_options, parse_params
 from circuit_atlas.settings import DEFAULT_TIMEOUT_S
+
+
+def query_params(help: str):
+    """K=V parameters of a named query, after the command's arguments or each with -p (the two spellings
+    mix); the command gets them all, unparsed, as `params`."""
+    def decorate(command):
+        @functools.wraps(command)
+        def merged(*args, pairs, params, **kwargs):
+            return command(*args, params=pairs + params, **kwargs)
+        merged = click.option("--param", "-p", "params", multiple=True, metavar="K=V",
+                              help=f"{help} Also given without -p.")(merged)
+        return click.argument("pairs", nargs=-1, metavar="[K=V]...")(merged)
+    return decorate
 
 
 timeout_option = click.option(
@@ -29,16 +43,14 @@ def _list_queries() -> str:
 
 @main.command()
 @click.argument("name", required=False)
-@click.argument("pairs", nargs=-1, metavar="[K=V]...")
-@click.option("--param", "-p", "params", multiple=True, metavar="K=V", help="A query parameter; repeatable. "
-              "Parameters may also follow NAME without -p.")
+@query_params("A query parameter; repeatable.")
 @output_options
 @click.option("--columns", default=None, metavar="A,B,...", help="Show only these columns, in this order.")
 @click.option("--list", "list_", is_flag=True, help="List the named queries with what each answers and its parameters.")
 @click.option("--describe", is_flag=True, help="Print the query's documentation (and Cypher) instead of running it.")
 @timeout_option
 @click.pass_obj
-def query(settings, name, pairs, params, fmt, columns, list_, describe, timeout_s):
+def query(settings, name, params, fmt, columns, list_, describe, timeout_s):
     """Run a named query from the library (see `--list` and docs/queries.md).
 
     Example:
@@ -60,7 +72,7 @@ def query(settings, name, pairs, params, fmt, columns, list_, describe, timeout_
         if describe:
             click.echo(q.doc.strip() + ("\n\n" + q.cypher if q.cypher else ""))
             return
-        given = parse_params(pairs + params)
+        given = parse_params(params)
         rows = _run(settings, name, given, writes=q.writes, timeout_s=timeout_s)
         if columns:
             wanted = [c.strip() for c in columns.split(",") if c.strip()]
@@ -149,16 +161,14 @@ def plot_multilingual(settings, concept, out, title, timeout_s):
 
 
 @plot.command("paths")
-@click.argument("pairs", nargs=-1, metavar="[K=V]...")
-@click.option("--param", "-p", "params", multiple=True, metavar="K=V",
-              help="A parameter of common-paths (token, hops, tag, sign, min_weight, rank_by, limit; "
-                   "see `query common-paths --describe`), also given without -p. limit defaults to 10 here.")
+@query_params("A parameter of common-paths (token, hops, tag, sign, min_weight, rank_by, limit; "
+              "see `query common-paths --describe`). limit defaults to 10 here.")
 @click.option("--out", "out", default="common-paths", show_default=True,
               help="Output path without suffix: writes <out>.png and <out>.svg.")
 @click.option("--title", default="", help="Figure title (default: the end token, the paths and hops, the graphs covered).")
 @timeout_option
 @click.pass_obj
-def plot_paths(settings, pairs, params, out, title, timeout_s):
+def plot_paths(settings, params, out, title, timeout_s):
     """The common paths into a logit as a circuit diagram: tokens, features (by label), logits.
 
     A feature many paths pass is drawn once, so shared steps show; blue edges excite, red inhibit,
@@ -174,7 +184,7 @@ def plot_paths(settings, pairs, params, out, title, timeout_s):
     from circuit_atlas.queries.figures import plot_paths as draw
     from circuit_atlas.store import StoreError, open_store
 
-    given = {"limit": 10, **parse_params(pairs + params)}
+    given = {"limit": 10, **parse_params(params)}
     try:
         with open_store(settings, read_only=True) as store:
             rows = queries.run(store, "common-paths", given, timeout_s=timeout_s)
@@ -192,14 +202,11 @@ def supernodes():
 
 
 @supernodes.command("propose")
-@click.argument("pairs", nargs=-1, metavar="[K=V]...")
-@click.option("--param", "-p", "params", multiple=True, metavar="K=V",
-              help="A parameter of the propose-supernodes query (see `query propose-supernodes --describe`), "
-                   "also given without -p.")
+@query_params("A parameter of the propose-supernodes query (see `query propose-supernodes --describe`).")
 @output_options
 @timeout_option
 @click.pass_obj
-def supernodes_propose(settings, pairs, params, fmt, timeout_s):
+def supernodes_propose(settings, params, fmt, timeout_s):
     """Group features that play the same role across graphs; store them as (:Supernode).
 
     Example:
@@ -209,7 +216,7 @@ def supernodes_propose(settings, pairs, params, fmt, timeout_s):
     """
     from circuit_atlas import queries
     try:
-        given = parse_params(pairs + params)
+        given = parse_params(params)
         rows = _run(settings, "propose-supernodes", given, writes=True, timeout_s=timeout_s)
         note = _note(settings, queries.get("propose-supernodes"), given, rows)
     except queries.QueryError as e:
