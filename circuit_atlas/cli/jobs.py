@@ -25,21 +25,17 @@ def _one_line_errors(command):
 
         from circuit_atlas.workers.jobfile import JobFileError
         from circuit_atlas.workers.jobs import JobNotFound
+        from circuit_atlas.workers.state import shown
 
         try:
             return command(*args, **kwargs)
         except (JobFileError, JobNotFound) as e:
             raise click.ClickException(str(e)) from None
-        except redis.ConnectionError as e:
-            raise _unreachable(click.get_current_context().obj.redis_url, e) from None
+        except (redis.ConnectionError, redis.TimeoutError) as e:
+            url = shown(click.get_current_context().obj.redis_url)
+            raise click.ClickException(f"cannot reach redis at {url} ({e}); start redis-server "
+                                       "or set CIRCUIT_ATLAS_REDIS_URL") from None
     return wrapper
-
-
-def _unreachable(url: str, error: Exception) -> click.ClickException:
-    from circuit_atlas.workers.state import shown
-
-    return click.ClickException(f"cannot reach redis at {shown(url)} ({error}); start redis-server "
-                                "or set CIRCUIT_ATLAS_REDIS_URL")
 
 
 @main.group()
@@ -229,6 +225,7 @@ def workers() -> None:
               help="Ingest worker processes; the embedded store admits only one writer.")
 @click.option("--loglevel", default="INFO", show_default=True)
 @click.pass_context
+@_one_line_errors
 def start(ctx, n_trace, n_ingest, loglevel) -> None:
     """Start trace and ingest workers against CIRCUIT_ATLAS_REDIS_URL; Ctrl-C stops them.
 
@@ -237,8 +234,6 @@ def start(ctx, n_trace, n_ingest, loglevel) -> None:
     \b
         circuit-atlas workers start --trace 2 --ingest 1
     """
-    import redis
-
     from circuit_atlas.store import is_neo4j_uri
     from circuit_atlas.workers.local import run_workers
     from circuit_atlas.workers.state import ping_once
@@ -248,8 +243,6 @@ def start(ctx, n_trace, n_ingest, loglevel) -> None:
     if embedded and n_ingest > 1:
         raise click.ClickException(f"the embedded store {settings.store} admits one writer: use --ingest 1, "
                                    f"or a Neo4j store (--store bolt://...) for several ingest workers")
-    try:   # running workers wait out a redis restart, but workers started without redis would only log retries
-        ping_once(settings.redis_url)
-    except redis.RedisError as e:
-        raise _unreachable(settings.redis_url, e) from None
+    # running workers wait out a redis restart, but workers started without redis would only log retries
+    ping_once(settings.redis_url)
     ctx.exit(run_workers(n_trace, n_ingest, env={"CIRCUIT_ATLAS_STORE": settings.store}, loglevel=loglevel))
