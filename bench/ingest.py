@@ -412,8 +412,8 @@ def neo4j_phases(args, root: Path, gemma, embedded_rate: float) -> None:
     wipe(args.store)
     if gemma:
         edges, wall, cpu, srv = bolt(args.store, gemma[0], args.neo4j_dir)
-        rate = line(f"gemma-2-2b through Bolt, {len(gemma[0])} graphs", edges, wall, cpu, srv,
-                    f"embedded bulk / Bolt = {gemma[1] / (edges / wall):.1f}x")
+        line(f"gemma-2-2b through Bolt, {len(gemma[0])} graphs", edges, wall, cpu, srv,
+             f"embedded bulk / Bolt = {gemma[1] / (edges / wall):.1f}x")
         wipe(args.store)
     n = args.synthetic
     n_bolt = min(n, args.bolt_synthetic or n)

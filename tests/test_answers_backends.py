@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import math
 
-import pytest
-
 from circuit_atlas import queries
 from circuit_atlas.queries import labels
 from tests import queries_reference as ref
