@@ -124,7 +124,7 @@ def graph_from_pt(data: bytes, tokenizer=None) -> Graph:
                           token_id=vocab_idx, token=token or decode([vocab_idx]), logit_prob=p))
 
     dst, src = np.nonzero(adjacency)   # row-major: sorted by (target, source), as circuit-tracer writes
-    scan = d.get("scan")
+    scan = d.get("scan", d.get("scan_name"))   # renamed scan_name in later circuit-tracer
     if isinstance(scan, (list, tuple)):  # per-layer transcoder list ("custom" scan)
         transcoder_set, model = ",".join(map(str, scan)), str(_cfg(cfg, "model_name", ""))
     else:

@@ -256,6 +256,21 @@ def test_pt_of_older_circuit_tracer(tmp_path):
     assert [n.token for n in old.nodes if n.kind == "logit"][:3] == ["ask", "stand", "just"]
 
 
+def test_pt_naming_its_transcoders_scan_name(tmp_path):
+    """Later circuit-tracer saves the transcoders' name as `scan_name` (was `scan`): same graph, same set."""
+    import torch
+    from circuit_atlas.ingest.pt import load_pt
+    d = load_pt((ORACLE / "clt-tl-p0-max32.pt").read_bytes())
+    d["scan_name"] = d.pop("scan")
+    # circuit-tracer's own classes do not pickle here (it is not installed): plain stand-ins
+    d["cfg"] = {"n_layers": d["cfg"].n_layers, "tokenizer_name": str(TOKENIZER)}
+    d["logit_targets"] = torch.tensor([t.args[1] for t in d["logit_targets"]])
+    torch.save(d, tmp_path / "renamed.pt")
+    renamed = read_graph_file(tmp_path / "renamed.pt", tokenizer=TOKENIZER)
+    assert renamed.transcoder_set == "oracle-tiny-clt-seed0"
+    assert_same_graph(renamed, read_graph_file(ORACLE / "clt-tl-p0-max32.pt", tokenizer=TOKENIZER))
+
+
 def test_pt_tokenizer_must_be_available():
     with pytest.raises(GraphFileError, match=r"clt-tl-p0-max32\.pt: cannot spell the prompt tokens.*tokenizer="):
         read_graph_file(ORACLE / "clt-tl-p0-max32.pt", tokenizer="/nonexistent/tokenizer")
