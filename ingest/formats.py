@@ -248,7 +248,7 @@ def _node_from_json(i: int, n: schema.Node, tokens: list[str]) -> tuple[Node, st
             raise bad("an embedding's node_id and layer start with 'E'")
         if not 0 <= pos < len(tokens):
             raise bad(f"position {pos} is outside prompt_tokens (length {len(tokens)})")
-        if n.feature != pos:
+        if n.feature not in (None, pos):
             raise bad(f"an embedding's 'feature' is its position {pos}, not {n.feature}")
         node = Node(n.node_id, kind, EMBEDDING_LAYER, pos, token_id=middle, token=tokens[pos],
                     influence=n.influence, label=label)
@@ -257,13 +257,13 @@ def _node_from_json(i: int, n: schema.Node, tokens: list[str]) -> tuple[Node, st
         raise bad(f"layer {n.layer!r} is not a non-negative integer")
     layer_i = int(layer)
     if kind == "logit":
-        if head != layer or n.feature != middle:
+        if head != layer or n.feature not in (None, middle):
             raise bad("a logit's node_id is '<layer>_<token id>_<position>' and 'feature' its token id")
         token, label = _logit_token(label, n.token_prob)
         node = Node(n.node_id, kind, layer_i, pos, token_id=middle, token=token,
                     influence=n.influence, logit_prob=n.token_prob, label=label)
     elif kind == "error":
-        if n.feature != -1:
+        if n.feature not in (None, -1):
             raise bad(f"an error node's 'feature' is -1, not {n.feature}")
         if middle != -1:  # circuit-tracer's "0_{layer}_{pos}"
             if head != "0" or middle != layer_i:
@@ -276,7 +276,9 @@ def _node_from_json(i: int, n: schema.Node, tokens: list[str]) -> tuple[Node, st
     else:
         if head != layer or middle < 0:
             raise bad(f"a feature's node_id is '{layer}_<index>_<position>' with index >= 0")
-        if n.feature == cantor(layer_i, middle):
+        if n.feature is None:  # left out: the node id says it all (written back as Cantor)
+            pass
+        elif n.feature == cantor(layer_i, middle):
             style = "cantor" if n.feature != middle else ""
         elif n.feature == middle:
             style = "raw"

@@ -61,7 +61,8 @@ class QParams(BaseModel):
 class Node(BaseModel):
     model_config = _strict
     node_id: str
-    feature: int                          # Cantor(layer, index) | raw index | -1 | position | token id
+    feature: int | None = None            # Cantor(layer, index) | raw index | -1 | position | token id;
+                                          # None or absent: read from node_id, which holds the same
     layer: str | int                      # "0".."n_layers-1", "E", or str(n_layers + 1) for logits
     ctx_idx: int
     feature_type: str

@@ -126,6 +126,25 @@ def test_raw_feature_indices_of_older_exports(tmp_path):
     assert graph_to_json(g)["nodes"] == d["nodes"]
 
 
+@pytest.mark.parametrize("how", ["absent", "null"])
+def test_feature_field_missing_or_null_is_read_from_the_node_id(how, tmp_path):
+    """`feature` repeats what the node id says; files that leave it out (or null) read as the same graph."""
+    original = FIXTURES / "real" / "123-gemma-2-2b-clt-hp.json.gz"
+    d = load_json(original)
+    assert {n["feature_type"] for n in d["nodes"]} == {"cross layer transcoder", "mlp reconstruction error",
+                                                        "embedding", "logit"}
+    for n in d["nodes"]:
+        if how == "absent":
+            del n["feature"]
+        else:
+            n["feature"] = None
+    path = tmp_path / "no-feature.json"
+    path.write_text(json.dumps(d))
+    g = read_graph_file(path)
+    assert_same_graph(g, read_graph_file(original))
+    assert graph_to_json(g)["nodes"] == load_json(original)["nodes"]   # written back in full
+
+
 def test_qparams_and_supernodes_are_kept_and_follow_subgraphs(tmp_path):
     d = load_json(FIXTURES / "real" / "123-gemma-2-2b-clt-hp.json.gz")
     ids = [n["node_id"] for n in d["nodes"]]
