@@ -18,7 +18,7 @@ import csv
 import glob
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 GRAPH_SUFFIXES = (".json", ".json.gz", ".pt", ".pt.gz")
@@ -55,6 +55,7 @@ class IngestReport:
     graph_ids: dict[str, str] = field(default_factory=dict)  # file -> graph id (stored or present)
     stopped: str = ""                # why the run stopped early: the store itself failed (full disk, lock, ...)
     not_stored: int = 0              # graph files left unstored because the run stopped
+    unnamed: list[str] = field(default_factory=list)   # files whose graph names no transcoder set
 
     def summary(self) -> str:
         rate = f" ({self.edges / self.seconds:,.0f} edges/s)" if self.seconds > 0 and self.edges else ""
@@ -66,6 +67,13 @@ class IngestReport:
                          f"{self.stopped}")
         if not self.n_files:
             lines.append(f"No graph files found in the paths given (looked for {', '.join(GRAPH_SUFFIXES)}).")
+        if self.unnamed:
+            shown, more = self.unnamed[:SKIPPED_SHOWN], len(self.unnamed) - SKIPPED_SHOWN
+            one = len(self.unnamed) == 1
+            lines.append(f"{len(self.unnamed)} graph{'' if one else 's'} without a transcoder set (no metadata.scan): "
+                         f"{'its' if one else 'their'} features meet those of every other such graph, whatever "
+                         f"the model; `ingest --transcoders NAME` names the set: {', '.join(shown)}"
+                         f"{f', … ({more} more)' if more > 0 else ''}.")
         if self.skipped:
             shown, more = self.skipped[:SKIPPED_SHOWN], len(self.skipped) - SKIPPED_SHOWN
             lines.append(f"{len(self.skipped)} file{'s' * (len(self.skipped) != 1)} skipped "
@@ -129,14 +137,14 @@ def read_manifest(path) -> dict[Path, dict[str, str]]:
 
 
 def ingest_paths(store, paths, tags: dict[str, str] | None = None, manifest=None,
-                 options: IngestOptions | None = None, log=print) -> IngestReport:
+                 options: IngestOptions | None = None, log=print, transcoders: str | None = None) -> IngestReport:
     """Ingest graph files into `store` (a URI, or the Settings naming it); bad files are reported (via
     `log` and in the report) and skipped, the others load. Returns an IngestReport. Raises StoreError, before reading
     any file, when the store cannot be opened at all (not a store, locked past the timeout); a store
-    failure later (a full disk) stops the run instead: `report.stopped` says why."""
+    failure later (a full disk) stops the run instead: `report.stopped` says why. `transcoders` names
+    the transcoder set of graphs whose files name none."""
     from tqdm import tqdm
 
-    from circuit_atlas.ingest.formats import GraphFileError, read_graph_file
     from circuit_atlas.settings import Settings
     from circuit_atlas.store import StoreError, open_store
 
@@ -155,16 +163,9 @@ def ingest_paths(store, paths, tags: dict[str, str] | None = None, manifest=None
     bar = tqdm(files, unit="file", disable=not opts.progress, desc="ingest")
     try:
         for done, path in enumerate(bar, start=1):
-            try:
-                graph = read_graph_file(path)
-            except GraphFileError as e:
-                _fail(report, path, str(e), log)
+            graph = _read(path, report, per_file_tags.get(path.resolve(), {}) | (tags or {}), transcoders, log)
+            if graph is None:
                 continue
-            except Exception as e:            # a reader bug or a resource limit: this file fails, the rest load
-                _fail(report, path, f"cannot read: unexpected {_one_line(e)}", log)
-                continue
-            graph.tags.update(per_file_tags.get(path.resolve(), {}))
-            graph.tags.update(tags or {})
             batch.append((path, graph))
             if len(batch) >= opts.batch_graphs or sum(g.n_edges for _, g in batch) >= opts.batch_edges:
                 _store_batch(settings, batch, report, opts, log)
@@ -181,6 +182,30 @@ def ingest_paths(store, paths, tags: dict[str, str] | None = None, manifest=None
     bar.close()
     report.seconds = time.perf_counter() - start
     return report
+
+
+def _read(path: Path, report: IngestReport, tags: dict[str, str], transcoders: str | None, log):
+    """One file's graph with `tags` added, or None when it cannot be read (reported). A graph that names
+    no transcoder set gets `transcoders`, else the report notes it: its features would be keyed under
+    the empty set and meet those of every other such graph, whatever their model."""
+    from circuit_atlas.ingest.formats import GraphFileError, read_graph_file
+    from circuit_atlas.ingest.names import model_from_scan
+    try:
+        graph = read_graph_file(path)
+    except GraphFileError as e:
+        _fail(report, path, str(e), log)
+        return None
+    except Exception as e:            # a reader bug or a resource limit: this file fails, the rest load
+        _fail(report, path, f"cannot read: unexpected {_one_line(e)}", log)
+        return None
+    if not graph.transcoder_set:
+        if transcoders:
+            graph = replace(graph, transcoder_set=transcoders,   # and so a new id
+                            model=graph.model or model_from_scan(None, transcoders))
+        else:
+            report.unnamed.append(str(path))
+    graph.tags.update(tags)
+    return graph
 
 
 def _one_line(e: BaseException) -> str:
@@ -246,7 +271,7 @@ def _record(report: IngestReport, path: Path, graph, new: bool) -> None:
 
 
 def import_paths(neo4j_home, paths, tags: dict[str, str] | None = None, manifest=None, *, overwrite: bool = False,
-                 batch_graphs: int = 200, log=print) -> IngestReport:
+                 batch_graphs: int = 200, log=print, transcoders: str | None = None) -> IngestReport:
     """A first load into an empty Neo4j database, through `neo4j-admin database import` instead of
     Bolt (several times faster; see store/neo4j_import.py): the files are read as `ingest_paths`
     reads them, written as CSV beside the instance at `neo4j_home` (a folder of scripts/neo4j.sh,
@@ -255,7 +280,6 @@ def import_paths(neo4j_home, paths, tags: dict[str, str] | None = None, manifest
     import shutil
     import tempfile
 
-    from circuit_atlas.ingest.formats import GraphFileError, read_graph_file
     from circuit_atlas.store.neo4j_import import check_import_target, run_import, write_csv
 
     start = time.perf_counter()
@@ -268,16 +292,9 @@ def import_paths(neo4j_home, paths, tags: dict[str, str] | None = None, manifest
     def batches():
         batch = []
         for path in files:
-            try:
-                graph = read_graph_file(path)
-            except GraphFileError as e:
-                _fail(report, path, str(e), log)
+            graph = _read(path, report, per_file_tags.get(path.resolve(), {}) | (tags or {}), transcoders, log)
+            if graph is None:
                 continue
-            except Exception as e:
-                _fail(report, path, f"cannot read: unexpected {_one_line(e)}", log)
-                continue
-            graph.tags.update(per_file_tags.get(path.resolve(), {}))
-            graph.tags.update(tags or {})
             if graph.id in seen:              # the same graph twice: one stored, the other "present"
                 _record(report, path, graph, False)
                 continue

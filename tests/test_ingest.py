@@ -106,6 +106,31 @@ def test_the_summary_names_the_files_it_skipped(store_uri, graph_dir, cli_env):
                     f"{', '.join(str(p) for p in skipped[:5])}, … (2 more).")
 
 
+def test_a_graph_without_transcoder_set_is_named_or_said(tmp_path, cli_env):
+    """A file naming no transcoder set would key its features under '' (shared by every such file,
+    whatever the model): the summary says so, and --transcoders names the set."""
+    d = json.loads(gzip.open(FIXTURES / "123-gemma-2-2b-clt-hp.json.gz").read())
+    named = read_graph_file(FIXTURES / "123-gemma-2-2b-clt-hp.json.gz")
+    d["metadata"].pop("scan")
+    d["metadata"].pop("info", None)
+    path = tmp_path / "noscan.json"
+    path.write_text(json.dumps(d))
+    store = str(tmp_path / "atlas.db")
+    said = ingest_cli(store, str(path), env=cli_env)
+    assert said.returncode == 0, said.stderr
+    assert said.stdout.splitlines()[1] == (
+        f"1 graph without a transcoder set (no metadata.scan): its features meet those of every other such "
+        f"graph, whatever the model; `ingest --transcoders NAME` names the set: {path}.")
+    fixed = ingest_cli(store, str(path), "--transcoders", named.transcoder_set, env=cli_env)
+    assert fixed.returncode == 0 and len(fixed.stdout.splitlines()) == 1, fixed.stdout
+    with open_store(store, read_only=True) as s:
+        graphs = s.query("MATCH (g:Graph) RETURN g.model AS model, g.transcoder_set AS tc ORDER BY tc")
+        keys = {r["key"] for r in s.query("MATCH (f:Feature) RETURN f.key AS key")}
+    assert graphs == [{"model": "", "tc": ""}, {"model": named.model, "tc": named.transcoder_set}]
+    want = {named.feature_key(n) for n in named.nodes if n.kind == "feature"}
+    assert keys == want | {k.replace(named.transcoder_set, "", 1) for k in want}
+
+
 def test_a_run_with_no_graph_file_makes_no_store(graph_dir, tmp_path, cli_env):
     """Ingesting an empty folder says so and leaves no store behind: a mistyped path makes no new file."""
     (graph_dir / "empty").mkdir()

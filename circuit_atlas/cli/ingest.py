@@ -13,13 +13,16 @@ from circuit_atlas.cli import main
 @click.option("--tag", "-t", "tags", multiple=True, metavar="KEY=VALUE", help="Tag every graph (repeatable).")
 @click.option("--manifest", type=click.Path(exists=True, dir_okay=False),
               help="CSV (a 'file' column + one column per tag) or JSONL ({\"file\":…, \"tags\":{…}}) of per-file tags.")
+@click.option("--transcoders", metavar="NAME", default=None,
+              help="The transcoder set of graphs whose files name none (no metadata.scan), e.g. "
+                   "mntss/gemma-scope-transcoders; without it their features meet those of every other such graph.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.option("--neo4j-import", "neo4j_home", type=click.Path(file_okay=False), default=None, metavar="DIR",
               help="First load of a new Neo4j database, with neo4j-admin instead of Bolt: DIR is the instance "
                    "folder of scripts/neo4j.sh (--dir), its server stopped; start it afterwards.")
 @click.option("--overwrite", is_flag=True, help="With --neo4j-import: replace an existing database (all its data).")
 @click.pass_obj
-def ingest(settings, paths, tags, manifest, quiet, neo4j_home, overwrite):
+def ingest(settings, paths, tags, manifest, transcoders, quiet, neo4j_home, overwrite):
     """Load graph files (.json, .json.gz, .pt, .pt.gz), folders (recursively) and globs into the store.
 
     Graphs already stored are skipped (ids are content hashes) but get the new tags. A bad file gets
@@ -49,10 +52,12 @@ def ingest(settings, paths, tags, manifest, quiet, neo4j_home, overwrite):
     log = lambda line: click.echo(line, err=True)
     try:
         if neo4j_home:
-            report = import_paths(neo4j_home, paths, tags=tag_map, manifest=manifest, overwrite=overwrite, log=log)
+            report = import_paths(neo4j_home, paths, tags=tag_map, manifest=manifest, overwrite=overwrite, log=log,
+                                  transcoders=transcoders)
         else:
             report = ingest_paths(settings, paths, tags=tag_map, manifest=manifest,
-                                  options=IngestOptions(progress=not quiet and sys.stderr.isatty()), log=log)
+                                  options=IngestOptions(progress=not quiet and sys.stderr.isatty()), log=log,
+                                  transcoders=transcoders)
     except (StoreError, ManifestError, Neo4jImportError) as e:
         raise click.ClickException(str(e)) from None
     click.echo(report.summary())
