@@ -231,9 +231,12 @@ MAX_MEMORY = "4G"     # our own statements: the cap (store.query) is against run
 def _plain(value, is_set: bool = False):
     """Plain Python values (the store's `plain_value`). A list made by collect() (`is_set`) is returned
     sorted: it is a set, whose order the two backends do not agree on (ORDER BY before collect() keeps
-    it in Neo4j, not in the embedded engine; docs/store.md), so the library fixes one. Other lists
-    (stored properties such as prompt_tokens) keep their order."""
+    it in Neo4j, not in the embedded engine; docs/store.md), so the library fixes one; over no match it
+    is [] (Neo4j's, as Cypher says; the embedded engine gives null). Other lists (stored properties such
+    as prompt_tokens) keep their order."""
     value = plain_value(value)
+    if is_set and value is None:
+        return []
     return sorted(value, key=_order) if is_set and isinstance(value, list) else value
 
 

@@ -56,3 +56,15 @@ def test_answers_on_each_backend(store_uri, tmp_path):
         view = export_view(store, dallas.slug, query="common-paths", params={"token": " Austin", "limit": 3})
         assert view.id == dallas.id and view.extra["qParams"]["pinnedIds"]
         assert "no logit token" in queries.explain_empty(store, "common-paths", {"token": "Austin"})
+
+
+def test_an_untagged_graph_lists_no_tags(store_uri):
+    """collect() over no match is [] in Cypher (so Neo4j); the embedded engine gives null, and
+    queries.run gives [] for every collect() column on both."""
+    from circuit_atlas.store import open_store
+
+    graph = load_graphs(FIXTURES.glob("*.json.gz"))[0]
+    graph.tags = {}
+    with open_store(store_uri) as store:
+        store.add_graphs([graph])
+        assert [r["tags"] for r in queries.run(store, "search-graphs")] == [[]]
