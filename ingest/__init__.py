@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 GRAPH_SUFFIXES = (".json", ".json.gz", ".pt", ".pt.gz")
-SKIPPED_SHOWN = 5                # the summary names this many skipped files
+SKIPPED_SHOWN = 5                # the summary names this many skipped (or unnamed) files
 
 
 class ManifestError(ValueError):
@@ -68,22 +68,24 @@ class IngestReport:
         if not self.n_files:
             lines.append(f"No graph files found in the paths given (looked for {', '.join(GRAPH_SUFFIXES)}).")
         if self.unnamed:
-            shown, more = self.unnamed[:SKIPPED_SHOWN], len(self.unnamed) - SKIPPED_SHOWN
             one = len(self.unnamed) == 1
             lines.append(f"{len(self.unnamed)} graph{'' if one else 's'} without a transcoder set (no metadata.scan): "
                          f"{'its' if one else 'their'} features meet those of every other such graph, whatever "
-                         f"the model; `ingest --transcoders NAME` names the set: {', '.join(shown)}"
-                         f"{f', … ({more} more)' if more > 0 else ''}.")
+                         f"the model; `ingest --transcoders NAME` names the set: {_first_few(self.unnamed)}.")
         if self.skipped:
-            shown, more = self.skipped[:SKIPPED_SHOWN], len(self.skipped) - SKIPPED_SHOWN
             lines.append(f"{len(self.skipped)} file{'s' * (len(self.skipped) != 1)} skipped "
-                         f"(not {', '.join(GRAPH_SUFFIXES)}): {', '.join(shown)}"
-                         f"{f', … ({more} more)' if more > 0 else ''}.")
+                         f"(not {', '.join(GRAPH_SUFFIXES)}): {_first_few(self.skipped)}.")
         return "\n".join(lines)
 
     @property
     def ok(self) -> bool:
         return not self.failed and not self.stopped
+
+
+def _first_few(files: list[str]) -> str:
+    """The first SKIPPED_SHOWN names, and how many more."""
+    more = len(files) - SKIPPED_SHOWN
+    return ", ".join(files[:SKIPPED_SHOWN]) + (f", … ({more} more)" if more > 0 else "")
 
 
 def is_graph_file(path: Path) -> bool:
