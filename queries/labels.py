@@ -7,7 +7,7 @@ that people win over machines:
     2. a graph file's own label (clerp), which ingest copied to Feature.label;
     3. the automatic label (`auto_labels`).
 
-Automatic labels come from the stored graphs, for every feature:
+Automatic labels come from the stored graphs, for every feature (the first EVIDENCE_SHOWN tokens of each):
     inputs    the prompt tokens the feature sits on most, with counts (the first special token left out)
     logits    the logit tokens its direct edges drive most, summed signed weight over all graphs
     promotes  with the model at hand: the tokens its decoder promotes through the unembedding
@@ -35,6 +35,9 @@ from circuit_atlas.store.limits import format_size
 AUTO = "auto"
 GRAPH_FILE = "graph file"     # the label a graph file gave the feature (clerp), as ingest stored it
 BATCH = 5_000                     # rows per UNWIND
+EVIDENCE_SHOWN = 5                # tokens a label lists per kind of evidence: one concept is often several
+                                  # tokens (a capital in three languages; " Austin" and "Austin"), so three
+                                  # would often show that one concept only
 MAX_LABEL_FILE = 1 << 30          # bytes of a label file, unpacked (a gzip bomb is refused, not read whole)
 SOURCE_ID = re.compile(r"^\s*(\d+)(?:-(.+?))?\s*$")  # 20, "20" or Neuronpedia's "20-clt-hp": layer, then set
 SPECIAL = re.compile(r"^(<[^<>\s]+>|<\|[^|]+\|>)$")   # <bos>, <s>, <|endoftext|>, <|begin_of_text|> ...
@@ -261,7 +264,7 @@ class Evidence:
     logits: dict[str, float] = field(default_factory=dict)          # logit token -> summed direct weight
     promotes: list[str] = field(default_factory=list)               # decoder -> unembedding, best first
 
-    def label(self, top: int = 3) -> dict:
+    def label(self, top: int = EVIDENCE_SHOWN) -> dict:
         ranked = sorted(self.inputs.items(), key=lambda kv: (-kv[1], str(kv[0])))   # ties: by token, stable
         read = [t for t, _ in ranked if not is_special(t)] or [t for t, _ in ranked]
         drives = sorted(self.logits.items(), key=lambda kv: (-abs(kv[1]), kv[0]))
@@ -338,7 +341,7 @@ def promoted_tokens(model, keys: list[str], k: int = 5) -> dict[str, list[str]]:
     return out
 
 
-def auto_labels(store, model=None, top: int = 3, progress: Callable | None = None) -> dict[str, dict]:
+def auto_labels(store, model=None, top: int = EVIDENCE_SHOWN, progress: Callable | None = None) -> dict[str, dict]:
     """Compute and store the automatic label of every feature in the store; returns {fkey: label}.
 
     `model` (a tracer.ReplacementModel) adds what each decoder promotes for its transcoder set's features.

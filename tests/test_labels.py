@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 
 import pytest
 from click.testing import CliRunner
@@ -61,6 +62,15 @@ def test_auto_labels_match_plain_python(store, graphs):
     stored = {r["fkey"]: r for r in queries.run(store, "feature-labels", source="auto", limit=ALL)}
     assert {k: r["text"] for k, r in stored.items()} == {k: v["text"] for k, v in made.items()}
     assert all(r["inputs"] and "×" in r["inputs"] for r in stored.values())
+    # each label lists the five logits it drives most (one concept is often several tokens: " Austin", "Austin")
+    for key, (_, logits) in want.items():
+        listed = [json.loads(t) for t in re.findall(r'("(?:[^"\\]|\\.)*") [+-]', stored[key]["logits"])]
+        assert listed == sorted(logits, key=lambda t: (-abs(logits[t]), t))[:5], key
+    assert any(len(logits) > 5 for _, logits in want.values())      # the cut is exercised
+    result = cli(store, "labels", "auto", "--quiet")                # the command lists as many as the API
+    assert result.exit_code == 0, result.output
+    again = queries.run(store, "feature-labels", source="auto", limit=ALL)
+    assert {r["fkey"]: r["logits"] for r in again} == {k: v["logits"] for k, v in made.items()}
 
 
 def test_features_evidence_matches_plain_python(store, graphs):
@@ -257,7 +267,7 @@ def test_decoder_promotions_with_the_model(tmp_path):
     for key, label in made.items():
         layer, index = map(int, key.split("/")[-2:])
         W_dec = load_file(str(root / "transcoders" / "plt" / f"layer_{layer}.safetensors"))["W_dec"].float()
-        top = torch.topk(W_U @ (gain * W_dec[index]), 3).indices.tolist()
+        top = torch.topk(W_U @ (gain * W_dec[index]), 5).indices.tolist()
         assert label["promotes"] == ", ".join(json.dumps(model.tokenizer.decode([t])) for t in top), key
         checked += 1
     assert checked > 10

@@ -53,8 +53,8 @@ def labels_import(settings, file, transcoder_set):
               help="The model's HF checkpoint directory: adds the tokens each decoder promotes (needs --transcoders).")
 @click.option("--transcoders", "transcoders_dir", type=click.Path(exists=True, file_okay=False), default=None,
               help="The transcoders of the stored graphs (with --model).")
-@click.option("--top", type=click.IntRange(min=1), default=3, show_default=True,
-              help="Tokens kept per piece of evidence.")
+@click.option("--top", type=click.IntRange(min=1), default=None,
+              help="Tokens listed per kind of evidence (default: 5, as one concept is often several tokens).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.pass_obj
 def labels_auto(settings, model_dir, transcoders_dir, top, quiet):
@@ -72,7 +72,7 @@ def labels_auto(settings, model_dir, transcoders_dir, top, quiet):
     """
     from tqdm import tqdm
 
-    from circuit_atlas.queries.labels import auto_labels
+    from circuit_atlas.queries.labels import EVIDENCE_SHOWN, auto_labels
     from circuit_atlas.store import StoreError, open_store
 
     if (model_dir is None) != (transcoders_dir is None):
@@ -91,7 +91,7 @@ def labels_auto(settings, model_dir, transcoders_dir, top, quiet):
         bar.update(done - bar.n)
     try:
         with open_store(settings) as store, bar:
-            made = auto_labels(store, model, top, progress=progress)
+            made = auto_labels(store, model, top or EVIDENCE_SHOWN, progress=progress)
     except StoreError as e:
         raise click.ClickException(str(e).splitlines()[0]) from None
     promoted = sum(bool(v["promotes"]) for v in made.values())
